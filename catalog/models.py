@@ -1,0 +1,144 @@
+"""Catalogue tables. The schema itself is created by the Alembic migrations beside this file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the catalogue; use UTC-aware values")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), default="body-camera")
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Officer(Base):
+    __tablename__ = "officers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unit: Mapped[str | None] = mapped_column(String(64))
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    original_key: Mapped[str] = mapped_column(String(255))
+    original_name: Mapped[str] = mapped_column(String(255))
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    officer_id: Mapped[str | None] = mapped_column(ForeignKey("officers.id"), index=True)
+    category: Mapped[str | None] = mapped_column(String(64))
+    device_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    device_clock_at_handover: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    clock_offset_s: Mapped[float | None] = mapped_column(Float)
+    gps_track: Mapped[str | None] = mapped_column(Text)  # JSON array of fixes, as received
+    status: Mapped[str] = mapped_column(String(16), default="stored")
+    damage: Mapped[str | None] = mapped_column(Text)
+    container: Mapped[str | None] = mapped_column(String(64))
+    video_codec: Mapped[str | None] = mapped_column(String(32))
+    audio_codec: Mapped[str | None] = mapped_column(String(32))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    fps: Mapped[float | None] = mapped_column(Float)
+    origin_s: Mapped[float | None] = mapped_column(Float)  # source pts of the timeline's zero
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    playback: Mapped[str | None] = mapped_column(String(16))  # "copy" or "transcode"
+    segment_count: Mapped[int | None] = mapped_column(Integer)
+    chain_head: Mapped[str | None] = mapped_column(String(64))
+    playlist_key: Mapped[str | None] = mapped_column(String(255))
+    playlist_sha256: Mapped[str | None] = mapped_column(String(64))
+    phash_fps: Mapped[float | None] = mapped_column(Float)
+
+
+class Segment(Base):
+    __tablename__ = "segments"
+    __table_args__ = (UniqueConstraint("recording_id", "index", name="uq_segment_position"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))  # "copy" or "transcode"
+    start_s: Mapped[float] = mapped_column(Float)  # on the recording timeline (0 = first frame)
+    end_s: Mapped[float] = mapped_column(Float)
+    frame_count: Mapped[int] = mapped_column(Integer)
+    holes: Mapped[str | None] = mapped_column(Text)  # JSON [[start, end], ...]: gaps inside it
+    chain: Mapped[str] = mapped_column(String(64))
+    phash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phash_digest: Mapped[str | None] = mapped_column(String(64))
+    phash_frames: Mapped[int | None] = mapped_column(Integer)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verify_status: Mapped[str | None] = mapped_column(String(32))
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CaseLink(Base):
+    __tablename__ = "case_links"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id"), index=True)
+    from_s: Mapped[float | None] = mapped_column(Float)  # None: from the start
+    to_s: Mapped[float | None] = mapped_column(Float)  # None: to the end
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(64))
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    unlinked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CustodyEvent(Base):
+    """Append-only: the migration installs triggers that refuse UPDATE and DELETE."""
+
+    __tablename__ = "custody_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    recording_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)  # JSON of a typed model, see catalog.events

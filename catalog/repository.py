@@ -1,0 +1,278 @@
+"""The catalogue's operations. Every write that several workers may race on is an upsert."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+from sqlalchemy import Engine, Table, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.db import insert_ignore, migrate
+from catalog.models import Case, CaseLink, CustodyEvent, Device, Officer, Recording, Segment
+
+
+class CatalogError(Exception):
+    """Root of the errors raised by the catalogue."""
+
+
+class NotFound(CatalogError):
+    pass
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def recording_id_for(sha256: str) -> str:
+    """Recording IDs derive from the original's hash, so re-ingesting finds the same one."""
+    return f"rec-{sha256[:16]}"
+
+
+def _table(model: type[object]) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+@dataclass(frozen=True)
+class Event:
+    action: str
+    actor: str
+    recording_id: str | None = None
+    case_id: str | None = None
+    reason: str | None = None
+    detail: BaseModel | None = None
+
+
+class Catalog:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def migrate(self) -> None:
+        migrate(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # -- custody events -------------------------------------------------------------------
+
+    @staticmethod
+    def _event(session: Session, event: Event) -> None:
+        session.add(
+            CustodyEvent(
+                at=now(),
+                actor=event.actor,
+                action=event.action,
+                recording_id=event.recording_id,
+                case_id=event.case_id,
+                reason=event.reason,
+                detail=event.detail.model_dump_json() if event.detail is not None else None,
+            )
+        )
+
+    def add_event(self, event: Event) -> None:
+        with self.session() as session:
+            self._event(session, event)
+
+    def events(
+        self, *, recording_ids: Sequence[str] | None = None, case_id: str | None = None
+    ) -> list[CustodyEvent]:
+        stmt = select(CustodyEvent).order_by(CustodyEvent.id)
+        if recording_ids is not None and case_id is not None:
+            stmt = stmt.where(
+                CustodyEvent.recording_id.in_(recording_ids) | (CustodyEvent.case_id == case_id)
+            )
+        elif recording_ids is not None:
+            stmt = stmt.where(CustodyEvent.recording_id.in_(recording_ids))
+        elif case_id is not None:
+            stmt = stmt.where(CustodyEvent.case_id == case_id)
+        with self.session() as session:
+            return list(session.scalars(stmt))
+
+    # -- recordings -----------------------------------------------------------------------
+
+    def add_recording(self, recording: Recording, event: Event) -> tuple[Recording, bool]:
+        """Insert the recording (and its device/officer) unless its hash is known.
+
+        Returns the catalogued row and whether this call created it.
+        """
+        values = {c.name: getattr(recording, c.name) for c in _table(Recording).columns}
+        with self.session() as session:
+            insert_ignore(
+                session,
+                _table(Device),
+                {"id": recording.device_id, "kind": "body-camera", "first_seen": now()},
+            )
+            if recording.officer_id:
+                insert_ignore(session, _table(Officer), {"id": recording.officer_id})
+            created = insert_ignore(session, _table(Recording), values)
+            if created:
+                self._event(session, event)
+            row = session.scalars(
+                select(Recording).where(Recording.sha256 == recording.sha256)
+            ).one()
+            return row, created
+
+    def recording_by_sha(self, sha256: str) -> Recording | None:
+        with self.session() as session:
+            return session.scalars(select(Recording).where(Recording.sha256 == sha256)).first()
+
+    def recording(self, recording_id: str) -> Recording:
+        """The recording with this ID, or the only one whose ID or hash starts with it."""
+        with self.session() as session:
+            row = session.get(Recording, recording_id)
+            if row is not None:
+                return row
+            prefix = recording_id.removeprefix("rec-")
+            rows = list(
+                session.scalars(
+                    select(Recording)
+                    .where(
+                        Recording.id.startswith(recording_id) | Recording.sha256.startswith(prefix)
+                    )
+                    .limit(2)
+                )
+            )
+        if len(rows) == 1:
+            return rows[0]
+        if not rows:
+            raise NotFound(f"no recording {recording_id!r}")
+        raise NotFound(f"{recording_id!r} names more than one recording; give more of the ID")
+
+    def recordings(self, device_id: str | None = None) -> list[Recording]:
+        stmt = select(Recording).order_by(Recording.device_start, Recording.received_at)
+        if device_id is not None:
+            stmt = stmt.where(Recording.device_id == device_id)
+        with self.session() as session:
+            return list(session.scalars(stmt))
+
+    def update_recording(self, recording_id: str, **values: object) -> None:
+        with self.session() as session:
+            session.execute(update(Recording).where(Recording.id == recording_id).values(**values))
+
+    def mark_complete(self, recording_id: str, event: Event) -> bool:
+        """Set status complete once; True only for the caller that made the change."""
+        with self.session() as session:
+            result = session.execute(
+                update(Recording)
+                .where(Recording.id == recording_id, Recording.status != "complete")
+                .values(status="complete")
+            )
+            changed = bool(getattr(result, "rowcount", 0))
+            if changed:
+                self._event(session, event)
+            return changed
+
+    # -- segments -------------------------------------------------------------------------
+
+    def add_segment(self, segment: Segment) -> Segment:
+        """Insert unless this position is catalogued already; return the catalogued row."""
+        values = {
+            c.name: getattr(segment, c.name) for c in _table(Segment).columns if c.name != "id"
+        }
+        with self.session() as session:
+            insert_ignore(session, _table(Segment), values)
+            return session.scalars(
+                select(Segment).where(
+                    Segment.recording_id == segment.recording_id, Segment.index == segment.index
+                )
+            ).one()
+
+    def segments(self, recording_id: str) -> list[Segment]:
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(Segment)
+                    .where(Segment.recording_id == recording_id)
+                    .order_by(Segment.index)
+                )
+            )
+
+    def set_segment_phash(
+        self, recording_id: str, index: int, blob: bytes, digest: str, frames: int
+    ) -> None:
+        with self.session() as session:
+            session.execute(
+                update(Segment)
+                .where(Segment.recording_id == recording_id, Segment.index == index)
+                .values(phash=blob, phash_digest=digest, phash_frames=frames)
+            )
+
+    def set_verification(self, recording_id: str, results: dict[int, str], at: datetime) -> None:
+        with self.session() as session:
+            for index, status in results.items():
+                session.execute(
+                    update(Segment)
+                    .where(Segment.recording_id == recording_id, Segment.index == index)
+                    .values(verify_status=status, verified_at=at)
+                )
+
+    # -- cases ----------------------------------------------------------------------------
+
+    def link(
+        self,
+        case_id: str,
+        recording_id: str,
+        *,
+        from_s: float | None,
+        to_s: float | None,
+        reason: str,
+        actor: str,
+        detail: BaseModel | None = None,
+    ) -> CaseLink:
+        with self.session() as session:
+            insert_ignore(session, _table(Case), {"id": case_id, "created_at": now()})
+            link = CaseLink(
+                case_id=case_id,
+                recording_id=recording_id,
+                from_s=from_s,
+                to_s=to_s,
+                reason=reason,
+                actor=actor,
+                linked_at=now(),
+            )
+            session.add(link)
+            self._event(
+                session,
+                Event("case.link", actor, recording_id, case_id, reason, detail),
+            )
+            return link
+
+    def unlink(self, case_id: str, recording_id: str, *, reason: str, actor: str) -> int:
+        with self.session() as session:
+            result = session.execute(
+                update(CaseLink)
+                .where(
+                    CaseLink.case_id == case_id,
+                    CaseLink.recording_id == recording_id,
+                    CaseLink.unlinked_at.is_(None),
+                )
+                .values(unlinked_at=now())
+            )
+            count = int(getattr(result, "rowcount", 0))
+            if count:
+                self._event(session, Event("case.unlink", actor, recording_id, case_id, reason))
+            return count
+
+    def case_links(self, case_id: str) -> list[CaseLink]:
+        with self.session() as session:
+            if session.get(Case, case_id) is None:
+                raise NotFound(f"no case {case_id!r}")
+            return list(
+                session.scalars(
+                    select(CaseLink)
+                    .where(CaseLink.case_id == case_id, CaseLink.unlinked_at.is_(None))
+                    .order_by(CaseLink.id)
+                )
+            )
+
+    def cases(self) -> list[Case]:
+        with self.session() as session:
+            return list(session.scalars(select(Case).order_by(Case.id)))

@@ -1,0 +1,249 @@
+"""Taking in a recording: stage it while hashing, refuse what is not video, store, catalogue.
+
+Order of work, which is what makes a crash at any point lose nothing and duplicate nothing:
+1. stream the bytes into the staging folder, hashing them as they arrive (nothing else has
+   touched them yet) and fsync;
+2. if the catalogue knows this hash, the recording is already in: re-announce it if its
+   processing never finished, and stop;
+3. ask ffmpeg whether it is video at all; refuse it (and delete the staged copy) if not;
+4. store the original write-once under a key derived from its hash;
+5. catalogue the recording with its custody event, in one transaction;
+6. announce it on the bus.
+Replaying from any step repeats only idempotent work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from catalog.models import Recording
+from catalog.repository import Catalog, Event, now, recording_id_for
+from ingest.store import CHUNK, ObjectStore
+from transcode.ffmpeg import ProcessRunner
+from transcode.probe import sniff
+from workers.messages import OriginalStored
+
+logger = logging.getLogger(__name__)
+
+
+class IngestError(Exception):
+    """Root of the errors raised while taking in a recording."""
+
+
+class NotVideo(IngestError):
+    """The input is not a video recording; nothing was stored."""
+
+
+class GpsFix(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    t: datetime
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class RecordingMetadata(BaseModel):
+    """What the device (or the person ingesting) says about the recording."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    device_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    officer_id: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    device_start: datetime | None = None
+    device_clock_at_handover: datetime | None = None
+    category: str | None = Field(None, max_length=64)
+    gps_track: tuple[GpsFix, ...] = ()
+    original_name: str = Field("recording", max_length=255)
+
+    @field_validator("device_start", "device_clock_at_handover")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone (e.g. 2026-11-27T10:15:00+08:00)")
+        return value
+
+
+class IngestDetail(BaseModel):
+    sha256: str
+    size: int
+    original_key: str
+    clock_offset_s: float | None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    recording_id: str
+    sha256: str
+    size: int
+    created: bool
+    resumed: bool
+
+
+# Container signatures: a file with one of these is a recording even if ffmpeg cannot read it
+# (a body camera that lost power leaves an MP4 without its index).
+_MAGIC: tuple[tuple[int, bytes], ...] = (
+    (4, b"ftyp"), (4, b"moov"), (4, b"mdat"), (4, b"free"), (4, b"wide"),
+    (0, b"\x1a\x45\xdf\xa3"), (0, b"FLV"), (8, b"AVI "), (0, b"\x00\x00\x01\xba"),
+)  # fmt: skip
+
+
+def looks_like_container(head: bytes) -> bool:
+    if any(head[at : at + len(sig)] == sig for at, sig in _MAGIC):
+        return True
+    return len(head) >= 377 and head[0] == head[188] == head[376] == 0x47  # MPEG-TS sync
+
+
+class IngestService:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        store: ObjectStore,
+        publish: Callable[[OriginalStored], None],
+        runner: ProcessRunner,
+        ffmpeg: str,
+        staging_dir: Path,
+        probe_timeout_s: float = 60,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.publish = publish
+        self.runner = runner
+        self.ffmpeg = ffmpeg
+        self.staging_dir = staging_dir
+        self.probe_timeout_s = probe_timeout_s
+
+    def ingest_file(
+        self,
+        path: Path,
+        metadata: RecordingMetadata,
+        *,
+        actor: str,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> IngestResult:
+        if not path.is_file():
+            raise IngestError(f"{path}: no such file")
+        with path.open("rb") as fh:
+            return self.ingest_stream(fh, metadata, actor=actor, on_bytes=on_bytes)
+
+    def ingest_stream(
+        self,
+        stream: BinaryIO,
+        metadata: RecordingMetadata,
+        *,
+        actor: str,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> IngestResult:
+        received_at = now()
+        staged, sha256, size = self._stage(stream, on_bytes)
+        try:
+            return self._ingest_staged(staged, sha256, size, metadata, actor, received_at)
+        finally:
+            staged.unlink(missing_ok=True)
+
+    def _stage(
+        self, stream: BinaryIO, on_bytes: Callable[[int], None] | None
+    ) -> tuple[Path, str, int]:
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.staging_dir, prefix="upload-")
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                    if on_bytes is not None:
+                        on_bytes(size)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+        return Path(name), digest.hexdigest(), size
+
+    def _ingest_staged(
+        self,
+        staged: Path,
+        sha256: str,
+        size: int,
+        metadata: RecordingMetadata,
+        actor: str,
+        received_at: datetime,
+    ) -> IngestResult:
+        if size == 0:
+            raise NotVideo(f"{metadata.original_name}: the file is empty; nothing was stored")
+        known = self.catalog.recording_by_sha(sha256)
+        if known is not None:
+            return self._already_known(known)
+        reason = sniff(self.runner, self.ffmpeg, staged, timeout_s=self.probe_timeout_s)
+        if reason is not None:
+            with staged.open("rb") as fh:
+                head = fh.read(512)
+            if not looks_like_container(head):
+                raise NotVideo(
+                    f"{metadata.original_name}: not a video recording ({reason}); nothing was"
+                    " stored"
+                )
+            logger.warning(
+                "%s: unreadable video container (%s); storing it as damaged evidence",
+                metadata.original_name,
+                reason,
+            )
+        recording_id = recording_id_for(sha256)
+        suffix = Path(metadata.original_name).suffix.lower()[:8]
+        key = f"{recording_id}/original{suffix}"
+        self.store.put_file("originals", key, staged, sha256)
+        offset = None
+        if metadata.device_clock_at_handover is not None:
+            offset = (received_at - metadata.device_clock_at_handover).total_seconds()
+        gps = None
+        if metadata.gps_track:
+            gps = "[" + ",".join(fix.model_dump_json() for fix in metadata.gps_track) + "]"
+        row = Recording(
+            id=recording_id,
+            sha256=sha256,
+            size=size,
+            original_key=key,
+            original_name=metadata.original_name,
+            device_id=metadata.device_id,
+            officer_id=metadata.officer_id,
+            category=metadata.category,
+            device_start=metadata.device_start,
+            device_clock_at_handover=metadata.device_clock_at_handover,
+            received_at=received_at,
+            clock_offset_s=offset,
+            gps_track=gps,
+            status="stored",
+            damage=f"unreadable: {reason}" if reason is not None else None,
+        )
+        detail = IngestDetail(sha256=sha256, size=size, original_key=key, clock_offset_s=offset)
+        stored, created = self.catalog.add_recording(
+            row, Event("ingest", actor, recording_id, detail=detail)
+        )
+        self.publish(
+            OriginalStored(recording_id=stored.id, original_key=key, sha256=sha256, size=size)
+        )
+        return IngestResult(stored.id, sha256, size, created=created, resumed=not created)
+
+    def _already_known(self, known: Recording) -> IngestResult:
+        resumed = known.status not in ("complete", "unreadable")
+        if resumed:  # a crash stopped its processing; the stages are idempotent
+            self.publish(
+                OriginalStored(
+                    recording_id=known.id,
+                    original_key=known.original_key,
+                    sha256=known.sha256,
+                    size=known.size,
+                )
+            )
+        return IngestResult(known.id, known.sha256, known.size, created=False, resumed=resumed)

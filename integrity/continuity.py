@@ -1,0 +1,80 @@
+"""Continuity: gaps and overlaps between adjacent segments, and between recordings of a device.
+
+Pure functions over timestamps, so the rules are tested as tables.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of footage on one timeline (seconds)."""
+
+    label: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Discontinuity:
+    kind: Literal["gap", "overlap"]
+    after: str  # label of the span before it
+    before: str  # label of the span after it
+    start: float  # where it begins on the timeline
+    seconds: float  # its length (positive)
+
+
+def check_spans(spans: Sequence[Span], tolerance_s: float) -> list[Discontinuity]:
+    """Gaps and overlaps larger than ``tolerance_s`` between consecutive spans."""
+    found: list[Discontinuity] = []
+    for prev, nxt in itertools.pairwise(spans):
+        delta = nxt.start - prev.end
+        if delta > tolerance_s:
+            found.append(Discontinuity("gap", prev.label, nxt.label, prev.end, delta))
+        elif delta < -tolerance_s:
+            found.append(Discontinuity("overlap", prev.label, nxt.label, nxt.start, -delta))
+    return found
+
+
+@dataclass(frozen=True)
+class WallSpan:
+    """A recording on the wall clock."""
+
+    label: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class WallDiscontinuity:
+    kind: Literal["gap", "overlap"]
+    after: str
+    before: str
+    start: datetime
+    seconds: float
+
+
+def check_wall_spans(spans: Sequence[WallSpan], tolerance_s: float) -> list[WallDiscontinuity]:
+    """Between consecutive recordings of one device (sorted by start)."""
+    ordered = sorted(spans, key=lambda s: s.start)
+    found: list[WallDiscontinuity] = []
+    tolerance = timedelta(seconds=tolerance_s)
+    for prev, nxt in itertools.pairwise(ordered):
+        delta = nxt.start - prev.end
+        if delta > tolerance:
+            found.append(
+                WallDiscontinuity("gap", prev.label, nxt.label, prev.end, delta.total_seconds())
+            )
+        elif delta < -tolerance:
+            found.append(
+                WallDiscontinuity(
+                    "overlap", prev.label, nxt.label, nxt.start, -delta.total_seconds()
+                )
+            )
+    return found

@@ -1,0 +1,77 @@
+"""``vigil match``: compare an outside copy with the catalogued recording it claims to be.
+
+The copy is decoded whole on the same fixed-rate 64x64 grid as the catalogue's hashes, then
+aligned segment by segment by timestamp (see ``integrity.compare``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from catalog.repository import Catalog, Event
+from integrity.compare import MatchReport, SegmentReference, Thresholds, match_recording
+from integrity.phash import FrameHashes, hash_frames
+from transcode.ffmpeg import Tools
+from transcode.frames import decode_gray_frames
+
+
+class MatchError(Exception):
+    """The copy cannot be compared with this recording."""
+
+
+class MatchDetail(BaseModel):
+    file_name: str
+    clean: bool
+    edited: list[int]
+    missing: list[int]
+    extra_s: float
+
+
+def references(catalog: Catalog, recording_id: str) -> list[SegmentReference]:
+    refs: list[SegmentReference] = []
+    for segment in catalog.segments(recording_id):
+        if segment.phash is None:
+            raise MatchError(f"{recording_id} segment {segment.index} has no perceptual hash yet")
+        refs.append(
+            SegmentReference(
+                segment.index, segment.start_s, segment.end_s, FrameHashes.from_bytes(segment.phash)
+            )
+        )
+    if not refs:
+        raise MatchError(f"{recording_id} has no catalogued segments")
+    return refs
+
+
+def hash_copy(tools: Tools, path: Path, rate: float) -> FrameHashes:
+    frames = decode_gray_frames(
+        tools.runner, tools.ffmpeg, path, rate=rate, copyts=False, timeout_s=tools.timeout_s
+    )
+    return hash_frames(frames, start=0.0, rate=rate)
+
+
+def match_copy(
+    catalog: Catalog,
+    tools: Tools,
+    recording_id: str,
+    copy: Path,
+    *,
+    actor: str,
+    thresholds: Thresholds = Thresholds(),
+) -> MatchReport:
+    rec = catalog.recording(recording_id)
+    refs = references(catalog, rec.id)
+    hashed = hash_copy(tools, copy, rec.phash_fps or 10.0)
+    if not len(hashed):
+        raise MatchError(f"{copy.name}: no video frames could be decoded")
+    report = match_recording(refs, hashed, thresholds)
+    detail = MatchDetail(
+        file_name=copy.name,
+        clean=report.clean,
+        edited=[v.index for v in report.segments if v.status == "edited"],
+        missing=[v.index for v in report.segments if v.status == "missing"],
+        extra_s=sum(e.end - e.start for e in report.extra),
+    )
+    catalog.add_event(Event("match", actor, rec.id, detail=detail))
+    return report

@@ -1,0 +1,123 @@
+"""Pure functions that build every ffmpeg command line Vigil runs.
+
+Each returns a ``list[str]`` whose first element is the ffmpeg executable; tests check the
+lists, ``transcode.ffmpeg.ProcessRunner`` runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import ffmpeg as ffmpeg_python
+
+VideoPlan = Literal["copy", "h264"]
+AudioPlan = Literal["copy", "aac", "none"]
+
+BASE = ["-hide_banner", "-nostdin", "-nostats"]
+PROGRESS = ["-progress", "pipe:2"]
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """x264/AAC settings for the browser-playable review copy of a non-playable source."""
+
+    preset: str = "veryfast"
+    crf: int = 23
+    audio_bitrate: str = "96k"
+    threads: int = 0  # 0 lets x264 choose
+
+
+@dataclass(frozen=True)
+class SegmentJob:
+    source: Path
+    out_dir: Path
+    segment_s: float
+    video: VideoPlan
+    audio: AudioPlan
+    proxy: ProxySettings = ProxySettings()
+
+    @property
+    def pattern(self) -> Path:
+        return self.out_dir / "seg-%05d.ts"
+
+    @property
+    def segment_list(self) -> Path:
+        return self.out_dir / "segments.csv"
+
+
+def sniff_command(ffmpeg: str, source: Path) -> list[str]:
+    """Read the container header and one video packet: is this readable video at all?"""
+    return [
+        ffmpeg, *BASE, "-i", str(source),
+        "-map", "0:v:0", "-c", "copy", "-frames:v", "1", "-f", "framecrc", "-",
+    ]  # fmt: skip
+
+
+def probe_command(ffmpeg: str, source: Path) -> list[str]:
+    """Every video and audio packet's timing, size and key flag, without decoding.
+
+    ``framecrc`` prints the codec, dimensions and time base of each stream, then one line per
+    packet; it works with any ffmpeg build, including those shipped without ffprobe.
+    ``-copyts`` keeps the file's own timestamps so that segment times line up with it.
+    """
+    return [
+        ffmpeg, *BASE, "-copyts", "-i", str(source),
+        "-map", "0:v?", "-map", "0:a?", "-c", "copy", "-f", "framecrc", "-",
+    ]  # fmt: skip
+
+
+def segment_command(ffmpeg: str, job: SegmentJob) -> list[str]:
+    """Cut ``job.source`` into MPEG-TS segments of about ``segment_s`` seconds, on keyframes.
+
+    With ``video="copy"`` the packets are copied untouched and the cut lands on the first
+    keyframe after each boundary. With ``video="h264"`` the source is transcoded into the
+    review codec with a keyframe forced at every boundary. Timestamps are kept (``-copyts``,
+    no mux delay) so each segment's PTS are the source's own.
+    """
+    cmd = [ffmpeg, *BASE, *PROGRESS, "-copyts", "-i", str(job.source), "-map", "0:v:0"]
+    if job.audio != "none":
+        cmd += ["-map", "0:a:0?"]
+    if job.video == "copy":
+        cmd += ["-c:v", "copy"]
+    else:
+        cmd += [
+            "-c:v", "libx264", "-preset", job.proxy.preset, "-crf", str(job.proxy.crf),
+            "-pix_fmt", "yuv420p", "-profile:v", "high",
+            "-threads", str(job.proxy.threads),
+            "-force_key_frames", f"expr:gte(t,n_forced*{job.segment_s:g})",
+        ]  # fmt: skip
+    if job.audio == "copy":
+        cmd += ["-c:a", "copy"]
+    elif job.audio == "aac":
+        cmd += ["-c:a", "aac", "-b:a", job.proxy.audio_bitrate, "-ac", "2"]
+    cmd += [
+        "-f", "segment", "-segment_time", f"{job.segment_s:g}",
+        "-segment_format", "mpegts", "-muxdelay", "0", "-muxpreload", "0",
+        "-segment_list", str(job.segment_list), "-segment_list_type", "csv",
+        "-reset_timestamps", "0", "-y", str(job.pattern),
+    ]  # fmt: skip
+    return cmd
+
+
+def gray_frames_command(
+    ffmpeg: str, source: Path, *, rate: float, side: int = 64, copyts: bool = False
+) -> list[str]:
+    """Decode ``source`` to ``side``x``side`` gray frames at a fixed ``rate``, raw on stdout.
+
+    Scaling happens in ffmpeg with area averaging (see ../shared/HASHING.md: PDQ on
+    ffmpeg-area-scaled 64x64 frames separates clean from altered best). With ``copyts`` the
+    fps grid sits on the file's own timestamps: output frame k is at
+    ``(round(first_pts * rate) + k) / rate``; without it, at ``k / rate`` from the file's start.
+    """
+    options = {"copyts": None} if copyts else {}
+    stream = (
+        ffmpeg_python.input(str(source), **options)
+        .video.filter("fps", fps=f"{rate:g}")
+        .filter("scale", side, side, flags="area")
+        .filter("format", "gray")
+        .output("pipe:", format="rawvideo", pix_fmt="gray", an=None, sn=None)
+    )
+    args: list[str] = stream.get_args()
+    return [ffmpeg, *BASE, *args]

@@ -1,0 +1,264 @@
+"""The one way Vigil runs ffmpeg: a timeout on every call, a bounded stderr tail, kill on stop.
+
+Command lines are built elsewhere by pure functions (see ``transcode.commands``); this module
+only runs them. A ``ProcessRunner`` is created once per process and passed to whoever needs it,
+so that ``stop()`` can end every ffmpeg still running when the worker shuts down.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO
+
+logger = logging.getLogger(__name__)
+
+STDERR_TAIL_LINES = 40
+STDERR_HEAD_LINES = 60
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+:[^/@\s]+@")
+
+ProgressCallback = Callable[[float], None]
+"""Called with the output time reached, in seconds."""
+
+
+class TranscodeError(Exception):
+    """Root of the errors raised by the transcode package."""
+
+
+class FfmpegNotFound(TranscodeError):
+    """No ffmpeg binary could be found."""
+
+
+class FfmpegFailed(TranscodeError):
+    """ffmpeg exited with an error; carries the exit code and the end of its stderr."""
+
+    def __init__(self, cmd: Sequence[str], returncode: int, stderr_tail: str) -> None:
+        self.cmd = list(cmd)
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        last = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else "no output"
+        super().__init__(f"ffmpeg exited with code {returncode}: {last}")
+
+
+class FfmpegTimeout(TranscodeError):
+    """ffmpeg ran past its timeout and was killed."""
+
+    def __init__(self, cmd: Sequence[str], timeout_s: float) -> None:
+        self.cmd = list(cmd)
+        self.timeout_s = timeout_s
+        super().__init__(f"ffmpeg ran longer than {timeout_s:.0f} s and was killed")
+
+
+class RunnerStopped(TranscodeError):
+    """The runner was stopped; the process was killed."""
+
+
+def redact(text: str) -> str:
+    """Strip ``user:password@`` from any URL in ``text`` (stream URLs carry credentials)."""
+    return _CREDENTIALS.sub(r"\g<scheme>***@", text)
+
+
+def find_ffmpeg(explicit: str | None = None) -> str:
+    """The ffmpeg to use: the configured path, else the system's, else imageio-ffmpeg's."""
+    if explicit:
+        if shutil.which(explicit) is None and not os.access(explicit, os.X_OK):
+            raise FfmpegNotFound(f"configured ffmpeg {explicit!r} is not an executable")
+        return explicit
+    system = shutil.which("ffmpeg")
+    if system:
+        return system
+    try:
+        import imageio_ffmpeg
+
+        exe: str = imageio_ffmpeg.get_ffmpeg_exe()
+        return exe
+    except Exception as exc:  # imageio-ffmpeg raises RuntimeError when it ships no binary
+        raise FfmpegNotFound(
+            "no ffmpeg on PATH and imageio-ffmpeg has no binary for this platform"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class RunResult:
+    stdout: bytes
+    stderr_head: str
+    stderr_tail: str
+    elapsed_s: float
+    returncode: int
+
+
+class _StderrPump(threading.Thread):
+    """Drains stderr into a bounded tail; parses ``-progress`` lines into a callback."""
+
+    def __init__(self, stream: IO[bytes], on_progress: ProgressCallback | None) -> None:
+        super().__init__(daemon=True)
+        self._stream = stream
+        self._on_progress = on_progress
+        self.head: list[str] = []
+        self.tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+
+    def run(self) -> None:
+        for raw in iter(self._stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line.startswith("out_time_us="):
+                value = line.partition("=")[2]
+                if self._on_progress is not None and value.lstrip("-").isdigit():
+                    self._on_progress(int(value) / 1e6)
+                continue
+            if "=" in line and " " not in line:
+                continue  # the other -progress key=value lines
+            if len(self.head) < STDERR_HEAD_LINES:
+                self.head.append(redact(line))
+            self.tail.append(redact(line))
+
+    def text(self) -> str:
+        return "\n".join(self.tail)
+
+    def head_text(self) -> str:
+        return "\n".join(self.head)
+
+
+class ProcessRunner:
+    """Runs ffmpeg processes with timeouts, and kills all of them on ``stop()``."""
+
+    def __init__(self, default_timeout_s: float = 3600.0, grace_s: float = 3.0) -> None:
+        self.default_timeout_s = default_timeout_s
+        self.grace_s = grace_s
+        self._lock = threading.Lock()
+        self._live: set[subprocess.Popen[bytes]] = set()
+        self._stopping = threading.Event()
+
+    def run(
+        self,
+        cmd: Sequence[str],
+        *,
+        timeout_s: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        capture_stdout: bool = False,
+        check: bool = True,
+    ) -> RunResult:
+        """Run to completion; return stdout (if captured) and the stderr head and tail.
+
+        With ``check=False`` a non-zero exit is returned in ``returncode`` instead of raised
+        (a damaged file still yields what ffmpeg could read); timeouts and stops still raise.
+        """
+        chunks: list[bytes] = []
+        started = time.monotonic()
+        status: list[int] = []
+        with self.stream(
+            cmd, timeout_s=timeout_s, on_progress=on_progress, check=check, status=status
+        ) as (out, pump):
+            for chunk in iter(lambda: out.read(1 << 16), b""):
+                if capture_stdout:
+                    chunks.append(chunk)
+        return RunResult(
+            b"".join(chunks), pump.head_text(), pump.text(), time.monotonic() - started, status[0]
+        )
+
+    @contextlib.contextmanager
+    def stream(
+        self,
+        cmd: Sequence[str],
+        *,
+        timeout_s: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        check: bool = True,
+        status: list[int] | None = None,
+    ) -> Iterator[tuple[IO[bytes], _StderrPump]]:
+        """Start ``cmd``; yield its stdout to read. On exit, wait, check the exit code.
+
+        The process runs in its own session with stdin closed. A timer kills it at the
+        deadline; leaving the block early kills it too.
+        """
+        if self._stopping.is_set():
+            raise RunnerStopped("runner is stopping; no new processes")
+        limit = self.default_timeout_s if timeout_s is None else timeout_s
+        logger.debug("ffmpeg: %s", redact(" ".join(cmd)))
+        proc = subprocess.Popen(
+            list(cmd),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        with self._lock:
+            self._live.add(proc)
+        timed_out = threading.Event()
+
+        def on_deadline() -> None:
+            timed_out.set()
+            self._kill(proc)
+
+        timer = threading.Timer(limit, on_deadline)
+        timer.daemon = True
+        timer.start()
+        pump = _StderrPump(proc.stderr, on_progress)
+        pump.start()
+        completed = False
+        try:
+            yield proc.stdout, pump
+            completed = True
+        finally:
+            if not completed:
+                self._kill(proc)
+            returncode = proc.wait()
+            timer.cancel()
+            pump.join(timeout=5)
+            proc.stdout.close()
+            proc.stderr.close()
+            with self._lock:
+                self._live.discard(proc)
+            if status is not None:
+                status.append(returncode)
+        if timed_out.is_set():
+            raise FfmpegTimeout(cmd, limit)
+        if self._stopping.is_set() and returncode != 0:
+            raise RunnerStopped("ffmpeg was killed because the runner is stopping")
+        if check and returncode != 0:
+            raise FfmpegFailed(cmd, returncode, pump.text())
+
+    def _kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """Terminate the process group, wait ``grace_s``, then kill it."""
+        if proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=self.grace_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        """Kill every process still running; refuse new ones."""
+        self._stopping.set()
+        with self._lock:
+            live = list(self._live)
+        for proc in live:
+            self._kill(proc)
+
+    @property
+    def live_count(self) -> int:
+        with self._lock:
+            return len(self._live)
+
+
+@dataclass(frozen=True)
+class Tools:
+    """What every media stage needs to run ffmpeg: the runner, the binary, the time limit."""
+
+    runner: ProcessRunner
+    ffmpeg: str
+    timeout_s: float

@@ -1,0 +1,262 @@
+"""Probe a media file with ffmpeg alone: streams, packet timing, keyframes, damage.
+
+The probe reads ffmpeg's ``framecrc`` output (see ``commands.probe_command``): a header per
+stream and one line per packet. It never decodes, so it runs at hundreds of times realtime,
+and it needs no ffprobe, which pip-installed ffmpeg builds do not ship.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from transcode.commands import probe_command, sniff_command
+from transcode.ffmpeg import FfmpegFailed, ProcessRunner, TranscodeError
+
+# Codecs a browser plays inside HLS/MPEG-TS without transcoding.
+PLAYABLE_VIDEO = frozenset({"h264"})
+PLAYABLE_AUDIO = frozenset({"aac"})
+
+NOPTS = -(2**63)  # AV_NOPTS_VALUE, printed for packets without a timestamp
+_HEADER = re.compile(r"^#(?P<key>[a-z_]+) (?P<index>\d+): (?P<value>.*)$")
+_INPUT = re.compile(r"^Input #0, (?P<format>.+), from ")
+_DURATION = re.compile(r"Duration: (?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?)")
+_DAMAGE_WORDS = (
+    "invalid", "corrupt", "error", "truncat", "missing", "not found", "partial", "incomplete",
+    "non monoton", "failed",
+)  # fmt: skip
+
+
+class ProbeError(TranscodeError):
+    """The file could not be probed."""
+
+
+class NotVideoError(ProbeError):
+    """The file holds no readable video stream."""
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    index: int
+    media_type: str
+    codec: str
+    time_base: Fraction
+    width: int | None = None
+    height: int | None = None
+    sample_rate: int | None = None
+
+
+@dataclass(frozen=True)
+class Track:
+    """One stream's packets, in file order, as arrays (thousands of packets per minute)."""
+
+    stream: StreamInfo
+    pts: NDArray[np.int64]
+    duration: NDArray[np.int64]
+    size: NDArray[np.int64]
+    key: NDArray[np.bool_]
+
+    @property
+    def count(self) -> int:
+        return int(self.pts.size)
+
+    @property
+    def start_s(self) -> float:
+        return float(self.pts.min() * self.stream.time_base) if self.count else 0.0
+
+    @property
+    def end_s(self) -> float:
+        """End of presentation: the last frame's pts plus its duration."""
+        if not self.count:
+            return 0.0
+        return float((self.pts + self.duration).max() * self.stream.time_base)
+
+    @property
+    def frame_duration_s(self) -> float:
+        """The typical frame duration (median of positive packet durations)."""
+        positive = self.duration[self.duration > 0]
+        if positive.size:
+            return float(np.median(positive) * self.stream.time_base)
+        ordered = np.sort(self.pts)
+        steps = np.diff(ordered)
+        return float(np.median(steps) * self.stream.time_base) if steps.size else 0.0
+
+    @property
+    def fps(self) -> float:
+        frame = self.frame_duration_s
+        return 1.0 / frame if frame > 0 else 0.0
+
+    def keyframe_times(self) -> NDArray[np.float64]:
+        tb = float(self.stream.time_base)
+        return np.sort(self.pts[self.key]).astype(np.float64) * tb
+
+    def jumps(self, tolerance_frames: float = 1.5) -> list[tuple[float, float]]:
+        """Holes in the timeline: (end of last frame before, start of next frame) in seconds."""
+        if self.count < 2:
+            return []
+        order = np.argsort(self.pts, kind="stable")
+        pts = self.pts[order]
+        ends = pts + np.maximum(self.duration[order], 0)
+        tb = float(self.stream.time_base)
+        frame = self.frame_duration_s
+        gaps = (pts[1:] - ends[:-1]).astype(np.float64) * tb
+        where = np.nonzero(gaps > tolerance_frames * frame)[0]
+        return [(float(ends[i] * tb), float(pts[i + 1] * tb)) for i in where]
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    container: str | None
+    declared_duration_s: float | None
+    streams: tuple[StreamInfo, ...]
+    video: Track | None
+    audio: Track | None
+    complaints: tuple[str, ...] = field(default=())
+    exit_code: int = 0
+
+    @property
+    def playable(self) -> bool:
+        """Browser-playable as is: H.264 video and AAC audio (or none)."""
+        if self.video is None or self.video.stream.codec not in PLAYABLE_VIDEO:
+            return False
+        return self.audio is None or self.audio.stream.codec in PLAYABLE_AUDIO
+
+    @property
+    def damaged(self) -> bool:
+        return self.exit_code != 0 or bool(self.complaints) or self.truncated
+
+    @property
+    def truncated(self) -> bool:
+        """Fewer seconds of packets than the container header declares."""
+        if self.video is None or self.declared_duration_s is None:
+            return False
+        frame = self.video.frame_duration_s or 0.04
+        covered = self.video.end_s - self.video.start_s
+        return covered + 2 * frame < self.declared_duration_s * 0.98
+
+    def describe_damage(self) -> str:
+        parts: list[str] = []
+        if self.truncated and self.video is not None and self.declared_duration_s is not None:
+            covered = self.video.end_s - self.video.start_s
+            parts.append(
+                f"truncated: packets cover {covered:.2f} s of the {self.declared_duration_s:.2f} s"
+                " the container declares"
+            )
+        parts.extend(self.complaints[:5])
+        if self.exit_code and not parts:
+            parts.append(f"ffmpeg exited with code {self.exit_code} while reading")
+        return "; ".join(parts)
+
+
+def _parse_header(stderr_head: str) -> tuple[str | None, float | None]:
+    container: str | None = None
+    duration: float | None = None
+    for line in stderr_head.splitlines():
+        stripped = line.strip()
+        if container is None and (m := _INPUT.match(stripped)):
+            container = m.group("format")
+        if duration is None and (m := _DURATION.search(stripped)):
+            duration = int(m.group("h")) * 3600 + int(m.group("m")) * 60 + float(m.group("s"))
+    return container, duration
+
+
+def _complaints(stderr: str) -> tuple[str, ...]:
+    found: list[str] = []
+    for line in stderr.splitlines():
+        low = line.lower()
+        if any(word in low for word in _DAMAGE_WORDS) and line not in found:
+            found.append(line.strip())
+    return tuple(found)
+
+
+def parse_framecrc(text: str) -> tuple[tuple[StreamInfo, ...], dict[int, Track]]:
+    """Parse ffmpeg ``framecrc`` output into stream descriptions and per-stream packet arrays."""
+    headers: dict[int, dict[str, str]] = {}
+    rows: dict[int, list[tuple[int, int, int, bool]]] = {}
+    for line in text.splitlines():
+        if not line:
+            continue
+        if line.startswith("#"):
+            if m := _HEADER.match(line):
+                headers.setdefault(int(m.group("index")), {})[m.group("key")] = m.group("value")
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) < 6:
+            continue
+        index, dts, pts = int(parts[0]), int(parts[1]), int(parts[2])
+        duration, size = int(parts[3]), int(parts[4])
+        if pts == NOPTS:
+            if dts == NOPTS:
+                continue
+            pts = dts
+        key = not any(p.startswith("F=") and int(p[2:], 16) & 1 == 0 for p in parts[6:])
+        rows.setdefault(index, []).append((pts, duration, size, key))
+    streams: list[StreamInfo] = []
+    tracks: dict[int, Track] = {}
+    for index in sorted(headers):
+        h = headers[index]
+        num, _, den = h.get("tb", "1/1").partition("/")
+        width = height = None
+        if "dimensions" in h:
+            w, _, hh = h["dimensions"].partition("x")
+            width, height = int(w), int(hh)
+        info = StreamInfo(
+            index=index,
+            media_type=h.get("media_type", "unknown"),
+            codec=h.get("codec_id", "unknown"),
+            time_base=Fraction(int(num), int(den or 1)),
+            width=width,
+            height=height,
+            sample_rate=int(h["sample_rate"]) if "sample_rate" in h else None,
+        )
+        streams.append(info)
+        data = rows.get(index, [])
+        arr = np.array([r[:3] for r in data], dtype=np.int64).reshape(-1, 3)
+        tracks[index] = Track(
+            stream=info,
+            pts=arr[:, 0].copy(),
+            duration=arr[:, 1].copy(),
+            size=arr[:, 2].copy(),
+            key=np.array([r[3] for r in data], dtype=np.bool_),
+        )
+    return tuple(streams), tracks
+
+
+def probe(runner: ProcessRunner, ffmpeg: str, source: Path, timeout_s: float = 600) -> ProbeResult:
+    """Probe ``source``. Raises ``NotVideoError`` if ffmpeg finds no video packets at all."""
+    result = runner.run(
+        probe_command(ffmpeg, source), timeout_s=timeout_s, capture_stdout=True, check=False
+    )
+    streams, tracks = parse_framecrc(result.stdout.decode("ascii", "replace"))
+    container, declared = _parse_header(result.stderr_head)
+    video = next((t for t in tracks.values() if t.stream.media_type == "video"), None)
+    audio = next((t for t in tracks.values() if t.stream.media_type == "audio"), None)
+    if video is None or video.count == 0:
+        last = result.stderr_tail.strip().splitlines()[-1:] or ["no video stream"]
+        raise NotVideoError(f"{source.name}: no readable video stream ({last[0].strip()})")
+    return ProbeResult(
+        container=container,
+        declared_duration_s=declared,
+        streams=streams,
+        video=video,
+        audio=audio,
+        complaints=_complaints(result.stderr_tail),
+        exit_code=result.returncode,
+    )
+
+
+def sniff(runner: ProcessRunner, ffmpeg: str, source: Path, timeout_s: float = 60) -> str | None:
+    """A quick look: ``None`` if ffmpeg reads a video packet, else ffmpeg's reason."""
+    try:
+        result = runner.run(sniff_command(ffmpeg, source), timeout_s=timeout_s, capture_stdout=True)
+    except FfmpegFailed as exc:
+        lines = exc.stderr_tail.strip().splitlines()
+        return lines[-1].strip() if lines else f"ffmpeg exited with code {exc.returncode}"
+    if b"\n0," not in b"\n" + result.stdout:
+        return "no video packet found"
+    return None

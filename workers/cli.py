@@ -1,0 +1,425 @@
+"""The ``vigil`` command. Settings and the app are created here, in ``main``, never at import."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from catalog.export import ExportError, export_case
+from catalog.repository import CatalogError, Event
+from catalog.timeline import CaseTimeline, case_timeline
+from ingest.service import GpsFix, IngestError, RecordingMetadata
+from ingest.store import StoreError, sha256_file
+from integrity.match import MatchError, match_copy
+from integrity.verify import RecordingVerification
+from transcode.ffmpeg import TranscodeError
+from transcode.samples import SampleSpec, find_font, sample_command
+from workers.app import Vigil, build_app
+from workers.messages import OriginalStored
+from workers.render import render_match, render_timeline, render_verification
+from workers.settings import Settings
+from workers.stages import StageError
+
+EXPECTED_ERRORS = (
+    IngestError, CatalogError, StoreError, TranscodeError, MatchError, ExportError, StageError,
+    ValidationError,
+)  # fmt: skip
+
+
+class ProgressPrinter:
+    """Progress of long work on stderr, at most a few lines a second."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self._last: dict[tuple[str, str], float] = {}
+
+    def __call__(self, recording: str, stage: str, fraction: float) -> None:
+        if self.quiet:
+            return
+        key = (recording, stage)
+        moment = time.monotonic()
+        if fraction < 1 and moment - self._last.get(key, 0.0) < 0.5:
+            return
+        self._last[key] = moment
+        click.echo(f"  {recording} {stage:<8} {fraction * 100:5.1f}%", err=True)
+
+
+@contextmanager
+def running_app(ctx: click.Context) -> Iterator[Vigil]:
+    settings: Settings = ctx.obj["settings"]
+    app = build_app(settings, progress=ProgressPrinter(ctx.obj["quiet"]))
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no time zone; add e.g. +08:00 or Z")
+    return parsed
+
+
+def parse_offset(value: str | None) -> float | None:
+    """Seconds into a recording: ``95``, ``95.5``, ``1:35`` or ``0:01:35``."""
+    if value is None:
+        return None
+    parts = value.split(":")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a time offset like 95 or 1:35") from exc
+    seconds = 0.0
+    for number in numbers:
+        seconds = seconds * 60 + number
+    return seconds
+
+
+def default_actor() -> str:
+    return os.environ.get("VIGIL_ACTOR") or os.environ.get("USER") or "cli"
+
+
+actor_option = click.option("--actor", default=default_actor, help="Who is doing this.")
+
+
+@click.group()
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Overrides VIGIL_DATA_DIR.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, quiet: bool, verbose: bool) -> None:
+    """Vigil: video evidence ingestion and integrity."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    overrides = {"data_dir": data_dir} if data_dir else {}
+    ctx.obj = {"settings": Settings(**overrides), "quiet": quiet}  # type: ignore[arg-type]
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--device", required=True, help="Device ID, e.g. BC-0042.")
+@click.option("--officer", help="Officer ID.")
+@click.option("--start", "device_start", help="Device time at recording start (ISO 8601).")
+@click.option("--device-clock", help="The device's clock reading at handover (ISO 8601).")
+@click.option("--category", help="Footage category.")
+@click.option("--gps", type=click.Path(exists=True, path_type=Path), help="GPS track (JSON).")
+@actor_option
+@click.pass_context
+def ingest(
+    ctx: click.Context,
+    file: Path,
+    device: str,
+    officer: str | None,
+    device_start: str | None,
+    device_clock: str | None,
+    category: str | None,
+    gps: Path | None,
+    actor: str,
+) -> None:
+    """Store FILE byte-exact, then segment, hash and catalogue it."""
+    track: tuple[GpsFix, ...] = ()
+    if gps is not None:
+        track = tuple(GpsFix.model_validate(fix) for fix in json.loads(gps.read_text()))
+    metadata = RecordingMetadata(
+        device_id=device,
+        officer_id=officer,
+        device_start=parse_time(device_start),
+        device_clock_at_handover=parse_time(device_clock),
+        category=category,
+        gps_track=track,
+        original_name=file.name,
+    )
+    with running_app(ctx) as app:
+        result = app.ingest.ingest_file(file, metadata, actor=actor)
+        app.run_pipeline()
+        rec = app.catalog.recording(result.recording_id)
+    verb = "ingested" if result.created else "already catalogued"
+    click.echo(f"{verb}: {rec.id} sha256 {rec.sha256} ({rec.size} bytes)")
+    click.echo(f"  status {rec.status}, {rec.segment_count or 0} segments, playback {rec.playback}")
+    if rec.damage:
+        click.echo(f"  FLAGGED: {rec.damage}")
+
+
+@cli.command()
+@click.option("--device", help="Only this device.")
+@click.pass_context
+def recordings(ctx: click.Context, device: str | None) -> None:
+    """List catalogued recordings."""
+    with running_app(ctx) as app:
+        for rec in app.catalog.recordings(device):
+            flag = f"  FLAGGED: {rec.damage}" if rec.damage else ""
+            start = rec.device_start.isoformat() if rec.device_start else "-"
+            click.echo(
+                f"{rec.id}  {rec.device_id:<10} {start:<25} {rec.duration_s or 0:8.1f} s"
+                f"  {rec.segment_count or 0:3d} seg  {rec.status}{flag}"
+            )
+
+
+@cli.group()
+def case() -> None:
+    """Link footage to cases and review them."""
+
+
+@case.command("link")
+@click.argument("case_id")
+@click.argument("recording")
+@click.option("--from", "from_", help="Window start, seconds into the recording (or m:ss).")
+@click.option("--to", help="Window end, seconds into the recording (or m:ss).")
+@click.option("--reason", required=True, help="Why this footage belongs to the case.")
+@actor_option
+@click.pass_context
+def case_link(
+    ctx: click.Context,
+    case_id: str,
+    recording: str,
+    from_: str | None,
+    to: str | None,
+    reason: str,
+    actor: str,
+) -> None:
+    """Link RECORDING (or a time window of it) to CASE_ID."""
+    lo, hi = parse_offset(from_), parse_offset(to)
+    if lo is not None and hi is not None and hi <= lo:
+        raise click.BadParameter("--to must be after --from")
+    with running_app(ctx) as app:
+        rec = app.catalog.recording(recording)
+        app.catalog.link(case_id, rec.id, from_s=lo, to_s=hi, reason=reason, actor=actor)
+    window = "whole recording" if lo is None and hi is None else f"{lo or 0:g}-{hi or 'end'} s"
+    click.echo(f"linked {rec.id} ({window}) to {case_id}")
+
+
+@case.command("unlink")
+@click.argument("case_id")
+@click.argument("recording")
+@click.option("--reason", required=True)
+@actor_option
+@click.pass_context
+def case_unlink(ctx: click.Context, case_id: str, recording: str, reason: str, actor: str) -> None:
+    """Remove RECORDING from CASE_ID (the link stays in the custody log)."""
+    with running_app(ctx) as app:
+        rec = app.catalog.recording(recording)
+        count = app.catalog.unlink(case_id, rec.id, reason=reason, actor=actor)
+    click.echo(f"unlinked {count} link(s) of {rec.id} from {case_id}")
+
+
+def _timeline(app: Vigil, case_id: str) -> CaseTimeline:
+    return case_timeline(
+        app.catalog,
+        case_id,
+        tolerance_frames=app.settings.continuity_tolerance_frames,
+        device_tolerance_s=app.settings.device_gap_tolerance_s,
+    )
+
+
+@case.command("show")
+@click.argument("case_id")
+@actor_option
+@click.pass_context
+def case_show(ctx: click.Context, case_id: str, actor: str) -> None:
+    """The case's footage as a timeline, with gaps and each segment's integrity state."""
+    with running_app(ctx) as app:
+        timeline = _timeline(app, case_id)
+        app.catalog.add_event(Event("view", actor, case_id=case_id, reason="case show"))
+    click.echo(render_timeline(timeline))
+
+
+@case.command("list")
+@click.pass_context
+def case_list(ctx: click.Context) -> None:
+    """All cases."""
+    with running_app(ctx) as app:
+        for c in app.catalog.cases():
+            links = app.catalog.case_links(c.id)
+            click.echo(f"{c.id}  {len(links)} link(s)  created {c.created_at.isoformat()}")
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--full", is_flag=True, help="Also re-decode every segment's perceptual hash.")
+@actor_option
+@click.pass_context
+def verify(ctx: click.Context, target: str, full: bool, actor: str) -> None:
+    """Recompute every hash of a RECORDING or of all footage of a CASE; name what differs."""
+    results: list[RecordingVerification] = []
+    with running_app(ctx) as app:
+        case_ids = {c.id for c in app.catalog.cases()}
+        if target in case_ids:
+            ids = list(dict.fromkeys(link.recording_id for link in app.catalog.case_links(target)))
+        else:
+            ids = [app.catalog.recording(target).id]
+        for rec_id in ids:
+            results.append(app.verifier.verify_recording(rec_id, actor=actor, full=full))
+    click.echo(render_verification(results))
+    if not all(r.ok for r in results):
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--recording", help="The catalogued recording FILE claims to be.")
+@actor_option
+@click.pass_context
+def match(ctx: click.Context, file: Path, recording: str | None, actor: str) -> None:
+    """Compare an outside copy with the recording it claims to be, segment by segment."""
+    with running_app(ctx) as app:
+        rec_id = recording
+        if rec_id is None:
+            sha, _ = sha256_file(file)
+            known = app.catalog.recording_by_sha(sha)
+            if known is not None:
+                click.echo(f"{file.name} is byte-identical to the original of {known.id}")
+                return
+            complete = [r for r in app.catalog.recordings() if r.status == "complete"]
+            if len(complete) != 1:
+                raise click.UsageError("name the recording with --recording ID")
+            rec_id = complete[0].id
+        report = match_copy(app.catalog, app.tools, rec_id, file, actor=actor)
+    click.echo(render_match(rec_id, file.name, report))
+    if not report.clean:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("case_id")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--reason", required=True, help="Why the footage leaves the system.")
+@actor_option
+@click.pass_context
+def export(ctx: click.Context, case_id: str, folder: Path, reason: str, actor: str) -> None:
+    """Export CASE_ID's footage to FOLDER with a manifest of every hash."""
+    with running_app(ctx) as app:
+        root = export_case(
+            app.catalog,
+            app.store,
+            case_id,
+            folder,
+            actor=actor,
+            reason=reason,
+            tolerance_frames=app.settings.continuity_tolerance_frames,
+            device_tolerance_s=app.settings.device_gap_tolerance_s,
+        )
+    click.echo(f"exported {case_id} to {root} (manifest: {root / 'manifest.json'})")
+
+
+@cli.command()
+@click.option("--recording", help="Only this recording's events.")
+@click.option("--case", "case_id", help="Only this case's events.")
+@click.pass_context
+def events(ctx: click.Context, recording: str | None, case_id: str | None) -> None:
+    """The custody log."""
+    with running_app(ctx) as app:
+        ids = [app.catalog.recording(recording).id] if recording else None
+        for e in app.catalog.events(recording_ids=ids, case_id=case_id):
+            target = e.recording_id or e.case_id or ""
+            reason = f"  reason: {e.reason}" if e.reason else ""
+            click.echo(
+                f"{e.id:6d} {e.at.isoformat()} {e.actor:<10} {e.action:<16} {target}{reason}"
+            )
+
+
+@cli.command()
+@click.pass_context
+def resume(ctx: click.Context) -> None:
+    """Re-drive every recording whose processing did not finish (after a crash)."""
+    with running_app(ctx) as app:
+        pending = [
+            r for r in app.catalog.recordings() if r.status not in ("complete", "unreadable")
+        ]
+        for rec in pending:
+            app.bus.publish(
+                OriginalStored(
+                    recording_id=rec.id,
+                    original_key=rec.original_key,
+                    sha256=rec.sha256,
+                    size=rec.size,
+                )
+            )
+        app.run_pipeline()
+    click.echo(f"resumed {len(pending)} recording(s)")
+
+
+@cli.command()
+@click.argument(
+    "clip", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--case", "case_id", default="DEMO-0001", show_default=True)
+@click.option("--device", default="BC-0042", show_default=True)
+@click.option("--officer", default="031245", show_default=True)
+@click.option("--seconds", default=40.0, show_default=True, help="Length of a generated clip.")
+@actor_option
+@click.pass_context
+def demo(
+    ctx: click.Context,
+    clip: Path | None,
+    case_id: str,
+    device: str,
+    officer: str,
+    seconds: float,
+    actor: str,
+) -> None:
+    """The main job end to end: ingest CLIP (or a generated body-camera-like clip), link it to
+    a case, verify it, and print the case timeline."""
+    with running_app(ctx) as app:
+        if clip is None:
+            clip = app.settings.data_dir / "samples" / f"bodycam-{seconds:g}s.mp4"
+            if not clip.exists():
+                click.echo(f"generating a {seconds:g} s body-camera-like clip: {clip}", err=True)
+                clip.parent.mkdir(parents=True, exist_ok=True)
+                spec = SampleSpec(duration_s=seconds)
+                app.runner.run(
+                    sample_command(app.tools.ffmpeg, spec, clip, font=find_font()),
+                    timeout_s=app.settings.ffmpeg_timeout_s,
+                )
+        started = datetime.now(UTC) - timedelta(hours=1)
+        metadata = RecordingMetadata(
+            device_id=device,
+            officer_id=officer,
+            device_start=started,
+            device_clock_at_handover=datetime.now(UTC),
+            category="demo",
+            original_name=clip.name,
+        )
+        click.echo(f"ingesting {clip}", err=True)
+        result = app.ingest.ingest_file(clip, metadata, actor=actor)
+        app.run_pipeline()
+        app.catalog.link(
+            case_id,
+            result.recording_id,
+            from_s=None,
+            to_s=None,
+            reason="demo: whole recording",
+            actor=actor,
+        )
+        verification = app.verifier.verify_recording(result.recording_id, actor=actor)
+        click.echo(render_verification([verification]))
+        click.echo("")
+        click.echo(render_timeline(_timeline(app, case_id)))
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except EXPECTED_ERRORS as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,110 @@
+"""Plain-text views for the CLI: case timeline, verification, match report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from catalog.timeline import CaseTimeline, RecordingView
+from integrity.compare import MatchReport
+from integrity.verify import RecordingVerification
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(max(seconds, 0.0), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours:d}:{minutes:02d}:{secs:06.3f}"
+
+
+def _recording_block(view: RecordingView) -> list[str]:
+    rec = view.recording
+    lo, hi = view.window
+    window = "whole" if lo is None and hi is None else f"{_clock(lo or 0)}-{_clock(hi or 0)}"
+    offset = "unknown" if rec.clock_offset_s is None else f"{rec.clock_offset_s:+.1f} s"
+    lines = [
+        f"recording {rec.id}  device {rec.device_id}  officer {rec.officer_id or '-'}"
+        f"  window {window}",
+        f"  original sha256 {rec.sha256}  {rec.size} bytes  {rec.video_codec or '?'}"
+        f" {rec.width or '?'}x{rec.height or '?'} @ {rec.fps or 0:g} fps  playback {rec.playback}",
+        f"  device start {rec.device_start.isoformat() if rec.device_start else 'unknown'}"
+        f"  received {rec.received_at.isoformat()}"
+        f"  clock offset {offset}",
+        f"  status {rec.status}  chain head {rec.chain_head or '-'}",
+    ]
+    if rec.damage:
+        lines.append(f"  FLAGGED: {rec.damage}")
+    lines.append(
+        "  seg  start        end          wall clock (device)        sha256            "
+        "perceptual (frames)       integrity"
+    )
+    gaps = sorted(view.gaps, key=lambda g: g.start)
+    for seg in view.segments:
+        while gaps and gaps[0].start < seg.start_s - 1e-6:
+            gap = gaps.pop(0)
+            lines.append(
+                f"       !! {gap.kind.upper()} of {gap.seconds:.3f} s at {_clock(gap.start)}"
+            )
+        wall = seg.wall_start.isoformat(timespec="milliseconds") if seg.wall_start else "-"
+        phash = f"{seg.phash_digest[:16]} ({seg.phash_frames})" if seg.phash_digest else "pending"
+        lines.append(
+            f"  {seg.index:3d}  {_clock(seg.start_s)}  {_clock(seg.end_s)}  {wall:<26} "
+            f"{seg.sha256[:16]}  {phash:<24}  {seg.integrity}"
+        )
+        inner = [g for g in gaps if seg.start_s - 1e-6 <= g.start < seg.end_s]
+        for gap in inner:
+            gaps.remove(gap)
+            lines.append(
+                f"       !! {gap.kind.upper()} of {gap.seconds:.3f} s at {_clock(gap.start)}"
+                f" (inside segment {seg.index})"
+            )
+    for gap in gaps:
+        lines.append(f"       !! {gap.kind.upper()} of {gap.seconds:.3f} s at {_clock(gap.start)}")
+    if view.continuous:
+        lines.append(f"  continuous: {len(view.segments)} segments, no gap, no overlap")
+    else:
+        lines.append(f"  NOT continuous: {len(view.gaps)} gap(s)/overlap(s)")
+    return lines
+
+
+def render_timeline(timeline: CaseTimeline) -> str:
+    lines = [f"case {timeline.case_id}: {len(timeline.recordings)} recording(s)"]
+    for view in timeline.recordings:
+        lines.append("")
+        lines.extend(_recording_block(view))
+    for gap in timeline.device_gaps:
+        lines.append(
+            f"!! device {gap.kind} of {gap.seconds:.1f} s between {gap.after} and {gap.before}"
+            f" at {gap.start.isoformat()}"
+        )
+    lines.append("")
+    lines.append("case footage: " + ("continuous" if timeline.continuous else "HAS GAPS"))
+    return "\n".join(lines)
+
+
+def render_verification(results: Sequence[RecordingVerification]) -> str:
+    lines: list[str] = []
+    for result in results:
+        verdict = "OK" if result.ok else "FAILED"
+        intact = sum(1 for s in result.segments if s.state == "intact")
+        lines.append(
+            f"{result.recording_id}: {verdict} — original {result.original}, "
+            f"{intact}/{len(result.segments)} segments intact, chain "
+            f"{'intact' if result.chain_break is None else 'BROKEN'}, playlist {result.playlist}"
+        )
+        lines.extend(f"  - {problem}" for problem in result.problems)
+    return "\n".join(lines)
+
+
+def render_match(recording_id: str, name: str, report: MatchReport) -> str:
+    lines = [f"{name} against {recording_id}:"]
+    for v in report.segments:
+        where = ""
+        if v.edited_ranges:
+            where = " at " + ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in v.edited_ranges)
+        lines.append(
+            f"  segment {v.index:3d}: {v.status:<7} offset {v.offset_s:+.2f} s"
+            f"  worst 1 s window {v.max_window_bits:5.1f} bits{where}"
+        )
+    for extra in report.extra:
+        lines.append(f"  extra footage in the copy: {extra.start:.1f}-{extra.end:.1f} s")
+    lines.append("verdict: " + ("same content" if report.clean else "DIFFERS"))
+    return "\n".join(lines)

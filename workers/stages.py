@@ -1,0 +1,323 @@
+"""The stage handlers: each takes one message and returns the messages it emits.
+
+They run unchanged on the in-process bus and under Kafka consumers. Every handler is
+idempotent: objects are stored write-once (identical content is a no-op), catalogue rows are
+inserted if absent, and a handler that finds its work done re-emits what it would have emitted,
+so at-least-once delivery neither loses nor duplicates anything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from catalog.models import Recording, Segment
+from catalog.repository import Catalog, Event
+from ingest.store import ObjectStore, sha256_file
+from integrity.chain import ChainEntry, link
+from integrity.phash import hash_frames
+from transcode.commands import ProxySettings
+from transcode.ffmpeg import Tools
+from transcode.frames import decode_gray_frames, grid_start
+from transcode.hls import PlaylistEntry, playlist
+from transcode.probe import NotVideoError, ProbeResult, probe
+from transcode.segmenter import SegmentFile, segment_file
+from workers.messages import (
+    Message,
+    OriginalStored,
+    RecordingCatalogued,
+    RecordingSegmented,
+    SegmentHashed,
+    SegmentStored,
+)
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, str, float], None]
+"""(recording_id, stage, fraction done 0..1)"""
+
+SYSTEM_ACTOR = "vigil"
+
+
+def no_progress(_recording: str, _stage: str, _fraction: float) -> None:
+    return None
+
+
+class StageError(Exception):
+    """A stage could not finish its work on a message."""
+
+
+class SegmentDetail(BaseModel):
+    count: int
+    playback: str
+    chain_head: str
+    playlist_sha256: str
+    damage: str | None
+
+
+class SegmentStage:
+    """OriginalStored → probe, segment (copy or transcode), hash, chain, store, catalogue."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        store: ObjectStore,
+        tools: Tools,
+        work_dir: Path,
+        segment_s: float,
+        phash_fps: float,
+        gap_tolerance_frames: float,
+        proxy: ProxySettings = ProxySettings(),
+        progress: Progress = no_progress,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.tools = tools
+        self.work_dir = work_dir
+        self.segment_s = segment_s
+        self.phash_fps = phash_fps
+        self.gap_tolerance_frames = gap_tolerance_frames
+        self.proxy = proxy
+        self.progress = progress
+
+    def __call__(self, message: Message) -> Sequence[Message]:
+        assert isinstance(message, OriginalStored)
+        recording = self.catalog.recording(message.recording_id)
+        if recording.segment_count is not None:
+            return self._announce(recording, self.catalog.segments(recording.id))
+        if recording.status == "unreadable":
+            return []
+        with self.store.local_path("originals", recording.original_key) as source:
+            try:
+                probed = probe(self.tools.runner, self.tools.ffmpeg, source)
+            except NotVideoError as exc:
+                self._unreadable(recording, str(exc))
+                return []
+            self._record_probe(recording, probed)
+            work = self.work_dir / recording.id
+            total = max(probed.video.end_s - probed.video.start_s, 1e-3) if probed.video else 1.0
+            try:
+                outcome = segment_file(
+                    self.tools.runner,
+                    self.tools.ffmpeg,
+                    source,
+                    work,
+                    probed=probed,
+                    segment_s=self.segment_s,
+                    proxy=self.proxy,
+                    timeout_s=self.tools.timeout_s,
+                    on_progress=lambda t: self.progress(recording.id, "segment", min(t / total, 1)),
+                )
+                segments = self._store_segments(recording, outcome.segments, outcome.plan.kind)
+                damage = "; ".join(
+                    d for d in (recording.damage, probed.describe_damage(), outcome.damage) if d
+                )
+                self._store_playlist_and_finish(recording, segments, outcome.plan.kind, damage)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        recording = self.catalog.recording(recording.id)
+        return self._announce(recording, segments)
+
+    def _unreadable(self, recording: Recording, reason: str) -> None:
+        damage = recording.damage or f"unreadable: {reason}"
+        self.catalog.update_recording(recording.id, status="unreadable", damage=damage)
+        self.catalog.add_event(Event("flag.unreadable", SYSTEM_ACTOR, recording.id, reason=damage))
+
+    def _record_probe(self, recording: Recording, probed: ProbeResult) -> None:
+        video = probed.video
+        assert video is not None
+        self.catalog.update_recording(
+            recording.id,
+            status="segmenting",
+            container=probed.container,
+            video_codec=video.stream.codec,
+            audio_codec=probed.audio.stream.codec if probed.audio else None,
+            width=video.stream.width,
+            height=video.stream.height,
+            fps=round(video.fps, 3),
+        )
+
+    def _store_segments(
+        self, recording: Recording, files: Sequence[SegmentFile], kind: str
+    ) -> list[Segment]:
+        origin = files[0].start_s
+        previous = recording.sha256
+        stored: list[Segment] = []
+        for produced in files:
+            sha, size = sha256_file(produced.path)
+            key = f"{recording.id}/seg-{produced.index:05d}-{sha[:12]}.ts"
+            self.store.put_file("derived", key, produced.path, sha)  # object first, then row
+            entry = ChainEntry(
+                produced.index, produced.start_s - origin, produced.end_s - origin, sha
+            )
+            row = self.catalog.add_segment(
+                Segment(
+                    recording_id=recording.id,
+                    index=produced.index,
+                    key=key,
+                    sha256=sha,
+                    size=size,
+                    kind=kind,
+                    start_s=entry.start_s,
+                    end_s=entry.end_s,
+                    frame_count=produced.frames,
+                    holes=json.dumps([[a - origin, b - origin] for a, b in produced.holes])
+                    if produced.holes
+                    else None,
+                    chain=link(previous, entry),
+                )
+            )
+            if row.sha256 != sha:
+                raise StageError(
+                    f"{recording.id} segment {produced.index}: catalogued from an earlier run"
+                    f" with sha256 {row.sha256[:16]}…, this run made {sha[:16]}…"
+                )
+            previous = row.chain
+            stored.append(row)
+            self.progress(recording.id, "store", (produced.index + 1) / len(files))
+        self.catalog.update_recording(recording.id, origin_s=origin)
+        return stored
+
+    def _store_playlist_and_finish(
+        self, recording: Recording, segments: Sequence[Segment], kind: str, damage: str
+    ) -> None:
+        frame = 1.0 / recording.fps if recording.fps else 0.04
+        wall = recording.device_start
+        if wall is not None and recording.clock_offset_s is not None:
+            wall = wall + timedelta(seconds=recording.clock_offset_s)
+        text = playlist(
+            [PlaylistEntry(s.key.rpartition("/")[2], s.start_s, s.end_s) for s in segments],
+            wall_start=wall,
+            gap_tolerance_s=self.gap_tolerance_frames * frame,
+        )
+        path = self.work_dir / recording.id / "index.m3u8"
+        path.write_text(text)
+        sha, _size = sha256_file(path)
+        key = f"{recording.id}/index.m3u8"
+        self.store.put_file("derived", key, path, sha)
+        chain_head = segments[-1].chain
+        self.catalog.update_recording(
+            recording.id,
+            status="segmented",
+            segment_count=len(segments),
+            chain_head=chain_head,
+            playlist_key=key,
+            playlist_sha256=sha,
+            duration_s=segments[-1].end_s - segments[0].start_s,
+            playback=kind,
+            phash_fps=self.phash_fps,
+            damage=damage or None,
+        )
+        detail = SegmentDetail(
+            count=len(segments),
+            playback=kind,
+            chain_head=chain_head,
+            playlist_sha256=sha,
+            damage=damage or None,
+        )
+        self.catalog.add_event(Event("segment", SYSTEM_ACTOR, recording.id, detail=detail))
+        if damage:
+            self.catalog.add_event(Event("flag.damaged", SYSTEM_ACTOR, recording.id, damage))
+
+    @staticmethod
+    def _announce(recording: Recording, segments: Sequence[Segment]) -> list[Message]:
+        out: list[Message] = [
+            SegmentStored(
+                recording_id=recording.id,
+                index=s.index,
+                key=s.key,
+                sha256=s.sha256,
+                start_s=s.start_s,
+                end_s=s.end_s,
+            )
+            for s in segments
+            if s.phash is None
+        ]
+        out.append(RecordingSegmented(recording_id=recording.id, count=len(segments)))
+        return out
+
+
+class PerceptualStage:
+    """SegmentStored → per-frame PDQ hashes of the segment on a fixed-rate time grid."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        store: ObjectStore,
+        tools: Tools,
+        progress: Progress = no_progress,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.tools = tools
+        self.progress = progress
+
+    def __call__(self, message: Message) -> Sequence[Message]:
+        assert isinstance(message, SegmentStored)
+        recording = self.catalog.recording(message.recording_id)
+        done = next(
+            (s for s in self.catalog.segments(recording.id) if s.index == message.index), None
+        )
+        if done is None:
+            raise StageError(f"{recording.id} segment {message.index} is not catalogued")
+        if done.phash is None:
+            rate = recording.phash_fps or 10.0
+            origin = recording.origin_s or 0.0
+            with self.store.local_path("derived", message.key) as path:
+                frames = decode_gray_frames(
+                    self.tools.runner,
+                    self.tools.ffmpeg,
+                    path,
+                    rate=rate,
+                    copyts=True,
+                    timeout_s=self.tools.timeout_s,
+                )
+                start = grid_start(message.start_s + origin, rate) - origin
+                hashes = hash_frames(frames, start=start, rate=rate)
+            self.catalog.set_segment_phash(
+                recording.id, message.index, hashes.to_bytes(), hashes.digest(), len(hashes)
+            )
+            if recording.segment_count:
+                self.progress(recording.id, "phash", (message.index + 1) / recording.segment_count)
+        return [SegmentHashed(recording_id=recording.id, index=message.index)]
+
+
+class CatalogueDetail(BaseModel):
+    segments: int
+    chain_head: str
+    gaps: int
+
+
+class FinaliseStage:
+    """RecordingSegmented / SegmentHashed → the recording is complete once every hash is in."""
+
+    def __init__(self, *, catalog: Catalog, gap_counter: Callable[[str], int]) -> None:
+        self.catalog = catalog
+        self.gap_counter = gap_counter
+
+    def __call__(self, message: Message) -> Sequence[Message]:
+        assert isinstance(message, RecordingSegmented | SegmentHashed)
+        recording = self.catalog.recording(message.recording_id)
+        if recording.segment_count is None:
+            return []
+        segments = self.catalog.segments(recording.id)
+        if len(segments) < recording.segment_count or any(s.phash is None for s in segments):
+            return []
+        detail = CatalogueDetail(
+            segments=len(segments),
+            chain_head=recording.chain_head or "",
+            gaps=self.gap_counter(recording.id),
+        )
+        if self.catalog.mark_complete(
+            recording.id, Event("catalogue", SYSTEM_ACTOR, recording.id, detail=detail)
+        ):
+            return [RecordingCatalogued(recording_id=recording.id)]
+        return []
