@@ -12,9 +12,9 @@ from pydantic import BaseModel
 
 from catalog.repository import Catalog, Event
 from integrity.compare import MatchReport, SegmentReference, Thresholds, match_recording
-from integrity.phash import FrameHashes, hash_frames
+from integrity.phash import FrameHashes
 from transcode.ffmpeg import Tools
-from transcode.frames import decode_gray_frames
+from transcode.frames import copy_hashes
 
 
 class MatchError(Exception):
@@ -44,13 +44,6 @@ def references(catalog: Catalog, recording_id: str) -> list[SegmentReference]:
     return refs
 
 
-def hash_copy(tools: Tools, path: Path, rate: float) -> FrameHashes:
-    frames = decode_gray_frames(
-        tools.runner, tools.ffmpeg, path, rate=rate, copyts=False, timeout_s=tools.timeout_s
-    )
-    return hash_frames(frames, start=0.0, rate=rate)
-
-
 def match_copy(
     catalog: Catalog,
     tools: Tools,
@@ -62,7 +55,7 @@ def match_copy(
 ) -> MatchReport:
     rec = catalog.recording(recording_id)
     refs = references(catalog, rec.id)
-    hashed = hash_copy(tools, copy, rec.phash_fps or 10.0)
+    hashed = copy_hashes(tools, copy, rate=rec.phash_fps or 10.0)
     if not len(hashed):
         raise MatchError(f"{copy.name}: no video frames could be decoded")
     report = match_recording(refs, hashed, thresholds)

@@ -19,9 +19,9 @@ from catalog.repository import Catalog, Event, now
 from ingest.store import ObjectMissing, ObjectStore, sha256_file
 from integrity.chain import ChainEntry, first_break
 from integrity.compare import SegmentVerdict, Thresholds, compare_segment
-from integrity.phash import FrameHashes, hash_frames
+from integrity.phash import FrameHashes
 from transcode.ffmpeg import Tools, TranscodeError
-from transcode.frames import decode_gray_frames, grid_start
+from transcode.frames import segment_hashes
 
 SegmentState = Literal["intact", "altered", "re-encoded", "missing", "unverifiable"]
 
@@ -163,19 +163,14 @@ class Verifier:
         )
 
     def _rehash(self, rec: Recording, segment: Segment) -> FrameHashes:
-        rate = rec.phash_fps or 10.0
-        origin = rec.origin_s or 0.0
         with self.store.local_path("derived", segment.key) as path:
-            frames = decode_gray_frames(
-                self.tools.runner,
-                self.tools.ffmpeg,
+            return segment_hashes(
+                self.tools,
                 path,
-                rate=rate,
-                copyts=True,
-                timeout_s=self.tools.timeout_s,
+                rate=rec.phash_fps or 10.0,
+                origin_s=rec.origin_s or 0.0,
+                start_s=segment.start_s,
             )
-            start = grid_start(segment.start_s + origin, rate) - origin
-            return hash_frames(frames, start=start, rate=rate)
 
     @staticmethod
     def _check_chain(rec: Recording, segments: Sequence[Segment]) -> int | None:

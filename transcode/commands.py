@@ -102,19 +102,20 @@ def segment_command(ffmpeg: str, job: SegmentJob) -> list[str]:
 
 
 def gray_frames_command(
-    ffmpeg: str, source: Path, *, rate: float, side: int = 64, copyts: bool = False
+    ffmpeg: str, source: Path, *, rate: float, start_time: float, copyts: bool, side: int = 64
 ) -> list[str]:
     """Decode ``source`` to ``side``x``side`` gray frames at a fixed ``rate``, raw on stdout.
 
     Scaling happens in ffmpeg with area averaging (see ../shared/HASHING.md: PDQ on
-    ffmpeg-area-scaled 64x64 frames separates clean from altered best). With ``copyts`` the
-    fps grid sits on the file's own timestamps: output frame k is at
-    ``(round(first_pts * rate) + k) / rate``; without it, at ``k / rate`` from the file's start.
+    ffmpeg-area-scaled 64x64 frames separates clean from altered best). Output frame k shows
+    the picture at ``start_time + k / rate``, on the file's own timestamps with ``copyts``, else
+    on a timeline that starts at 0. Anchoring the grid this way is what lets a copy decoded from
+    0 and a segment decoded on the original's timestamps sample the same moments.
     """
     options = {"copyts": None} if copyts else {}
     stream = (
         ffmpeg_python.input(str(source), **options)
-        .video.filter("fps", fps=f"{rate:g}")
+        .video.filter("fps", fps=f"{rate:g}", start_time=f"{start_time:.6f}")
         .filter("scale", side, side, flags="area")
         .filter("format", "gray")
         .output("pipe:", format="rawvideo", pix_fmt="gray", an=None, sn=None)

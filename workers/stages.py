@@ -21,10 +21,9 @@ from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event
 from ingest.store import ObjectStore, sha256_file
 from integrity.chain import ChainEntry, link
-from integrity.phash import hash_frames
 from transcode.commands import ProxySettings
 from transcode.ffmpeg import Tools
-from transcode.frames import decode_gray_frames, grid_start
+from transcode.frames import segment_hashes
 from transcode.hls import PlaylistEntry, playlist
 from transcode.probe import NotVideoError, ProbeResult, probe
 from transcode.segmenter import SegmentFile, segment_file
@@ -269,19 +268,14 @@ class PerceptualStage:
         if done is None:
             raise StageError(f"{recording.id} segment {message.index} is not catalogued")
         if done.phash is None:
-            rate = recording.phash_fps or 10.0
-            origin = recording.origin_s or 0.0
             with self.store.local_path("derived", message.key) as path:
-                frames = decode_gray_frames(
-                    self.tools.runner,
-                    self.tools.ffmpeg,
+                hashes = segment_hashes(
+                    self.tools,
                     path,
-                    rate=rate,
-                    copyts=True,
-                    timeout_s=self.tools.timeout_s,
+                    rate=recording.phash_fps or 10.0,
+                    origin_s=recording.origin_s or 0.0,
+                    start_s=message.start_s,
                 )
-                start = grid_start(message.start_s + origin, rate) - origin
-                hashes = hash_frames(frames, start=start, rate=rate)
             self.catalog.set_segment_phash(
                 recording.id, message.index, hashes.to_bytes(), hashes.digest(), len(hashes)
             )

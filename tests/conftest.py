@@ -1,0 +1,80 @@
+"""Shared fixtures: an app on embedded defaults in a temporary folder, and test footage.
+
+Generated footage is cached under .cache/test-footage (git-ignored), keyed by its spec, so
+repeated runs do not re-render it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from transcode.ffmpeg import find_ffmpeg
+from transcode.samples import SampleSpec, find_font, make_sample
+from workers.app import Vigil, build_app
+from workers.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".cache" / "test-footage"
+OPENCV_SAMPLES = Path("/usr/share/doc/opencv-doc/examples/data")
+
+# The standard synthetic clip: 32 s of 720p H.264/AAC at 30 fps, 1 s GOP (Axon Body 3 default).
+STANDARD = SampleSpec(duration_s=32.0, width=1280, height=720, video_bitrate="4M", seed=3)
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    return find_ffmpeg(os.environ.get("VIGIL_FFMPEG"))
+
+
+@pytest.fixture(scope="session")
+def make_clip(ffmpeg: str) -> Callable[[SampleSpec], Path]:
+    def make(spec: SampleSpec) -> Path:
+        digest = hashlib.sha256(repr(spec).encode()).hexdigest()[:16]
+        out = CACHE / f"{digest}.{spec.container}"
+        if not out.exists():
+            CACHE.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_suffix(".tmp" + out.suffix)
+            make_sample(ffmpeg, spec, tmp, font=find_font())
+            tmp.replace(out)
+        return out
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def standard_clip(make_clip: Callable[[SampleSpec], Path]) -> Path:
+    return make_clip(STANDARD)
+
+
+def opencv_sample(name: str) -> Path:
+    path = OPENCV_SAMPLES / name
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} missing: the test command installs Debian's opencv-doc")
+        pytest.skip(f"{path} missing (install Debian's opencv-doc)")
+    return path
+
+
+@pytest.fixture
+def app_factory(tmp_path: Path) -> Iterator[Callable[..., Vigil]]:
+    apps: list[Vigil] = []
+
+    def factory(**overrides: object) -> Vigil:
+        settings = Settings(data_dir=tmp_path / "vigil", **overrides)  # type: ignore[arg-type]
+        app = build_app(settings)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.stop()
+
+
+@pytest.fixture
+def app(app_factory: Callable[..., Vigil]) -> Vigil:
+    return app_factory()
