@@ -79,6 +79,7 @@ class Recording(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     fps: Mapped[float | None] = mapped_column(Float)
+    frame_hold_s: Mapped[float | None] = mapped_column(Float)  # longest normal frame interval
     origin_s: Mapped[float | None] = mapped_column(Float)  # source pts of the timeline's zero
     duration_s: Mapped[float | None] = mapped_column(Float)
     playback: Mapped[str | None] = mapped_column(String(16))  # "copy" or "transcode"

@@ -16,6 +16,7 @@ from integrity.continuity import (
     WallSpan,
     check_spans,
     check_wall_spans,
+    tolerance_s,
 )
 
 
@@ -71,7 +72,7 @@ def recording_gaps(
 ) -> list[Discontinuity]:
     """Gaps/overlaps between adjacent segments, and holes inside segments, in time order."""
     frame = 1.0 / recording.fps if recording.fps else 0.04
-    tolerance = max(tolerance_frames, 0.5) * frame
+    tolerance = tolerance_s(frame, recording.frame_hold_s or frame, tolerance_frames)
     spans = [Span(f"segment {s.index}", s.start_s, s.end_s) for s in segments]
     found = check_spans(spans, tolerance)
     for s in segments:

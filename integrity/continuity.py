@@ -12,6 +12,16 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 
+def tolerance_s(frame_s: float, hold_s: float, tolerance_frames: float) -> float:
+    """How much time may pass between the end of one frame and the next frame, in footage
+    that is still continuous.
+
+    ``tolerance_frames`` frames, or for a variable-rate source whose typical interval between
+    pictures is ``hold_s``, up to twice that interval between two pictures.
+    """
+    return max(tolerance_frames * frame_s, 2 * hold_s - frame_s, 1e-3)
+
+
 @dataclass(frozen=True)
 class Span:
     """A stretch of footage on one timeline (seconds)."""

@@ -73,8 +73,9 @@ def segment_command(ffmpeg: str, job: SegmentJob) -> list[str]:
 
     With ``video="copy"`` the packets are copied untouched and the cut lands on the first
     keyframe after each boundary. With ``video="h264"`` the source is transcoded into the
-    review codec with a keyframe forced at every boundary. Timestamps are kept (``-copyts``,
-    no mux delay) so each segment's PTS are the source's own.
+    review codec with a keyframe forced at every boundary, one output frame per source frame
+    (no frame is invented or dropped, even for variable-rate sources). Timestamps are kept
+    (``-copyts``, no mux delay) so each segment's PTS are the source's own.
     """
     cmd = [ffmpeg, *BASE, *PROGRESS, "-copyts", "-i", str(job.source), "-map", "0:v:0"]
     if job.audio != "none":
@@ -84,7 +85,7 @@ def segment_command(ffmpeg: str, job: SegmentJob) -> list[str]:
     else:
         cmd += [
             "-c:v", "libx264", "-preset", job.proxy.preset, "-crf", str(job.proxy.crf),
-            "-pix_fmt", "yuv420p", "-profile:v", "high",
+            "-pix_fmt", "yuv420p", "-profile:v", "high", "-fps_mode", "passthrough",
             "-threads", str(job.proxy.threads),
             "-force_key_frames", f"expr:gte(t,n_forced*{job.segment_s:g})",
         ]  # fmt: skip

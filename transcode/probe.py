@@ -95,17 +95,29 @@ class Track:
         tb = float(self.stream.time_base)
         return np.sort(self.pts[self.key]).astype(np.float64) * tb
 
-    def jumps(self, tolerance_frames: float = 1.5) -> list[tuple[float, float]]:
-        """Holes in the timeline: (end of last frame before, start of next frame) in seconds."""
+    @property
+    def hold_s(self) -> float:
+        """The typical interval between pictures (median).
+
+        One frame for a constant-rate camera; longer for variable-rate ones, which hold a
+        picture for a few hundred milliseconds in the dark. Continuity checks scale with it.
+        """
+        if self.count < 2:
+            return self.frame_duration_s
+        intervals = np.diff(np.sort(self.pts)).astype(np.float64) * float(self.stream.time_base)
+        return float(np.median(intervals))
+
+    def jumps(self, tolerance_s: float) -> list[tuple[float, float]]:
+        """Holes in the timeline longer than ``tolerance_s``: (end of the frame before, start of
+        the frame after), in seconds."""
         if self.count < 2:
             return []
         order = np.argsort(self.pts, kind="stable")
         pts = self.pts[order]
         ends = pts + np.maximum(self.duration[order], 0)
         tb = float(self.stream.time_base)
-        frame = self.frame_duration_s
         gaps = (pts[1:] - ends[:-1]).astype(np.float64) * tb
-        where = np.nonzero(gaps > tolerance_frames * frame)[0]
+        where = np.nonzero(gaps > tolerance_s)[0]
         return [(float(ends[i] * tb), float(pts[i + 1] * tb)) for i in where]
 
 
@@ -194,6 +206,8 @@ def parse_framecrc(text: str) -> tuple[tuple[StreamInfo, ...], dict[int, Track]]
             if dts == NOPTS:
                 continue
             pts = dts
+        if size == 0:
+            continue  # an empty packet (AVI's "repeat the last frame"): no picture of its own
         key = not any(p.startswith("F=") and int(p[2:], 16) & 1 == 0 for p in parts[6:])
         rows.setdefault(index, []).append((pts, duration, size, key))
     streams: list[StreamInfo] = []

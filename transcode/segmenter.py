@@ -77,10 +77,12 @@ def segment_file(
     segment_s: float,
     proxy: ProxySettings,
     timeout_s: float,
+    hole_tolerance_s: float,
     on_progress: Callable[[float], None] | None = None,
 ) -> SegmentOutcome:
     """Segment ``source`` into ``out_dir`` and measure every segment produced.
 
+    Timestamp jumps inside a segment longer than ``hole_tolerance_s`` are returned as holes.
     A damaged source still yields whatever ffmpeg could cut; its complaint is returned, not
     raised, as long as at least one segment came out.
     """
@@ -111,7 +113,7 @@ def segment_file(
                 start_s=measured.video.start_s,
                 end_s=measured.video.end_s,
                 frames=measured.video.count,
-                holes=tuple(measured.video.jumps()),
+                holes=tuple(measured.video.jumps(hole_tolerance_s)),
             )
         )
     if not segments:

@@ -21,6 +21,7 @@ from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event
 from ingest.store import ObjectStore, sha256_file
 from integrity.chain import ChainEntry, link
+from integrity.continuity import tolerance_s
 from transcode.commands import ProxySettings
 from transcode.ffmpeg import Tools
 from transcode.frames import segment_hashes
@@ -100,8 +101,10 @@ class SegmentStage:
                 self._unreadable(recording, str(exc))
                 return []
             self._record_probe(recording, probed)
+            video = probed.video
+            assert video is not None
             work = self.work_dir / recording.id
-            total = max(probed.video.end_s - probed.video.start_s, 1e-3) if probed.video else 1.0
+            total = max(video.end_s - video.start_s, 1e-3)
             try:
                 outcome = segment_file(
                     self.tools.runner,
@@ -112,6 +115,9 @@ class SegmentStage:
                     segment_s=self.segment_s,
                     proxy=self.proxy,
                     timeout_s=self.tools.timeout_s,
+                    hole_tolerance_s=tolerance_s(
+                        video.frame_duration_s, video.hold_s, self.gap_tolerance_frames
+                    ),
                     on_progress=lambda t: self.progress(recording.id, "segment", min(t / total, 1)),
                 )
                 segments = self._store_segments(recording, outcome.segments, outcome.plan.kind)
@@ -141,6 +147,7 @@ class SegmentStage:
             width=video.stream.width,
             height=video.stream.height,
             fps=round(video.fps, 3),
+            frame_hold_s=video.hold_s,
         )
 
     def _store_segments(

@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column("width", sa.Integer()),
         sa.Column("height", sa.Integer()),
         sa.Column("fps", sa.Float()),
+        sa.Column("frame_hold_s", sa.Float()),
         sa.Column("origin_s", sa.Float()),
         sa.Column("duration_s", sa.Float()),
         sa.Column("playback", sa.String(16)),
