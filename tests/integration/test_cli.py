@@ -1,0 +1,157 @@
+"""The ``vigil`` command as a user runs it: ingest, link, show, verify, match, export, events."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from catalog.export import Manifest
+from tests.tamper import flip_byte, reencode_command, run
+
+pytestmark = pytest.mark.ffmpeg
+
+Vigil = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def vigil(tmp_path: Path) -> Vigil:
+    env = {**os.environ, "VIGIL_DATA_DIR": str(tmp_path / "data"), "VIGIL_ACTOR": "investigator-7"}
+
+    def call(*args: str, ffmpeg: str | None = None) -> subprocess.CompletedProcess[str]:
+        run_env = {**env, "VIGIL_FFMPEG": ffmpeg} if ffmpeg else env
+        return subprocess.run(
+            [sys.executable, "-m", "workers", "-q", *args],
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    return call
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def ingest(vigil: Vigil, clip: Path) -> str:
+    done = vigil(
+        "ingest", str(clip), "--device", "BC-0042", "--officer", "031245",
+        "--start", "2026-11-27T09:30:00+08:00", "--device-clock", "2026-11-27T18:00:05+08:00",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("ingested: rec-")
+    return first.split()[1]
+
+
+def test_review_flow_ingest_link_show_verify_export(
+    vigil: Vigil, standard_clip: Path, tmp_path: Path
+) -> None:
+    rec = ingest(vigil, standard_clip)
+    linked = vigil("case", "link", "CASE-17", rec[:12], "--reason", "traffic stop")
+    assert linked.returncode == 0, linked.stderr
+
+    shown = vigil("case", "show", "CASE-17")
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert f"recording {rec}" in out
+    assert "continuous: 4 segments" in out
+    assert "case footage: continuous" in out
+    assert out.count(" verified") + out.count(" hashed") == 4  # one line per segment
+    assert "device start 2026-11-27T01:30:00+00:00" in out
+
+    verified = vigil("verify", "CASE-17")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "OK" in verified.stdout
+
+    export_dir = tmp_path / "export"
+    exported = vigil("export", "CASE-17", str(export_dir), "--reason", "disclosure")
+    assert exported.returncode == 0, exported.stderr
+    root = export_dir / "CASE-17"
+    manifest = Manifest.model_validate_json((root / "manifest.json").read_text())
+    assert manifest.case_id == "CASE-17"
+    assert manifest.exported_by == "investigator-7"
+    assert manifest.continuous
+    (entry,) = manifest.recordings
+    assert sha256(root / entry.original.path) == entry.original.sha256 == sha256(standard_clip)
+    assert len(entry.segments) == 4
+    for seg in entry.segments:
+        assert sha256(root / seg.file) == seg.sha256
+        assert seg.phash_file is not None
+        assert (root / seg.phash_file).stat().st_size > 0
+
+    events = vigil("events", "--case", "CASE-17")
+    actions = [line.split()[3] for line in events.stdout.splitlines()]
+    assert actions == ["case.link", "view", "export"]
+    rec_events = vigil("events", "--recording", rec)
+    assert [line.split()[3] for line in rec_events.stdout.splitlines()] == [
+        "ingest", "segment", "catalogue", "case.link", "verify",
+    ]  # fmt: skip
+
+
+def test_verify_exits_1_and_names_the_altered_segment(
+    vigil: Vigil, standard_clip: Path, tmp_path: Path
+) -> None:
+    rec = ingest(vigil, standard_clip)
+    segment = next((tmp_path / "data" / "objects" / "derived" / rec).glob("seg-00001-*.ts"))
+    segment.chmod(0o644)
+    flip_byte(segment, 5000)
+    result = vigil("verify", rec)
+    assert result.returncode == 1
+    assert "FAILED" in result.stdout
+    assert "segment 1:" in result.stdout
+    assert "segment 0:" not in result.stdout
+
+
+def test_match_reports_a_reencoded_copy_as_same(
+    vigil: Vigil, standard_clip: Path, ffmpeg: str, tmp_path: Path
+) -> None:
+    rec = ingest(vigil, standard_clip)
+    copy = tmp_path / "court-copy.mp4"
+    run(reencode_command(ffmpeg, standard_clip, copy, crf=28))
+    result = vigil("match", str(copy), "--recording", rec)
+    assert result.returncode == 0, result.stdout + result.stderr
+    verdicts = [line.split(":")[1].split()[0] for line in result.stdout.splitlines()[1:5]]
+    assert verdicts == ["same"] * 4
+    assert "verdict: same content" in result.stdout
+    identical = vigil("match", str(standard_clip))
+    assert "byte-identical to the original of " + rec in identical.stdout
+
+
+def test_bad_input_gets_a_clear_error(vigil: Vigil, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a video\n" * 100)
+    result = vigil("ingest", str(notes), "--device", "BC-0042")
+    assert result.returncode == 2
+    assert "notes.txt: not a video recording" in result.stderr
+    assert "nothing was stored" in result.stderr
+    naive = vigil("ingest", str(notes), "--device", "BC-0042", "--start", "2026-11-27T09:30:00")
+    assert naive.returncode == 2
+    assert "time zone" in naive.stderr
+    missing = vigil("case", "show", "NO-SUCH-CASE")
+    assert missing.returncode == 2
+    assert "no case 'NO-SUCH-CASE'" in missing.stderr
+
+
+def test_works_with_the_pip_installed_ffmpeg(vigil: Vigil, standard_clip: Path) -> None:
+    """A machine without a system ffmpeg uses the binary the imageio-ffmpeg wheel ships."""
+    import imageio_ffmpeg
+
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    assert "imageio_ffmpeg" in exe
+    done = vigil("ingest", str(standard_clip), "--device", "BC-0042", ffmpeg=exe)
+    assert done.returncode == 0, done.stderr
+    assert "status complete, 4 segments, playback copy" in done.stdout
+    rec = done.stdout.split()[1]
+    verified = vigil("verify", rec, "--full", ffmpeg=exe)
+    assert verified.returncode == 0, verified.stdout
+    listed = vigil("recordings")
+    assert json.dumps(rec).strip('"') in listed.stdout

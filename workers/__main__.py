@@ -1,0 +1,5 @@
+"""``python -m workers`` is the ``vigil`` command."""
+
+from workers.cli import main
+
+main()
