@@ -37,7 +37,9 @@ class SegmentEntry(BaseModel):
     size: int
     start_s: float
     end_s: float
+    pts_start_s: float  # the segment's first timestamp in the original's own time base
     wall_start: datetime | None
+    wall_start_server: datetime | None
     chain: str
     phash_digest: str | None
     phash_file: str | None
@@ -166,7 +168,9 @@ def export_case(
                     size=copied.size,
                     start_s=seg.start_s,
                     end_s=seg.end_s,
+                    pts_start_s=(rec.origin_s or 0.0) + seg.start_s,
                     wall_start=seg_view.wall_start,
+                    wall_start_server=seg_view.wall_start_server,
                     chain=seg.chain,
                     phash_digest=seg.phash_digest,
                     phash_file=phash_file,

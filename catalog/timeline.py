@@ -26,6 +26,7 @@ class SegmentView:
     start_s: float
     end_s: float
     wall_start: datetime | None  # device clock
+    wall_start_server: datetime | None  # device clock corrected by the offset seen at handover
     sha256: str
     phash_digest: str | None
     phash_frames: int | None
@@ -59,6 +60,17 @@ def integrity_state(segment: Segment) -> str:
     if segment.verify_status:
         return segment.verify_status
     return "hashed" if segment.phash is not None else "pending"
+
+
+def wall_clock(recording: Recording, at_s: float, *, corrected: bool) -> datetime | None:
+    """When ``at_s`` into the recording happened, by the device's clock or, with
+    ``corrected``, by the server's (device clock plus the offset measured at handover)."""
+    if recording.device_start is None:
+        return None
+    if corrected and recording.clock_offset_s is None:
+        return None
+    offset = recording.clock_offset_s if corrected and recording.clock_offset_s else 0.0
+    return recording.device_start + timedelta(seconds=at_s + offset)
 
 
 def holes_of(segment: Segment) -> list[tuple[float, float]]:
@@ -129,9 +141,8 @@ def case_timeline(
                         index=s.index,
                         start_s=s.start_s,
                         end_s=s.end_s,
-                        wall_start=rec.device_start + timedelta(seconds=s.start_s)
-                        if rec.device_start
-                        else None,
+                        wall_start=wall_clock(rec, s.start_s, corrected=False),
+                        wall_start_server=wall_clock(rec, s.start_s, corrected=True),
                         sha256=s.sha256,
                         phash_digest=s.phash_digest,
                         phash_frames=s.phash_frames,

@@ -112,6 +112,7 @@ class IngestService:
         ffmpeg: str,
         staging_dir: Path,
         probe_timeout_s: float = 60,
+        clock_drift_flag_s: float = 3.0,
     ) -> None:
         self.catalog = catalog
         self.store = store
@@ -120,6 +121,7 @@ class IngestService:
         self.ffmpeg = ffmpeg
         self.staging_dir = staging_dir
         self.probe_timeout_s = probe_timeout_s
+        self.clock_drift_flag_s = clock_drift_flag_s
 
     def ingest_file(
         self,
@@ -230,6 +232,16 @@ class IngestService:
         stored, created = self.catalog.add_recording(
             row, Event("ingest", actor, recording_id, detail=detail)
         )
+        if created and offset is not None and abs(offset) > self.clock_drift_flag_s:
+            self.catalog.add_event(
+                Event(
+                    "flag.clock_drift",
+                    actor,
+                    recording_id,
+                    reason=f"device clock is {offset:+.1f} s from the server's at handover"
+                    f" (flagged beyond ±{self.clock_drift_flag_s:g} s)",
+                )
+            )
         self.publish(
             OriginalStored(recording_id=stored.id, original_key=key, sha256=sha256, size=size)
         )

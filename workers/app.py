@@ -70,6 +70,7 @@ def build_app(settings: Settings, progress: Progress = no_progress) -> Vigil:
         ffmpeg=tools.ffmpeg,
         staging_dir=settings.staging_dir,
         probe_timeout_s=settings.probe_timeout_s,
+        clock_drift_flag_s=settings.clock_drift_flag_s,
     )
     segment = SegmentStage(
         catalog=catalog,

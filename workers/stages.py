@@ -12,13 +12,13 @@ import json
 import logging
 import shutil
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event
+from catalog.timeline import wall_clock
 from ingest.store import ObjectStore, sha256_file
 from integrity.chain import ChainEntry, link
 from integrity.continuity import tolerance_s
@@ -195,9 +195,7 @@ class SegmentStage:
         self, recording: Recording, segments: Sequence[Segment], kind: str, damage: str
     ) -> None:
         frame = 1.0 / recording.fps if recording.fps else 0.04
-        wall = recording.device_start
-        if wall is not None and recording.clock_offset_s is not None:
-            wall = wall + timedelta(seconds=recording.clock_offset_s)
+        wall = wall_clock(recording, 0.0, corrected=recording.clock_offset_s is not None)
         text = playlist(
             [PlaylistEntry(s.key.rpartition("/")[2], s.start_s, s.end_s) for s in segments],
             wall_start=wall,

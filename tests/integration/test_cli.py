@@ -93,8 +93,10 @@ def test_review_flow_ingest_link_show_verify_export(
     assert actions == ["case.link", "view", "export"]
     rec_events = vigil("events", "--recording", rec)
     assert [line.split()[3] for line in rec_events.stdout.splitlines()] == [
-        "ingest", "segment", "catalogue", "case.link", "verify",
+        "ingest", "flag.clock_drift", "segment", "catalogue", "case.link", "verify",
     ]  # fmt: skip
+    # The device clock read 18:00:05+08:00 at handover, hours off the server's: flagged.
+    assert "device clock is" in rec_events.stdout
 
 
 def test_verify_exits_1_and_names_the_altered_segment(
