@@ -23,6 +23,9 @@ class NotFound(CatalogError):
     pass
 
 
+MIN_PREFIX = 6  # hex digits needed to look a recording up by prefix
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -130,12 +133,18 @@ class Catalog:
             row = session.get(Recording, recording_id)
             if row is not None:
                 return row
-            prefix = recording_id.removeprefix("rec-")
+            prefix = recording_id.removeprefix("rec-").lower()
+            if len(prefix) < MIN_PREFIX or not all(c in "0123456789abcdef" for c in prefix):
+                raise NotFound(
+                    f"no recording {recording_id!r} (give the ID, or at least {MIN_PREFIX} hex"
+                    " digits of it or of the original's sha256)"
+                )
             rows = list(
                 session.scalars(
                     select(Recording)
                     .where(
-                        Recording.id.startswith(recording_id) | Recording.sha256.startswith(prefix)
+                        Recording.id.startswith("rec-" + prefix, autoescape=True)
+                        | Recording.sha256.startswith(prefix, autoescape=True)
                     )
                     .limit(2)
                 )

@@ -108,7 +108,8 @@ def device_gaps(recordings: Sequence[Recording], tolerance_s: float) -> list[Wal
     """Between consecutive recordings of each device (by device clock)."""
     found: list[WallDiscontinuity] = []
     by_device: dict[str, list[WallSpan]] = {}
-    for rec in recordings:
+    unique = {rec.id: rec for rec in recordings}.values()  # a recording may be linked twice
+    for rec in unique:
         span = wall_span(rec)
         if span is not None:
             by_device.setdefault(rec.device_id, []).append(span)

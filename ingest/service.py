@@ -44,11 +44,19 @@ class NotVideo(IngestError):
     """The input is not a video recording; nothing was stored."""
 
 
+def _require_zone(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("give a time zone (e.g. 2026-11-27T10:15:00+08:00)")
+    return value
+
+
 class GpsFix(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     t: datetime
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
+
+    _aware = field_validator("t")(_require_zone)
 
 
 class RecordingMetadata(BaseModel):
@@ -63,12 +71,7 @@ class RecordingMetadata(BaseModel):
     gps_track: tuple[GpsFix, ...] = ()
     original_name: str = Field("recording", max_length=255)
 
-    @field_validator("device_start", "device_clock_at_handover")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("give a time zone (e.g. 2026-11-27T10:15:00+08:00)")
-        return value
+    _aware = field_validator("device_start", "device_clock_at_handover")(_require_zone)
 
 
 class IngestDetail(BaseModel):

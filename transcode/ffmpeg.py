@@ -180,10 +180,10 @@ class ProcessRunner:
         The process runs in its own session with stdin closed. A timer kills it at the
         deadline; leaving the block early kills it too.
         """
-        if self._stopping.is_set():
-            raise RunnerStopped("runner is stopping; no new processes")
         limit = self.default_timeout_s if timeout_s is None else timeout_s
         logger.debug("ffmpeg: %s", redact(" ".join(cmd)))
+        if self._stopping.is_set():
+            raise RunnerStopped("runner is stopping; no new processes")
         proc = subprocess.Popen(
             list(cmd),
             stdin=subprocess.DEVNULL,
@@ -191,10 +191,12 @@ class ProcessRunner:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        assert proc.stdout is not None
-        assert proc.stderr is not None
         with self._lock:
             self._live.add(proc)
+        if self._stopping.is_set():  # stop() ran while it started: it may not have seen it
+            self._kill(proc)
+        assert proc.stdout is not None
+        assert proc.stderr is not None
         timed_out = threading.Event()
 
         def on_deadline() -> None:
@@ -213,10 +215,12 @@ class ProcessRunner:
         finally:
             if not completed:
                 self._kill(proc)
+            # Done reading: a process still writing to stdout gets a broken pipe and ends at
+            # once, instead of blocking on a full pipe until its timeout.
+            proc.stdout.close()
             returncode = proc.wait()
             timer.cancel()
             pump.join(timeout=5)
-            proc.stdout.close()
             proc.stderr.close()
             with self._lock:
                 self._live.discard(proc)

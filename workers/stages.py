@@ -195,11 +195,12 @@ class SegmentStage:
         self, recording: Recording, segments: Sequence[Segment], kind: str, damage: str
     ) -> None:
         frame = 1.0 / recording.fps if recording.fps else 0.04
+        tolerance = tolerance_s(frame, recording.frame_hold_s or frame, self.gap_tolerance_frames)
         wall = wall_clock(recording, 0.0, corrected=recording.clock_offset_s is not None)
         text = playlist(
             [PlaylistEntry(s.key.rpartition("/")[2], s.start_s, s.end_s) for s in segments],
             wall_start=wall,
-            gap_tolerance_s=self.gap_tolerance_frames * frame,
+            gap_tolerance_s=tolerance,
         )
         path = self.work_dir / recording.id / "index.m3u8"
         path.write_text(text)

@@ -1,0 +1,17 @@
+# Vigil: one image for the CLI, the stage workers and (later) the API.
+FROM python:3.11-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY ingest ingest
+COPY transcode transcode
+COPY integrity integrity
+COPY catalog catalog
+COPY workers workers
+RUN pip install --no-cache-dir .
+ENV VIGIL_DATA_DIR=/data
+VOLUME ["/data"]
+ENTRYPOINT ["vigil"]
+CMD ["--help"]

@@ -1,0 +1,219 @@
+"""Unit tests for transcode.commands: the ffmpeg command lines, checked as lists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from transcode.commands import (
+    ProxySettings,
+    SegmentJob,
+    gray_frames_command,
+    probe_command,
+    segment_command,
+    sniff_command,
+)
+
+FF = "/opt/ffmpeg/bin/ffmpeg"
+SOURCE = Path("/evidence/in put/rec 01.mp4")
+OUT = Path("/work/seg out")
+
+
+def job(
+    video: str = "copy", audio: str = "copy", segment_s: float = 10.0, **kw: object
+) -> SegmentJob:
+    return SegmentJob(SOURCE, OUT, segment_s, video, audio, **kw)  # type: ignore[arg-type]
+
+
+def value_after(cmd: list[str], flag: str) -> str:
+    """The argument that follows ``flag`` (which must occur exactly once)."""
+    assert cmd.count(flag) == 1, f"{flag} occurs {cmd.count(flag)} times in {cmd}"
+    return cmd[cmd.index(flag) + 1]
+
+
+def maps(cmd: list[str]) -> list[str]:
+    return [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-map"]
+
+
+# -- segment_command --------------------------------------------------------------------------
+
+
+def test_segment_command_starts_with_executable_and_quiet_progress_options() -> None:
+    cmd = segment_command(FF, job())
+    assert cmd[0] == FF
+    assert cmd[1:4] == ["-hide_banner", "-nostdin", "-nostats"]
+    assert value_after(cmd, "-progress") == "pipe:2"
+
+
+def test_segment_command_keeps_source_timestamps() -> None:
+    cmd = segment_command(FF, job())
+    # -copyts is an input-side option: it must come before -i.
+    assert cmd.index("-copyts") < cmd.index("-i")
+    assert value_after(cmd, "-i") == str(SOURCE)
+    assert value_after(cmd, "-muxdelay") == "0"
+    assert value_after(cmd, "-muxpreload") == "0"
+    assert value_after(cmd, "-reset_timestamps") == "0"
+
+
+def test_segment_command_copy_plan_copies_video_without_encoder_options() -> None:
+    cmd = segment_command(FF, job(video="copy"))
+    assert value_after(cmd, "-c:v") == "copy"
+    for flag in ("-force_key_frames", "-preset", "-crf", "-profile:v", "-pix_fmt", "-fps_mode"):
+        assert flag not in cmd
+
+
+def test_segment_command_h264_plan_uses_proxy_settings() -> None:
+    proxy = ProxySettings(preset="slow", crf=19, audio_bitrate="128k", threads=2)
+    cmd = segment_command(FF, job(video="h264", audio="aac", proxy=proxy))
+    assert value_after(cmd, "-c:v") == "libx264"
+    assert value_after(cmd, "-preset") == "slow"
+    assert value_after(cmd, "-crf") == "19"
+    assert value_after(cmd, "-pix_fmt") == "yuv420p"
+    assert value_after(cmd, "-profile:v") == "high"
+    assert value_after(cmd, "-threads") == "2"
+    # One output frame per source frame: none invented or dropped for variable-rate sources.
+    assert value_after(cmd, "-fps_mode") == "passthrough"
+    assert value_after(cmd, "-b:a") == "128k"
+
+
+@pytest.mark.parametrize(
+    ("segment_s", "expected"),
+    [(10.0, "10"), (2.5, "2.5"), (6, "6"), (0.75, "0.75")],
+)
+def test_segment_command_h264_forces_keyframes_at_each_segment_boundary(
+    segment_s: float, expected: str
+) -> None:
+    cmd = segment_command(FF, job(video="h264", segment_s=segment_s))
+    assert value_after(cmd, "-force_key_frames") == f"expr:gte(t,n_forced*{expected})"
+    assert value_after(cmd, "-segment_time") == expected
+
+
+def test_segment_command_writes_mpegts_segments_and_csv_list() -> None:
+    cmd = segment_command(FF, job())
+    assert value_after(cmd, "-f") == "segment"
+    assert value_after(cmd, "-segment_format") == "mpegts"
+    assert value_after(cmd, "-segment_list") == str(OUT / "segments.csv")
+    assert value_after(cmd, "-segment_list_type") == "csv"
+    assert cmd[-2:] == ["-y", str(OUT / "seg-%05d.ts")]
+
+
+def test_segment_job_paths_live_in_out_dir() -> None:
+    j = job()
+    assert j.pattern == OUT / "seg-%05d.ts"
+    assert j.segment_list == OUT / "segments.csv"
+
+
+@pytest.mark.parametrize(
+    ("audio", "expected_maps", "audio_args"),
+    [
+        ("copy", ["0:v:0", "0:a:0?"], ["-c:a", "copy"]),
+        ("aac", ["0:v:0", "0:a:0?"], ["-c:a", "aac", "-b:a", "96k", "-ac", "2"]),
+        ("none", ["0:v:0"], []),
+    ],
+)
+@pytest.mark.parametrize("video", ["copy", "h264"])
+def test_segment_command_audio_plan(
+    video: str, audio: str, expected_maps: list[str], audio_args: list[str]
+) -> None:
+    cmd = segment_command(FF, job(video=video, audio=audio))
+    assert maps(cmd) == expected_maps
+    if audio_args:
+        start = cmd.index("-c:a")
+        assert cmd[start : start + len(audio_args)] == audio_args
+    else:
+        assert "-c:a" not in cmd
+        assert "-b:a" not in cmd
+        assert "-an" not in cmd  # no audio map at all is how audio is left out
+
+
+def test_segment_command_output_options_follow_the_input() -> None:
+    cmd = segment_command(FF, job(video="h264", audio="aac"))
+    i = cmd.index("-i")
+    for flag in ("-map", "-c:v", "-c:a", "-force_key_frames", "-f", "-segment_list"):
+        assert cmd.index(flag) > i, flag
+
+
+# -- probe / sniff ----------------------------------------------------------------------------
+
+
+def test_probe_command_copies_all_video_and_audio_to_framecrc_on_stdout() -> None:
+    cmd = probe_command(FF, SOURCE)
+    assert cmd == [
+        FF, "-hide_banner", "-nostdin", "-nostats", "-copyts", "-i", str(SOURCE),
+        "-map", "0:v?", "-map", "0:a?", "-c", "copy", "-f", "framecrc", "-",
+    ]  # fmt: skip
+
+
+def test_probe_command_does_not_ask_for_progress() -> None:
+    # framecrc goes to stdout and the banner to stderr; -progress would mix into the banner.
+    assert "-progress" not in probe_command(FF, SOURCE)
+
+
+def test_sniff_command_reads_one_video_packet() -> None:
+    cmd = sniff_command(FF, SOURCE)
+    assert cmd[0] == FF
+    assert value_after(cmd, "-i") == str(SOURCE)
+    assert maps(cmd) == ["0:v:0"]
+    assert value_after(cmd, "-c") == "copy"
+    assert value_after(cmd, "-frames:v") == "1"
+    assert value_after(cmd, "-f") == "framecrc"
+    assert cmd[-1] == "-"
+    assert "-copyts" not in cmd
+
+
+# -- gray_frames_command ----------------------------------------------------------------------
+
+
+def filter_graph(cmd: list[str]) -> str:
+    return value_after(cmd, "-filter_complex")
+
+
+def test_gray_frames_command_fps_filter_carries_rate_and_start_time() -> None:
+    cmd = gray_frames_command(FF, SOURCE, rate=10, start_time=1.5, copyts=True)
+    graph = filter_graph(cmd)
+    assert "fps=fps=10:start_time=1.500000" in graph
+
+
+def test_gray_frames_command_fps_rate_keeps_fractions() -> None:
+    cmd = gray_frames_command(FF, SOURCE, rate=12.5, start_time=0.0, copyts=False)
+    assert "fps=fps=12.5:start_time=0.000000" in filter_graph(cmd)
+
+
+def test_gray_frames_command_filters_run_fps_then_area_scale_then_gray() -> None:
+    graph = filter_graph(gray_frames_command(FF, SOURCE, rate=10, start_time=0, copyts=False))
+    fps_at = graph.index("fps=")
+    scale_at = graph.index("scale=64:64:flags=area")
+    gray_at = graph.index("format=gray")
+    assert fps_at < scale_at < gray_at
+    assert graph.startswith("[0:v]")
+
+
+def test_gray_frames_command_side_sets_the_scale() -> None:
+    graph = filter_graph(
+        gray_frames_command(FF, SOURCE, rate=5, start_time=0, copyts=False, side=32)
+    )
+    assert "scale=32:32:flags=area" in graph
+    assert "64" not in graph
+
+
+def test_gray_frames_command_writes_raw_gray_to_pipe_without_audio_or_subtitles() -> None:
+    cmd = gray_frames_command(FF, SOURCE, rate=10, start_time=0, copyts=False)
+    assert cmd[0] == FF
+    assert cmd[1:4] == ["-hide_banner", "-nostdin", "-nostats"]
+    assert value_after(cmd, "-i") == str(SOURCE)
+    assert value_after(cmd, "-f") == "rawvideo"
+    assert value_after(cmd, "-pix_fmt") == "gray"
+    assert "-an" in cmd
+    assert "-sn" in cmd
+    assert cmd[-1] == "pipe:"
+    assert len(maps(cmd)) == 1
+
+
+def test_gray_frames_command_copyts_only_when_asked() -> None:
+    with_ts = gray_frames_command(FF, SOURCE, rate=10, start_time=3.0, copyts=True)
+    without = gray_frames_command(FF, SOURCE, rate=10, start_time=3.0, copyts=False)
+    assert with_ts.count("-copyts") == 1
+    assert with_ts.index("-copyts") < with_ts.index("-i")
+    assert "-copyts" not in without
+    assert [a for a in with_ts if a != "-copyts"] == without
