@@ -64,7 +64,11 @@ def sha256_file(path: Path) -> tuple[str, int]:
 
 class ObjectStore(Protocol):
     def put_file(self, bucket: Bucket, key: str, path: Path, sha256: str) -> StoredObject:
-        """Store a file under ``key``. Idempotent for identical content; never overwrites."""
+        """Store the file at ``path`` (whose SHA-256 the caller has computed) under ``key``.
+
+        Idempotent for identical content; never overwrites. The caller owns ``path`` and does
+        not change it afterwards: the store may take the file over instead of copying it.
+        """
         ...
 
     def stat(self, bucket: Bucket, key: str) -> StoredObject | None: ...
@@ -97,6 +101,8 @@ class LocalFolderStore:
                 raise ObjectConflict(bucket, key, existing.sha256, sha256)
             return existing
         target.parent.mkdir(parents=True, exist_ok=True)
+        if path.stat().st_dev == target.parent.stat().st_dev:
+            return self._link(bucket, key, path, sha256, target)
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
         tmp = Path(tmp_name)
         try:
@@ -119,6 +125,29 @@ class LocalFolderStore:
         finally:
             tmp.unlink(missing_ok=True)
         return StoredObject(bucket, key, sha256, size)
+
+    def _link(
+        self, bucket: Bucket, key: str, path: Path, sha256: str, target: Path
+    ) -> StoredObject:
+        """Same file system: make the caller's file the object (read-only, atomic, no copy).
+
+        Its hash is still checked first: what is stored is what the caller hashed.
+        """
+        written, _size = sha256_file(path)
+        if written != sha256:
+            raise StoreError(
+                f"{bucket}/{key}: {path.name} does not have the hash given for it (expected"
+                f" {sha256[:16]}…, read {written[:16]}…); nothing stored"
+            )
+        path.chmod(0o444)
+        with path.open("rb") as fh:
+            os.fsync(fh.fileno())
+        try:
+            os.link(path, target)
+        except FileExistsError:
+            return self._existing_or_conflict(bucket, key, sha256)
+        _fsync_dir(target.parent)
+        return StoredObject(bucket, key, sha256, target.stat().st_size)
 
     def _existing_or_conflict(self, bucket: Bucket, key: str, sha256: str) -> StoredObject:
         existing = self.stat(bucket, key)

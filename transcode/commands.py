@@ -6,6 +6,7 @@ lists, ``transcode.ffmpeg.ProcessRunner`` runs them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -66,6 +67,17 @@ def probe_command(ffmpeg: str, source: Path) -> list[str]:
         ffmpeg, *BASE, "-copyts", "-i", str(source),
         "-map", "0:v?", "-map", "0:a?", "-c", "copy", "-f", "framecrc", "-",
     ]  # fmt: skip
+
+
+def probe_video_many_command(ffmpeg: str, sources: Sequence[Path]) -> list[str]:
+    """Like ``probe_command`` for the video of several files in one run: output stream i is
+    the first video stream of ``sources[i]`` (one process instead of one per segment)."""
+    cmd = [ffmpeg, *BASE, "-copyts"]
+    for source in sources:
+        cmd += ["-i", str(source)]
+    for index in range(len(sources)):
+        cmd += ["-map", f"{index}:v:0"]
+    return [*cmd, "-c", "copy", "-f", "framecrc", "-"]
 
 
 def segment_command(ffmpeg: str, job: SegmentJob) -> list[str]:

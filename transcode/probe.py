@@ -8,6 +8,7 @@ and it needs no ffprobe, which pip-installed ffmpeg builds do not ship.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from transcode.commands import probe_command, sniff_command
+from transcode.commands import probe_command, probe_video_many_command, sniff_command
 from transcode.ffmpeg import FfmpegFailed, ProcessRunner, TranscodeError
 
 # Codecs a browser plays inside HLS/MPEG-TS without transcoding.
@@ -262,6 +263,25 @@ def probe(runner: ProcessRunner, ffmpeg: str, source: Path, timeout_s: float = 6
         complaints=_complaints(result.stderr_tail),
         exit_code=result.returncode,
     )
+
+
+def probe_video_many(
+    runner: ProcessRunner, ffmpeg: str, sources: Sequence[Path], timeout_s: float = 600
+) -> list[Track]:
+    """The video track of each source, read by one ffmpeg run. Raises if any is unreadable."""
+    if not sources:
+        return []
+    result = runner.run(
+        probe_video_many_command(ffmpeg, sources), timeout_s=timeout_s, capture_stdout=True
+    )
+    _streams, tracks = parse_framecrc(result.stdout.decode("ascii", "replace"))
+    found: list[Track] = []
+    for index, source in enumerate(sources):
+        track = tracks.get(index)
+        if track is None or track.count == 0 or track.stream.media_type != "video":
+            raise NotVideoError(f"{source.name}: no readable video stream")
+        found.append(track)
+    return found
 
 
 def sniff(runner: ProcessRunner, ffmpeg: str, source: Path, timeout_s: float = 60) -> str | None:

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from transcode.commands import AudioPlan, ProxySettings, SegmentJob, VideoPlan, segment_command
 from transcode.ffmpeg import FfmpegFailed, ProcessRunner, TranscodeError
-from transcode.probe import PLAYABLE_AUDIO, PLAYABLE_VIDEO, ProbeResult, probe
+from transcode.probe import (
+    PLAYABLE_AUDIO,
+    PLAYABLE_VIDEO,
+    ProbeResult,
+    Track,
+    probe,
+    probe_video_many,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +74,32 @@ class SegmentOutcome:
     damage: str | None  # what ffmpeg complained about while cutting, if anything
 
 
+PROBE_BATCH = 64
+
+
+def _measure(
+    runner: ProcessRunner, ffmpeg: str, files: Sequence[Path], timeout_s: float
+) -> list[Track | None]:
+    """Each segment's video packets, by one ffmpeg run per batch of segments; a batch that
+    fails is measured file by file, so a damaged segment is ``None`` and the rest are kept."""
+    measured: list[Track | None] = []
+    for at in range(0, len(files), PROBE_BATCH):
+        batch = files[at : at + PROBE_BATCH]
+        try:
+            measured.extend(probe_video_many(runner, ffmpeg, batch, timeout_s=timeout_s))
+            continue
+        except TranscodeError:
+            logger.warning(
+                "probing segments %d-%d together failed; one by one", at, at + len(batch)
+            )
+        for path in batch:
+            try:
+                measured.append(probe(runner, ffmpeg, path, timeout_s=timeout_s).video)
+            except TranscodeError:
+                measured.append(None)
+    return measured
+
+
 def segment_file(
     runner: ProcessRunner,
     ffmpeg: str,
@@ -99,21 +132,18 @@ def segment_file(
         logger.warning("%s: %s", source.name, damage)
     files = sorted(p for p in out_dir.iterdir() if _SEGMENT_NAME.match(p.name))
     segments: list[SegmentFile] = []
-    for path in files:
-        try:
-            measured = probe(runner, ffmpeg, path, timeout_s=timeout_s)
-        except TranscodeError as exc:
-            damage = f"{path.name} unreadable after cutting: {exc}"
+    for path, video in zip(files, _measure(runner, ffmpeg, files, timeout_s), strict=False):
+        if video is None:
+            damage = f"{path.name} unreadable after cutting"
             break
-        assert measured.video is not None
         segments.append(
             SegmentFile(
                 index=len(segments),
                 path=path,
-                start_s=measured.video.start_s,
-                end_s=measured.video.end_s,
-                frames=measured.video.count,
-                holes=tuple(measured.video.jumps(hole_tolerance_s)),
+                start_s=video.start_s,
+                end_s=video.end_s,
+                frames=video.count,
+                holes=tuple(video.jumps(hole_tolerance_s)),
             )
         )
     if not segments:

@@ -11,6 +11,7 @@ from transcode.commands import (
     SegmentJob,
     gray_frames_command,
     probe_command,
+    probe_video_many_command,
     segment_command,
     sniff_command,
 )
@@ -217,3 +218,15 @@ def test_gray_frames_command_copyts_only_when_asked() -> None:
     assert with_ts.index("-copyts") < with_ts.index("-i")
     assert "-copyts" not in without
     assert [a for a in with_ts if a != "-copyts"] == without
+
+
+def test_probe_video_many_command_maps_each_input_video_in_order() -> None:
+    sources = [Path(f"/w/seg-{i:05d}.ts") for i in range(3)]
+    cmd = probe_video_many_command(FF, sources)
+    assert cmd[0] == FF
+    assert "-copyts" in cmd
+    inputs = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-i"]
+    assert inputs == [str(p) for p in sources]
+    maps = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-map"]
+    assert maps == ["0:v:0", "1:v:0", "2:v:0"]
+    assert cmd[-5:] == ["-c", "copy", "-f", "framecrc", "-"]

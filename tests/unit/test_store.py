@@ -92,7 +92,7 @@ def test_hash_that_does_not_match_the_file_is_refused_and_leaves_nothing(
 ) -> None:
     path, _ = source(tmp_path, b"actual bytes")
     claimed = hashlib.sha256(b"what we thought we had").hexdigest()
-    with pytest.raises(StoreError, match="content changed while storing") as info:
+    with pytest.raises(StoreError, match="does not have the hash given") as info:
         store.put_file("originals", KEY, path, claimed)
     assert not isinstance(info.value, ObjectConflict)
     assert store.stat("originals", KEY) is None
@@ -194,3 +194,33 @@ def test_concurrent_writer_of_other_content_is_a_conflict(
         store.put_file("originals", KEY, path, digest)
     assert (store.root / "originals" / KEY).read_bytes() == b"theirs"
     assert [p.name for p in (store.root / "originals" / KEY).parent.iterdir()] == ["original.mp4"]
+
+
+def test_a_file_on_the_same_file_system_is_linked_not_copied(
+    store: LocalFolderStore, tmp_path: Path
+) -> None:
+    path, digest = source(tmp_path, b"evidence" * 1000)
+    store.put_file("originals", KEY, path, digest)
+    assert (store.root / "originals" / KEY).stat().st_ino == path.stat().st_ino
+    path.unlink()  # the caller drops its staging name; the object stays
+    assert store.stat("originals", KEY) == StoredObject("originals", KEY, digest, 8000)
+
+
+def test_a_file_on_another_file_system_is_copied_and_checked(store: LocalFolderStore) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == store.root.stat().st_dev:
+        pytest.skip("no second file system to copy from")
+    path = shm / f"vigil-test-{os.getpid()}"
+    path.write_bytes(b"from elsewhere")
+    try:
+        digest = hashlib.sha256(b"from elsewhere").hexdigest()
+        store.put_file("derived", "rec-1/x.ts", path, digest)
+        stored = store.root / "derived" / "rec-1" / "x.ts"
+        assert stored.stat().st_ino != path.stat().st_ino
+        assert stored.read_bytes() == b"from elsewhere"
+        wrong = hashlib.sha256(b"other").hexdigest()
+        with pytest.raises(StoreError, match="content changed while storing"):
+            store.put_file("derived", "rec-1/y.ts", path, wrong)
+        assert store.stat("derived", "rec-1/y.ts") is None
+    finally:
+        path.unlink()
