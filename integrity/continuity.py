@@ -71,20 +71,20 @@ class WallDiscontinuity:
 
 
 def check_wall_spans(spans: Sequence[WallSpan], tolerance_s: float) -> list[WallDiscontinuity]:
-    """Between consecutive recordings of one device (sorted by start)."""
+    """Between consecutive recordings of one device (in any order): the same rule as
+    ``check_spans``, on seconds from the earliest start."""
+    if not spans:
+        return []
     ordered = sorted(spans, key=lambda s: s.start)
-    found: list[WallDiscontinuity] = []
-    tolerance = timedelta(seconds=tolerance_s)
-    for prev, nxt in itertools.pairwise(ordered):
-        delta = nxt.start - prev.end
-        if delta > tolerance:
-            found.append(
-                WallDiscontinuity("gap", prev.label, nxt.label, prev.end, delta.total_seconds())
-            )
-        elif delta < -tolerance:
-            found.append(
-                WallDiscontinuity(
-                    "overlap", prev.label, nxt.label, nxt.start, -delta.total_seconds()
-                )
-            )
-    return found
+    zero = ordered[0].start
+
+    def seconds(at: datetime) -> float:
+        return (at - zero).total_seconds()
+
+    found = check_spans(
+        [Span(s.label, seconds(s.start), seconds(s.end)) for s in ordered], tolerance_s
+    )
+    return [
+        WallDiscontinuity(d.kind, d.after, d.before, zero + timedelta(seconds=d.start), d.seconds)
+        for d in found
+    ]
