@@ -44,8 +44,9 @@ def _recording_block(view: RecordingView) -> list[str]:
                 f"       !! {gap.kind.upper()} of {gap.seconds:.3f} s at {_clock(gap.start)}"
             )
         wall = seg.wall_start.isoformat(timespec="milliseconds") if seg.wall_start else "-"
-        if seg.wall_start_server is not None and seg.wall_start_server != seg.wall_start:
-            wall = seg.wall_start_server.isoformat(timespec="milliseconds") + "*"
+        if seg.wall_start_server is not None:
+            server = seg.wall_start_server.isoformat(timespec="milliseconds")
+            wall = server if server == wall else server + "*"
         phash = f"{seg.phash_digest[:16]} ({seg.phash_frames})" if seg.phash_digest else "pending"
         lines.append(
             f"  {seg.index:3d}  {_clock(seg.start_s)}  {_clock(seg.end_s)}  {wall:<26} "
