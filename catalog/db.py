@@ -7,11 +7,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Table, create_engine, event, insert
+from sqlalchemy import Engine, Table, create_engine, event, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 0x5669_6769_6C00  # "Vigil": the advisory lock key of schema migrations
 
 
 def make_engine(url: str) -> Engine:
@@ -34,16 +35,26 @@ def make_engine(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (the same migrations on every backend)."""
+    """Bring the schema to the newest revision (the same migrations on every backend).
+
+    Several workers start at once: on PostgreSQL an advisory lock, held for the transaction,
+    lets one migrate while the others wait and then find nothing to do.
+    """
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
 
 
 def insert_ignore(session: Session, table: Table, values: dict[str, object]) -> bool:
-    """INSERT that does nothing if a unique key is taken; True if a row was written."""
+    """INSERT that does nothing if a unique key is taken; True if a row was written.
+
+    Whether a row was written is read from RETURNING: the row count of ON CONFLICT DO NOTHING
+    is -1 on PostgreSQL's driver.
+    """
     dialect = session.get_bind().dialect.name
     stmt: Any
     if dialect == "postgresql":
@@ -52,5 +63,5 @@ def insert_ignore(session: Session, table: Table, values: dict[str, object]) -> 
         stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing()
     else:  # pragma: no cover - other backends are not supported
         stmt = insert(table).values(**values)
-    result = session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0))
+    result = session.execute(stmt.returning(*table.primary_key.columns))
+    return result.first() is not None

@@ -1,0 +1,232 @@
+"""The real test services themselves (tests/services): a Kafka broker that keeps messages and
+committed offsets across a restart, and PostgreSQL running Vigil's catalogue migrations, with
+its append-only custody trigger and the insert-if-absent segment upsert under a race."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from catalog.db import make_engine
+from catalog.models import CustodyEvent, Recording, Segment
+from catalog.repository import Catalog, Event, recording_id_for
+from tests.services.kafka import KafkaService, create_topics
+
+if TYPE_CHECKING:
+    from tests.services.fixtures import KafkaBroker
+
+
+pytestmark = pytest.mark.services
+
+START = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+
+
+# -- Kafka --------------------------------------------------------------------------------------
+
+
+def _producer(bootstrap: str) -> Any:
+    from kafka import KafkaProducer
+
+    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", retries=5, linger_ms=0)
+
+
+def _send(bootstrap: str, topic: str, *values: bytes) -> None:
+    producer = _producer(bootstrap)
+    try:
+        for value in values:
+            producer.send(topic, value).get(timeout=30)
+    finally:
+        producer.close()
+
+
+def _consumer(bootstrap: str, topic: str, group: str, **config: object) -> Any:
+    from kafka import KafkaConsumer
+
+    return KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **config,
+    )
+
+
+def _poll(consumer: Any, count: int, timeout_s: float = 30) -> list[bytes]:
+    got: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < count and time.monotonic() < deadline:
+        batches = consumer.poll(timeout_ms=500, max_records=count - len(got))
+        for records in batches.values():
+            got.extend(record.value for record in records)
+    return got
+
+
+def test_kafka_produces_and_consumes(
+    kafka_service: KafkaBroker, kafka_topics_prefix: str, kafka_group_id: str
+) -> None:
+    topic = kafka_topics_prefix + "hello"
+    create_topics(kafka_service.bootstrap, [topic])
+    _send(kafka_service.bootstrap, topic, b"evidence-1", b"evidence-2")
+    consumer = _consumer(kafka_service.bootstrap, topic, kafka_group_id)
+    try:
+        assert _poll(consumer, 2) == [b"evidence-1", b"evidence-2"]
+    finally:
+        consumer.close()
+
+
+def test_kafka_keeps_messages_and_committed_offsets_across_restart(
+    kafka_service: KafkaBroker, kafka_topics_prefix: str, kafka_group_id: str
+) -> None:
+    from kafka import TopicPartition
+
+    if not isinstance(kafka_service, KafkaService):
+        pytest.skip("external broker: not ours to restart")
+    bootstrap = kafka_service.bootstrap
+    topic = kafka_topics_prefix + "durable"
+    create_topics(bootstrap, [topic])
+    _send(bootstrap, topic, b"before-1", b"before-2")
+
+    consumer = _consumer(bootstrap, topic, kafka_group_id, max_poll_records=1)
+    try:
+        assert _poll(consumer, 1) == [b"before-1"]
+        consumer.commit()  # the group's offset is now 1
+    finally:
+        consumer.close()
+
+    kafka_service.restart(down_s=1)
+    assert kafka_service.bootstrap == bootstrap  # same port
+
+    _send(bootstrap, topic, b"after-1")
+    consumer = _consumer(bootstrap, topic, kafka_group_id)
+    try:
+        assert consumer.committed(TopicPartition(topic, 0)) == 1
+        assert _poll(consumer, 2) == [b"before-2", b"after-1"]  # resumes at the commit
+    finally:
+        consumer.close()
+
+    fresh = _consumer(bootstrap, topic, kafka_group_id + "-fresh")
+    try:
+        assert _poll(fresh, 3) == [b"before-1", b"before-2", b"after-1"]
+    finally:
+        fresh.close()
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+
+
+def _sha(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+def _recording(name: str = "a") -> Recording:
+    sha = _sha(name)
+    rid = recording_id_for(sha)
+    return Recording(
+        id=rid,
+        sha256=sha,
+        size=1000,
+        original_key=f"{rid}/original.mp4",
+        original_name=f"{name}.mp4",
+        device_id="BC-0042",
+        officer_id="031245",
+        device_start=START,
+        received_at=START + timedelta(hours=2),
+        status="stored",
+        duration_s=60.0,
+        fps=25.0,
+    )
+
+
+def _segment(rec: Recording, index: int, variant: str = "") -> Segment:
+    return Segment(
+        recording_id=rec.id,
+        index=index,
+        key=f"{rec.id}/seg-{index:05d}.ts",
+        sha256=_sha(f"{rec.id} {index} {variant}"),
+        size=100,
+        kind="copy",
+        start_s=index * 10.0,
+        end_s=(index + 1) * 10.0,
+        frame_count=250,
+        chain=_sha(f"chain {index}"),
+    )
+
+
+@pytest.fixture
+def catalog(database_url: str) -> Iterator[Catalog]:
+    engine = make_engine(database_url)
+    cat = Catalog(engine)
+    cat.migrate()
+    yield cat
+    engine.dispose()
+
+
+def test_postgres_migrates_and_catalogues(catalog: Catalog) -> None:
+    assert catalog.engine.dialect.name == "postgresql"
+    rec = _recording()
+    _, created = catalog.add_recording(rec, Event("ingest", "tester", rec.id))
+    assert created is True
+    catalog.migrate()  # already at head: a no-op
+    assert catalog.recording(rec.id).received_at == START + timedelta(hours=2)
+    assert [(e.action, e.recording_id) for e in catalog.events()] == [("ingest", rec.id)]
+    with catalog.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0001",)]
+
+
+def test_postgres_add_recording_twice_keeps_one_row_and_one_event(catalog: Catalog) -> None:
+    rec = _recording()
+    stored, _ = catalog.add_recording(rec, Event("ingest", "tester", rec.id))
+    again, created_again = catalog.add_recording(_recording(), Event("ingest", "tester", rec.id))
+    assert (created_again, again.id) == (False, stored.id)
+    assert len(catalog.recordings()) == 1
+    assert len(catalog.events()) == 1
+
+
+def test_postgres_refuses_to_change_custody_events(catalog: Catalog) -> None:
+    rec = _recording()
+    catalog.add_recording(rec, Event("ingest", "tester", rec.id))
+    for statement in (
+        update(CustodyEvent).values(actor="mallory"),
+        delete(CustodyEvent),
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), catalog.session() as session:
+            session.execute(statement)
+    assert [e.actor for e in catalog.events()] == ["tester"]
+
+
+def test_postgres_segment_upsert_under_a_race(catalog: Catalog) -> None:
+    rec = _recording()
+    catalog.add_recording(rec, Event("ingest", "tester", rec.id))
+    threads, barrier = 8, threading.Barrier(8)
+    results: list[Segment] = []
+    errors: list[BaseException] = []
+
+    def racer(n: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results.append(catalog.add_segment(_segment(rec, 0, variant=f"writer {n}")))
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    workers = [threading.Thread(target=racer, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert errors == []
+    assert len(results) == threads
+    assert len({(s.id, s.sha256) for s in results}) == 1  # every writer got the winner's row
+    with catalog.session() as session:
+        count = session.scalar(
+            select(func.count()).select_from(Segment).where(Segment.recording_id == rec.id)
+        )
+    assert count == 1

@@ -1,0 +1,109 @@
+"""Starting, waiting for and stopping a service process on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+HOST = "127.0.0.1"
+
+
+class ServiceError(RuntimeError):
+    """A service could not be set up, started or stopped."""
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_open(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def log_tail(log: Path | None, lines: int = 30) -> str:
+    """The last lines of a log file, newline-prefixed, for error messages ("" if none)."""
+    if log is None or not log.exists():
+        return ""
+    return "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str, log: Path | None,
+               alive: Callable[[], bool] | None = None) -> None:  # fmt: skip
+    """Poll ``check`` until it returns True; give up at the deadline, or at once when ``alive``
+    (say, ``lambda: process.running``) turns False."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if check():
+                return
+        if alive is not None and not alive():
+            raise ServiceError(f"{what} exited before it was ready{log_tail(log)}")
+        time.sleep(0.2)
+    raise ServiceError(f"{what} not ready after {timeout_s:.0f} s{log_tail(log)}")
+
+
+class ManagedProcess:
+    """One long-running process with its output in a log file; stop = TERM, wait, KILL."""
+
+    def __init__(self, name: str, cmd: Sequence[str], log: Path, env: dict[str, str] | None = None,
+                 cwd: Path | None = None, user: str | None = None) -> None:  # fmt: skip
+        self.name = name
+        self.cmd = list(cmd)
+        self.log = log
+        self.env = env
+        self.cwd = cwd
+        self.user = user
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        cmd = self.cmd if self.user is None else ["runuser", "-u", self.user, "--", *self.cmd]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(self.env or {})},
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, grace_s: float = 20.0) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
