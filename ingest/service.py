@@ -207,7 +207,7 @@ class IngestService:
         recording_id = recording_id_for(sha256)
         suffix = Path(metadata.original_name).suffix.lower()[:8]
         key = f"{recording_id}/original{suffix}"
-        self.store.put_file("originals", key, staged, sha256)
+        self.store.put_file("originals", key, staged, sha256, category=metadata.category)
         offset = None
         if metadata.device_clock_at_handover is not None:
             offset = (received_at - metadata.device_clock_at_handover).total_seconds()

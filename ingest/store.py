@@ -63,11 +63,15 @@ def sha256_file(path: Path) -> tuple[str, int]:
 
 
 class ObjectStore(Protocol):
-    def put_file(self, bucket: Bucket, key: str, path: Path, sha256: str) -> StoredObject:
+    def put_file(
+        self, bucket: Bucket, key: str, path: Path, sha256: str, *, category: str | None = None
+    ) -> StoredObject:
         """Store the file at ``path`` (whose SHA-256 the caller has computed) under ``key``.
 
         Idempotent for identical content; never overwrites. The caller owns ``path`` and does
         not change it afterwards: the store may take the file over instead of copying it.
+        ``category`` (the footage category) chooses the retention period where the store
+        enforces one.
         """
         ...
 
@@ -78,6 +82,10 @@ class ObjectStore(Protocol):
         ...
 
     def open(self, bucket: Bucket, key: str) -> contextlib.AbstractContextManager[BinaryIO]: ...
+
+    def set_legal_hold(self, bucket: Bucket, key: str, on: bool) -> None:
+        """Put (``on``) or lift a legal hold: no deletion while it is on, whatever retention."""
+        ...
 
 
 class LocalFolderStore:
@@ -93,7 +101,10 @@ class LocalFolderStore:
             raise StoreError(f"invalid object key {key!r}")
         return self.root / bucket / key
 
-    def put_file(self, bucket: Bucket, key: str, path: Path, sha256: str) -> StoredObject:
+    def put_file(
+        self, bucket: Bucket, key: str, path: Path, sha256: str, *, category: str | None = None
+    ) -> StoredObject:
+        """``category`` is ignored: this store keeps everything, it has no retention."""
         target = self._path(bucket, key)
         existing = self.stat(bucket, key)
         if existing is not None:
@@ -178,6 +189,9 @@ class LocalFolderStore:
             raise ObjectMissing(bucket, key)
         with target.open("rb") as fh:
             yield fh
+
+    def set_legal_hold(self, bucket: Bucket, key: str, on: bool) -> None:
+        """A no-op: the local store never deletes anything, so every object is always held."""
 
 
 def _fsync_dir(path: Path) -> None:

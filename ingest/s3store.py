@@ -1,0 +1,528 @@
+"""The S3/MinIO object store: WORM buckets (Object Lock, COMPLIANCE retention, legal hold).
+
+What makes it write-once, beyond what S3 itself enforces:
+
+* Every object carries ``x-amz-meta-sha256``. ``put_file`` looks first: the same hash is a
+  no-op, another hash is an ``ObjectConflict``; it never writes a new version over evidence.
+* The *evidence version* of a key is its oldest version (delete markers ignored). Reads
+  (``stat``, ``open``, ``local_path``, presigned URLs) and legal holds use that version, so a
+  later version written past this class (a racing writer, a raw client) never stands in for
+  the original, and a delete marker never hides it.
+* The bytes are hashed while they are uploaded, from one read of the file; if they are not
+  what the caller hashed, the upload is abandoned before it completes (nothing is stored).
+* Originals (and, by default, derived files) get COMPLIANCE retention until now + the days
+  of their footage category: nobody, root included, can delete or shorten it.
+
+An unreachable store is retried with bounded exponential backoff for ``outage_budget_s``
+(connection errors and 5xx); the caller blocks meanwhile, which is the back-pressure. Real
+refusals (403, Object Lock violations, ...) fail at once as ``StoreRefused``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+from typing import BinaryIO, TypeVar, cast
+
+import certifi
+import urllib3
+from minio import Minio
+from minio.commonconfig import COMPLIANCE
+from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
+from minio.retention import Retention
+from urllib3.util import Retry, Timeout
+
+from ingest.store import CHUNK, Bucket, ObjectConflict, ObjectMissing, StoredObject, StoreError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SHA256_META = "x-amz-meta-sha256"
+PART_SIZE = 16 << 20
+_MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchObject"})
+_TRANSIENT_CODES = frozenset(
+    {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "RequestTimeTooSkewed"}
+)
+
+
+class StoreUnavailable(StoreError):
+    """The store stayed unreachable for the whole outage budget; nothing was dropped."""
+
+
+class StoreRefused(StoreError):
+    """The store answered and refused (access denied, Object Lock, missing bucket, ...)."""
+
+    def __init__(self, what: str, code: str | None, message: str) -> None:
+        super().__init__(f"{what}: refused by the object store ({code}): {message}")
+        self.code = code
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """COMPLIANCE retention in days per footage category; unknown or no category: default."""
+
+    default_days: int = 183
+    by_category: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        days = [self.default_days, *self.by_category.values()]
+        if any(d < 1 for d in days):
+            raise ValueError("retention periods are at least 1 day")
+        object.__setattr__(self, "by_category", MappingProxyType(dict(self.by_category)))
+
+    def days_for(self, category: str | None) -> int:
+        if category is None:
+            return self.default_days
+        return self.by_category.get(category, self.default_days)
+
+
+DEFAULT_RETENTION = RetentionPolicy()
+
+
+@dataclass(frozen=True)
+class _Version:
+    """One stored version of a key, as the store describes it."""
+
+    version_id: str | None
+    sha256: str | None
+    size: int
+
+
+class _HashingReader:
+    """Reads ``length`` bytes of ``source`` for the uploader, hashing them on the way.
+
+    When the last byte has been read (before the uploader sends the last part, or the only
+    part), a hash that differs from ``expected`` raises, so the upload is abandoned.
+    """
+
+    def __init__(self, source: BinaryIO, length: int, expected: str, what: str) -> None:
+        self.source = source
+        self.remaining = length
+        self.expected = expected
+        self.what = what
+        self.digest = hashlib.sha256()
+        self._checked = False
+        if length == 0:
+            self._check()
+
+    def read(self, size: int = -1) -> bytes:
+        if self.remaining <= 0:
+            return b""
+        want = self.remaining if size < 0 else min(size, self.remaining)
+        data = self.source.read(want)
+        self.digest.update(data)
+        self.remaining -= len(data)
+        if self.remaining == 0:
+            self._check()
+        return data
+
+    def _check(self) -> None:
+        if self._checked:
+            return
+        self._checked = True
+        read = self.digest.hexdigest()
+        if read != self.expected:
+            raise StoreError(
+                f"{self.what}: the file does not have the hash given for it (expected"
+                f" {self.expected[:16]}…, read {read[:16]}…); nothing stored"
+            )
+
+
+def _check_key(key: str) -> None:
+    if not key or key.startswith("/") or ".." in PurePosixPath(key).parts:
+        raise StoreError(f"invalid object key {key!r}")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An outage worth waiting out (connection trouble, 5xx), not a refusal."""
+    if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, ServerError):
+        return exc.status_code >= 500
+    if isinstance(exc, S3Error):
+        return exc.response.status >= 500 or exc.code in _TRANSIENT_CODES
+    if isinstance(exc, InvalidResponseError):  # a non-XML answer, e.g. a proxy's 502 page
+        status = getattr(exc, "_code", None)
+        return isinstance(status, int) and status >= 500
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, S3Error):
+        return f"{exc.code} (HTTP {exc.response.status})"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:200]}"
+
+
+def http_client(
+    connect_timeout_s: float = 10.0, read_timeout_s: float = 120.0
+) -> urllib3.PoolManager:
+    """An HTTP pool for the minio client that gives up on a request within seconds.
+
+    minio's own default retries a refused connection 5 times with growing pauses (about 15 s
+    per multipart upload call, twice with the abort); here two quick retries are enough,
+    because ``S3ObjectStore`` does the patient waiting, and logs it.
+    """
+    return urllib3.PoolManager(
+        timeout=Timeout(connect=connect_timeout_s, read=read_timeout_s),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+    )
+
+
+class S3ObjectStore:
+    """``ObjectStore`` on S3/MinIO buckets with Object Lock. No network call until used."""
+
+    def __init__(
+        self,
+        client: Minio,
+        *,
+        originals_bucket: str = "vigil-originals",
+        derived_bucket: str = "vigil-derived",
+        retention: RetentionPolicy = DEFAULT_RETENTION,
+        lock_derived: bool = True,
+        outage_budget_s: float = 600.0,
+        backoff_s: tuple[float, float] = (0.5, 10.0),
+        part_size: int = PART_SIZE,
+        tmp_dir: Path | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.buckets: Mapping[Bucket, str] = MappingProxyType(
+            {"originals": originals_bucket, "derived": derived_bucket}
+        )
+        self.retention = retention
+        self.lock_derived = lock_derived
+        self.outage_budget_s = outage_budget_s
+        self.backoff_s = backoff_s
+        self.part_size = part_size
+        self.tmp_dir = tmp_dir
+        self._sleep = sleep
+        self._clock = clock
+
+    @classmethod
+    def connect(
+        cls,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        *,
+        secure: bool = True,
+        region: str = "us-east-1",
+        connect_timeout_s: float = 10.0,
+        read_timeout_s: float = 120.0,
+        originals_bucket: str = "vigil-originals",
+        derived_bucket: str = "vigil-derived",
+        retention: RetentionPolicy = DEFAULT_RETENTION,
+        lock_derived: bool = True,
+        outage_budget_s: float = 600.0,
+        part_size: int = PART_SIZE,
+        tmp_dir: Path | None = None,
+    ) -> S3ObjectStore:
+        """A store with its own minio client (short HTTP retries: ours do the waiting)."""
+        client = Minio(
+            endpoint,
+            access_key,
+            secret_key,
+            secure=secure,
+            region=region,
+            http_client=http_client(connect_timeout_s, read_timeout_s),
+        )
+        return cls(
+            client,
+            originals_bucket=originals_bucket,
+            derived_bucket=derived_bucket,
+            retention=retention,
+            lock_derived=lock_derived,
+            outage_budget_s=outage_budget_s,
+            part_size=part_size,
+            tmp_dir=tmp_dir,
+        )
+
+    # -- retry -------------------------------------------------------------------------------
+
+    def _retrying(self, what: str, call: Callable[[], T]) -> T:
+        """``call()``, retried through outages for ``outage_budget_s``; refusals at once."""
+        started = self._clock()
+        delay, longest = self.backoff_s
+        retries = 0
+        while True:
+            try:
+                result = call()
+            except StoreError:
+                raise
+            except Exception as exc:
+                if not is_transient(exc):
+                    if isinstance(exc, S3Error):
+                        raise StoreRefused(what, exc.code, exc.message or str(exc)) from exc
+                    if isinstance(exc, MinioException):
+                        raise StoreRefused(what, None, str(exc)) from exc
+                    raise
+                waited = self._clock() - started
+                if waited + delay > self.outage_budget_s:
+                    raise StoreUnavailable(
+                        f"{what}: object store unreachable for {waited:.0f} s"
+                        f" ({_describe(exc)}); gave up after {retries} retries"
+                    ) from exc
+                retries += 1
+                logger.warning(
+                    "%s: object store unavailable (%s); retry %d in %.1f s (%.0f of %.0f s"
+                    " outage budget used)",
+                    what, _describe(exc), retries, delay, waited, self.outage_budget_s,
+                )  # fmt: skip
+                self._sleep(delay)
+                delay = min(delay * 2, longest)
+            else:
+                if retries:
+                    logger.info("%s: done after %d retries", what, retries)
+                return result
+
+    # -- buckets -----------------------------------------------------------------------------
+
+    def ensure_buckets(self) -> None:
+        """Create both buckets with Object Lock (hence versioning); check existing ones."""
+        for name in self.buckets.values():
+            self._retrying(f"ensure bucket {name}", functools.partial(self._ensure_bucket, name))
+
+    def _ensure_bucket(self, name: str) -> None:
+        if not self.client.bucket_exists(name):
+            try:
+                self.client.make_bucket(name, object_lock=True)
+                logger.info("created bucket %s with Object Lock", name)
+            except S3Error as exc:
+                if exc.code != "BucketAlreadyOwnedByYou":  # else: made by a concurrent worker
+                    raise
+        try:
+            self.client.get_object_lock_config(name)
+        except S3Error as exc:
+            if exc.code in ("ObjectLockConfigurationNotFoundError", "InvalidRequest"):
+                raise StoreError(
+                    f"bucket {name} exists without Object Lock; evidence cannot be kept"
+                    " write-once there (Object Lock can only be enabled when a bucket is made)"
+                ) from exc
+            raise
+        status = self.client.get_bucket_versioning(name).status
+        if status != "Enabled":
+            raise StoreError(f"bucket {name} has versioning {status!r}, not Enabled")
+
+    def _name(self, bucket: Bucket) -> str:
+        return self.buckets[bucket]
+
+    # -- versions ----------------------------------------------------------------------------
+
+    def _stat_version(self, name: str, key: str, version_id: str | None) -> _Version | None:
+        try:
+            st = self.client.stat_object(name, key, version_id=version_id)
+        except S3Error as exc:
+            if exc.code in _MISSING_CODES:
+                return None
+            raise
+        sha = st.metadata.get(SHA256_META) if st.metadata is not None else None
+        return _Version(st.version_id or version_id, sha, st.size or 0)
+
+    def _evidence_version(self, bucket: Bucket, key: str) -> _Version | None:
+        """The oldest live version of the key: the one that was written first.
+
+        Ordered by modification time, and within one time (listings may give whole seconds)
+        by listing order: S3 lists the versions of a key newest first.
+        """
+        name = self._name(bucket)
+        listed = [
+            (obj.last_modified or datetime.max.replace(tzinfo=UTC), -index, obj.version_id)
+            for index, obj in enumerate(
+                self.client.list_objects(name, prefix=key, include_version=True)
+            )
+            if obj.object_name == key and not obj.is_delete_marker
+        ]
+        if not listed:
+            return None
+        _when, _order, version_id = min(listed)
+        return self._stat_version(name, key, version_id)
+
+    def _require(self, bucket: Bucket, key: str) -> _Version:
+        _check_key(key)
+        name = self._name(bucket)
+        version = self._retrying(
+            f"look up {name}/{key}", lambda: self._evidence_version(bucket, key)
+        )
+        if version is None:
+            raise ObjectMissing(bucket, key)
+        return version
+
+    # -- ObjectStore -------------------------------------------------------------------------
+
+    def retention_until(self, bucket: Bucket, category: str | None) -> datetime | None:
+        if bucket == "derived" and not self.lock_derived:
+            return None
+        return datetime.now(UTC) + timedelta(days=self.retention.days_for(category))
+
+    def put_file(
+        self,
+        bucket: Bucket,
+        key: str,
+        path: Path,
+        sha256: str,
+        *,
+        category: str | None = None,
+    ) -> StoredObject:
+        """Upload once, hash-checked, locked; same content again is a no-op."""
+        _check_key(key)
+        name = self._name(bucket)
+        size = path.stat().st_size
+        return self._retrying(
+            f"put {name}/{key} ({size} bytes)",
+            lambda: self._put_once(bucket, key, path, sha256, size, category),
+        )
+
+    def _put_once(
+        self, bucket: Bucket, key: str, path: Path, sha256: str, size: int, category: str | None
+    ) -> StoredObject:
+        """One attempt; safe to repeat (an earlier attempt may have completed unseen)."""
+        name = self._name(bucket)
+        existing = self._evidence_version(bucket, key)
+        if existing is not None:
+            return self._same_or_conflict(bucket, key, existing, sha256)
+        until = self.retention_until(bucket, category)
+        with path.open("rb") as fh:
+            result = self.client.put_object(
+                name,
+                key,
+                cast(BinaryIO, _HashingReader(fh, size, sha256, f"{name}/{key}")),
+                size,
+                metadata={SHA256_META: sha256},
+                part_size=self.part_size,
+                num_parallel_uploads=1,  # parts in order, one in memory at a time
+                retention=Retention(COMPLIANCE, until) if until is not None else None,
+            )
+        first = self._evidence_version(bucket, key)
+        if first is None:
+            raise StoreError(f"{name}/{key}: uploaded, yet the store does not list it")
+        if first.version_id != result.version_id:  # a concurrent writer got there first
+            logger.warning(
+                "%s/%s: a concurrent writer stored version %s first; ours (%s) is kept but"
+                " is not the evidence version",
+                name, key, first.version_id, result.version_id,
+            )  # fmt: skip
+            return self._same_or_conflict(bucket, key, first, sha256)
+        return StoredObject(bucket, key, sha256, size)
+
+    def _same_or_conflict(
+        self, bucket: Bucket, key: str, existing: _Version, sha256: str
+    ) -> StoredObject:
+        if existing.sha256 != sha256:
+            raise ObjectConflict(bucket, key, existing.sha256 or "(no sha256 recorded)", sha256)
+        return StoredObject(bucket, key, sha256, existing.size)
+
+    def stat(self, bucket: Bucket, key: str) -> StoredObject | None:
+        """The evidence version's recorded hash and size; None if the key was never written."""
+        _check_key(key)
+        name = self._name(bucket)
+        version = self._retrying(f"stat {name}/{key}", lambda: self._evidence_version(bucket, key))
+        if version is None:
+            return None
+        if version.sha256 is None:
+            raise StoreError(f"{name}/{key} has no recorded sha256: not written by Vigil")
+        return StoredObject(bucket, key, version.sha256, version.size)
+
+    @contextlib.contextmanager
+    def local_path(self, bucket: Bucket, key: str) -> Iterator[Path]:
+        """Download (hash-checked) into a private temporary folder; removed afterwards."""
+        version = self._require(bucket, key)
+        name = self._name(bucket)
+        folder = Path(tempfile.mkdtemp(prefix="vigil-s3-", dir=self.tmp_dir))
+        target = folder / PurePosixPath(key).name  # keeps the extension for ffmpeg
+        try:
+            self._retrying(
+                f"download {name}/{key}", lambda: self._download(bucket, key, version, target)
+            )
+            target.chmod(0o444)
+            yield target
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _download(self, bucket: Bucket, key: str, version: _Version, target: Path) -> None:
+        name = self._name(bucket)
+        try:
+            response = self.client.get_object(name, key, version_id=version.version_id)
+        except S3Error as exc:
+            if exc.code in _MISSING_CODES:
+                raise ObjectMissing(bucket, key) from exc
+            raise
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with target.open("wb") as out:
+                for chunk in response.stream(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+        finally:
+            response.close()
+            response.release_conn()
+        if version.sha256 is not None and digest.hexdigest() != version.sha256:
+            raise StoreError(
+                f"{name}/{key}: downloaded bytes hash to {digest.hexdigest()[:16]}…, not the"
+                f" recorded {version.sha256[:16]}… ({size} of {version.size} bytes)"
+            )
+
+    @contextlib.contextmanager
+    def open(self, bucket: Bucket, key: str) -> Iterator[BinaryIO]:
+        """A streaming read of the evidence version; the connection is released afterwards."""
+        version = self._require(bucket, key)
+        name = self._name(bucket)
+
+        def get() -> urllib3.BaseHTTPResponse:
+            try:
+                return self.client.get_object(name, key, version_id=version.version_id)
+            except S3Error as exc:
+                if exc.code in _MISSING_CODES:
+                    raise ObjectMissing(bucket, key) from exc
+                raise
+
+        response = self._retrying(f"open {name}/{key}", get)
+        try:
+            yield cast(BinaryIO, response)
+        finally:
+            response.close()
+            response.release_conn()
+
+    # -- WORM controls -----------------------------------------------------------------------
+
+    def set_legal_hold(self, bucket: Bucket, key: str, on: bool) -> None:
+        """Legal hold on the evidence version: no deletion while on, whatever the retention."""
+        version = self._require(bucket, key)
+        name = self._name(bucket)
+
+        def call() -> None:
+            if on:
+                self.client.enable_object_legal_hold(name, key, version_id=version.version_id)
+            else:
+                self.client.disable_object_legal_hold(name, key, version_id=version.version_id)
+
+        self._retrying(f"legal hold {'on' if on else 'off'} {name}/{key}", call)
+
+    def presigned_get_url(self, bucket: Bucket, key: str, expires: timedelta) -> str:
+        """A time-limited GET URL for the evidence version."""
+        version = self._require(bucket, key)
+        name = self._name(bucket)
+        return self._retrying(
+            f"presign {name}/{key}",
+            lambda: self.client.presigned_get_object(
+                name, key, expires=expires, version_id=version.version_id
+            ),
+        )
