@@ -282,6 +282,17 @@ class Catalog:
                 )
             )
 
+    def active_links(self, recording_id: str) -> list[CaseLink]:
+        """Every case link of this recording that has not been unlinked."""
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(CaseLink).where(
+                        CaseLink.recording_id == recording_id, CaseLink.unlinked_at.is_(None)
+                    )
+                )
+            )
+
     def cases(self) -> list[Case]:
         with self.session() as session:
             return list(session.scalars(select(Case).order_by(Case.id)))

@@ -1,14 +1,18 @@
 """The one place that wires Vigil together: settings in, collaborators built and passed on.
 
-``build_app`` makes the store, catalogue, bus and runner from settings and hands them to the
-services and stages; ``Vigil.stop`` undoes it in order.
+``build_app`` makes the store, catalogue, publisher and runner from settings and hands them to
+the services and the stage handlers. On the in-process bus every stage is subscribed here and
+``run_pipeline`` drives them; under Kafka each stage runs in its own worker process
+(``vigil worker STAGE``) on the same handler. ``Vigil.stop`` undoes it all in order.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from catalog.cases import CaseService
 from catalog.db import make_engine
 from catalog.repository import Catalog
 from catalog.timeline import recording_gaps
@@ -16,18 +20,20 @@ from ingest.service import IngestService
 from ingest.store import LocalFolderStore, ObjectStore
 from integrity.verify import Verifier
 from transcode.ffmpeg import ProcessRunner, Tools, find_ffmpeg
-from workers.bus import InProcessBus
-from workers.messages import OriginalStored
+from workers.bus import Handler, InProcessBus
+from workers.kafka_bus import KafkaPublisher, ensure_topics
+from workers.messages import Message, topic_for
 from workers.settings import Settings
-from workers.stages import (
-    FinaliseStage,
-    PerceptualStage,
-    Progress,
-    SegmentStage,
-    no_progress,
-)
+from workers.stages import FinaliseStage, PerceptualStage, Progress, SegmentStage, no_progress
 
 logger = logging.getLogger(__name__)
+
+STAGE_INPUTS: dict[str, tuple[str, ...]] = {
+    "segment": ("original.stored",),
+    "phash": ("segment.stored",),
+    "finalise": ("recording.segmented", "segment.hashed"),
+}
+"""The message types each stage consumes."""
 
 
 @dataclass
@@ -35,32 +41,78 @@ class Vigil:
     settings: Settings
     catalog: Catalog
     store: ObjectStore
-    bus: InProcessBus
     runner: ProcessRunner
     tools: Tools
+    publish: Callable[[Message], None]
+    stages: dict[str, Handler]
     ingest: IngestService
     verifier: Verifier
+    cases: CaseService
+    bus: InProcessBus | None = None
+    publisher: KafkaPublisher | None = None
+    _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def run_pipeline(self) -> int:
-        """Deliver every pending message through the stages; return how many."""
-        return self.bus.drain()
+        """In-process: deliver every pending message through the stages; return how many.
+        Under Kafka the stage workers do this; nothing to run here."""
+        return self.bus.drain() if self.bus is not None else 0
 
     def stop(self) -> None:
         self.runner.stop()
+        for close in reversed(self._closers):
+            close()
         self.catalog.engine.dispose()
+
+
+def make_store(settings: Settings) -> ObjectStore:
+    if settings.store == "s3":
+        from ingest.s3store import RetentionPolicy, S3ObjectStore
+
+        store = S3ObjectStore.connect(
+            settings.s3_endpoint,
+            access_key=settings.s3_access_key.get_secret_value(),
+            secret_key=settings.s3_secret_key.get_secret_value(),
+            secure=settings.s3_secure,
+            originals_bucket=settings.s3_originals_bucket,
+            derived_bucket=settings.s3_derived_bucket,
+            retention=RetentionPolicy(
+                default_days=settings.retention_days,
+                by_category=dict(settings.retention_days_by_category),
+            ),
+            outage_budget_s=settings.s3_outage_budget_s,
+        )
+        store.ensure_buckets()
+        return store
+    return LocalFolderStore(settings.store_root)
 
 
 def build_app(settings: Settings, progress: Progress = no_progress) -> Vigil:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(make_engine(settings.resolved_catalog_url))
     catalog.migrate()
-    store = LocalFolderStore(settings.store_root)
-    bus = InProcessBus()
+    store = make_store(settings)
     runner = ProcessRunner(default_timeout_s=settings.ffmpeg_timeout_s)
     tools = Tools(runner, find_ffmpeg(settings.ffmpeg), settings.ffmpeg_timeout_s)
 
-    def publish(message: OriginalStored) -> None:
-        bus.publish(message)
+    bus: InProcessBus | None = None
+    publisher: KafkaPublisher | None = None
+    closers: list[Callable[[], None]] = []
+    publish: Callable[[Message], None]
+    if settings.bus == "kafka":
+        ensure_topics(
+            settings.kafka_bootstrap, settings.kafka_partitions, settings.kafka_topic_prefix
+        )
+        publisher = KafkaPublisher(
+            settings.kafka_bootstrap,
+            prefix=settings.kafka_topic_prefix,
+            client_id="vigil",
+            send_timeout_s=settings.kafka_send_timeout_s,
+        )
+        publish = publisher.publish
+        closers.append(publisher.close)
+    else:
+        bus = InProcessBus()
+        publish = bus.publish
 
     ingest = IngestService(
         catalog=catalog,
@@ -72,17 +124,6 @@ def build_app(settings: Settings, progress: Progress = no_progress) -> Vigil:
         probe_timeout_s=settings.probe_timeout_s,
         clock_drift_flag_s=settings.clock_drift_flag_s,
     )
-    segment = SegmentStage(
-        catalog=catalog,
-        store=store,
-        tools=tools,
-        work_dir=settings.work_dir,
-        segment_s=settings.segment_seconds,
-        phash_fps=settings.phash_fps,
-        gap_tolerance_frames=settings.continuity_tolerance_frames,
-        progress=progress,
-    )
-    phash = PerceptualStage(catalog=catalog, store=store, tools=tools, progress=progress)
 
     def gap_count(recording_id: str) -> int:
         rec = catalog.recording(recording_id)
@@ -90,10 +131,36 @@ def build_app(settings: Settings, progress: Progress = no_progress) -> Vigil:
             recording_gaps(rec, catalog.segments(rec.id), settings.continuity_tolerance_frames)
         )
 
-    finalise = FinaliseStage(catalog=catalog, gap_counter=gap_count)
-    bus.subscribe("vigil.original.stored", segment)
-    bus.subscribe("vigil.segment.stored", phash)
-    bus.subscribe("vigil.recording.segmented", finalise)
-    bus.subscribe("vigil.segment.hashed", finalise)
-    verifier = Verifier(catalog=catalog, store=store, tools=tools)
-    return Vigil(settings, catalog, store, bus, runner, tools, ingest, verifier)
+    stages: dict[str, Handler] = {
+        "segment": SegmentStage(
+            catalog=catalog,
+            store=store,
+            tools=tools,
+            work_dir=settings.work_dir,
+            segment_s=settings.segment_seconds,
+            phash_fps=settings.phash_fps,
+            gap_tolerance_frames=settings.continuity_tolerance_frames,
+            progress=progress,
+        ),
+        "phash": PerceptualStage(catalog=catalog, store=store, tools=tools, progress=progress),
+        "finalise": FinaliseStage(catalog=catalog, gap_counter=gap_count),
+    }
+    if bus is not None:
+        for stage, inputs in STAGE_INPUTS.items():
+            for message_type in inputs:
+                bus.subscribe(topic_for(message_type), stages[stage])
+    return Vigil(
+        settings=settings,
+        catalog=catalog,
+        store=store,
+        runner=runner,
+        tools=tools,
+        publish=publish,
+        stages=stages,
+        ingest=ingest,
+        verifier=Verifier(catalog=catalog, store=store, tools=tools),
+        cases=CaseService(catalog=catalog, store=store),
+        bus=bus,
+        publisher=publisher,
+        _closers=closers,
+    )

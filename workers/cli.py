@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +26,8 @@ from integrity.match import MatchError, match_copy
 from integrity.verify import RecordingVerification
 from transcode.ffmpeg import TranscodeError
 from transcode.samples import SampleSpec, find_font, sample_command
-from workers.app import Vigil, build_app
+from workers.app import STAGE_INPUTS, Vigil, build_app
+from workers.kafka_bus import Outcome, RetryPolicy, StageWorker
 from workers.messages import OriginalStored
 from workers.render import render_match, render_timeline, render_verification
 from workers.settings import Settings
@@ -118,6 +121,13 @@ def cli(ctx: click.Context, data_dir: Path | None, quiet: bool, verbose: bool) -
 @click.option("--device-clock", help="The device's clock reading at handover (ISO 8601).")
 @click.option("--category", help="Footage category.")
 @click.option("--gps", type=click.Path(exists=True, path_type=Path), help="GPS track (JSON).")
+@click.option(
+    "--wait",
+    "wait_s",
+    type=float,
+    default=None,
+    help="Under Kafka: wait up to this many seconds for the workers to finish it.",
+)
 @actor_option
 @click.pass_context
 def ingest(
@@ -129,6 +139,7 @@ def ingest(
     device_clock: str | None,
     category: str | None,
     gps: Path | None,
+    wait_s: float | None,
     actor: str,
 ) -> None:
     """Store FILE byte-exact, then segment, hash and catalogue it."""
@@ -147,8 +158,12 @@ def ingest(
     with running_app(ctx) as app:
         result = app.ingest.ingest_file(file, metadata, actor=actor)
         app.run_pipeline()
+        if app.bus is None and wait_s:
+            wait_until_done(app, result.recording_id, wait_s)
         rec = app.catalog.recording(result.recording_id)
     verb = "ingested" if result.created else "already catalogued"
+    if app.bus is None and rec.status not in ("complete", "unreadable"):
+        verb = "queued for the stage workers"
     click.echo(f"{verb}: {rec.id} sha256 {rec.sha256} ({rec.size} bytes)")
     click.echo(f"  status {rec.status}, {rec.segment_count or 0} segments, playback {rec.playback}")
     if rec.damage:
@@ -198,7 +213,7 @@ def case_link(
         raise click.BadParameter("--to must be after --from")
     with running_app(ctx) as app:
         rec = app.catalog.recording(recording)
-        app.catalog.link(case_id, rec.id, from_s=lo, to_s=hi, reason=reason, actor=actor)
+        app.cases.link(case_id, rec.id, from_s=lo, to_s=hi, reason=reason, actor=actor)
     window = "whole recording" if lo is None and hi is None else f"{lo or 0:g}-{hi or 'end'} s"
     click.echo(f"linked {rec.id} ({window}) to {case_id}")
 
@@ -213,7 +228,7 @@ def case_unlink(ctx: click.Context, case_id: str, recording: str, reason: str, a
     """Remove RECORDING from CASE_ID (the link stays in the custody log)."""
     with running_app(ctx) as app:
         rec = app.catalog.recording(recording)
-        count = app.catalog.unlink(case_id, rec.id, reason=reason, actor=actor)
+        count = app.cases.unlink(case_id, rec.id, reason=reason, actor=actor)
     click.echo(f"unlinked {count} link(s) of {rec.id} from {case_id}")
 
 
@@ -341,7 +356,7 @@ def resume(ctx: click.Context) -> None:
             r for r in app.catalog.recordings() if r.status not in ("complete", "unreadable")
         ]
         for rec in pending:
-            app.bus.publish(
+            app.publish(
                 OriginalStored(
                     recording_id=rec.id,
                     original_key=rec.original_key,
@@ -397,7 +412,7 @@ def demo(
         click.echo(f"ingesting {clip}", err=True)
         result = app.ingest.ingest_file(clip, metadata, actor=actor)
         app.run_pipeline()
-        app.catalog.link(
+        app.cases.link(
             case_id,
             result.recording_id,
             from_s=None,
@@ -409,6 +424,76 @@ def demo(
         click.echo(render_verification([verification]))
         click.echo("")
         click.echo(render_timeline(_timeline(app, case_id)))
+
+
+def wait_until_done(app: Vigil, recording_id: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if app.catalog.recording(recording_id).status in ("complete", "unreadable"):
+            return
+        time.sleep(0.5)
+    raise click.ClickException(f"{recording_id} not finished after {timeout_s:g} s")
+
+
+@cli.command()
+@click.argument("stage", type=click.Choice(sorted(STAGE_INPUTS)))
+@click.option("--id", "worker_id", default=None, help="Name in logs (default: the PID).")
+@click.pass_context
+def worker(ctx: click.Context, stage: str, worker_id: str | None) -> None:
+    """Run one STAGE as a Kafka consumer-group worker until SIGTERM."""
+    settings: Settings = ctx.obj["settings"]
+    if settings.bus != "kafka":
+        raise click.UsageError("stage workers consume Kafka: set VIGIL_BUS=kafka")
+    name = f"{stage}-{worker_id or os.getpid()}"
+    app = build_app(settings)
+    stop = threading.Event()
+    on_stop_signals(stop, grace_s=settings.shutdown_grace_s, kill=app.runner.stop)
+    assert app.publisher is not None
+
+    def report(outcome: Outcome) -> None:
+        error = f" ({outcome.error})" if outcome.error else ""
+        click.echo(
+            f"worker {name}: {outcome.where} {outcome.status} {outcome.seconds:.2f} s{error}",
+            err=True,
+        )
+
+    click.echo(f"worker {name}: consuming {', '.join(STAGE_INPUTS[stage])}", err=True)
+    try:
+        StageWorker(
+            stage=stage,
+            inputs=STAGE_INPUTS[stage],
+            handler=app.stages[stage],
+            publisher=app.publisher,
+            bootstrap=settings.kafka_bootstrap,
+            stop=stop,
+            retry=RetryPolicy(attempts=settings.handler_attempts),
+            client_id=f"vigil-{name}",
+            on_outcome=report,
+            on_assigned=lambda names: click.echo(
+                f"worker {name}: assigned {', '.join(names) or 'nothing'}", err=True
+            ),
+        ).run()
+    finally:
+        app.stop()
+    click.echo(f"worker {name}: stopped", err=True)
+
+
+def on_stop_signals(stop: threading.Event, *, grace_s: float, kill: Callable[[], None]) -> None:
+    """SIGTERM/SIGINT: finish the message in hand, then stop. After ``grace_s`` the ffmpeg
+    still running is killed and the message abandoned (uncommitted, so it is redelivered).
+    A second Ctrl+C gets Python's default behaviour back."""
+
+    def handle(signum: int, _frame: object) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            return
+        stop.set()
+        timer = threading.Timer(grace_s, kill)
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
 
 
 def main() -> None:

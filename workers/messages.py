@@ -66,8 +66,22 @@ Message = Annotated[
 MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 
 
-def topic_of(message: Message) -> str:
-    return f"vigil.{message.type}"
+MESSAGE_TYPES = (
+    "original.stored",
+    "segment.stored",
+    "recording.segmented",
+    "segment.hashed",
+    "recording.catalogued",
+)
+DEFAULT_PREFIX = "vigil"
+
+
+def topic_for(message_type: str, prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{prefix}.{message_type}"
+
+
+def topic_of(message: Message, prefix: str = DEFAULT_PREFIX) -> str:
+    return topic_for(message.type, prefix)
 
 
 def encode(message: Message) -> bytes:

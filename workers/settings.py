@@ -5,21 +5,55 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "vigil-dev-secret"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIL_", frozen=True, extra="forbid")
 
+    environment: Literal["development", "production"] = Field(
+        "development", description="production refuses the built-in development secrets."
+    )
     data_dir: Path = Field(
         Path("vigil-data"), description="Root of the embedded store, catalogue and staging."
     )
     catalog_url: str | None = Field(
         None, description="SQLAlchemy database URL; default: SQLite file in data_dir."
     )
-    store: Literal["local"] = Field("local", description="Object store backend.")
-    bus: Literal["inprocess"] = Field("inprocess", description="Message bus backend.")
+    store: Literal["local", "s3"] = Field("local", description="Object store backend.")
+    bus: Literal["inprocess", "kafka"] = Field("inprocess", description="Message bus backend.")
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    kafka_topic_prefix: str = Field(
+        "vigil", pattern=r"^[A-Za-z0-9._-]+$", description="Topic and consumer-group prefix."
+    )
+    kafka_partitions: int = Field(6, ge=1, le=1000, description="Partitions per topic created.")
+    kafka_send_timeout_s: float = Field(
+        120.0, gt=0, description="How long a publish may wait for the broker's acknowledgement."
+    )
+    handler_attempts: int = Field(
+        4, ge=1, le=100, description="Tries of a failing handler before dead-lettering."
+    )
+    shutdown_grace_s: float = Field(
+        60.0, ge=0, description="On SIGTERM, how long the message in hand may take to finish."
+    )
+    s3_endpoint: str = Field("127.0.0.1:9000", description="S3/MinIO endpoint, host:port.")
+    s3_access_key: SecretStr = Field(SecretStr("vigil"), description="S3 access key.")
+    s3_secret_key: SecretStr = Field(SecretStr(DEV_SECRET), description="S3 secret key.")
+    s3_secure: bool = Field(False, description="Use HTTPS to reach the store.")
+    s3_originals_bucket: str = Field("vigil-originals", min_length=3, max_length=63)
+    s3_derived_bucket: str = Field("vigil-derived", min_length=3, max_length=63)
+    s3_outage_budget_s: float = Field(
+        600.0, gt=0, description="How long to retry an unreachable store before failing."
+    )
+    retention_days: int = Field(
+        183, ge=1, description="COMPLIANCE retention of footage not linked to a case (6 months)."
+    )
+    retention_days_by_category: dict[str, int] = Field(
+        default_factory=dict, description='Per category, e.g. {"evidence": 36500}.'
+    )
     ffmpeg: str | None = Field(
         None, description="ffmpeg executable; default: system ffmpeg, else imageio-ffmpeg's."
     )
@@ -40,6 +74,13 @@ class Settings(BaseSettings):
     clock_drift_flag_s: float = Field(
         3.0, ge=0, description="Device clock offset beyond which a recording is flagged."
     )
+
+    @model_validator(mode="after")
+    def _no_default_secrets_in_production(self) -> Settings:
+        production_s3 = self.environment == "production" and self.store == "s3"
+        if production_s3 and self.s3_secret_key.get_secret_value() == DEV_SECRET:
+            raise ValueError("set VIGIL_S3_SECRET_KEY: the development secret is refused")
+        return self
 
     @property
     def resolved_catalog_url(self) -> str:

@@ -159,7 +159,8 @@ class SegmentStage:
         for produced in files:
             sha, size = sha256_file(produced.path)
             key = f"{recording.id}/seg-{produced.index:05d}-{sha[:12]}.ts"
-            self.store.put_file("derived", key, produced.path, sha)  # object first, then row
+            # The object first, then the row that points at it.
+            self.store.put_file("derived", key, produced.path, sha, category=recording.category)
             entry = ChainEntry(
                 produced.index, produced.start_s - origin, produced.end_s - origin, sha
             )
@@ -206,7 +207,7 @@ class SegmentStage:
         path.write_text(text)
         sha, _size = sha256_file(path)
         key = f"{recording.id}/index.m3u8"
-        self.store.put_file("derived", key, path, sha)
+        self.store.put_file("derived", key, path, sha, category=recording.category)
         chain_head = segments[-1].chain
         self.catalog.update_recording(
             recording.id,

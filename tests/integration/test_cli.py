@@ -90,10 +90,11 @@ def test_review_flow_ingest_link_show_verify_export(
 
     events = vigil("events", "--case", "CASE-17")
     actions = [line.split()[3] for line in events.stdout.splitlines()]
-    assert actions == ["case.link", "view", "export"]
+    assert actions == ["legal_hold.set", "case.link", "view", "export"]
     rec_events = vigil("events", "--recording", rec)
     assert [line.split()[3] for line in rec_events.stdout.splitlines()] == [
-        "ingest", "flag.clock_drift", "segment", "catalogue", "case.link", "verify",
+        "ingest", "flag.clock_drift", "segment", "catalogue", "legal_hold.set", "case.link",
+        "verify",
     ]  # fmt: skip
     # The device clock read 18:00:05+08:00 at handover, hours off the server's: flagged.
     assert "device clock is" in rec_events.stdout

@@ -41,12 +41,14 @@ class FailingStore(LocalFolderStore):
         self.fail_on_derived = fail_on_derived
         self.derived_writes = 0
 
-    def put_file(self, bucket: Bucket, key: str, path: Path, sha256: str) -> StoredObject:
+    def put_file(
+        self, bucket: Bucket, key: str, path: Path, sha256: str, *, category: str | None = None
+    ) -> StoredObject:
         if bucket == "derived":
             self.derived_writes += 1
             if self.derived_writes == self.fail_on_derived:
                 raise Crash(f"injected failure storing {key}")
-        return super().put_file(bucket, key, path, sha256)
+        return super().put_file(bucket, key, path, sha256, category=category)
 
 
 def rows(app: Vigil, sql: str) -> int:

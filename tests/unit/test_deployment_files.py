@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from workers.app import STAGE_INPUTS
 from workers.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,17 +34,50 @@ def test_every_vigil_variable_in_compose_is_a_setting() -> None:
                 Settings.model_validate({key.removeprefix("VIGIL_").lower(): value})
 
 
-def test_compose_builds_the_dockerfile_and_keeps_data_on_a_volume() -> None:
-    doc = compose()
-    services = doc["services"]
-    assert isinstance(services, dict)
-    vigil = services["vigil"]
-    assert vigil["build"] == "."
-    data_dir = vigil["environment"]["VIGIL_DATA_DIR"]
-    assert any(v.endswith(":" + data_dir) for v in vigil["volumes"])
-    volumes = doc["volumes"]
-    assert isinstance(volumes, dict)
-    assert "vigil-data" in volumes
+def services() -> dict[str, dict[str, object]]:
+    found = compose()["services"]
+    assert isinstance(found, dict)
+    return found
+
+
+def vigil_env(service: str) -> dict[str, str]:
+    env = services()[service]["environment"]
+    assert isinstance(env, dict)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def test_every_stage_has_a_worker_service_on_the_vigil_image() -> None:
+    for stage in STAGE_INPUTS:
+        service = services()[stage]
+        assert service["command"] == ["worker", stage]
+        assert service["build"] == "."
+        assert vigil_env(stage)["VIGIL_BUS"] == "kafka"
+        assert vigil_env(stage)["VIGIL_STORE"] == "s3"
+
+
+def test_worker_settings_point_at_the_compose_services_and_their_ports() -> None:
+    env = vigil_env("segment")
+    host, _, port = env["VIGIL_KAFKA_BOOTSTRAP"].partition(":")
+    assert host == "kafka"
+    assert f"PLAINTEXT://kafka:{port}" in str(services()["kafka"]["environment"])
+    host, _, port = env["VIGIL_S3_ENDPOINT"].partition(":")
+    assert host == "minio"
+    assert any(p.endswith(f":{port}") for p in services()["minio"]["ports"])  # type: ignore[attr-defined]
+    assert "@postgres:5432/" in env["VIGIL_CATALOG_URL"]
+    postgres_env = services()["postgres"]["environment"]
+    assert isinstance(postgres_env, dict)
+    assert env["VIGIL_CATALOG_URL"].startswith(
+        f"postgresql+psycopg://{postgres_env['POSTGRES_USER']}:"
+    )
+    data_dir = env["VIGIL_DATA_DIR"]
+    assert any(str(v).endswith(":" + data_dir) for v in services()["segment"]["volumes"])  # type: ignore[attr-defined]
+    assert env["VIGIL_ENVIRONMENT"] == "production"
+
+
+def test_the_prometheus_config_it_mounts_exists() -> None:
+    for volume in services()["prometheus"]["volumes"]:  # type: ignore[attr-defined]
+        source = str(volume).split(":")[0]
+        assert (ROOT / source).is_file(), source
 
 
 def test_the_dockerfile_copies_every_package() -> None:

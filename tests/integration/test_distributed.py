@@ -1,0 +1,391 @@
+"""Vigil on the engines a deployment uses: stage workers as separate processes on a real Kafka
+broker, originals and segments in a real S3 store with Object Lock (SeaweedFS), the catalogue
+in a real PostgreSQL. Workers are killed, the broker restarted, poison messages sent; every
+test counts what ends up catalogued and stored."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+from minio import Minio
+from minio.error import S3Error
+from sqlalchemy import create_engine, text
+
+from tests.conftest import CACHE
+from transcode.samples import SampleSpec
+from workers.messages import OriginalStored, encode
+
+pytestmark = [pytest.mark.services, pytest.mark.ffmpeg]
+
+STAGES = ("segment", "phash", "finalise")
+
+
+@dataclass
+class Deployment:
+    """One isolated deployment: its own topics (prefix), buckets and database."""
+
+    env: dict[str, str]
+    prefix: str
+    originals: str
+    derived: str
+    database_url: str
+    s3: Minio
+    logs: Path
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start_worker(self, stage: str, name: str) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workers", "worker", stage, "--id", name],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.workers[name] = proc
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def wait_log(self, name: str, needle: str, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while needle not in self.log(name):
+            assert self.workers[name].poll() is None, self.log(name)
+            assert time.monotonic() < deadline, f"{needle!r} not in {name}'s log:\n{self.log(name)}"
+            time.sleep(0.2)
+
+    def vigil(self, *args: str, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "workers", "-q", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+
+    def ingest(self, clip: Path, wait_s: float = 300, device: str = "BC-0042") -> str:
+        done = self.vigil("ingest", str(clip), "--device", device, "--wait", str(wait_s))
+        assert done.returncode == 0, done.stdout + done.stderr + self.all_logs()
+        return done.stdout.split()[1]
+
+    def all_logs(self) -> str:
+        return "\n".join(f"--- {n}\n{self.log(n)[-3000:]}" for n in self.workers)
+
+    def scalar(self, sql: str, **params: object) -> int:
+        engine = create_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(text(sql), params).scalar_one())
+        finally:
+            engine.dispose()
+
+    def objects(self, bucket: str, prefix: str) -> list[str]:
+        return sorted(o.object_name for o in self.s3.list_objects(bucket, prefix, recursive=True))
+
+    def stop_all(self) -> None:
+        for proc in self.workers.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.workers.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def deployment(
+    tmp_path: Path, kafka_service: object, seaweed_service: object, database_url: str
+) -> Iterator[Deployment]:
+    kafka = kafka_service
+    s3 = seaweed_service
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    originals, derived = f"{prefix}-originals", f"{prefix}-derived"
+    env = {
+        **os.environ,
+        "VIGIL_DATA_DIR": str(tmp_path / "data"),
+        "VIGIL_BUS": "kafka",
+        "VIGIL_KAFKA_BOOTSTRAP": kafka.bootstrap,  # type: ignore[attr-defined]
+        "VIGIL_KAFKA_TOPIC_PREFIX": prefix,
+        "VIGIL_KAFKA_PARTITIONS": "2",
+        "VIGIL_STORE": "s3",
+        "VIGIL_S3_ENDPOINT": s3.endpoint,  # type: ignore[attr-defined]
+        "VIGIL_S3_ACCESS_KEY": s3.access_key,  # type: ignore[attr-defined]
+        "VIGIL_S3_SECRET_KEY": s3.secret_key,  # type: ignore[attr-defined]
+        "VIGIL_S3_ORIGINALS_BUCKET": originals,
+        "VIGIL_S3_DERIVED_BUCKET": derived,
+        "VIGIL_CATALOG_URL": database_url,
+        "VIGIL_HANDLER_ATTEMPTS": "2",
+        "VIGIL_SHUTDOWN_GRACE_S": "10",
+        "PYTHONUNBUFFERED": "1",
+    }
+    client = Minio(
+        s3.endpoint,  # type: ignore[attr-defined]
+        access_key=s3.access_key,  # type: ignore[attr-defined]
+        secret_key=s3.secret_key,  # type: ignore[attr-defined]
+        secure=False,
+    )
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    deployment = Deployment(env, prefix, originals, derived, database_url, client, logs)
+    yield deployment
+    deployment.stop_all()
+
+
+def legal_hold(client: Minio, bucket: str, key: str) -> bool:
+    """SeaweedFS answers NoSuchObjectLegalHold for an object that never had one."""
+    try:
+        return bool(client.is_object_legal_hold_enabled(bucket, key))
+    except S3Error as exc:
+        if exc.code == "NoSuchObjectLegalHold":
+            return False
+        raise
+
+
+def start_pipeline(d: Deployment, phash_workers: int = 1) -> None:
+    d.start_worker("segment", "segment-1")
+    for n in range(1, phash_workers + 1):
+        d.start_worker("phash", f"phash-{n}")
+    d.start_worker("finalise", "finalise-1")
+    for name in d.workers:
+        d.wait_log(name, "assigned", timeout_s=90)
+
+
+@pytest.fixture(scope="session")
+def small_clip(make_clip: Callable[[SampleSpec], Path]) -> Path:
+    return make_clip(
+        SampleSpec(duration_s=30, width=320, height=240, video_bitrate="400k", seed=21)
+    )
+
+
+@pytest.fixture(scope="session")
+def ten_minute_clip(ffmpeg: str) -> Path:
+    """A 10-minute H.264/AAC recording (a test pattern: rendering 10 minutes of the synthetic
+    body-camera scene would take minutes, and only the length matters here)."""
+    out = CACHE / "ten-minutes-320x240.mp4"
+    if not out.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp.mp4")
+        subprocess.run(
+            [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
+             "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15",
+             "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000",
+             "-t", "600", "-c:v", "libx264", "-preset", "veryfast", "-g", "15",
+             "-b:v", "200k", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "32k", str(tmp)],
+            check=True,
+            timeout=600,
+        )  # fmt: skip
+        tmp.replace(out)
+    return out
+
+
+def test_one_recording_through_kafka_into_postgres_and_s3(
+    deployment: Deployment, small_clip: Path
+) -> None:
+    d = deployment
+    start_pipeline(d)
+    rec = d.ingest(small_clip)
+    assert d.scalar("SELECT count(*) FROM recordings WHERE status = 'complete'") == 1
+    assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == 3
+    originals = d.objects(d.originals, rec)
+    assert originals == [f"{rec}/original.mp4"]
+    stored = d.s3.get_object(d.originals, originals[0])
+    try:
+        assert stored.read() == small_clip.read_bytes()
+    finally:
+        stored.close()
+        stored.release_conn()
+    segments = [k for k in d.objects(d.derived, rec) if k.endswith(".ts")]
+    assert len(segments) == 3
+    verified = d.vigil("verify", rec, "--full")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    # Every worker did its part, each message once.
+    assert d.log("segment-1").count(" done ") == 1
+    assert d.log("phash-1").count(" done ") == 3
+
+
+def test_a_worker_sigkilled_mid_recording_loses_and_duplicates_nothing(
+    deployment: Deployment, ten_minute_clip: Path
+) -> None:
+    d = deployment
+    start_pipeline(d)
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "workers", "-q", "ingest", str(ten_minute_clip), "--device", "BC-7"],
+        env=d.env,
+    )
+    assert ingest.wait(timeout=300) == 0
+    d.wait_log("phash-1", " done ", timeout_s=300)
+    while d.log("phash-1").count(" done ") < 10:
+        time.sleep(0.1)
+    os.killpg(d.workers["phash-1"].pid, signal.SIGKILL)
+    d.workers["phash-1"].wait(timeout=10)
+    hashed_before = d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL")
+    assert 10 <= hashed_before < 60
+    d.start_worker("phash", "phash-2")
+    deadline = time.monotonic() + 600
+    while d.scalar("SELECT count(*) FROM recordings WHERE status = 'complete'") < 1:
+        assert time.monotonic() < deadline, d.all_logs()
+        time.sleep(1)
+    assert d.scalar("SELECT count(*) FROM segments") == 60
+    assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == 60
+    assert d.scalar('SELECT count(DISTINCT "index") FROM segments') == 60
+    for action in ("ingest", "segment", "catalogue"):
+        assert d.scalar("SELECT count(*) FROM custody_events WHERE action = :a", a=action) == 1
+    (rec,) = {k.split("/")[0] for k in d.objects(d.derived, "")}
+    assert len([k for k in d.objects(d.derived, rec) if k.endswith(".ts")]) == 60
+    verified = d.vigil("verify", rec)
+    assert verified.returncode == 0, verified.stdout
+
+
+def test_two_workers_in_one_group_share_the_work(
+    deployment: Deployment, make_clip: Callable[[SampleSpec], Path]
+) -> None:
+    from kafka.partitioner.default import murmur2
+
+    from catalog.repository import recording_id_for
+    from ingest.store import sha256_file
+
+    d = deployment
+    start_pipeline(d, phash_workers=2)
+    assigned = {n: d.log(n) for n in ("phash-1", "phash-2")}
+    assert all("segment.stored[" in log for log in assigned.values()), assigned
+    # Two recordings whose keys land on different partitions of the 2-partition topic.
+    chosen: dict[int, Path] = {}
+    for seed in range(40, 60):
+        clip = make_clip(SampleSpec(duration_s=12, width=320, height=240, seed=seed))
+        key = recording_id_for(sha256_file(clip)[0]).encode()
+        chosen.setdefault((murmur2(key) & 0x7FFFFFFF) % 2, clip)
+        if len(chosen) == 2:
+            break
+    for clip in chosen.values():
+        d.ingest(clip)
+    done = {n: d.log(n).count(" done ") for n in ("phash-1", "phash-2")}
+    assert done["phash-1"] >= 1
+    assert done["phash-2"] >= 1
+    assert sum(done.values()) == d.scalar("SELECT count(*) FROM segments")
+
+
+def test_a_poison_message_is_dead_lettered_while_others_flow(
+    deployment: Deployment, small_clip: Path
+) -> None:
+    d = deployment
+    start_pipeline(d)
+    producer = KafkaProducer(bootstrap_servers=d.env["VIGIL_KAFKA_BOOTSTRAP"])
+    topic = f"{d.prefix}.original.stored"
+    producer.send(topic, key=b"junk", value=b"\x00not json at all")
+    ghost = OriginalStored(
+        recording_id="rec-" + "0" * 16, original_key="none", sha256="0" * 64, size=1
+    )
+    producer.send(topic, key=b"ghost", value=encode(ghost))
+    producer.flush()
+    producer.close()
+    rec = d.ingest(small_clip)
+    assert d.scalar("SELECT count(*) FROM recordings WHERE status = 'complete'") == 1
+    consumer = KafkaConsumer(
+        f"{d.prefix}.dead-letter",
+        bootstrap_servers=d.env["VIGIL_KAFKA_BOOTSTRAP"],
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=20_000,
+        group_id=f"{d.prefix}-test",
+    )
+    letters = []
+    for record in consumer:
+        letters.append(record)
+        if len(letters) == 2:
+            break
+    consumer.close()
+    assert len(letters) == 2, d.log("segment-1")
+    by_key = {r.key: dict(r.headers) for r in letters}
+    junk, missing = by_key[b"junk"], by_key[b"ghost"]
+    assert b"not a valid Vigil message" in junk["vigil.error"]
+    assert junk["vigil.source.topic"] == topic.encode()
+    assert junk["vigil.source.offset"] == b"0"
+    assert b"NotFound" in missing["vigil.error"]
+    assert rec in d.vigil("recordings").stdout
+
+
+def test_locked_originals_cannot_be_deleted_and_case_links_hold_them(
+    deployment: Deployment, small_clip: Path
+) -> None:
+    d = deployment
+    start_pipeline(d)
+    rec = d.ingest(small_clip)
+    key = f"{rec}/original.mp4"
+    version = d.s3.stat_object(d.originals, key).version_id
+    with pytest.raises(S3Error):
+        d.s3.remove_object(d.originals, key, version_id=version)
+    assert d.s3.stat_object(d.originals, key, version_id=version).size == small_clip.stat().st_size
+    segment = next(k for k in d.objects(d.derived, rec) if k.endswith(".ts"))
+
+    assert not legal_hold(d.s3, d.originals, key)
+    linked = d.vigil("case", "link", "CASE-9", rec, "--reason", "assault report")
+    assert linked.returncode == 0, linked.stderr
+    assert legal_hold(d.s3, d.originals, key)
+    assert legal_hold(d.s3, d.derived, segment)
+    unlinked = d.vigil("case", "unlink", "CASE-9", rec, "--reason", "wrong case")
+    assert unlinked.returncode == 0, unlinked.stderr
+    assert not legal_hold(d.s3, d.originals, key)
+    assert not legal_hold(d.s3, d.derived, segment)
+
+
+def test_the_run_completes_across_a_broker_restart(
+    deployment: Deployment, kafka_service: object, ten_minute_clip: Path
+) -> None:
+    if os.environ.get("VIGIL_TEST_KAFKA_BOOTSTRAP"):
+        pytest.skip("an external broker is not ours to restart")
+    d = deployment
+    start_pipeline(d)
+    ingest = d.vigil("ingest", str(ten_minute_clip), "--device", "BC-8")
+    assert ingest.returncode == 0, ingest.stderr
+    d.wait_log("phash-1", " done ", timeout_s=300)
+    kafka_service.restart(down_s=5)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 600
+    while d.scalar("SELECT count(*) FROM recordings WHERE status = 'complete'") < 1:
+        assert time.monotonic() < deadline, d.all_logs()
+        time.sleep(1)
+    assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == 60
+    assert d.scalar("SELECT count(*) FROM custody_events WHERE action = 'catalogue'") == 1
+
+
+def test_the_store_down_for_20_s_during_ingest_loses_nothing(
+    deployment: Deployment, seaweed_service: object, small_clip: Path
+) -> None:
+    if os.environ.get("VIGIL_TEST_S3_ENDPOINT"):
+        pytest.skip("an external store is not ours to stop")
+    d = deployment
+    start_pipeline(d)
+    seaweed_service.stop()  # type: ignore[attr-defined]
+    down_at = time.monotonic()
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "workers", "-q", "ingest", str(small_clip), "--device", "BC-9",
+         "--wait", "300"],
+        env=d.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(20)
+    assert ingest.poll() is None  # still trying, nothing given up
+    seaweed_service.start()  # type: ignore[attr-defined]
+    out, err = ingest.communicate(timeout=300)
+    assert ingest.returncode == 0, out + err + d.all_logs()
+    assert time.monotonic() - down_at >= 20
+    assert "retry" in err.lower()  # it said what it was waiting for
+    rec = out.split()[1]
+    assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == 3
+    stored = d.s3.get_object(d.originals, f"{rec}/original.mp4")
+    try:
+        assert stored.read() == small_clip.read_bytes()
+    finally:
+        stored.close()
+        stored.release_conn()
+    verified = d.vigil("verify", rec)
+    assert verified.returncode == 0, verified.stdout

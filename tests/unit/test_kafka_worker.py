@@ -1,0 +1,131 @@
+"""The stage worker's own decisions, with a fake publisher (the broker itself is exercised in
+tests/integration/test_distributed.py)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pytest
+from kafka.errors import KafkaTimeoutError
+
+from workers.kafka_bus import KafkaPublisher, RetryPolicy, StageWorker, dead_letter_topic
+from workers.messages import Message, OriginalStored, SegmentHashed, encode
+
+GOOD = OriginalStored(
+    recording_id="rec-1", original_key="rec-1/original.mp4", sha256="a" * 64, size=1
+)
+
+
+@dataclass
+class Record:
+    value: bytes
+    topic: str = "p.original.stored"
+    partition: int = 1
+    offset: int = 7
+    key: bytes | None = b"rec-1"
+
+
+class FakePublisher(KafkaPublisher):
+    def __init__(self, fail_first: int = 0) -> None:
+        super().__init__("unused:9092", prefix="p", client_id="test")
+        self.sent: list[tuple[str, bytes, dict[str, bytes]]] = []
+        self.fail_first = fail_first
+
+    def publish_raw(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
+        if self.fail_first:
+            self.fail_first -= 1
+            raise KafkaTimeoutError("broker unreachable")
+        self.sent.append((topic, value, dict(headers)))
+
+
+def worker(
+    handler: object, publisher: FakePublisher, stop: threading.Event | None = None
+) -> StageWorker:
+    return StageWorker(
+        stage="segment",
+        inputs=["original.stored"],
+        handler=handler,  # type: ignore[arg-type]
+        publisher=publisher,
+        bootstrap="unused:9092",
+        stop=stop or threading.Event(),
+        retry=RetryPolicy(attempts=3, first_backoff_s=0.001, max_backoff_s=0.002),
+    )
+
+
+def test_topics_and_group_carry_the_prefix() -> None:
+    w = worker(lambda m: [], FakePublisher())
+    assert w.topics == ["p.original.stored"]
+    assert w.group_id == "p.segment"
+    assert dead_letter_topic("p") == "p.dead-letter"
+
+
+def test_emitted_messages_are_published_before_the_record_counts_as_done() -> None:
+    publisher = FakePublisher()
+    emitted = SegmentHashed(recording_id="rec-1", index=0)
+    outcome = worker(lambda m: [emitted], publisher)._process(Record(encode(GOOD)))
+    assert outcome.status == "done"
+    assert [(t, v) for t, v, _ in publisher.sent] == [("p.segment.hashed", encode(emitted))]
+
+
+def test_an_invalid_record_is_dead_lettered_at_once_with_its_origin() -> None:
+    calls: list[Message] = []
+    publisher = FakePublisher()
+    outcome = worker(lambda m: calls.append(m) or [], publisher)._process(Record(b"{nope"))
+    assert outcome.status == "dead-lettered"
+    assert calls == []
+    ((topic, value, headers),) = publisher.sent
+    assert topic == "p.dead-letter"
+    assert value == b"{nope"
+    assert headers["vigil.source.topic"] == b"p.original.stored"
+    assert headers["vigil.source.partition"] == b"1"
+    assert headers["vigil.source.offset"] == b"7"
+    assert b"not a valid Vigil message" in headers["vigil.error"]
+
+
+def test_a_failing_handler_is_retried_then_dead_lettered() -> None:
+    attempts: list[int] = []
+
+    def handler(message: Message) -> list[Message]:
+        attempts.append(1)
+        raise ValueError("cannot segment this")
+
+    publisher = FakePublisher()
+    outcome = worker(handler, publisher)._process(Record(encode(GOOD)))
+    assert len(attempts) == 3
+    assert outcome.status == "dead-lettered"
+    assert outcome.error == "ValueError: cannot segment this"
+    assert publisher.sent[0][2]["vigil.error"] == b"ValueError: cannot segment this"
+
+
+def test_broker_errors_are_waited_out_not_dead_lettered() -> None:
+    publisher = FakePublisher(fail_first=5)  # more failures than handler attempts
+    emitted = SegmentHashed(recording_id="rec-1", index=0)
+    outcome = worker(lambda m: [emitted], publisher)._process(Record(encode(GOOD)))
+    assert outcome.status == "done"
+    assert [t for t, _, _ in publisher.sent] == ["p.segment.hashed"]
+
+
+def test_stopping_during_retries_abandons_the_record_uncommitted() -> None:
+    stop = threading.Event()
+
+    def handler(message: Message) -> list[Message]:
+        stop.set()  # SIGTERM arrives while the handler is failing
+        raise OSError("store unreachable")
+
+    publisher = FakePublisher()
+    outcome = worker(handler, publisher, stop)._process(Record(encode(GOOD)))
+    assert outcome.status == "abandoned"
+    assert publisher.sent == []
+
+
+@pytest.mark.parametrize(("attempt", "delay"), [(0, 0.5), (1, 1.0), (3, 4.0), (10, 10.0)])
+def test_backoff_doubles_up_to_its_cap(attempt: int, delay: float) -> None:
+    assert RetryPolicy().delay(attempt) == delay
