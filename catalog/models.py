@@ -84,6 +84,7 @@ class Recording(Base):
     duration_s: Mapped[float | None] = mapped_column(Float)
     playback: Mapped[str | None] = mapped_column(String(16))  # "copy" or "transcode"
     segment_count: Mapped[int | None] = mapped_column(Integer)
+    chain_anchor: Mapped[str | None] = mapped_column(String(64))  # live streams; else sha256
     chain_head: Mapped[str | None] = mapped_column(String(64))
     playlist_key: Mapped[str | None] = mapped_column(String(255))
     playlist_sha256: Mapped[str | None] = mapped_column(String(64))

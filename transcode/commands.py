@@ -114,6 +114,26 @@ def segment_command(ffmpeg: str, job: SegmentJob) -> list[str]:
     return cmd
 
 
+def live_command(
+    ffmpeg: str, source: str, out_dir: Path, *, segment_s: float, original: Path
+) -> list[str]:
+    """Record a live stream: MPEG-TS segments as it goes, and the stream as received.
+
+    One input, two outputs, both stream copies on the stream's own timestamps: ~``segment_s``
+    segments cut on keyframes (each listed in ``segments.csv`` when it closes, which is when
+    it may be stored), and ``original`` (the evidence as it arrived).
+    """
+    maps = ["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"]
+    return [
+        ffmpeg, *BASE, "-copyts", "-i", source,
+        *maps, "-f", "segment", "-segment_time", f"{segment_s:g}",
+        "-segment_format", "mpegts", "-muxdelay", "0", "-muxpreload", "0",
+        "-segment_list", str(out_dir / "segments.csv"), "-segment_list_type", "csv",
+        "-reset_timestamps", "0", "-y", str(out_dir / "seg-%05d.ts"),
+        *maps, "-f", "mpegts", "-muxdelay", "0", "-muxpreload", "0", "-y", str(original),
+    ]  # fmt: skip
+
+
 def gray_frames_command(
     ffmpeg: str, source: Path, *, rate: float, start_time: float, copyts: bool, side: int = 64
 ) -> list[str]:

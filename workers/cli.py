@@ -28,8 +28,10 @@ from transcode.ffmpeg import TranscodeError
 from transcode.samples import SampleSpec, find_font, sample_command
 from workers.app import STAGE_INPUTS, Vigil, build_app
 from workers.kafka_bus import Outcome, RetryPolicy, StageWorker
+from workers.live import LiveRecorder
 from workers.messages import OriginalStored
 from workers.render import render_match, render_timeline, render_verification
+from workers.segment_writer import SegmentWriter
 from workers.settings import Settings
 from workers.stages import StageError
 
@@ -163,7 +165,7 @@ def ingest(
         rec = app.catalog.recording(result.recording_id)
     verb = "ingested" if result.created else "already catalogued"
     if app.bus is None and rec.status not in ("complete", "unreadable"):
-        verb = "queued for the stage workers"
+        verb = "queued"  # the stage workers take it from here
     click.echo(f"{verb}: {rec.id} sha256 {rec.sha256} ({rec.size} bytes)")
     click.echo(f"  status {rec.status}, {rec.segment_count or 0} segments, playback {rec.playback}")
     if rec.damage:
@@ -424,6 +426,52 @@ def demo(
         click.echo(render_verification([verification]))
         click.echo("")
         click.echo(render_timeline(_timeline(app, case_id)))
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--device", required=True, help="Camera ID, e.g. CAM-EAST-GATE.")
+@click.option("--officer", help="Officer ID, if a person wears or operates it.")
+@click.option("--category", help="Footage category.")
+@click.option("--max-seconds", default=24 * 3600.0, show_default=True, help="Longest recording.")
+@actor_option
+@click.pass_context
+def live(
+    ctx: click.Context,
+    source: str,
+    device: str,
+    officer: str | None,
+    category: str | None,
+    max_seconds: float,
+    actor: str,
+) -> None:
+    """Record a live stream from SOURCE (a URL ffmpeg reads, e.g. rtsp://… or
+    tcp://127.0.0.1:9000?listen for a push), storing and announcing each segment as it closes."""
+    metadata = RecordingMetadata(
+        device_id=device, officer_id=officer, category=category, original_name="live.ts"
+    )
+    with running_app(ctx) as app:
+        recorder = LiveRecorder(
+            catalog=app.catalog,
+            store=app.store,
+            tools=app.tools,
+            writer=SegmentWriter(
+                catalog=app.catalog,
+                store=app.store,
+                phash_fps=app.settings.phash_fps,
+                gap_tolerance_frames=app.settings.continuity_tolerance_frames,
+            ),
+            publish=app.publish,
+            work_dir=app.settings.work_dir,
+            segment_s=app.settings.segment_seconds,
+            after_publish=app.run_pipeline,
+        )
+        click.echo(f"recording {source}", err=True)
+        result = recorder.record(source, metadata, actor=actor, max_s=max_seconds)
+    click.echo(
+        f"recorded: {result.recording_id} sha256 {result.sha256} {result.segments} segments"
+        f" ({result.stopped_by})"
+    )
 
 
 def wait_until_done(app: Vigil, recording_id: str, timeout_s: float) -> None:

@@ -8,7 +8,6 @@ so at-least-once delivery neither loses nor duplicates anything.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from collections.abc import Callable, Sequence
@@ -18,16 +17,13 @@ from pydantic import BaseModel
 
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event
-from catalog.timeline import wall_clock
-from ingest.store import ObjectStore, sha256_file
-from integrity.chain import ChainEntry, link
+from ingest.store import ObjectStore
 from integrity.continuity import tolerance_s
 from transcode.commands import ProxySettings
 from transcode.ffmpeg import Tools
 from transcode.frames import segment_hashes
-from transcode.hls import PlaylistEntry, playlist
 from transcode.probe import NotVideoError, ProbeResult, probe
-from transcode.segmenter import SegmentFile, segment_file
+from transcode.segmenter import segment_file
 from workers.messages import (
     Message,
     OriginalStored,
@@ -36,6 +32,7 @@ from workers.messages import (
     SegmentHashed,
     SegmentStored,
 )
+from workers.segment_writer import SegmentWriter, chain_anchor
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +48,6 @@ def no_progress(_recording: str, _stage: str, _fraction: float) -> None:
 
 class StageError(Exception):
     """A stage could not finish its work on a message."""
-
-
-class SegmentDetail(BaseModel):
-    count: int
-    playback: str
-    chain_head: str
-    playlist_sha256: str
-    damage: str | None
 
 
 class SegmentStage:
@@ -86,6 +75,12 @@ class SegmentStage:
         self.gap_tolerance_frames = gap_tolerance_frames
         self.proxy = proxy
         self.progress = progress
+        self.writer = SegmentWriter(
+            catalog=catalog,
+            store=store,
+            phash_fps=phash_fps,
+            gap_tolerance_frames=gap_tolerance_frames,
+        )
 
     def __call__(self, message: Message) -> Sequence[Message]:
         assert isinstance(message, OriginalStored)
@@ -120,11 +115,21 @@ class SegmentStage:
                     ),
                     on_progress=lambda t: self.progress(recording.id, "segment", min(t / total, 1)),
                 )
-                segments = self._store_segments(recording, outcome.segments, outcome.plan.kind)
+                kind = outcome.plan.kind
+                segments: list[Segment] = []
+                origin = outcome.segments[0].start_s
+                for produced in outcome.segments:
+                    previous = segments[-1].chain if segments else chain_anchor(recording)
+                    segments.append(
+                        self.writer.add(
+                            recording, produced, origin=origin, previous=previous, kind=kind
+                        )
+                    )
+                    self.progress(recording.id, "store", len(segments) / len(outcome.segments))
                 damage = "; ".join(
                     d for d in (recording.damage, probed.describe_damage(), outcome.damage) if d
                 )
-                self._store_playlist_and_finish(recording, segments, outcome.plan.kind, damage)
+                self.writer.finish(recording, segments, kind, damage, work)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
         recording = self.catalog.recording(recording.id)
@@ -149,88 +154,6 @@ class SegmentStage:
             fps=round(video.fps, 3),
             frame_hold_s=video.hold_s,
         )
-
-    def _store_segments(
-        self, recording: Recording, files: Sequence[SegmentFile], kind: str
-    ) -> list[Segment]:
-        origin = files[0].start_s
-        previous = recording.sha256
-        stored: list[Segment] = []
-        for produced in files:
-            sha, size = sha256_file(produced.path)
-            key = f"{recording.id}/seg-{produced.index:05d}-{sha[:12]}.ts"
-            # The object first, then the row that points at it.
-            self.store.put_file("derived", key, produced.path, sha, category=recording.category)
-            entry = ChainEntry(
-                produced.index, produced.start_s - origin, produced.end_s - origin, sha
-            )
-            row = self.catalog.add_segment(
-                Segment(
-                    recording_id=recording.id,
-                    index=produced.index,
-                    key=key,
-                    sha256=sha,
-                    size=size,
-                    kind=kind,
-                    start_s=entry.start_s,
-                    end_s=entry.end_s,
-                    frame_count=produced.frames,
-                    holes=json.dumps([[a - origin, b - origin] for a, b in produced.holes])
-                    if produced.holes
-                    else None,
-                    chain=link(previous, entry),
-                )
-            )
-            if row.sha256 != sha:
-                raise StageError(
-                    f"{recording.id} segment {produced.index}: catalogued from an earlier run"
-                    f" with sha256 {row.sha256[:16]}…, this run made {sha[:16]}…"
-                )
-            previous = row.chain
-            stored.append(row)
-            self.progress(recording.id, "store", (produced.index + 1) / len(files))
-        self.catalog.update_recording(recording.id, origin_s=origin)
-        return stored
-
-    def _store_playlist_and_finish(
-        self, recording: Recording, segments: Sequence[Segment], kind: str, damage: str
-    ) -> None:
-        frame = 1.0 / recording.fps if recording.fps else 0.04
-        tolerance = tolerance_s(frame, recording.frame_hold_s or frame, self.gap_tolerance_frames)
-        wall = wall_clock(recording, 0.0, corrected=recording.clock_offset_s is not None)
-        text = playlist(
-            [PlaylistEntry(s.key.rpartition("/")[2], s.start_s, s.end_s) for s in segments],
-            wall_start=wall,
-            gap_tolerance_s=tolerance,
-        )
-        path = self.work_dir / recording.id / "index.m3u8"
-        path.write_text(text)
-        sha, _size = sha256_file(path)
-        key = f"{recording.id}/index.m3u8"
-        self.store.put_file("derived", key, path, sha, category=recording.category)
-        chain_head = segments[-1].chain
-        self.catalog.update_recording(
-            recording.id,
-            status="segmented",
-            segment_count=len(segments),
-            chain_head=chain_head,
-            playlist_key=key,
-            playlist_sha256=sha,
-            duration_s=segments[-1].end_s - segments[0].start_s,
-            playback=kind,
-            phash_fps=self.phash_fps,
-            damage=damage or None,
-        )
-        detail = SegmentDetail(
-            count=len(segments),
-            playback=kind,
-            chain_head=chain_head,
-            playlist_sha256=sha,
-            damage=damage or None,
-        )
-        self.catalog.add_event(Event("segment", SYSTEM_ACTOR, recording.id, detail=detail))
-        if damage:
-            self.catalog.add_event(Event("flag.damaged", SYSTEM_ACTOR, recording.id, damage))
 
     @staticmethod
     def _announce(recording: Recording, segments: Sequence[Segment]) -> list[Message]:

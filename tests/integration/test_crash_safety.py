@@ -25,6 +25,7 @@ from tests.helpers import metadata
 from transcode.ffmpeg import Tools
 from workers.app import Vigil
 from workers.messages import OriginalStored
+from workers.stages import PerceptualStage, SegmentStage
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -77,8 +78,10 @@ def test_a_store_failure_mid_segmenting_is_resumed_without_duplicates(
     app = app_factory()
     failing = FailingStore(app.settings.store_root, fail_on_derived=3)
     app.ingest.store = failing
-    for handler in app.bus._handlers["vigil.original.stored"]:
-        handler.store = failing  # type: ignore[attr-defined]
+    segment_stage = app.stages["segment"]
+    assert isinstance(segment_stage, SegmentStage)
+    segment_stage.store = failing
+    segment_stage.writer.store = failing
     result = app.ingest.ingest_file(standard_clip, metadata("a.mp4"), actor="test")
     with pytest.raises(Crash):
         app.run_pipeline()
@@ -98,9 +101,9 @@ def test_a_decoder_dying_in_the_perceptual_stage_is_resumed(
     app_factory: Callable[..., Vigil], standard_clip: Path
 ) -> None:
     app = app_factory()
-    phash_stage = app.bus._handlers["vigil.segment.stored"][0]
-    real_tools: Tools = phash_stage.tools  # type: ignore[attr-defined]
-    phash_stage.tools = Tools(real_tools.runner, "/nonexistent/ffmpeg", 10)  # type: ignore[attr-defined]
+    phash_stage = app.stages["phash"]
+    assert isinstance(phash_stage, PerceptualStage)
+    phash_stage.tools = Tools(phash_stage.tools.runner, "/nonexistent/ffmpeg", 10)
     result = app.ingest.ingest_file(standard_clip, metadata("a.mp4"), actor="test")
     with pytest.raises(FileNotFoundError):
         app.run_pipeline()

@@ -389,3 +389,50 @@ def test_the_store_down_for_20_s_during_ingest_loses_nothing(
         stored.release_conn()
     verified = d.vigil("verify", rec)
     assert verified.returncode == 0, verified.stdout
+
+
+def test_a_live_stream_is_segmented_and_hashed_while_still_recording(
+    deployment: Deployment, ffmpeg: str
+) -> None:
+    from tests.services.base import free_port
+
+    d = deployment
+    start_pipeline(d)
+    port = free_port()
+    live = subprocess.Popen(
+        [sys.executable, "-m", "workers", "-q", "live", f"tcp://127.0.0.1:{port}?listen",
+         "--device", "CAM-GATE-1", "--category", "fixed-site"],
+        env=d.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    camera_cmd = [
+        ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15",
+        "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000", "-t", "35",
+        "-c:v", "libx264", "-preset", "veryfast", "-g", "15", "-c:a", "aac",
+        "-f", "mpegts", f"tcp://127.0.0.1:{port}",
+    ]  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:  # the recorder's listening socket opens once its ffmpeg has started
+        camera = subprocess.Popen(camera_cmd)
+        time.sleep(1.5)
+        if camera.poll() is None:
+            break
+        assert time.monotonic() < deadline, "could not connect to the live recorder"
+    # While the camera is still streaming, earlier segments are already stored and hashed.
+    while d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") < 2:
+        assert camera.poll() is None, "the stream ended before any segment was hashed"
+        time.sleep(0.5)
+    assert d.scalar("SELECT count(*) FROM recordings WHERE status = 'recording'") == 1
+    assert camera.wait(timeout=60) == 0
+    out, err = live.communicate(timeout=120)
+    assert live.returncode == 0, out + err
+    assert "4 segments (end of stream)" in out
+    rec = out.split()[1]
+    deadline = time.monotonic() + 120
+    while d.scalar("SELECT count(*) FROM recordings WHERE status = 'complete'") < 1:
+        assert time.monotonic() < deadline, d.all_logs()
+        time.sleep(0.5)
+    assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == 4
+    assert d.objects(d.originals, rec) == [f"{rec}/original.ts"]
+    verified = d.vigil("verify", rec)
+    assert verified.returncode == 0, verified.stdout

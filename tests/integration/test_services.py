@@ -15,13 +15,27 @@ import pytest
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from catalog.db import make_engine
+from catalog.db import MIGRATIONS, make_engine
 from catalog.models import CustodyEvent, Recording, Segment
 from catalog.repository import Catalog, Event, recording_id_for
 from tests.services.kafka import KafkaService, create_topics
 
 if TYPE_CHECKING:
     from tests.services.fixtures import KafkaBroker
+
+
+def _head() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+HEAD = _head()
 
 
 pytestmark = pytest.mark.services
@@ -179,7 +193,7 @@ def test_postgres_migrates_and_catalogues(catalog: Catalog) -> None:
     assert catalog.recording(rec.id).received_at == START + timedelta(hours=2)
     assert [(e.action, e.recording_id) for e in catalog.events()] == [("ingest", rec.id)]
     with catalog.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0001",)]
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [(HEAD,)]
 
 
 def test_postgres_add_recording_twice_keeps_one_row_and_one_event(catalog: Catalog) -> None:

@@ -14,12 +14,26 @@ from pydantic import BaseModel
 from sqlalchemy import delete, inspect, text, update
 from sqlalchemy.exc import DBAPIError, StatementError
 
-from catalog.db import make_engine
+from catalog.db import MIGRATIONS, make_engine
 from catalog.models import CustodyEvent, Recording, Segment
 from catalog.repository import Catalog, Event, NotFound, recording_id_for
 from catalog.timeline import case_timeline, device_gaps, integrity_state, recording_gaps
 
 START = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+
+
+def _head() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+HEAD = _head()
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +132,7 @@ def test_migrate_from_scratch_twice_in_a_new_folder(tmp_path: Path) -> None:
     rec = recording()
     assert fresh.add_recording(rec, ingest_event(rec))[1] is True
     with fresh.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0001",)]
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [(HEAD,)]
 
 
 # -- recordings -------------------------------------------------------------------------------

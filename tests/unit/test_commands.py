@@ -10,6 +10,7 @@ from transcode.commands import (
     ProxySettings,
     SegmentJob,
     gray_frames_command,
+    live_command,
     probe_command,
     probe_video_many_command,
     segment_command,
@@ -230,3 +231,18 @@ def test_probe_video_many_command_maps_each_input_video_in_order() -> None:
     maps = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-map"]
     assert maps == ["0:v:0", "1:v:0", "2:v:0"]
     assert cmd[-5:] == ["-c", "copy", "-f", "framecrc", "-"]
+
+
+def test_live_command_writes_segments_and_the_stream_as_received() -> None:
+    out = Path("/w/live")
+    cmd = live_command(FF, "rtsp://cam/stream", out, segment_s=10, original=out / "original.ts")
+    assert cmd[0] == FF
+    assert cmd[cmd.index("-i") + 1] == "rtsp://cam/stream"
+    assert cmd.index("-copyts") < cmd.index("-i")
+    assert cmd.count("-c") == 2
+    assert cmd.count("copy") == 2  # both outputs are stream copies: nothing re-encoded
+    segment_at = cmd.index("segment")
+    assert cmd[segment_at - 1] == "-f"
+    assert cmd[cmd.index("-segment_list") + 1] == "/w/live/segments.csv"
+    assert "/w/live/seg-%05d.ts" in cmd
+    assert cmd[-3:] == ["0", "-y", "/w/live/original.ts"]

@@ -1,0 +1,198 @@
+"""End-to-end throughput through Kafka, S3 and PostgreSQL against the embedded run, same clip.
+
+Run from the repo root (starts its own Kafka, SeaweedFS and PostgreSQL on loopback):
+
+    .venv/bin/python bench/distributed.py [--quick] [--phash-workers 1 2]
+
+For the clip (the 5-minute 1080p30 H.264 clip of bench/pipeline.py, or its 20 s 720p quick
+clip) it times, in one run:
+  embedded  `vigil ingest` on embedded defaults (folder store, SQLite, in-process bus);
+  kafka xN  stage workers as separate processes (segment, N x phash, finalise) on Kafka with
+            the catalogue in PostgreSQL and objects in S3, from `vigil ingest` until the
+            recording is complete in the catalogue.
+Each prints wall seconds and x-realtime, and `ratio kafka/embedded` (embedded wall / kafka wall).
+The output is also written to bench/results/distributed-<quick|full>.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.pipeline import prepare_clip  # noqa: E402
+from catalog.db import make_engine  # noqa: E402
+from catalog.repository import Catalog  # noqa: E402
+from tests.services.kafka import KafkaService  # noqa: E402
+from tests.services.postgres import PostgresService  # noqa: E402
+from tests.services.seaweed import SeaweedService  # noqa: E402
+from transcode.ffmpeg import ProcessRunner, find_ffmpeg  # noqa: E402
+from transcode.probe import probe  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    wall_s: float
+    clip_s: float
+
+    @property
+    def x_realtime(self) -> float:
+        return self.clip_s / self.wall_s
+
+
+def vigil(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "workers", "-q", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=3600,
+    )
+
+
+def embedded(clip: Path, clip_s: float, work: Path) -> Run:
+    env = {**os.environ, "VIGIL_DATA_DIR": str(work / "embedded")}
+    started = time.monotonic()
+    vigil(env, "ingest", str(clip), "--device", "BC-BENCH")
+    return Run(
+        "embedded (folder store, SQLite, in-process bus)", time.monotonic() - started, clip_s
+    )
+
+
+def distributed(
+    clip: Path,
+    clip_s: float,
+    work: Path,
+    *,
+    kafka: KafkaService,
+    s3: SeaweedService,
+    database_url: str,
+    phash_workers: int,
+) -> Run:
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "VIGIL_DATA_DIR": str(work / prefix),
+        "VIGIL_BUS": "kafka",
+        "VIGIL_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "VIGIL_KAFKA_TOPIC_PREFIX": prefix,
+        "VIGIL_KAFKA_PARTITIONS": "4",
+        "VIGIL_STORE": "s3",
+        "VIGIL_S3_ENDPOINT": s3.endpoint,
+        "VIGIL_S3_ACCESS_KEY": s3.access_key,
+        "VIGIL_S3_SECRET_KEY": s3.secret_key,
+        "VIGIL_S3_ORIGINALS_BUCKET": f"{prefix}-originals",
+        "VIGIL_S3_DERIVED_BUCKET": f"{prefix}-derived",
+        "VIGIL_CATALOG_URL": database_url,
+    }
+    Catalog(make_engine(database_url)).migrate()
+    stages = ["segment", *["phash"] * phash_workers, "finalise"]
+    logs = work / f"{prefix}-logs"
+    logs.mkdir(parents=True)
+    workers = []
+    for n, stage in enumerate(stages):
+        out = (logs / f"{stage}-{n}.log").open("wb")
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "workers", "worker", stage, "--id", str(n)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not all("assigned" in p.read_text() for p in logs.iterdir()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"workers did not join their groups; see {logs}")
+            time.sleep(0.2)
+        started = time.monotonic()
+        vigil(env, "ingest", str(clip), "--device", "BC-BENCH", "--wait", "3600")
+        wall = time.monotonic() - started
+    finally:
+        for proc in workers:
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in workers:
+            proc.wait(timeout=60)
+    name = f"kafka x{phash_workers} phash (Kafka, S3, PostgreSQL; {len(stages)} workers)"
+    return Run(name, wall, clip_s)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a 20 s 720p clip")
+    parser.add_argument("--phash-workers", type=int, nargs="+", default=[1, 2])
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    ffmpeg = find_ffmpeg(os.environ.get("VIGIL_FFMPEG"))
+    clip, _frames, _gop_s = prepare_clip(ffmpeg, args.quick)
+    video = probe(ProcessRunner(), ffmpeg, clip).video
+    assert video is not None
+    clip_s = video.end_s - video.start_s
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    lines = [
+        f"git commit: {commit}; clip {clip.name}: {clip_s:.1f} s; {os.cpu_count()} cores;"
+        f" load {os.getloadavg()[0]:.2f}",
+    ]
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
+        work = Path(tmp)
+        kafka, s3, pg = KafkaService(work / "kafka"), SeaweedService(work / "s3"), None
+        kafka.start()
+        s3.start()
+        pg = PostgresService(work / "pg")
+        pg.start()
+        try:
+            runs = [embedded(clip, clip_s, work)]
+            for n in args.phash_workers:
+                runs.append(
+                    distributed(
+                        clip,
+                        clip_s,
+                        work,
+                        kafka=kafka,
+                        s3=s3,
+                        database_url=pg.create_database(),
+                        phash_workers=n,
+                    )
+                )
+        finally:
+            kafka.stop()
+            s3.stop()
+            pg.destroy()
+    lines.append(f"{'run':<64} {'wall s':>8} {'x-realtime':>11}")
+    lines += [f"{r.name:<64} {r.wall_s:8.2f} {r.x_realtime:11.2f}" for r in runs]
+    for run in runs[1:]:
+        lines.append(
+            f"ratio kafka/embedded ({run.name.split(' (')[0]}): {runs[0].wall_s / run.wall_s:.2f}"
+        )
+    lines.append(f"load at end {os.getloadavg()[0]:.2f}")
+    text = "\n".join(lines)
+    print(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"distributed-{'quick' if args.quick else 'full'}.txt").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

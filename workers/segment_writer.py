@@ -1,0 +1,148 @@
+"""Storing and cataloguing segments as they are made: for a whole file (``SegmentStage``) and
+for a live stream, one segment at a time while it is still being recorded (``workers.live``).
+
+Each segment: SHA-256, the object stored write-once, then the row that points at it, with its
+link in the recording's hash chain. When the recording ends: the HLS playlist, the recording's
+totals, and a custody event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from catalog.models import Recording, Segment
+from catalog.repository import Catalog, Event
+from catalog.timeline import wall_clock
+from ingest.store import ObjectStore, sha256_file
+from integrity.chain import ChainEntry, link
+from integrity.continuity import tolerance_s
+from transcode.hls import PlaylistEntry, playlist
+from transcode.segmenter import SegmentFile
+
+SYSTEM_ACTOR = "vigil"
+
+
+class SegmentConflict(Exception):
+    """A position is already catalogued with other content (a non-deterministic re-run)."""
+
+
+class SegmentDetail(BaseModel):
+    count: int
+    playback: str
+    chain_head: str
+    playlist_sha256: str
+    damage: str | None
+
+
+def chain_anchor(recording: Recording) -> str:
+    """What the hash chain starts from: the original's SHA-256 for a file; for a live stream,
+    whose original is complete only when it ends, an anchor fixed when recording began."""
+    return recording.chain_anchor or recording.sha256
+
+
+class SegmentWriter:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        store: ObjectStore,
+        phash_fps: float,
+        gap_tolerance_frames: float,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.phash_fps = phash_fps
+        self.gap_tolerance_frames = gap_tolerance_frames
+
+    def add(
+        self,
+        recording: Recording,
+        produced: SegmentFile,
+        *,
+        origin: float,
+        previous: str,
+        kind: str,
+    ) -> Segment:
+        """Store and catalogue one segment; ``origin`` is the source time of the timeline's
+        zero, ``previous`` the chain link before it. Idempotent."""
+        if produced.index == 0:
+            self.catalog.update_recording(recording.id, origin_s=origin, phash_fps=self.phash_fps)
+        sha, size = sha256_file(produced.path)
+        key = f"{recording.id}/seg-{produced.index:05d}-{sha[:12]}.ts"
+        # The object first, then the row that points at it.
+        self.store.put_file("derived", key, produced.path, sha, category=recording.category)
+        entry = ChainEntry(produced.index, produced.start_s - origin, produced.end_s - origin, sha)
+        holes = [[a - origin, b - origin] for a, b in produced.holes]
+        row = self.catalog.add_segment(
+            Segment(
+                recording_id=recording.id,
+                index=produced.index,
+                key=key,
+                sha256=sha,
+                size=size,
+                kind=kind,
+                start_s=entry.start_s,
+                end_s=entry.end_s,
+                frame_count=produced.frames,
+                holes=json.dumps(holes) if holes else None,
+                chain=link(previous, entry),
+            )
+        )
+        if row.sha256 != sha:
+            raise SegmentConflict(
+                f"{recording.id} segment {produced.index}: catalogued from an earlier run"
+                f" with sha256 {row.sha256[:16]}…, this run made {sha[:16]}…"
+            )
+        return row
+
+    def finish(
+        self,
+        recording: Recording,
+        segments: Sequence[Segment],
+        kind: str,
+        damage: str,
+        work: Path,
+    ) -> None:
+        """The playlist, the recording's totals (status ``segmented``) and the custody event."""
+        recording = self.catalog.recording(recording.id)
+        frame = 1.0 / recording.fps if recording.fps else 0.04
+        tolerance = tolerance_s(frame, recording.frame_hold_s or frame, self.gap_tolerance_frames)
+        wall = wall_clock(recording, 0.0, corrected=recording.clock_offset_s is not None)
+        text = playlist(
+            [PlaylistEntry(s.key.rpartition("/")[2], s.start_s, s.end_s) for s in segments],
+            wall_start=wall,
+            gap_tolerance_s=tolerance,
+        )
+        work.mkdir(parents=True, exist_ok=True)
+        path = work / "index.m3u8"
+        path.write_text(text)
+        sha, _size = sha256_file(path)
+        key = f"{recording.id}/index.m3u8"
+        self.store.put_file("derived", key, path, sha, category=recording.category)
+        chain_head = segments[-1].chain
+        self.catalog.update_recording(
+            recording.id,
+            status="segmented",
+            segment_count=len(segments),
+            chain_head=chain_head,
+            playlist_key=key,
+            playlist_sha256=sha,
+            duration_s=segments[-1].end_s - segments[0].start_s,
+            playback=kind,
+            phash_fps=self.phash_fps,
+            damage=damage or None,
+        )
+        detail = SegmentDetail(
+            count=len(segments),
+            playback=kind,
+            chain_head=chain_head,
+            playlist_sha256=sha,
+            damage=damage or None,
+        )
+        self.catalog.add_event(Event("segment", SYSTEM_ACTOR, recording.id, detail=detail))
+        if damage:
+            self.catalog.add_event(Event("flag.damaged", SYSTEM_ACTOR, recording.id, damage))
