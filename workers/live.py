@@ -28,12 +28,13 @@ from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event, now
 from ingest.service import RecordingMetadata
 from ingest.store import ObjectStore, sha256_file
+from integrity.continuity import tolerance_s
 from transcode.commands import live_command
 from transcode.ffmpeg import FfmpegFailed, Tools
 from transcode.probe import probe
 from transcode.segmenter import SegmentFile
-from workers.messages import Message, RecordingSegmented, SegmentStored
-from workers.segment_writer import SegmentWriter
+from workers.messages import Message, RecordingSegmented
+from workers.segment_writer import SegmentWriter, segment_stored
 
 logger = logging.getLogger(__name__)
 
@@ -162,21 +163,14 @@ class LiveRecorder:
             origin = recording.origin_s if recording.origin_s is not None else video.start_s
             produced = SegmentFile(
                 index, path, video.start_s, video.end_s, video.count,
-                tuple(video.jumps(max(1.5 * video.frame_duration_s, 0.5))),
+                tuple(video.jumps(tolerance_s(
+                    video.frame_duration_s, video.hold_s, self.writer.gap_tolerance_frames
+                ))),
             )  # fmt: skip
             row = self.writer.add(recording, produced, origin=origin, previous=chain, kind="copy")
             recording = self.catalog.recording(recording.id)
             added.append(row)
-            self.publish(
-                SegmentStored(
-                    recording_id=recording.id,
-                    index=row.index,
-                    key=row.key,
-                    sha256=row.sha256,
-                    start_s=row.start_s,
-                    end_s=row.end_s,
-                )
-            )
+            self.publish(segment_stored(row))
             self.after_publish()
             logger.info("%s: live segment %d stored", recording.id, index)
         return added

@@ -22,6 +22,7 @@ from integrity.chain import ChainEntry, link
 from integrity.continuity import tolerance_s
 from transcode.hls import PlaylistEntry, playlist
 from transcode.segmenter import SegmentFile
+from workers.messages import SegmentStored
 
 SYSTEM_ACTOR = "vigil"
 
@@ -36,6 +37,18 @@ class SegmentDetail(BaseModel):
     chain_head: str
     playlist_sha256: str
     damage: str | None
+
+
+def segment_stored(row: Segment) -> SegmentStored:
+    """The message that announces a catalogued segment to the perceptual stage."""
+    return SegmentStored(
+        recording_id=row.recording_id,
+        index=row.index,
+        key=row.key,
+        sha256=row.sha256,
+        start_s=row.start_s,
+        end_s=row.end_s,
+    )
 
 
 def chain_anchor(recording: Recording) -> str:

@@ -32,7 +32,7 @@ from workers.messages import (
     SegmentHashed,
     SegmentStored,
 )
-from workers.segment_writer import SegmentWriter, chain_anchor
+from workers.segment_writer import SegmentWriter, chain_anchor, segment_stored
 
 logger = logging.getLogger(__name__)
 
@@ -157,18 +157,7 @@ class SegmentStage:
 
     @staticmethod
     def _announce(recording: Recording, segments: Sequence[Segment]) -> list[Message]:
-        out: list[Message] = [
-            SegmentStored(
-                recording_id=recording.id,
-                index=s.index,
-                key=s.key,
-                sha256=s.sha256,
-                start_s=s.start_s,
-                end_s=s.end_s,
-            )
-            for s in segments
-            if s.phash is None
-        ]
+        out: list[Message] = [segment_stored(s) for s in segments if s.phash is None]
         out.append(RecordingSegmented(recording_id=recording.id, count=len(segments)))
         return out
 

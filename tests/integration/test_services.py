@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from catalog.db import MIGRATIONS, make_engine
+from catalog.db import head_revision, make_engine
 from catalog.models import CustodyEvent, Recording, Segment
 from catalog.repository import Catalog, Event, recording_id_for
 from tests.services.kafka import KafkaService, create_topics
@@ -24,18 +24,7 @@ if TYPE_CHECKING:
     from tests.services.fixtures import KafkaBroker
 
 
-def _head() -> str:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    assert head is not None
-    return head
-
-
-HEAD = _head()
+HEAD = head_revision()
 
 
 pytestmark = pytest.mark.services

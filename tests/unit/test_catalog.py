@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, inspect, text, update
 from sqlalchemy.exc import DBAPIError, StatementError
 
-from catalog.db import MIGRATIONS, make_engine
+from catalog.db import head_revision, make_engine
 from catalog.models import CustodyEvent, Recording, Segment
 from catalog.repository import Catalog, Event, NotFound, recording_id_for
 from catalog.timeline import case_timeline, device_gaps, integrity_state, recording_gaps
@@ -22,18 +22,7 @@ from catalog.timeline import case_timeline, device_gaps, integrity_state, record
 START = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 
 
-def _head() -> str:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    assert head is not None
-    return head
-
-
-HEAD = _head()
+HEAD = head_revision()
 
 
 @pytest.fixture(scope="module")
