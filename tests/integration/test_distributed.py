@@ -258,8 +258,18 @@ def test_two_workers_in_one_group_share_the_work(
 
     d = deployment
     start_pipeline(d, phash_workers=2)
-    assigned = {n: d.log(n) for n in ("phash-1", "phash-2")}
-    assert all("segment.stored[" in log for log in assigned.values()), assigned
+
+    def latest_assignment(name: str) -> str:
+        lines = [line for line in d.log(name).splitlines() if ": assigned " in line]
+        return lines[-1] if lines else ""
+
+    # The group rebalances as the second worker joins: wait until each holds one partition.
+    deadline = time.monotonic() + 60
+    while not all(
+        latest_assignment(n).count("segment.stored[") == 1 for n in ("phash-1", "phash-2")
+    ):
+        assert time.monotonic() < deadline, d.all_logs()
+        time.sleep(0.2)
     # Two recordings whose keys land on different partitions of the 2-partition topic.
     chosen: dict[int, Path] = {}
     for seed in range(40, 60):
