@@ -195,7 +195,7 @@ def export_case(
                 playback=rec.playback,
                 window_from_s=view.window[0],
                 window_to_s=view.window[1],
-                chain_anchor=rec.chain_anchor or rec.sha256,
+                chain_anchor=rec.anchor,
                 chain_head=rec.chain_head,
                 playlist=playlist,
                 segments=segments,

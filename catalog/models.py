@@ -90,6 +90,13 @@ class Recording(Base):
     playlist_sha256: Mapped[str | None] = mapped_column(String(64))
     phash_fps: Mapped[float | None] = mapped_column(Float)
 
+    @property
+    def anchor(self) -> str:
+        """What the segment hash chain starts from: the original's SHA-256 for a file; for a
+        live stream, whose original is complete only when it ends, an anchor fixed when
+        recording began."""
+        return self.chain_anchor or self.sha256
+
 
 class Segment(Base):
     __tablename__ = "segments"

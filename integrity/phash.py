@@ -16,7 +16,7 @@ import math
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 import pdqhash
@@ -231,7 +231,7 @@ def hamming(a: NDArray[np.uint8], b: NDArray[np.uint8]) -> NDArray[np.int64]:
     return counts
 
 
-def read_gray_frames(stream: BinaryIO, side: int = FRAME_SIDE) -> Iterator[NDArray[np.uint8]]:
+def read_gray_frames(stream: IO[bytes], side: int = FRAME_SIDE) -> Iterator[NDArray[np.uint8]]:
     """Yield ``side`` x ``side`` uint8 frames from a raw gray pipe until EOF.
 
     Short reads are accumulated; a trailing partial frame is dropped.

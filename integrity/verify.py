@@ -177,7 +177,7 @@ class Verifier:
         if not segments:
             return None
         entries = [ChainEntry(s.index, s.start_s, s.end_s, s.sha256) for s in segments]
-        broken = first_break(rec.chain_anchor or rec.sha256, entries, [s.chain for s in segments])
+        broken = first_break(rec.anchor, entries, [s.chain for s in segments])
         if broken is None and rec.chain_head and rec.chain_head != segments[-1].chain:
             return len(segments) - 1
         return broken

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from catalog.models import Recording
+from catalog.repository import recording_id_for
 from ingest.service import RecordingMetadata
 from workers.app import Vigil
+
+START = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 
 
 def metadata(
@@ -36,3 +41,34 @@ def object_path(app: Vigil, bucket: str, key: str) -> Path:
 def copy_to(src: Path, dst: Path) -> Path:
     shutil.copyfile(src, dst)
     return dst
+
+
+def sha_of(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+def recording(
+    name: str = "a",
+    *,
+    device: str = "BC-0042",
+    officer: str | None = "031245",
+    start: datetime | None = START,
+    duration: float | None = 60.0,
+    fps: float | None = 25.0,
+) -> Recording:
+    sha = sha_of(name)
+    rid = recording_id_for(sha)
+    return Recording(
+        id=rid,
+        sha256=sha,
+        size=1000,
+        original_key=f"{rid}/original.mp4",
+        original_name=f"{name}.mp4",
+        device_id=device,
+        officer_id=officer,
+        device_start=start,
+        received_at=START + timedelta(hours=2),
+        status="stored",
+        duration_s=duration,
+        fps=fps,
+    )

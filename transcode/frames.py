@@ -28,7 +28,7 @@ def decode_gray_frames(
         tools.ffmpeg, source, rate=rate, start_time=start_time, copyts=copyts, side=FRAME_SIDE
     )
     with tools.runner.stream(cmd, timeout_s=tools.timeout_s) as (out, _pump):
-        yield from read_gray_frames(out, FRAME_SIDE)  # type: ignore[arg-type]
+        yield from read_gray_frames(out, FRAME_SIDE)
 
 
 def grid_start(timeline_s: float, rate: float) -> float:

@@ -16,6 +16,7 @@ from catalog.cases import CaseService
 from catalog.db import make_engine
 from catalog.repository import Catalog
 from catalog.timeline import recording_gaps
+from ingest.s3store import RetentionPolicy, S3ObjectStore
 from ingest.service import IngestService
 from ingest.store import LocalFolderStore, ObjectStore
 from integrity.verify import Verifier
@@ -66,8 +67,6 @@ class Vigil:
 
 def make_store(settings: Settings) -> ObjectStore:
     if settings.store == "s3":
-        from ingest.s3store import RetentionPolicy, S3ObjectStore
-
         store = S3ObjectStore.connect(
             settings.s3_endpoint,
             access_key=settings.s3_access_key.get_secret_value(),

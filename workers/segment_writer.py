@@ -51,12 +51,6 @@ def segment_stored(row: Segment) -> SegmentStored:
     )
 
 
-def chain_anchor(recording: Recording) -> str:
-    """What the hash chain starts from: the original's SHA-256 for a file; for a live stream,
-    whose original is complete only when it ends, an anchor fixed when recording began."""
-    return recording.chain_anchor or recording.sha256
-
-
 class SegmentWriter:
     def __init__(
         self,

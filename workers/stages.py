@@ -32,7 +32,7 @@ from workers.messages import (
     SegmentHashed,
     SegmentStored,
 )
-from workers.segment_writer import SegmentWriter, chain_anchor, segment_stored
+from workers.segment_writer import SegmentWriter, segment_stored
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class SegmentStage:
                 segments: list[Segment] = []
                 origin = outcome.segments[0].start_s
                 for produced in outcome.segments:
-                    previous = segments[-1].chain if segments else chain_anchor(recording)
+                    previous = segments[-1].chain if segments else recording.anchor
                     segments.append(
                         self.writer.add(
                             recording, produced, origin=origin, previous=previous, kind=kind

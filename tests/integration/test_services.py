@@ -4,11 +4,10 @@ its append-only custody trigger and the insert-if-absent segment upsert under a 
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,7 +16,8 @@ from sqlalchemy.exc import DBAPIError
 
 from catalog.db import head_revision, make_engine
 from catalog.models import CustodyEvent, Recording, Segment
-from catalog.repository import Catalog, Event, recording_id_for
+from catalog.repository import Catalog, Event
+from tests.helpers import START, recording, sha_of
 from tests.services.kafka import KafkaService, create_topics
 
 if TYPE_CHECKING:
@@ -28,8 +28,6 @@ HEAD = head_revision()
 
 
 pytestmark = pytest.mark.services
-
-START = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 
 
 # -- Kafka --------------------------------------------------------------------------------------
@@ -126,41 +124,18 @@ def test_kafka_keeps_messages_and_committed_offsets_across_restart(
 # -- PostgreSQL ---------------------------------------------------------------------------------
 
 
-def _sha(name: str) -> str:
-    return hashlib.sha256(name.encode()).hexdigest()
-
-
-def _recording(name: str = "a") -> Recording:
-    sha = _sha(name)
-    rid = recording_id_for(sha)
-    return Recording(
-        id=rid,
-        sha256=sha,
-        size=1000,
-        original_key=f"{rid}/original.mp4",
-        original_name=f"{name}.mp4",
-        device_id="BC-0042",
-        officer_id="031245",
-        device_start=START,
-        received_at=START + timedelta(hours=2),
-        status="stored",
-        duration_s=60.0,
-        fps=25.0,
-    )
-
-
 def _segment(rec: Recording, index: int, variant: str = "") -> Segment:
     return Segment(
         recording_id=rec.id,
         index=index,
         key=f"{rec.id}/seg-{index:05d}.ts",
-        sha256=_sha(f"{rec.id} {index} {variant}"),
+        sha256=sha_of(f"{rec.id} {index} {variant}"),
         size=100,
         kind="copy",
         start_s=index * 10.0,
         end_s=(index + 1) * 10.0,
         frame_count=250,
-        chain=_sha(f"chain {index}"),
+        chain=sha_of(f"chain {index}"),
     )
 
 
@@ -175,7 +150,7 @@ def catalog(database_url: str) -> Iterator[Catalog]:
 
 def test_postgres_migrates_and_catalogues(catalog: Catalog) -> None:
     assert catalog.engine.dialect.name == "postgresql"
-    rec = _recording()
+    rec = recording()
     _, created = catalog.add_recording(rec, Event("ingest", "tester", rec.id))
     assert created is True
     catalog.migrate()  # already at head: a no-op
@@ -186,16 +161,16 @@ def test_postgres_migrates_and_catalogues(catalog: Catalog) -> None:
 
 
 def test_postgres_add_recording_twice_keeps_one_row_and_one_event(catalog: Catalog) -> None:
-    rec = _recording()
+    rec = recording()
     stored, _ = catalog.add_recording(rec, Event("ingest", "tester", rec.id))
-    again, created_again = catalog.add_recording(_recording(), Event("ingest", "tester", rec.id))
+    again, created_again = catalog.add_recording(recording(), Event("ingest", "tester", rec.id))
     assert (created_again, again.id) == (False, stored.id)
     assert len(catalog.recordings()) == 1
     assert len(catalog.events()) == 1
 
 
 def test_postgres_refuses_to_change_custody_events(catalog: Catalog) -> None:
-    rec = _recording()
+    rec = recording()
     catalog.add_recording(rec, Event("ingest", "tester", rec.id))
     for statement in (
         update(CustodyEvent).values(actor="mallory"),
@@ -207,7 +182,7 @@ def test_postgres_refuses_to_change_custody_events(catalog: Catalog) -> None:
 
 
 def test_postgres_segment_upsert_under_a_race(catalog: Catalog) -> None:
-    rec = _recording()
+    rec = recording()
     catalog.add_recording(rec, Event("ingest", "tester", rec.id))
     threads, barrier = 8, threading.Barrier(8)
     results: list[Segment] = []

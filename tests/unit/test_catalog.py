@@ -3,7 +3,6 @@ timeline (catalog.timeline), on a temporary SQLite file."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from datetime import UTC, datetime, timedelta, timezone
@@ -18,9 +17,7 @@ from catalog.db import head_revision, make_engine
 from catalog.models import CustodyEvent, Recording, Segment
 from catalog.repository import Catalog, Event, NotFound, recording_id_for
 from catalog.timeline import case_timeline, device_gaps, integrity_state, recording_gaps
-
-START = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
-
+from tests.helpers import START, recording, sha_of
 
 HEAD = head_revision()
 
@@ -43,37 +40,6 @@ def catalog(migrated_template: Path, tmp_path: Path) -> Catalog:
     cat = Catalog(make_engine(f"sqlite:///{path}"))
     cat.migrate()  # already at head: a no-op
     return cat
-
-
-def sha_of(name: str) -> str:
-    return hashlib.sha256(name.encode()).hexdigest()
-
-
-def recording(
-    name: str = "a",
-    *,
-    device: str = "BC-0042",
-    officer: str | None = "031245",
-    start: datetime | None = START,
-    duration: float | None = 60.0,
-    fps: float | None = 25.0,
-) -> Recording:
-    sha = sha_of(name)
-    rid = recording_id_for(sha)
-    return Recording(
-        id=rid,
-        sha256=sha,
-        size=1000,
-        original_key=f"{rid}/original.mp4",
-        original_name=f"{name}.mp4",
-        device_id=device,
-        officer_id=officer,
-        device_start=start,
-        received_at=START + timedelta(hours=2),
-        status="stored",
-        duration_s=duration,
-        fps=fps,
-    )
 
 
 def ingest_event(rec: Recording) -> Event:
