@@ -10,7 +10,8 @@ COPY transcode transcode
 COPY integrity integrity
 COPY catalog catalog
 COPY workers workers
-RUN pip install --no-cache-dir .
+COPY verifier verifier
+RUN pip install --no-cache-dir ./verifier .
 ENV VIGIL_DATA_DIR=/data
 VOLUME ["/data"]
 ENTRYPOINT ["vigil"]

@@ -1,4 +1,4 @@
-"""Calibrate the edit threshold of integrity.compare on synthetic and real clips.
+"""Calibrate the edit threshold of vigil_verify.compare on synthetic and real clips.
 
 Run from the repo root (about 2-3 minutes on 2 cores, sources cached in --workdir):
 
@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 from numpy.typing import NDArray
+from vigil_verify.compare import SegmentReference, Thresholds, match_recording
 
-from integrity.compare import SegmentReference, Thresholds, match_recording
 from integrity.phash import FrameHashes, hash_frames, read_gray_frames
 
 RATE = 10.0

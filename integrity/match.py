@@ -1,7 +1,7 @@
 """``vigil match``: compare an outside copy with the catalogued recording it claims to be.
 
 The copy is decoded whole on the same fixed-rate 64x64 grid as the catalogue's hashes, then
-aligned segment by segment by timestamp (see ``integrity.compare``).
+aligned segment by segment by timestamp (see ``vigil_verify.compare``).
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import BaseModel
+from vigil_verify.compare import MatchReport, SegmentReference, Thresholds, match_recording
 
 from catalog.repository import Catalog, Event
-from integrity.compare import MatchReport, SegmentReference, Thresholds, match_recording
 from integrity.phash import FrameHashes
 from transcode.ffmpeg import Tools
 from transcode.frames import copy_hashes

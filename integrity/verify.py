@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel
+from vigil_verify.chain import ChainEntry, first_break
+from vigil_verify.compare import SegmentVerdict, Thresholds, compare_segment
 
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event, now
 from ingest.store import ObjectMissing, ObjectStore, sha256_file
-from integrity.chain import ChainEntry, first_break
-from integrity.compare import SegmentVerdict, Thresholds, compare_segment
 from integrity.phash import FrameHashes
 from transcode.ffmpeg import Tools, TranscodeError
 from transcode.frames import segment_hashes

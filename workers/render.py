@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from vigil_verify.compare import MatchReport
+
 from catalog.timeline import CaseTimeline, RecordingView
-from integrity.compare import MatchReport
 from integrity.verify import RecordingVerification
 
 

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
+from vigil_verify.chain import ChainEntry, link
 
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event
 from catalog.timeline import wall_clock
 from ingest.store import ObjectStore, sha256_file
-from integrity.chain import ChainEntry, link
 from integrity.continuity import tolerance_s
 from transcode.hls import PlaylistEntry, playlist
 from transcode.segmenter import SegmentFile

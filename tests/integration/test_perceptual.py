@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from vigil_verify.compare import MatchReport
 
-from integrity.compare import MatchReport
 from integrity.match import match_copy
 from tests.helpers import ingest_and_process
 from tests.tamper import cut_command, overlay_command, reencode_command, run

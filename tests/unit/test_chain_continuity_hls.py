@@ -1,4 +1,4 @@
-"""Unit tests for integrity.chain, integrity.continuity and transcode.hls."""
+"""Unit tests for vigil_verify.chain, integrity.continuity and transcode.hls."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from vigil_verify.chain import ChainEntry, build_chain, first_break, link
 
-from integrity.chain import ChainEntry, build_chain, first_break, link
 from integrity.continuity import (
     Discontinuity,
     Span,

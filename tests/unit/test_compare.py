@@ -1,4 +1,4 @@
-"""Unit tests for integrity.compare on synthetic moving-camera footage (no ffmpeg).
+"""Unit tests for vigil_verify.compare on synthetic moving-camera footage (no ffmpeg).
 
 A camera pans over a smoothed random texture; frames are area-downscaled to 64x64
 like ffmpeg's output, then PDQ-hashed for real. "Content time" is the moment of
@@ -14,14 +14,14 @@ from functools import cache
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-
-from integrity.compare import (
+from vigil_verify.compare import (
     SegmentReference,
     SegmentVerdict,
     Thresholds,
     compare_segment,
     match_recording,
 )
+
 from integrity.phash import FrameHashes, hash_frames
 
 RATE = 10.0

@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from integrity.phash import HASH_BITS, MIN_QUALITY, FrameHashes, hamming
+from vigil_verify.frames import HASH_BITS, MIN_QUALITY, FrameHashes, hamming
 
 SegmentStatus = Literal["same", "edited", "missing"]
 
