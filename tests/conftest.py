@@ -18,7 +18,7 @@ from transcode.samples import SampleSpec, find_font, make_sample
 from workers.app import Vigil, build_app
 from workers.settings import Settings
 
-pytest_plugins = ["tests.services.fixtures"]  # real Kafka, PostgreSQL and S3, started on demand
+pytest_plugins = ["tests.services.fixtures", "tests.services.tsa"]  # real services, on demand
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "test-footage"
