@@ -59,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from bench.machine import command_output, cpu_model  # noqa: E402
 from transcode.ffmpeg import ProcessRunner, find_ffmpeg  # noqa: E402
 from transcode.probe import ProbeResult, Track, probe  # noqa: E402
 from transcode.samples import SampleSpec, find_font, make_sample  # noqa: E402
@@ -655,22 +656,6 @@ def describe_clip(path: Path, probed: ProbeResult) -> Clip:
 
 
 # --------------------------------------------------------------------------- report
-
-
-def command_output(cmd: Sequence[str]) -> str:
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return done.stdout.strip()
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    return platform.processor() or "unknown"
 
 
 def environment_lines(ffmpeg: str) -> list[str]:

@@ -186,13 +186,17 @@ class MerkleLog:
         Precondition (true of every subtree in the MTH recursion): lo is a multiple of a power of
         two >= hi - lo, so after each block the position is aligned for the next, smaller one.
         """
-        blocks: list[bytes] = []
         width = hi - lo
+        if width & (width - 1) == 0:  # a perfect subtree: most proof siblings are
+            k = width.bit_length() - 1
+            return [self._levels[k][lo >> k]] if width else []
+        blocks: list[bytes] = []
         pos = lo
-        for k in range(width.bit_length() - 1, -1, -1):
-            if width >> k & 1:
-                blocks.append(self._levels[k][pos >> k])
-                pos += 1 << k
+        while width:
+            k = width.bit_length() - 1  # visit only the set bits, largest first
+            blocks.append(self._levels[k][pos >> k])
+            pos += 1 << k
+            width -= 1 << k
         return blocks
 
     def _range_hash(self, lo: int, hi: int) -> bytes:
