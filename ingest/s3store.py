@@ -12,6 +12,9 @@ What makes it write-once, beyond what S3 itself enforces:
   what the caller hashed, the upload is abandoned before it completes (nothing is stored).
 * Originals (and, by default, derived files) get COMPLIANCE retention until now + the days
   of their footage category: nobody, root included, can delete or shorten it.
+  ``extend_retention`` moves the evidence version's retain-until later (never earlier), and
+  ``delete_expired`` removes every version of a key once none is retained or held; the store
+  itself refuses the deletion before then, whatever our own check said.
 
 An unreachable store is retried with bounded exponential backoff for ``outage_budget_s``
 (connection errors and 5xx); the caller blocks meanwhile, which is the back-pressure. Real
@@ -43,7 +46,16 @@ from minio.error import InvalidResponseError, MinioException, S3Error, ServerErr
 from minio.retention import Retention
 from urllib3.util import Retry, Timeout
 
-from ingest.store import CHUNK, Bucket, ObjectConflict, ObjectMissing, StoredObject, StoreError
+from ingest.store import (
+    CHUNK,
+    Bucket,
+    ObjectConflict,
+    ObjectMissing,
+    RetentionActive,
+    StoredObject,
+    StoreError,
+    require_aware,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +64,13 @@ T = TypeVar("T")
 SHA256_META = "x-amz-meta-sha256"
 PART_SIZE = 16 << 20
 _MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchObject"})
+# "no retention / no legal hold on this version", as S3, MinIO and SeaweedFS spell it
+# (SeaweedFS answers ObjectLockConfigurationNotFoundError for a version without retention)
+_NO_LOCK_CODES = frozenset(
+    {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"}
+)
+_NO_RETENTION_CODES = _NO_LOCK_CODES | {"NoSuchObjectRetention"}
+_NO_HOLD_CODES = _NO_LOCK_CODES | {"NoSuchObjectLegalHold"}
 _TRANSIENT_CODES = frozenset(
     {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "RequestTimeTooSkewed"}
 )
@@ -98,6 +117,27 @@ class _Version:
     version_id: str | None
     sha256: str | None
     size: int
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """One entry of a key's version listing (a version or a delete marker)."""
+
+    version_id: str | None
+    delete_marker: bool
+    last_modified: datetime | None
+    index: int  # position in the listing, which is newest first
+
+    @property
+    def age_order(self) -> tuple[datetime, int]:
+        return (self.last_modified or datetime.max.replace(tzinfo=UTC), -self.index)
+
+
+def _ceil_second(value: datetime) -> datetime:
+    """Round up to a whole second: S3 keeps retain-until dates to the second or millisecond;
+    asking for a whole second means what is read back is what was asked, never earlier."""
+    whole = value.replace(microsecond=0)
+    return whole if whole == value else whole + timedelta(seconds=1)
 
 
 class _HashingReader:
@@ -206,7 +246,7 @@ class S3ObjectStore:
         self.buckets: Mapping[Bucket, str] = MappingProxyType(
             {"originals": originals_bucket, "derived": derived_bucket}
         )
-        self.retention = retention
+        self.retention_policy = retention  # ``retention()`` reads an object's retention
         self.lock_derived = lock_derived
         self.outage_budget_s = outage_budget_s
         self.backoff_s = backoff_s
@@ -369,7 +409,7 @@ class S3ObjectStore:
     def retention_until(self, bucket: Bucket, category: str | None) -> datetime | None:
         if bucket == "derived" and not self.lock_derived:
             return None
-        return datetime.now(UTC) + timedelta(days=self.retention.days_for(category))
+        return datetime.now(UTC) + timedelta(days=self.retention_policy.days_for(category))
 
     def put_file(
         self,
@@ -503,6 +543,15 @@ class S3ObjectStore:
 
     # -- WORM controls -----------------------------------------------------------------------
 
+    def list_keys(self, bucket: Bucket, prefix: str) -> list[str]:
+        name = self._name(bucket)
+
+        def call() -> list[str]:
+            listed = self.client.list_objects(name, prefix=prefix, recursive=True)
+            return sorted(str(o.object_name) for o in listed if o.object_name)
+
+        return self._retrying(f"list {name}/{prefix}", call)
+
     def set_legal_hold(self, bucket: Bucket, key: str, on: bool) -> None:
         """Legal hold on the evidence version: no deletion while on, whatever the retention."""
         version = self._require(bucket, key)
@@ -515,6 +564,114 @@ class S3ObjectStore:
                 self.client.disable_object_legal_hold(name, key, version_id=version.version_id)
 
         self._retrying(f"legal hold {'on' if on else 'off'} {name}/{key}", call)
+
+    def _retain_until(self, name: str, key: str, version_id: str | None) -> datetime | None:
+        try:
+            retention = self.client.get_object_retention(name, key, version_id=version_id)
+        except S3Error as exc:
+            if exc.code in _NO_RETENTION_CODES:
+                return None
+            raise
+        if retention is None or retention.retain_until_date is None:
+            return None
+        return require_aware(retention.retain_until_date, f"retention of {name}/{key}")
+
+    def _held(self, name: str, key: str, version_id: str | None) -> bool:
+        try:
+            return self.client.is_object_legal_hold_enabled(name, key, version_id=version_id)
+        except S3Error as exc:
+            if exc.code in _NO_HOLD_CODES:
+                return False
+            raise
+
+    def legal_hold(self, bucket: Bucket, key: str) -> bool:
+        """Whether the evidence version's legal hold is on."""
+        version = self._require(bucket, key)
+        name = self._name(bucket)
+        return self._retrying(
+            f"read legal hold {name}/{key}", lambda: self._held(name, key, version.version_id)
+        )
+
+    def retention(self, bucket: Bucket, key: str) -> datetime | None:
+        """The evidence version's retain-until date, or None if it has none."""
+        version = self._require(bucket, key)
+        name = self._name(bucket)
+        return self._retrying(
+            f"read retention {name}/{key}",
+            lambda: self._retain_until(name, key, version.version_id),
+        )
+
+    def extend_retention(self, bucket: Bucket, key: str, until: datetime) -> datetime:
+        """COMPLIANCE retain-until of the evidence version moved to ``until`` (rounded up to
+        the second) if that is later; never earlier (the store would refuse). Returns the
+        retain-until the store holds afterwards."""
+        until = _ceil_second(require_aware(until, f"retention of {bucket}/{key}"))
+        version = self._require(bucket, key)
+        name = self._name(bucket)
+        vid = version.version_id
+
+        def call() -> datetime:
+            current = self._retain_until(name, key, vid)
+            if current is not None and current >= until:
+                return current
+            self.client.set_object_retention(
+                name, key, Retention(COMPLIANCE, until), version_id=vid
+            )
+            effective = self._retain_until(name, key, vid)
+            if effective is None or effective < until:
+                raise StoreError(
+                    f"{name}/{key}: asked to retain until {until.isoformat()}, the store now"
+                    f" says {effective.isoformat() if effective else 'no retention'}"
+                )
+            return effective
+
+        return self._retrying(f"extend retention of {name}/{key} to {until.isoformat()}", call)
+
+    def _listing(self, name: str, key: str) -> list[_Listed]:
+        return [
+            _Listed(obj.version_id, bool(obj.is_delete_marker), obj.last_modified, index)
+            for index, obj in enumerate(
+                self.client.list_objects(name, prefix=key, include_version=True)
+            )
+            if obj.object_name == key
+        ]
+
+    def delete_expired(self, bucket: Bucket, key: str, now: datetime) -> None:
+        """Delete every version (and delete marker) of the key, the evidence version last.
+
+        Refused with ``RetentionActive`` if any version is retained past ``now`` or held. The
+        store checks again against its own clock: a deletion it refuses (``now`` given too
+        late, a hold set meanwhile) fails as ``StoreRefused``, evidence version untouched.
+        A key with no versions left is a no-op, so an interrupted deletion can be repeated.
+        """
+        _check_key(key)
+        now = require_aware(now, f"deletion of {bucket}/{key}")
+        name = self._name(bucket)
+        listing = self._retrying(f"list versions of {name}/{key}", lambda: self._listing(name, key))
+        versions = [entry for entry in listing if not entry.delete_marker]
+        if any(entry.version_id is None for entry in listing):
+            raise StoreError(f"{name}/{key}: a version without ID; is the bucket versioned?")
+        for entry in versions:
+            until = self._retrying(
+                f"read retention {name}/{key}",
+                functools.partial(self._retain_until, name, key, entry.version_id),
+            )
+            held = self._retrying(
+                f"read legal hold {name}/{key}",
+                functools.partial(self._held, name, key, entry.version_id),
+            )
+            if held or (until is not None and until > now):
+                raise RetentionActive(bucket, key, retain_until=until, legal_hold=held, now=now)
+        evidence = min(versions, key=lambda e: e.age_order) if versions else None
+        order = [e for e in listing if e is not evidence] + ([evidence] if evidence else [])
+        for entry in order:
+            self._retrying(
+                f"delete {name}/{key} version {entry.version_id}",
+                functools.partial(
+                    self.client.remove_object, name, key, version_id=entry.version_id
+                ),
+            )
+        logger.info("%s/%s: deleted %d version(s) after retention", name, key, len(versions))
 
     def presigned_get_url(self, bucket: Bucket, key: str, expires: timedelta) -> str:
         """A time-limited GET URL for the evidence version."""

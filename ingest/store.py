@@ -4,22 +4,32 @@
 default: one folder per bucket, objects made visible by an atomic hard link that fails if the
 name is taken, so an object once written is never overwritten. The S3/MinIO store (Object
 Lock, legal hold) implements the same interface.
+
+Deletion happens only through ``delete_expired``, which refuses (``RetentionActive``) while an
+object is retained or held. The S3 store enforces retention and legal hold in the store
+itself; the local store records them in sidecar files under ``root/.retention`` and
+``root/.legal-hold`` and honours them in ``delete_expired``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
 Bucket = Literal["originals", "derived"]
 CHUNK = 1 << 20
+RETENTION_DIR = ".retention"  # LocalFolderStore: <root>/.retention/<bucket>/<key>.json
+HOLD_DIR = ".legal-hold"  # LocalFolderStore: <root>/.legal-hold/<bucket>/<key>.json
 
 
 class StoreError(Exception):
@@ -41,6 +51,38 @@ class ObjectMissing(StoreError):
     def __init__(self, bucket: Bucket, key: str) -> None:
         super().__init__(f"{bucket}/{key} is not in the store")
         self.bucket, self.key = bucket, key
+
+
+class RetentionActive(StoreError):
+    """``delete_expired`` refused: the object is still retained, or under legal hold."""
+
+    def __init__(
+        self,
+        bucket: Bucket,
+        key: str,
+        *,
+        retain_until: datetime | None,
+        legal_hold: bool,
+        now: datetime,
+    ) -> None:
+        reasons = []
+        if retain_until is not None and retain_until > now:
+            reasons.append(f"retained until {retain_until.isoformat()}")
+        if legal_hold:
+            reasons.append("under legal hold")
+        super().__init__(
+            f"{bucket}/{key} is still protected ({' and '.join(reasons)}, checked at"
+            f" {now.isoformat()}); not deleted"
+        )
+        self.bucket, self.key = bucket, key
+        self.retain_until, self.legal_hold, self.now = retain_until, legal_hold, now
+
+
+def require_aware(value: datetime, what: str) -> datetime:
+    """``value`` in UTC; a naive datetime is refused (retention is never guessed)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what}: naive datetime {value.isoformat()}; give a UTC-aware one")
+    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -83,13 +125,41 @@ class ObjectStore(Protocol):
 
     def open(self, bucket: Bucket, key: str) -> contextlib.AbstractContextManager[BinaryIO]: ...
 
+    def list_keys(self, bucket: Bucket, prefix: str) -> list[str]:
+        """Keys of the objects under ``prefix``, sorted."""
+        ...
+
     def set_legal_hold(self, bucket: Bucket, key: str, on: bool) -> None:
         """Put (``on``) or lift a legal hold: no deletion while it is on, whatever retention."""
         ...
 
+    def legal_hold(self, bucket: Bucket, key: str) -> bool:
+        """Whether a legal hold is on (``ObjectMissing`` if the key is not stored)."""
+        ...
+
+    def retention(self, bucket: Bucket, key: str) -> datetime | None:
+        """The object's retain-until (UTC), or None if it has none (``ObjectMissing`` if absent)."""
+        ...
+
+    def extend_retention(self, bucket: Bucket, key: str, until: datetime) -> datetime:
+        """Keep the object until at least ``until``; never shortens. Returns the retain-until
+        now in force (``until``, or a later one already set; stores may round up)."""
+        ...
+
+    def delete_expired(self, bucket: Bucket, key: str, now: datetime) -> None:
+        """Delete the object (every version of it) if neither retained past ``now`` nor held.
+
+        Raises ``RetentionActive`` if it is still protected; an absent key is a no-op.
+        """
+        ...
+
 
 class LocalFolderStore:
-    """Objects as files under ``root/<bucket>/<key>``, written once, read-only on disk."""
+    """Objects as files under ``root/<bucket>/<key>``, written once, read-only on disk.
+
+    It sets no retention of its own when storing (``category`` is ignored); retention set
+    with ``extend_retention`` and legal holds are sidecar files beside the buckets.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -104,7 +174,7 @@ class LocalFolderStore:
     def put_file(
         self, bucket: Bucket, key: str, path: Path, sha256: str, *, category: str | None = None
     ) -> StoredObject:
-        """``category`` is ignored: this store keeps everything, it has no retention."""
+        """``category`` is ignored: this store sets no retention when storing."""
         target = self._path(bucket, key)
         existing = self.stat(bucket, key)
         if existing is not None:
@@ -190,8 +260,136 @@ class LocalFolderStore:
         with target.open("rb") as fh:
             yield fh
 
+    # -- retention and legal hold (sidecar files; honoured by delete_expired) ---------------
+
+    def list_keys(self, bucket: Bucket, prefix: str) -> list[str]:
+        base = self.root / bucket
+        folder = self._path(bucket, prefix.rstrip("/")) if prefix.strip("/") else base
+        if not folder.is_dir():
+            return []
+        keys = (p.relative_to(base).as_posix() for p in folder.rglob("*") if p.is_file())
+        return sorted(k for k in keys if k.startswith(prefix) and not Path(k).name.startswith("."))
+
+    def _sidecar(self, kind: str, bucket: Bucket, key: str) -> Path:
+        self._path(bucket, key)  # validates the key
+        return self.root / kind / bucket / f"{key}.json"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One lock for every retention, hold and delete operation on this store's folder, so
+        a hold set by another process cannot slip between a deletion's check and its unlink."""
+        lock = self.root / RETENTION_DIR / ".lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _require_object(self, bucket: Bucket, key: str) -> Path:
+        target = self._path(bucket, key)
+        if not target.exists():
+            raise ObjectMissing(bucket, key)
+        return target
+
+    def _read_retention(self, bucket: Bucket, key: str) -> datetime | None:
+        sidecar = self._sidecar(RETENTION_DIR, bucket, key)
+        try:
+            data = json.loads(sidecar.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise StoreError(
+                f"{bucket}/{key}: unreadable retention sidecar {sidecar}: {exc}"
+            ) from exc
+        try:
+            return require_aware(datetime.fromisoformat(data["retain_until"]), str(sidecar))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(
+                f"{bucket}/{key}: malformed retention sidecar {sidecar}: {exc}"
+            ) from exc
+
+    def legal_hold(self, bucket: Bucket, key: str) -> bool:
+        self._require_object(bucket, key)
+        return self._sidecar(HOLD_DIR, bucket, key).exists()
+
+    def retention(self, bucket: Bucket, key: str) -> datetime | None:
+        self._require_object(bucket, key)
+        return self._read_retention(bucket, key)
+
     def set_legal_hold(self, bucket: Bucket, key: str, on: bool) -> None:
-        """A no-op: the local store never deletes anything, so every object is always held."""
+        """Recorded as a sidecar file; ``delete_expired`` refuses while it exists."""
+        sidecar = self._sidecar(HOLD_DIR, bucket, key)
+        with self._locked():
+            self._require_object(bucket, key)
+            if on:
+                if not sidecar.exists():
+                    _write_atomic(sidecar, {"bucket": bucket, "key": key, "since": _stamp()})
+            elif sidecar.exists():
+                sidecar.unlink()
+                _fsync_dir(sidecar.parent)
+
+    def extend_retention(self, bucket: Bucket, key: str, until: datetime) -> datetime:
+        """Recorded as a sidecar file (written atomically); the later of old and new wins."""
+        until = require_aware(until, f"retention of {bucket}/{key}")
+        with self._locked():
+            self._require_object(bucket, key)
+            current = self._read_retention(bucket, key)
+            if current is not None and current >= until:
+                return current
+            _write_atomic(
+                self._sidecar(RETENTION_DIR, bucket, key),
+                {
+                    "bucket": bucket,
+                    "key": key,
+                    "retain_until": until.isoformat(),
+                    "set_at": _stamp(),
+                },
+            )
+            return until
+
+    def delete_expired(self, bucket: Bucket, key: str, now: datetime) -> None:
+        """Remove the read-only file unless a sidecar still protects it at ``now``.
+
+        This store trusts the caller's ``now`` (S3 checks against its own clock). An object
+        with no retention sidecar has no retention here: the caller decides when it is due.
+        """
+        now = require_aware(now, f"deletion of {bucket}/{key}")
+        target = self._path(bucket, key)
+        retention_sidecar = self._sidecar(RETENTION_DIR, bucket, key)
+        with self._locked():
+            if target.exists():
+                held = self._sidecar(HOLD_DIR, bucket, key).exists()
+                until = self._read_retention(bucket, key)
+                if held or (until is not None and until > now):
+                    raise RetentionActive(bucket, key, retain_until=until, legal_hold=held, now=now)
+                # unlinking needs write access to the folder, not to the read-only file
+                target.unlink()
+                _fsync_dir(target.parent)
+            if retention_sidecar.exists():  # spent (also after a crash just after the unlink)
+                retention_sidecar.unlink()
+                _fsync_dir(retention_sidecar.parent)
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _write_atomic(path: Path, data: dict[str, str]) -> None:
+    """Write JSON to ``path`` by rename: readers see the old file or the new, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(data, out, sort_keys=True)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _fsync_dir(path: Path) -> None:

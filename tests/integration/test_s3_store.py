@@ -452,3 +452,14 @@ def test_a_200mb_upload_keeps_memory_flat(store: S3ObjectStore, tmp_path: Path) 
     growth_mib = (peak - baseline) / 1024
     print(f"RSS {baseline / 1024:.0f} MiB -> peak {peak / 1024:.0f} MiB (+{growth_mib:.1f} MiB)")
     assert growth_mib < 50
+
+
+def test_list_keys_under_a_prefix(store: S3ObjectStore, tmp_path: Path) -> None:
+    for key in ("ledger/checkpoints/2.json", "ledger/checkpoints/10.json", "rec-1/seg.ts"):
+        path, sha = source(tmp_path, key.encode(), key.replace("/", "_"))
+        store.put_file("derived", key, path, sha)
+    assert store.list_keys("derived", "ledger/checkpoints/") == [
+        "ledger/checkpoints/10.json",
+        "ledger/checkpoints/2.json",
+    ]
+    assert store.list_keys("originals", "ledger/") == []

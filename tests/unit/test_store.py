@@ -224,3 +224,20 @@ def test_a_file_on_another_file_system_is_copied_and_checked(store: LocalFolderS
         assert store.stat("derived", "rec-1/y.ts") is None
     finally:
         path.unlink()
+
+
+def test_list_keys_under_a_prefix(store: LocalFolderStore, tmp_path: Path) -> None:
+    for key in ("ledger/checkpoints/2.json", "ledger/checkpoints/10.json", "rec-1/seg.ts"):
+        path, sha = source(tmp_path, key.encode(), key.replace("/", "_"))
+        store.put_file("derived", key, path, sha)
+    assert store.list_keys("derived", "ledger/checkpoints/") == [
+        "ledger/checkpoints/10.json",
+        "ledger/checkpoints/2.json",
+    ]
+    assert store.list_keys("derived", "") == [
+        "ledger/checkpoints/10.json",
+        "ledger/checkpoints/2.json",
+        "rec-1/seg.ts",
+    ]
+    assert store.list_keys("derived", "nothing/") == []
+    assert store.list_keys("originals", "ledger/") == []
