@@ -7,11 +7,20 @@ lifted only when no other active link remains.
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from catalog.models import CaseLink, Recording
 from catalog.repository import Catalog, Event
 from ingest.store import Bucket, ObjectStore
 
 SYSTEM_ACTOR = "vigil"
+
+
+class LinkDetail(BaseModel):
+    """The linked window of the recording, seconds on its timeline (None: from start / to end)."""
+
+    from_s: float | None
+    to_s: float | None
 
 
 class CaseService:
@@ -53,7 +62,13 @@ class CaseService:
         recording = self.catalog.recording(recording_id)
         self._hold(recording, True, actor, case_id)
         return self.catalog.link(
-            case_id, recording.id, from_s=from_s, to_s=to_s, reason=reason, actor=actor
+            case_id,
+            recording.id,
+            from_s=from_s,
+            to_s=to_s,
+            reason=reason,
+            actor=actor,
+            detail=LinkDetail(from_s=from_s, to_s=to_s),
         )
 
     def unlink(self, case_id: str, recording_id: str, *, reason: str, actor: str) -> int:

@@ -1,23 +1,39 @@
-"""``vigil export``: a case's footage copied to a folder with a manifest that lists every hash.
+"""``vigil export``: a case's footage as a package anyone can verify offline (``vigil-verify``).
 
-Layout of ``DIR/<case>/``: ``manifest.json``, and per recording ``<id>/original.*``,
-``<id>/index.m3u8``, ``<id>/segments/*.ts`` with ``*.pdq`` per-frame perceptual hashes beside
-them. Every file is re-hashed after it is written; a mismatch aborts the export.
+Layout of ``DIR/<case>/``:
+
+- ``manifest.json``: every recording, segment, hash, chain link, gap and metadata;
+- per recording ``<id>/original.*``, ``<id>/segments/index.m3u8``, ``<id>/segments/*.ts`` with
+  the ``*.pdq`` per-frame perceptual hashes beside them;
+- ``ledger/``: the custody events the package relies on (their exact leaf bytes) each with its
+  inclusion proof (``events.jsonl``), the signed tree head they are proved against
+  (``checkpoint.json``), every earlier signed head with a consistency proof to it
+  (``history.json``), the ledger's public key and, with a TSA, the certificates that vouch for it.
+
+The export is itself a custody event, recorded (with its reason) before anything is copied, so
+the package carries the proof of its own export. Every file is re-hashed after it is written; a
+mismatch aborts the export.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import shutil
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel
+from vigil_verify.checkpoint import parse_checkpoint
 
 from catalog.repository import Catalog, Event, now
 from catalog.timeline import case_timeline
 from ingest.store import Bucket, ObjectStore, sha256_file
+from integrity.ledger import CheckpointObject, Ledger, LedgerError, canonical_event
 
-MANIFEST_FORMAT = "vigil-export/1"
+MANIFEST_FORMAT = "vigil-export/2"
 
 
 class ExportError(Exception):
@@ -43,6 +59,7 @@ class SegmentEntry(BaseModel):
     chain: str
     phash_digest: str | None
     phash_file: str | None
+    phash_sha256: str | None
     phash_frames: int | None
     integrity: str
 
@@ -85,6 +102,16 @@ class DeviceGapEntry(BaseModel):
     seconds: float
 
 
+class LedgerEntry(BaseModel):
+    events: str
+    checkpoint: str
+    history: str
+    public_key: str
+    key_fingerprint: str
+    tree_size: int
+    tsa_certs: str | None
+
+
 class Manifest(BaseModel):
     format: str = MANIFEST_FORMAT
     case_id: str
@@ -94,12 +121,99 @@ class Manifest(BaseModel):
     recordings: list[RecordingEntry]
     device_gaps: list[DeviceGapEntry]
     continuous: bool
+    ledger: LedgerEntry
 
 
 class ExportDetail(BaseModel):
     folder: str
+    recordings: list[str]
+
+
+class ExportedDetail(BaseModel):
+    folder: str
     manifest_sha256: str
     files: int
+    tree_size: int
+
+
+class HistoryEntry(BaseModel):
+    """An earlier signed head, and the proof that the package's head extends it."""
+
+    object_key: str
+    checkpoint: CheckpointObject
+    consistency: list[str]  # hex
+
+
+def _write_ledger(
+    ledger: Ledger,
+    catalog: Catalog,
+    root: Path,
+    case_id: str,
+    recording_ids: Sequence[str],
+    worm_checkpoints: Sequence[str],
+    tsa_certs: bytes | None,
+) -> LedgerEntry:
+    """The ledger part of the package: proofs of every event about the case and its footage."""
+    head = ledger.checkpoint()
+    folder = root / "ledger"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
+    for event in catalog.events(recording_ids=recording_ids, case_id=case_id):
+        try:
+            position, proof = ledger.inclusion_proof(event.id, head.size)
+        except LedgerError:
+            continue  # written after the head was signed: the next export carries it
+        lines.append(
+            json.dumps(
+                {
+                    "position": position,
+                    "event": canonical_event(event).decode(),
+                    "proof": [p.hex() for p in proof],
+                },
+                ensure_ascii=False,
+            )
+        )
+    (folder / "events.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "checkpoint.json").write_text(
+        CheckpointObject(
+            note=head.note,
+            timestamp_token=(
+                base64.b64encode(head.timestamp_token).decode() if head.timestamp_token else None
+            ),
+        ).model_dump_json(indent=2)
+    )
+    history: list[HistoryEntry] = []
+    seen = {head.note}
+    earlier = [(h.object_key, ledger.read_checkpoint(h.object_key)) for h in ledger.heads()]
+    earlier += [(key, ledger.read_checkpoint(key)) for key in worm_checkpoints]
+    for object_key, checkpoint in earlier:
+        if checkpoint.note in seen:
+            continue
+        seen.add(checkpoint.note)
+        size = parse_checkpoint(checkpoint.note).size
+        proof = ledger.consistency_proof(size, head.size) if size <= head.size else []
+        history.append(
+            HistoryEntry(
+                object_key=object_key,
+                checkpoint=checkpoint,
+                consistency=[p.hex() for p in proof],
+            )
+        )
+    (folder / "history.json").write_text(
+        json.dumps([h.model_dump(mode="json") for h in history], indent=1)
+    )
+    (folder / "public-key.pem").write_bytes(ledger.key.public_pem)
+    if tsa_certs:
+        (folder / "tsa-certs.pem").write_bytes(tsa_certs)
+    return LedgerEntry(
+        events="ledger/events.jsonl",
+        checkpoint="ledger/checkpoint.json",
+        history="ledger/history.json",
+        public_key="ledger/public-key.pem",
+        key_fingerprint=ledger.key.fingerprint,
+        tree_size=head.size,
+        tsa_certs="ledger/tsa-certs.pem" if tsa_certs else None,
+    )
 
 
 def _copy(store: ObjectStore, bucket: Bucket, key: str, target: Path, expected: str) -> FileEntry:
@@ -118,6 +232,7 @@ def _copy(store: ObjectStore, bucket: Bucket, key: str, target: Path, expected: 
 def export_case(
     catalog: Catalog,
     store: ObjectStore,
+    ledger: Ledger,
     case_id: str,
     folder: Path,
     *,
@@ -125,6 +240,8 @@ def export_case(
     reason: str,
     tolerance_frames: float,
     device_tolerance_s: float,
+    worm_checkpoints: Sequence[str] = (),
+    tsa_certs: bytes | None = None,
 ) -> Path:
     timeline = case_timeline(
         catalog, case_id, tolerance_frames=tolerance_frames, device_tolerance_s=device_tolerance_s
@@ -132,6 +249,16 @@ def export_case(
     root = folder / case_id
     if root.exists() and any(root.iterdir()):
         raise ExportError(f"{root} exists and is not empty; choose another folder")
+    recording_ids = [view.recording.id for view in timeline.recordings]
+    catalog.add_event(
+        Event(
+            "export",
+            actor,
+            case_id=case_id,
+            reason=reason,
+            detail=ExportDetail(folder=str(root), recordings=recording_ids),
+        )
+    )
     entries: list[RecordingEntry] = []
     files = 0
     for view in timeline.recordings:
@@ -155,11 +282,12 @@ def export_case(
             seg = by_index[seg_view.index]
             name = seg.key.rpartition("/")[2]
             copied = _copy(store, "derived", seg.key, base / "segments" / name, seg.sha256)
-            phash_file = None
+            phash_file = phash_sha256 = None
             if seg.phash is not None:
                 phash_path = base / "segments" / (Path(name).stem + ".pdq")
                 phash_path.write_bytes(seg.phash)
                 phash_file = f"{rec.id}/segments/{phash_path.name}"
+                phash_sha256 = hashlib.sha256(seg.phash).hexdigest()
             segments.append(
                 SegmentEntry(
                     index=seg.index,
@@ -174,6 +302,7 @@ def export_case(
                     chain=seg.chain,
                     phash_digest=seg.phash_digest,
                     phash_file=phash_file,
+                    phash_sha256=phash_sha256,
                     phash_frames=seg.phash_frames,
                     integrity=seg_view.integrity,
                 )
@@ -206,6 +335,9 @@ def export_case(
                 continuous=view.continuous,
             )
         )
+    ledger_entry = _write_ledger(
+        ledger, catalog, root, case_id, recording_ids, worm_checkpoints, tsa_certs
+    )
     manifest = Manifest(
         case_id=case_id,
         exported_at=now(),
@@ -219,6 +351,7 @@ def export_case(
             for g in timeline.device_gaps
         ],
         continuous=timeline.continuous,
+        ledger=ledger_entry,
     )
     root.mkdir(parents=True, exist_ok=True)
     target = root / "manifest.json"
@@ -228,11 +361,13 @@ def export_case(
     sha, _ = sha256_file(target)
     catalog.add_event(
         Event(
-            "export",
+            "export.written",
             actor,
             case_id=case_id,
             reason=reason,
-            detail=ExportDetail(folder=str(root), manifest_sha256=sha, files=files),
+            detail=ExportedDetail(
+                folder=str(root), manifest_sha256=sha, files=files, tree_size=ledger_entry.tree_size
+            ),
         )
     )
     return root

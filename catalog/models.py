@@ -151,3 +151,32 @@ class CustodyEvent(Base):
     case_id: Mapped[str | None] = mapped_column(String(64), index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[str | None] = mapped_column(Text)  # JSON of a typed model, see catalog.events
+
+
+class LedgerLeaf(Base):
+    """The custody ledger's order: event ``event_id`` is leaf ``position`` of the Merkle log.
+
+    Append-only like the events (the migration installs the same triggers). ``leaf_hash`` is
+    RFC 6962's SHA-256(0x00 ‖ canonical event bytes), kept so the tree loads without
+    re-encoding every event; ``vigil ledger check`` recomputes it from the event row.
+    """
+
+    __tablename__ = "ledger_leaves"
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[int] = mapped_column(ForeignKey("custody_events.id"), unique=True)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    sequenced_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TreeHeadRecord(Base):
+    """A signed checkpoint of the ledger (append-only); the same note is in the WORM store."""
+
+    __tablename__ = "tree_heads"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    size: Mapped[int] = mapped_column(BigInteger, index=True)
+    root: Mapped[str] = mapped_column(String(64))  # hex
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    key_id: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of the raw public key
+    note: Mapped[str] = mapped_column(Text)  # the signed note (C2SP tlog-checkpoint)
+    object_key: Mapped[str] = mapped_column(String(255))
+    timestamp_token: Mapped[bytes | None] = mapped_column(LargeBinary)  # RFC 3161, DER

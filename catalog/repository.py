@@ -181,13 +181,17 @@ class Catalog:
 
     # -- segments -------------------------------------------------------------------------
 
-    def add_segment(self, segment: Segment) -> Segment:
-        """Insert unless this position is catalogued already; return the catalogued row."""
+    def add_segment(self, segment: Segment, event: Event | None = None) -> Segment:
+        """Insert unless this position is catalogued already; return the catalogued row.
+
+        ``event`` is recorded in the same transaction, only by the call that inserted the row.
+        """
         values = {
             c.name: getattr(segment, c.name) for c in _table(Segment).columns if c.name != "id"
         }
         with self.session() as session:
-            insert_ignore(session, _table(Segment), values)
+            if insert_ignore(session, _table(Segment), values) and event is not None:
+                self._event(session, event)
             return session.scalars(
                 select(Segment).where(
                     Segment.recording_id == segment.recording_id, Segment.index == segment.index
@@ -205,14 +209,30 @@ class Catalog:
             )
 
     def set_segment_phash(
-        self, recording_id: str, index: int, blob: bytes, digest: str, frames: int
-    ) -> None:
+        self,
+        recording_id: str,
+        index: int,
+        blob: bytes,
+        digest: str,
+        frames: int,
+        event: Event | None = None,
+    ) -> bool:
+        """Set a segment's perceptual hashes once; True (and ``event`` recorded in the same
+        transaction) only for the call that set them."""
         with self.session() as session:
-            session.execute(
+            result = session.execute(
                 update(Segment)
-                .where(Segment.recording_id == recording_id, Segment.index == index)
+                .where(
+                    Segment.recording_id == recording_id,
+                    Segment.index == index,
+                    Segment.phash.is_(None),
+                )
                 .values(phash=blob, phash_digest=digest, phash_frames=frames)
             )
+            changed = bool(getattr(result, "rowcount", 0))
+            if changed and event is not None:
+                self._event(session, event)
+            return changed
 
     def set_verification(self, recording_id: str, results: dict[int, str], at: datetime) -> None:
         with self.session() as session:

@@ -15,10 +15,20 @@ from dataclasses import dataclass, field
 from catalog.cases import CaseService
 from catalog.db import make_engine
 from catalog.repository import Catalog
+from catalog.retention import RetentionService
 from catalog.timeline import recording_gaps
 from ingest.s3store import RetentionPolicy, S3ObjectStore
 from ingest.service import IngestService
 from ingest.store import LocalFolderStore, ObjectStore
+from integrity.ledger import (
+    CHECKPOINT_PREFIX,
+    Ledger,
+    SigningKey,
+    Timestamper,
+    create_signing_key,
+    load_signing_key,
+)
+from integrity.tsa import request_timestamp
 from integrity.verify import Verifier
 from transcode.ffmpeg import ProcessRunner, Tools, find_ffmpeg
 from workers.bus import Handler, InProcessBus
@@ -49,6 +59,9 @@ class Vigil:
     ingest: IngestService
     verifier: Verifier
     cases: CaseService
+    ledger: Ledger
+    retention: RetentionService
+    notices: list[str] = field(default_factory=list)
     bus: InProcessBus | None = None
     publisher: KafkaPublisher | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -58,11 +71,35 @@ class Vigil:
         Under Kafka the stage workers do this; nothing to run here."""
         return self.bus.drain() if self.bus is not None else 0
 
+    def worm_checkpoints(self) -> list[str]:
+        """Keys of the signed tree heads in the WORM store (they outlive the catalogue's)."""
+        keys = self.store.list_keys("derived", CHECKPOINT_PREFIX)
+        return [k for k in keys if k.endswith(".json")]
+
     def stop(self) -> None:
         self.runner.stop()
         for close in reversed(self._closers):
             close()
         self.catalog.engine.dispose()
+
+
+def make_timestamper(settings: Settings) -> Timestamper | None:
+    """RFC 3161 timestamps of tree heads from the configured TSA, if any."""
+    url = settings.ledger_tsa_url
+    if url is None:
+        return None
+
+    def timestamp(digest: bytes) -> bytes:
+        return request_timestamp(url, digest, timeout_s=settings.ledger_tsa_timeout_s).token
+
+    return timestamp
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    return RetentionPolicy(
+        default_days=settings.retention_days,
+        by_category=dict(settings.retention_days_by_category),
+    )
 
 
 def make_store(settings: Settings) -> ObjectStore:
@@ -74,10 +111,7 @@ def make_store(settings: Settings) -> ObjectStore:
             secure=settings.s3_secure,
             originals_bucket=settings.s3_originals_bucket,
             derived_bucket=settings.s3_derived_bucket,
-            retention=RetentionPolicy(
-                default_days=settings.retention_days,
-                by_category=dict(settings.retention_days_by_category),
-            ),
+            retention=retention_policy(settings),
             outage_budget_s=settings.s3_outage_budget_s,
         )
         store.ensure_buckets()
@@ -85,11 +119,35 @@ def make_store(settings: Settings) -> ObjectStore:
     return LocalFolderStore(settings.store_root)
 
 
+def make_signing_key(settings: Settings) -> tuple[SigningKey, str | None]:
+    """The ledger's key, and a notice when a development key had to be generated."""
+    if settings.ledger_key_file is not None:
+        return load_signing_key(settings.ledger_key_file, settings.ledger_name), None
+    path = settings.dev_ledger_key
+    if path.exists():
+        return load_signing_key(path, settings.ledger_name), None
+    key = create_signing_key(path, settings.ledger_name)
+    notice = (
+        f"generated a DEVELOPMENT ledger signing key at {path} (fingerprint"
+        f" {key.fingerprint[:16]}…); production refuses to start without VIGIL_LEDGER_KEY_FILE"
+    )
+    logger.warning("%s", notice)
+    return key, notice
+
+
 def build_app(settings: Settings, progress: Progress = no_progress) -> Vigil:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(make_engine(settings.resolved_catalog_url))
     catalog.migrate()
     store = make_store(settings)
+    key, notice = make_signing_key(settings)
+    ledger = Ledger(
+        catalog=catalog,
+        store=store,
+        key=key,
+        work_dir=settings.work_dir,
+        timestamper=make_timestamper(settings),
+    )
     runner = ProcessRunner(default_timeout_s=settings.ffmpeg_timeout_s)
     tools = Tools(runner, find_ffmpeg(settings.ffmpeg), settings.ffmpeg_timeout_s)
 
@@ -159,6 +217,9 @@ def build_app(settings: Settings, progress: Progress = no_progress) -> Vigil:
         ingest=ingest,
         verifier=Verifier(catalog=catalog, store=store, tools=tools),
         cases=CaseService(catalog=catalog, store=store),
+        ledger=ledger,
+        retention=RetentionService(catalog=catalog, store=store, policy=retention_policy(settings)),
+        notices=[notice] if notice else [],
         bus=bus,
         publisher=publisher,
         _closers=closers,

@@ -19,9 +19,11 @@ from pydantic import ValidationError
 
 from catalog.export import ExportError, export_case
 from catalog.repository import CatalogError, Event
+from catalog.retention import RetentionError
 from catalog.timeline import CaseTimeline, case_timeline
 from ingest.service import GpsFix, IngestError, RecordingMetadata
 from ingest.store import StoreError, sha256_file
+from integrity.ledger import LedgerError, canonical_event, create_signing_key
 from integrity.match import MatchError, match_copy
 from integrity.verify import RecordingVerification
 from transcode.ffmpeg import TranscodeError
@@ -37,7 +39,7 @@ from workers.stages import StageError
 
 EXPECTED_ERRORS = (
     IngestError, CatalogError, StoreError, TranscodeError, MatchError, ExportError, StageError,
-    ValidationError,
+    ValidationError, LedgerError, RetentionError,
 )  # fmt: skip
 
 
@@ -63,8 +65,12 @@ class ProgressPrinter:
 def running_app(ctx: click.Context) -> Iterator[Vigil]:
     settings: Settings = ctx.obj["settings"]
     app = build_app(settings, progress=ProgressPrinter(ctx.obj["quiet"]))
+    for notice in app.notices:
+        click.echo(f"notice: {notice}", err=True)
     try:
         yield app
+        # Every command's custody events go into the ledger under a signed tree head.
+        app.ledger.checkpoint()
     finally:
         app.stop()
 
@@ -320,17 +326,163 @@ def match(ctx: click.Context, file: Path, recording: str | None, actor: str) -> 
 def export(ctx: click.Context, case_id: str, folder: Path, reason: str, actor: str) -> None:
     """Export CASE_ID's footage to FOLDER with a manifest of every hash."""
     with running_app(ctx) as app:
+        certs = app.settings.ledger_tsa_certs
         root = export_case(
             app.catalog,
             app.store,
+            app.ledger,
             case_id,
             folder,
             actor=actor,
             reason=reason,
             tolerance_frames=app.settings.continuity_tolerance_frames,
             device_tolerance_s=app.settings.device_gap_tolerance_s,
+            worm_checkpoints=app.worm_checkpoints(),
+            tsa_certs=certs.read_bytes() if certs else None,
         )
+        fingerprint = app.ledger.key.fingerprint
     click.echo(f"exported {case_id} to {root} (manifest: {root / 'manifest.json'})")
+    click.echo(f"check it offline with: vigil-verify {root} (ledger key {fingerprint})")
+
+
+@cli.group()
+def retention() -> None:
+    """Retention periods: re-categorise footage, delete what has expired."""
+
+
+@retention.command("set")
+@click.argument("recording")
+@click.argument("category")
+@click.option("--reason", required=True, help="Why the category changes.")
+@actor_option
+@click.pass_context
+def retention_set(
+    ctx: click.Context, recording: str, category: str, reason: str, actor: str
+) -> None:
+    """Re-categorise RECORDING: its retention is extended to CATEGORY's (never shortened)."""
+    with running_app(ctx) as app:
+        change = app.retention.change(recording, category, actor=actor, reason=reason)
+    if not change.recorded:
+        click.echo(f"{change.recording_id} is already {category}: nothing changed")
+        return
+    click.echo(
+        f"{change.recording_id}: {change.old_category or 'uncategorised'} -> {change.new_category},"
+        f" kept until {change.retain_until.isoformat()} ({change.extended} of {change.objects}"
+        " object(s) extended in the store)"
+    )
+
+
+@retention.command("sweep")
+@click.option("--dry-run", is_flag=True, help="List what is due; delete nothing.")
+@actor_option
+@click.pass_context
+def retention_sweep(ctx: click.Context, dry_run: bool, actor: str) -> None:
+    """Delete footage past its retention that no case holds; each deletion a custody event."""
+    with running_app(ctx) as app:
+        report = app.retention.sweep(datetime.now(UTC), actor=actor, dry_run=dry_run)
+    for item in report.items:
+        error = f" ({item.error})" if item.error else ""
+        click.echo(
+            f"{item.recording_id} {item.outcome}: retention ended {item.retain_until.isoformat()},"
+            f" {len(item.objects)} object(s){error}"
+        )
+    for recording_id in report.kept_uncategorised:
+        click.echo(f"{recording_id} kept: past the default period but not yet categorised")
+    if report.with_outcome("refused"):
+        sys.exit(1)
+
+
+@cli.group()
+def ledger() -> None:
+    """The custody ledger: signed tree heads, proofs, audit."""
+
+
+@ledger.command("keygen")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def ledger_keygen(ctx: click.Context, path: Path) -> None:
+    """Make an Ed25519 signing key for the ledger at PATH (mode 0600; never overwrites)."""
+    settings: Settings = ctx.obj["settings"]
+    try:
+        key = create_signing_key(path, settings.ledger_name)
+    except FileExistsError as exc:
+        raise click.ClickException(f"{path} exists; a ledger key is never overwritten") from exc
+    public = path.with_suffix(".pub.pem")
+    public.write_bytes(key.public_pem)
+    click.echo(f"signing key {path} (keep it secret), public key {public}")
+    click.echo(f"fingerprint {key.fingerprint}: publish it so anyone can pin it in vigil-verify")
+
+
+@ledger.command("sign")
+@click.option("--force", is_flag=True, help="Sign even if the latest head covers the whole log.")
+@click.pass_context
+def ledger_sign(ctx: click.Context, force: bool) -> None:
+    """Sequence pending custody events and sign a tree head."""
+    with running_app(ctx) as app:
+        head = app.ledger.checkpoint(force=force)
+        stamped = "with RFC 3161 timestamp" if head.timestamp_token else "no timestamp"
+        click.echo(f"tree head: size {head.size} root {head.root} ({stamped})")
+        click.echo(f"stored as {head.object_key}; key {head.key_id}")
+
+
+@ledger.command("check")
+@click.pass_context
+def ledger_check(ctx: click.Context) -> None:
+    """Recompute every leaf and check every signed head (catalogue and WORM store)."""
+    with running_app(ctx) as app:
+        audit = app.ledger.audit(app.worm_checkpoints())
+    click.echo(
+        f"ledger: {audit.size} events in the log, {audit.pending} pending,"
+        f" {audit.heads_checked} signed head(s) checked"
+    )
+    for problem in audit.problems:
+        click.echo(f"  PROBLEM {problem.kind}: {problem.detail}")
+    if not audit.ok:
+        sys.exit(1)
+    click.echo("ledger intact: every head is consistent with the log")
+
+
+@ledger.command("proof")
+@click.argument("event_id", type=int)
+@click.pass_context
+def ledger_proof(ctx: click.Context, event_id: int) -> None:
+    """The inclusion proof of custody event EVENT_ID under the latest signed head (JSON)."""
+    with running_app(ctx) as app:
+        head = app.ledger.checkpoint()
+        position, proof = app.ledger.inclusion_proof(event_id, head.size)
+        event = next(e for e in app.catalog.events() if e.id == event_id)
+        click.echo(
+            json.dumps(
+                {
+                    "position": position,
+                    "event": canonical_event(event).decode(),
+                    "proof": [p.hex() for p in proof],
+                    "checkpoint": head.note,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+
+
+@ledger.command("run")
+@click.pass_context
+def ledger_run(ctx: click.Context) -> None:
+    """Sign a tree head every VIGIL_LEDGER_INTERVAL_S until SIGTERM (the ledger worker)."""
+    settings: Settings = ctx.obj["settings"]
+    app = build_app(settings)
+    for notice in app.notices:
+        click.echo(f"notice: {notice}", err=True)
+    stop = threading.Event()
+    on_stop_signals(stop, grace_s=settings.shutdown_grace_s, kill=app.runner.stop)
+    click.echo(f"ledger: signing every {settings.ledger_interval_s:g} s", err=True)
+    try:
+        while not stop.is_set():
+            head = app.ledger.checkpoint()
+            click.echo(f"ledger: head at size {head.size}", err=True)
+            stop.wait(settings.ledger_interval_s)
+    finally:
+        app.stop()
 
 
 @cli.command()

@@ -24,19 +24,36 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event, now
 from ingest.service import RecordingMetadata
 from ingest.store import ObjectStore, sha256_file
 from integrity.continuity import tolerance_s
 from transcode.commands import live_command
-from transcode.ffmpeg import FfmpegFailed, Tools
+from transcode.ffmpeg import FfmpegFailed, Tools, redact
 from transcode.probe import probe
 from transcode.segmenter import SegmentFile
 from workers.messages import Message, RecordingSegmented
-from workers.segment_writer import SegmentWriter, segment_stored
+from workers.segment_writer import SYSTEM_ACTOR, SegmentWriter, segment_stored
 
 logger = logging.getLogger(__name__)
+
+
+class LiveDetail(BaseModel):
+    """A live recording began: its hash chain starts from ``anchor``."""
+
+    anchor: str
+    source: str
+
+
+class OriginalDetail(BaseModel):
+    """A live recording ended: the whole stream as received is stored with this hash."""
+
+    sha256: str
+    size: int
+    original_key: str
 
 
 @dataclass(frozen=True)
@@ -125,7 +142,14 @@ class LiveRecorder:
             chain_anchor=anchor,
         )
         created, _ = self.catalog.add_recording(
-            row, Event("ingest.live", actor, recording_id, reason=f"live stream from {source}")
+            row,
+            Event(
+                "ingest.live",
+                actor,
+                recording_id,
+                reason=f"live stream from {redact(source)}",
+                detail=LiveDetail(anchor=anchor, source=redact(source)),
+            ),
         )
         return created
 
@@ -192,6 +216,14 @@ class LiveRecorder:
         self.store.put_file("originals", recording.original_key, original, sha,
                             category=recording.category)  # fmt: skip
         self.catalog.update_recording(recording.id, sha256=sha, size=size)
+        self.catalog.add_event(
+            Event(
+                "original.stored",
+                SYSTEM_ACTOR,
+                recording.id,
+                detail=OriginalDetail(sha256=sha, size=size, original_key=recording.original_key),
+            )
+        )
         damage = "" if stopped_by == "end of stream" else f"recording stopped: {stopped_by}"
         self.writer.finish(recording, segments, "copy", damage, work)
         self.publish(RecordingSegmented(recording_id=recording.id, count=len(segments)))

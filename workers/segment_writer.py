@@ -39,6 +39,23 @@ class SegmentDetail(BaseModel):
     damage: str | None
 
 
+class SegmentStoredDetail(BaseModel):
+    """The custody event of one segment: both what it is and its place in the chain
+    (``vigil_verify`` reads these fields from the signed log)."""
+
+    index: int
+    key: str
+    sha256: str
+    size: int
+    kind: str
+    start_s: float  # on the recording's timeline (0 = its first frame)
+    end_s: float
+    origin_s: float  # the source timestamp of the timeline's zero
+    frames: int
+    previous: str
+    chain: str
+
+
 def segment_stored(row: Segment) -> SegmentStored:
     """The message that announces a catalogued segment to the perceptual stage."""
     return SegmentStored(
@@ -84,6 +101,20 @@ class SegmentWriter:
         self.store.put_file("derived", key, produced.path, sha, category=recording.category)
         entry = ChainEntry(produced.index, produced.start_s - origin, produced.end_s - origin, sha)
         holes = [[a - origin, b - origin] for a, b in produced.holes]
+        chain = link(previous, entry)
+        detail = SegmentStoredDetail(
+            index=produced.index,
+            key=key,
+            sha256=sha,
+            size=size,
+            kind=kind,
+            start_s=entry.start_s,
+            end_s=entry.end_s,
+            origin_s=origin,
+            frames=produced.frames,
+            previous=previous,
+            chain=chain,
+        )
         row = self.catalog.add_segment(
             Segment(
                 recording_id=recording.id,
@@ -96,8 +127,9 @@ class SegmentWriter:
                 end_s=entry.end_s,
                 frame_count=produced.frames,
                 holes=json.dumps(holes) if holes else None,
-                chain=link(previous, entry),
-            )
+                chain=chain,
+            ),
+            Event("segment.stored", SYSTEM_ACTOR, recording.id, detail=detail),
         )
         if row.sha256 != sha:
             raise SegmentConflict(

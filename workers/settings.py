@@ -75,12 +75,41 @@ class Settings(BaseSettings):
         3.0, ge=0, description="Device clock offset beyond which a recording is flagged."
     )
 
+    ledger_key_file: Path | None = Field(
+        None,
+        description="Ed25519 private key (PEM) that signs the custody ledger's tree heads;"
+        " required in production. Development generates one in data_dir and says so.",
+    )
+    ledger_name: str = Field(
+        "vigil.local/custody",
+        pattern=r"^[^\s]+$",
+        description="The ledger's name: the origin line of its checkpoints and its key name.",
+    )
+    ledger_interval_s: float = Field(
+        60.0, gt=0, description="How often `vigil worker ledger` signs a new tree head."
+    )
+    ledger_tsa_url: str | None = Field(
+        None, description="RFC 3161 time-stamping authority for tree heads (optional)."
+    )
+    ledger_tsa_timeout_s: float = Field(30.0, gt=0, description="How long to wait for the TSA.")
+    ledger_tsa_certs: Path | None = Field(
+        None, description="PEM certificates that vouch for the TSA, copied into exports."
+    )
+
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Settings:
         production_s3 = self.environment == "production" and self.store == "s3"
         if production_s3 and self.s3_secret_key.get_secret_value() == DEV_SECRET:
             raise ValueError("set VIGIL_S3_SECRET_KEY: the development secret is refused")
+        if self.environment == "production" and self.ledger_key_file is None:
+            raise ValueError(
+                "set VIGIL_LEDGER_KEY_FILE: production never signs the ledger with a generated key"
+            )
         return self
+
+    @property
+    def dev_ledger_key(self) -> Path:
+        return self.data_dir / "ledger-dev-ed25519.pem"
 
     @property
     def resolved_catalog_url(self) -> str:

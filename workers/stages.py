@@ -8,6 +8,7 @@ so at-least-once delivery neither loses nor duplicates anything.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from collections.abc import Callable, Sequence
@@ -195,12 +196,35 @@ class PerceptualStage:
                     origin_s=recording.origin_s or 0.0,
                     start_s=message.start_s,
                 )
+            blob = hashes.to_bytes()
+            detail = SegmentHashedDetail(
+                index=message.index,
+                segment_sha256=done.sha256,
+                phash_sha256=hashlib.sha256(blob).hexdigest(),
+                frames=len(hashes),
+                rate=hashes.rate,
+            )
             self.catalog.set_segment_phash(
-                recording.id, message.index, hashes.to_bytes(), hashes.digest(), len(hashes)
+                recording.id,
+                message.index,
+                blob,
+                hashes.digest(),
+                len(hashes),
+                Event("segment.hashed", SYSTEM_ACTOR, recording.id, detail=detail),
             )
             if recording.segment_count:
                 self.progress(recording.id, "phash", (message.index + 1) / recording.segment_count)
         return [SegmentHashed(recording_id=recording.id, index=message.index)]
+
+
+class SegmentHashedDetail(BaseModel):
+    """The custody event of a segment's per-frame perceptual hashes (the ``.pdq`` blob)."""
+
+    index: int
+    segment_sha256: str
+    phash_sha256: str
+    frames: int
+    rate: float
 
 
 class CatalogueDetail(BaseModel):

@@ -90,12 +90,20 @@ def test_review_flow_ingest_link_show_verify_export(
 
     events = vigil("events", "--case", "CASE-17")
     actions = [line.split()[3] for line in events.stdout.splitlines()]
-    assert actions == ["legal_hold.set", "case.link", "view", "export"]
+    assert actions == ["legal_hold.set", "case.link", "view", "export", "export.written"]
     rec_events = vigil("events", "--recording", rec)
-    assert [line.split()[3] for line in rec_events.stdout.splitlines()] == [
-        "ingest", "flag.clock_drift", "segment", "catalogue", "legal_hold.set", "case.link",
-        "verify",
-    ]  # fmt: skip
+    rec_actions = [line.split()[3] for line in rec_events.stdout.splitlines()]
+    assert rec_actions[:2] == ["ingest", "flag.clock_drift"]
+    assert rec_actions.count("segment.stored") == rec_actions.count("segment.hashed") == 4
+    assert rec_actions[-4:] == ["catalogue", "legal_hold.set", "case.link", "verify"]
+
+    # The package checks out offline, with the stand-alone verifier's own command.
+    verifier = Path(sys.executable).with_name("vigil-verify")
+    offline = subprocess.run(
+        [str(verifier), str(root)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    assert "RESULT: CLEAN (4 intact)" in offline.stdout
     # The device clock read 18:00:05+08:00 at handover, hours off the server's: flagged.
     assert "device clock is" in rec_events.stdout
 

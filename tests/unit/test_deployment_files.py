@@ -28,10 +28,22 @@ def test_every_vigil_variable_in_compose_is_a_setting() -> None:
     assert isinstance(services, dict)
     for name, service in services.items():
         env = service.get("environment", {})
+        values = {}
         for key, value in env.items():
             if key.startswith("VIGIL_"):
                 assert key in SETTING_NAMES, f"{name}: {key} is not read by workers/settings.py"
-                Settings.model_validate({key.removeprefix("VIGIL_").lower(): value})
+                values[key.removeprefix("VIGIL_").lower()] = value
+        Settings.model_validate(values)  # the service's settings together, as it starts
+
+
+def test_production_services_sign_with_a_configured_key() -> None:
+    for name, service in services().items():
+        env = service.get("environment", {})
+        assert isinstance(env, dict)
+        if env.get("VIGIL_ENVIRONMENT") == "production":
+            assert env["VIGIL_LEDGER_KEY_FILE"] == "/run/secrets/ledger_key", name
+            assert service.get("secrets") == ["ledger_key"], name
+    assert services()["ledger"]["command"] == ["ledger", "run"]
 
 
 def services() -> dict[str, dict[str, object]]:
