@@ -214,6 +214,27 @@ def test_one_recording_through_kafka_into_postgres_and_s3(
     assert d.log("segment-1").count(" done ") == 1
     assert d.log("phash-1").count(" done ") == 3
 
+    # The custody ledger on PostgreSQL and S3: a linked case exports to a package that checks out
+    # offline, its signed heads are locked in the WORM store, and the audit is clean.
+    linked = d.vigil("case", "link", "CASE-D", rec, "--reason", "incident")
+    assert linked.returncode == 0, linked.stderr
+    exported = d.vigil("export", "CASE-D", str(d.logs.parent / "export"), "--reason", "court")
+    assert exported.returncode == 0, exported.stderr
+    package = d.logs.parent / "export" / "CASE-D"
+    verifier = Path(sys.executable).with_name("vigil-verify")
+    offline = subprocess.run(
+        [str(verifier), str(package)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    assert "RESULT: CLEAN (3 intact)" in offline.stdout
+    heads = d.objects(d.derived, "ledger/checkpoints/")
+    assert heads
+    retention = d.s3.get_object_retention(d.derived, heads[-1])
+    assert retention is not None and retention.mode == "COMPLIANCE"
+    checked = d.vigil("ledger", "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "ledger intact" in checked.stdout
+
 
 def test_a_worker_sigkilled_mid_recording_loses_and_duplicates_nothing(
     deployment: Deployment, ten_minute_clip: Path

@@ -7,9 +7,13 @@ ingested, processed, linked and exported once; each test tampers with its own co
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +26,7 @@ from vigil_verify.report import PackageReport, verify_package
 from catalog.export import export_case
 from tests import tamper
 from tests.helpers import ingest_and_process
+from tests.services.tsa import TsaService
 from transcode.samples import SampleSpec
 from workers.app import Vigil, build_app
 from workers.settings import Settings
@@ -29,6 +34,7 @@ from workers.settings import Settings
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.slow]
 
 CASE = "CASE-4"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class Exported:
     segments: dict[int, Path]  # index -> the segment file in the package
 
 
-def _export(app: Vigil, folder: Path) -> Path:
+def _export(app: Vigil, folder: Path, tsa_certs: bytes | None = None) -> Path:
     return export_case(
         app.catalog,
         app.store,
@@ -51,6 +57,7 @@ def _export(app: Vigil, folder: Path) -> Path:
         tolerance_frames=1.0,
         device_tolerance_s=2.0,
         worm_checkpoints=app.worm_checkpoints(),
+        tsa_certs=tsa_certs,
     )
 
 
@@ -301,3 +308,86 @@ def test_removed_event_and_rebuilt_tree_fail_consistency(
     # An auditor who kept the earlier head finds the same, from the package alone.
     report = check(package, ffmpeg, trusted_checkpoint=saved)
     assert any("your saved head" in p for p in report.log_problems), report.log_problems
+
+
+def test_the_verifier_runs_from_a_fresh_venv(
+    exported: Exported, ffmpeg: str, tmp_path: Path
+) -> None:
+    """An auditor's machine: a new virtual environment with only vigil-verify installed (and
+    what it pulls from PyPI: cryptography, numpy), nothing of Vigil's server side."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", str(ROOT / "verifier")],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    for module in ("catalog", "ingest", "integrity", "workers", "pdqhash", "sqlalchemy"):
+        absent = subprocess.run(
+            [str(python), "-c", f"import {module}"], capture_output=True, cwd=tmp_path, check=False
+        )
+        assert absent.returncode != 0, f"{module} is importable in the auditor's venv"
+    verifier = venv / "bin" / "vigil-verify"
+
+    def run(package: Path) -> tuple[int, dict[str, object]]:
+        done = subprocess.run(
+            [str(verifier), str(package), "--ffmpeg", ffmpeg, "--json"],
+            capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False,
+        )  # fmt: skip
+        assert done.returncode in (0, 1), done.stderr
+        return done.returncode, json.loads(done.stdout)
+
+    code, report = run(exported.package)
+    assert code == 0 and report["clean"] is True
+    package = tmp_path / "tampered"
+    shutil.copytree(exported.package, package)
+    target = package / exported.segments[3].relative_to(exported.package)
+    tamper.run(tamper.reencode_command(ffmpeg, target, tmp_path / "r.ts", crf=30))
+    shutil.move(tmp_path / "r.ts", target)
+    code, report = run(package)
+    segments = report["segments"]
+    assert isinstance(segments, list)
+    assert code == 1
+    assert {s["index"]: s["kind"] for s in segments} == {
+        0: "intact", 1: "intact", 2: "intact", 3: "re-encoded",
+    }  # fmt: skip
+
+
+@pytest.mark.services
+def test_tree_heads_carry_a_trusted_timestamp_from_a_real_tsa(
+    app_factory: Callable[..., Vigil],
+    make_clip: Callable[[SampleSpec], Path],
+    tsa: TsaService,
+    ffmpeg: str,
+    tmp_path: Path,
+) -> None:
+    app = app_factory(ledger_tsa_url=tsa.url, ledger_tsa_certs=tsa.files.ca_cert)
+    clip = make_clip(SampleSpec(duration_s=4.0, width=320, height=240, seed=12))
+    rec = ingest_and_process(app, clip)
+    app.cases.link(CASE, rec, from_s=None, to_s=None, reason="r", actor="officer")
+    package = _export(app, tmp_path / "export", tsa.ca_cert_pem)
+    head = app.ledger.latest_head()
+    assert head is not None and head.timestamp_token
+    # Independently of our own parser: OpenSSL accepts the stored token for this note.
+    token = tmp_path / "token.der"
+    token.write_bytes(head.timestamp_token)
+    digest = hashlib.sha256(head.note.encode()).hexdigest()
+    checked = subprocess.run(
+        ["openssl", "ts", "-verify", "-digest", digest, "-token_in", "-in", str(token),
+         "-CAfile", str(tsa.files.ca_cert)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert "Verification: OK" in checked.stdout, checked.stdout + checked.stderr
+    report = check(package, ffmpeg)
+    assert report.clean, report.log_problems
+    assert report.ledger.timestamp is not None and "timestamp OK" in report.ledger.timestamp
+    # A timestamp token that does not belong to this head is caught.
+    path = package / "ledger" / "checkpoint.json"
+    document = json.loads(path.read_text())
+    other = app.ledger.checkpoint(force=True)
+    assert other.timestamp_token and other.note != head.note
+    document["timestamp_token"] = base64.b64encode(other.timestamp_token).decode()
+    path.write_text(json.dumps(document))
+    report = check(package, ffmpeg)
+    assert any("trusted timestamp fails" in p for p in report.log_problems), report.log_problems

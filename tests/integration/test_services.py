@@ -8,15 +8,20 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
+from vigil_verify.merkle import leaf_hash, verify_inclusion
 
 from catalog.db import head_revision, make_engine
-from catalog.models import CustodyEvent, Recording, Segment
+from catalog.models import CustodyEvent, LedgerLeaf, Recording, Segment, TreeHeadRecord
 from catalog.repository import Catalog, Event
+from ingest.store import LocalFolderStore
+from integrity.ledger import Ledger, SigningKey, canonical_event
 from tests.helpers import START, recording, sha_of
 from tests.services.kafka import KafkaService, create_topics
 
@@ -208,3 +213,64 @@ def test_postgres_segment_upsert_under_a_race(catalog: Catalog) -> None:
             select(func.count()).select_from(Segment).where(Segment.recording_id == rec.id)
         )
     assert count == 1
+
+
+def test_postgres_ledger_sequencers_race_while_events_arrive(
+    catalog: Catalog, database_url: str, tmp_path: Path
+) -> None:
+    """Three sequencers (own engines, as three processes) and two writers at once: every event
+    gets exactly one position, positions are contiguous, and the signed head proves them all."""
+    key = SigningKey("vigil.test/custody", Ed25519PrivateKey.generate())
+    sequencers = [
+        Ledger(
+            catalog=Catalog(make_engine(database_url)),
+            store=LocalFolderStore(tmp_path / "objects"),
+            key=key,
+            work_dir=tmp_path / "work",
+        )
+        for _ in range(3)
+    ]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def sequence(ledger: Ledger) -> None:
+        try:
+            while not stop.is_set():
+                ledger.sequence()
+        except BaseException as exc:
+            errors.append(exc)
+
+    def write(n: int) -> None:
+        try:
+            for i in range(50):
+                catalog.add_event(Event("view", f"writer-{n}", case_id="CASE-1", reason=str(i)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sequence, args=(s,)) for s in sequencers]
+    threads += [threading.Thread(target=write, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads[3:]:
+        thread.join(60)
+    stop.set()
+    for thread in threads[:3]:
+        thread.join(60)
+    assert errors == []
+    head = sequencers[0].checkpoint()
+    assert head.size == 100
+    with catalog.session() as session:
+        rows = session.execute(
+            select(LedgerLeaf.position, LedgerLeaf.event_id).order_by(LedgerLeaf.position)
+        ).all()
+    assert [p for p, _ in rows] == list(range(100))
+    assert len({e for _, e in rows}) == 100
+    root = bytes.fromhex(head.root)
+    for event in catalog.events():
+        position, proof = sequencers[1].inclusion_proof(event.id, head.size)
+        assert verify_inclusion(leaf_hash(canonical_event(event)), position, 100, proof, root)
+    for statement in (update(LedgerLeaf).values(position=999), delete(TreeHeadRecord)):
+        with pytest.raises(DBAPIError, match="append-only"), catalog.session() as session:
+            session.execute(statement)
+    for ledger in sequencers:
+        ledger.catalog.engine.dispose()
