@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -48,6 +50,8 @@ class Device(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), default="body-camera")
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    # On duty (the roster says so): a device in service that goes silent is worth an alert.
+    in_service: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Officer(Base):
@@ -180,3 +184,16 @@ class TreeHeadRecord(Base):
     note: Mapped[str] = mapped_column(Text)  # the signed note (C2SP tlog-checkpoint)
     object_key: Mapped[str] = mapped_column(String(255))
     timestamp_token: Mapped[bytes | None] = mapped_column(LargeBinary)  # RFC 3161, DER
+
+
+class IncidentRecord(Base):
+    """An expected recording: a dispatch or incident an officer attended (imported from the
+    dispatch system), reconciled against the footage by ``catalog.stats.reconcile``. No
+    foreign key to ``officers``: a dispatch may name an officer with no footage at all."""
+
+    __tablename__ = "incidents"
+    incident_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    officer_id: Mapped[str] = mapped_column(String(64), index=True)
+    start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
