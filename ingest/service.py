@@ -116,7 +116,10 @@ class IngestService:
         staging_dir: Path,
         probe_timeout_s: float = 60,
         clock_drift_flag_s: float = 3.0,
+        on_received: Callable[[str, int], None] | None = None,
     ) -> None:
+        """``on_received(device_id, size)``: told of every new recording (e.g. metrics)."""
+        self.on_received = on_received
         self.catalog = catalog
         self.store = store
         self.publish = publish
@@ -235,6 +238,8 @@ class IngestService:
         stored, created = self.catalog.add_recording(
             row, Event("ingest", actor, recording_id, detail=detail)
         )
+        if created and self.on_received is not None:
+            self.on_received(metadata.device_id, size)
         if created and offset is not None and abs(offset) > self.clock_drift_flag_s:
             self.catalog.add_event(
                 Event(

@@ -8,7 +8,7 @@ segment hashes; the playlist; continuity. The outcome is a custody event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -61,11 +61,14 @@ class Verifier:
         store: ObjectStore,
         tools: Tools,
         thresholds: Thresholds = Thresholds(),
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
+        """``on_failure``: told of every verification that finds a problem (e.g. metrics)."""
         self.catalog = catalog
         self.store = store
         self.tools = tools
         self.thresholds = thresholds
+        self.on_failure = on_failure
 
     def verify_recording(
         self, recording_id: str, *, actor: str, full: bool = False
@@ -98,6 +101,8 @@ class Verifier:
         result = RecordingVerification(
             rec.id, original, tuple(checks), chain_break, playlist, tuple(problems)
         )
+        if not result.ok and self.on_failure is not None:
+            self.on_failure()
         at = now()
         self.catalog.set_verification(
             rec.id, {c.index: "verified" if c.state == "intact" else c.state for c in checks}, at

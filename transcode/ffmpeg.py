@@ -128,12 +128,27 @@ class _StderrPump(threading.Thread):
         return "\n".join(self.head)
 
 
+@dataclass(frozen=True)
+class FinishedRun:
+    """What a finished run reports to ``ProcessRunner(on_finished=...)`` (e.g. for metrics)."""
+
+    cmd: Sequence[str]
+    returncode: int
+    wall_s: float
+
+
 class ProcessRunner:
     """Runs ffmpeg processes with timeouts, and kills all of them on ``stop()``."""
 
-    def __init__(self, default_timeout_s: float = 3600.0, grace_s: float = 3.0) -> None:
+    def __init__(
+        self,
+        default_timeout_s: float = 3600.0,
+        grace_s: float = 3.0,
+        on_finished: Callable[[FinishedRun], None] | None = None,
+    ) -> None:
         self.default_timeout_s = default_timeout_s
         self.grace_s = grace_s
+        self.on_finished = on_finished
         self._lock = threading.Lock()
         self._live: set[subprocess.Popen[bytes]] = set()
         self._stopping = threading.Event()
@@ -205,6 +220,7 @@ class ProcessRunner:
 
         timer = threading.Timer(limit, on_deadline)
         timer.daemon = True
+        started = time.monotonic()
         timer.start()
         pump = _StderrPump(proc.stderr, on_progress)
         pump.start()
@@ -226,6 +242,9 @@ class ProcessRunner:
                 self._live.discard(proc)
             if status is not None:
                 status.append(returncode)
+            if self.on_finished is not None:
+                with contextlib.suppress(Exception):  # reporting never fails the run
+                    self.on_finished(FinishedRun(cmd, returncode, time.monotonic() - started))
         if timed_out.is_set():
             raise FfmpegTimeout(cmd, limit)
         if self._stopping.is_set() and returncode != 0:

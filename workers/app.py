@@ -34,6 +34,7 @@ from transcode.ffmpeg import ProcessRunner, Tools, find_ffmpeg
 from workers.bus import Handler, InProcessBus
 from workers.kafka_bus import KafkaPublisher, ensure_topics
 from workers.messages import Message, topic_for
+from workers.metrics import InstrumentedStore, Metrics, command_kind
 from workers.settings import Settings
 from workers.stages import FinaliseStage, PerceptualStage, Progress, SegmentStage, no_progress
 
@@ -61,6 +62,7 @@ class Vigil:
     cases: CaseService
     ledger: Ledger
     retention: RetentionService
+    metrics: Metrics
     notices: list[str] = field(default_factory=list)
     bus: InProcessBus | None = None
     publisher: KafkaPublisher | None = None
@@ -135,11 +137,14 @@ def make_signing_key(settings: Settings) -> tuple[SigningKey, str | None]:
     return key, notice
 
 
-def build_app(settings: Settings, progress: Progress = no_progress) -> Vigil:
+def build_app(
+    settings: Settings, progress: Progress = no_progress, metrics: Metrics | None = None
+) -> Vigil:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    metrics = metrics if metrics is not None else Metrics()
     catalog = Catalog(make_engine(settings.resolved_catalog_url))
     catalog.migrate()
-    store = make_store(settings)
+    store = InstrumentedStore(make_store(settings), metrics, settings.store)
     key, notice = make_signing_key(settings)
     ledger = Ledger(
         catalog=catalog,
@@ -148,7 +153,10 @@ def build_app(settings: Settings, progress: Progress = no_progress) -> Vigil:
         work_dir=settings.work_dir,
         timestamper=make_timestamper(settings),
     )
-    runner = ProcessRunner(default_timeout_s=settings.ffmpeg_timeout_s)
+    runner = ProcessRunner(
+        default_timeout_s=settings.ffmpeg_timeout_s,
+        on_finished=lambda run: metrics.ffmpeg_run(command_kind(run.cmd), run.returncode == 0),
+    )
     tools = Tools(runner, find_ffmpeg(settings.ffmpeg), settings.ffmpeg_timeout_s)
 
     bus: InProcessBus | None = None
@@ -180,6 +188,7 @@ def build_app(settings: Settings, progress: Progress = no_progress) -> Vigil:
         staging_dir=settings.staging_dir,
         probe_timeout_s=settings.probe_timeout_s,
         clock_drift_flag_s=settings.clock_drift_flag_s,
+        on_received=lambda device, size: metrics.received(device, size, None),
     )
 
     def gap_count(recording_id: str) -> int:
@@ -198,9 +207,12 @@ def build_app(settings: Settings, progress: Progress = no_progress) -> Vigil:
             phash_fps=settings.phash_fps,
             gap_tolerance_frames=settings.continuity_tolerance_frames,
             progress=progress,
+            metrics=metrics,
         ),
-        "phash": PerceptualStage(catalog=catalog, store=store, tools=tools, progress=progress),
-        "finalise": FinaliseStage(catalog=catalog, gap_counter=gap_count),
+        "phash": PerceptualStage(
+            catalog=catalog, store=store, tools=tools, progress=progress, metrics=metrics
+        ),
+        "finalise": FinaliseStage(catalog=catalog, gap_counter=gap_count, metrics=metrics),
     }
     if bus is not None:
         for stage, inputs in STAGE_INPUTS.items():
@@ -215,9 +227,15 @@ def build_app(settings: Settings, progress: Progress = no_progress) -> Vigil:
         publish=publish,
         stages=stages,
         ingest=ingest,
-        verifier=Verifier(catalog=catalog, store=store, tools=tools),
+        verifier=Verifier(
+            catalog=catalog,
+            store=store,
+            tools=tools,
+            on_failure=metrics.verification_failures.inc,
+        ),
         cases=CaseService(catalog=catalog, store=store),
         ledger=ledger,
+        metrics=metrics,
         retention=RetentionService(catalog=catalog, store=store, policy=retention_policy(settings)),
         notices=[notice] if notice else [],
         bus=bus,

@@ -9,17 +9,52 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from catalog.export import ExportError, export_case
-from catalog.repository import CatalogError, Event
+from catalog.figures import catalog_figures
+from catalog.repository import CatalogError, Event, now
 from catalog.retention import RetentionError
+from catalog.stats import (
+    DelayBucket,
+    DelaySummary,
+    FootageShare,
+    Grouping,
+    HoursRow,
+    LateUpload,
+    ReconcileSummary,
+    Reconciliation,
+    RecordingGaps,
+    RetentionEnding,
+    StatsError,
+    footage_share,
+    gaps_per_recording,
+    hours_recorded,
+    import_incidents,
+    import_roster,
+    local_period,
+    parse_devices_csv,
+    parse_incidents_csv,
+    parse_roster_csv,
+    reconcile,
+    retention_ending,
+    stored_incidents,
+    summarise,
+    to_csv,
+    to_table,
+    upload_delays,
+)
 from catalog.timeline import CaseTimeline, case_timeline
 from ingest.service import GpsFix, IngestError, RecordingMetadata
 from ingest.store import StoreError, sha256_file
@@ -28,10 +63,17 @@ from integrity.match import MatchError, match_copy
 from integrity.verify import RecordingVerification
 from transcode.ffmpeg import TranscodeError
 from transcode.samples import SampleSpec, find_font, sample_command
-from workers.app import STAGE_INPUTS, Vigil, build_app
-from workers.kafka_bus import Outcome, RetryPolicy, StageWorker
+from workers.app import STAGE_INPUTS, Vigil, build_app, retention_policy
+from workers.kafka_bus import Outcome, RetryPolicy, StageWorker, dead_letter_topic
 from workers.live import LiveRecorder
-from workers.messages import OriginalStored
+from workers.messages import OriginalStored, topic_for
+from workers.metrics import (
+    CatalogCollector,
+    KafkaCollector,
+    MetricsServer,
+    kafka_figures,
+    serve,
+)
 from workers.render import render_match, render_timeline, render_verification
 from workers.segment_writer import SegmentWriter
 from workers.settings import Settings
@@ -39,7 +81,7 @@ from workers.stages import StageError
 
 EXPECTED_ERRORS = (
     IngestError, CatalogError, StoreError, TranscodeError, MatchError, ExportError, StageError,
-    ValidationError, LedgerError, RetentionError,
+    ValidationError, LedgerError, RetentionError, StatsError,
 )  # fmt: skip
 
 
@@ -104,6 +146,26 @@ def default_actor() -> str:
 
 
 actor_option = click.option("--actor", default=default_actor, help="Who is doing this.")
+
+
+metrics_port_option = click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve /metrics on this port (overrides VIGIL_METRICS_PORT; several processes on one"
+    " host each need their own).",
+)
+
+
+def serve_metrics(
+    registry: CollectorRegistry, settings: Settings, port: int | None, name: str
+) -> MetricsServer | None:
+    chosen = settings.metrics_port if port is None else port
+    if not chosen:
+        return None
+    server = serve(registry, chosen, settings.metrics_bind)
+    click.echo(f"{name}: metrics on http://{settings.metrics_bind}:{server.port}/metrics", err=True)
+    return server
 
 
 @click.group()
@@ -345,6 +407,197 @@ def export(ctx: click.Context, case_id: str, folder: Path, reason: str, actor: s
     click.echo(f"check it offline with: vigil-verify {root} (ledger key {fingerprint})")
 
 
+def _period_options(fn: Callable[..., None]) -> Callable[..., None]:
+    fn = click.option(
+        "--tz",
+        default=None,
+        help="Time zone of the days (default VIGIL_TIMEZONE, e.g. Asia/Shanghai).",
+    )(fn)
+    fn = click.option("--until", "until_", help="Last day, inclusive (default today).")(fn)
+    fn = click.option("--since", help="First day (default 7 days before --until).")(fn)
+    return click.option("--csv", "as_csv", is_flag=True, help="CSV instead of a table.")(fn)
+
+
+@dataclass(frozen=True)
+class Period:
+    since: date
+    until: date
+    tz: ZoneInfo
+
+    @property
+    def utc(self) -> tuple[datetime, datetime]:
+        return local_period(self.since, self.until, self.tz)
+
+
+def _period(settings: Settings, since: str | None, until: str | None, tz: str | None) -> Period:
+    try:
+        zone = ZoneInfo(tz or settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise click.BadParameter(f"unknown time zone {tz or settings.timezone!r}") from exc
+    try:
+        last = date.fromisoformat(until) if until else datetime.now(zone).date()
+        first = date.fromisoformat(since) if since else last - timedelta(days=6)
+    except ValueError as exc:
+        raise click.BadParameter(f"dates are YYYY-MM-DD: {exc}") from exc
+    if first > last:
+        raise click.BadParameter(f"--since {first} is after --until {last}")
+    return Period(first, last, zone)
+
+
+def _emit(rows: Sequence[Any], row_type: type[Any], as_csv: bool) -> None:
+    click.echo(to_csv(rows, row_type) if as_csv else to_table(rows, row_type), nl=not as_csv)
+
+
+@cli.group()
+def stats() -> None:
+    """Supervision statistics (table, or CSV with --csv)."""
+
+
+@stats.command("hours")
+@click.option("--by", type=click.Choice(["device", "officer", "unit"]), default="device")
+@_period_options
+@click.pass_context
+def stats_hours(
+    ctx: click.Context, by: Grouping, since: str | None, until_: str | None, tz: str | None,
+    as_csv: bool,
+) -> None:  # fmt: skip
+    """Hours recorded per device, officer or unit, per day."""
+    period = _period(ctx.obj["settings"], since, until_, tz)
+    with running_app(ctx) as app:
+        report = hours_recorded(
+            app.catalog, by=by, since=period.since, until=period.until, tz=period.tz
+        )
+    _emit(report.rows, HoursRow, as_csv)
+    if report.unmeasured and not as_csv:
+        click.echo(f"({report.unmeasured} recording(s) not yet measured)")
+
+
+@stats.command("delays")
+@_period_options
+@click.pass_context
+def stats_delays(
+    ctx: click.Context, since: str | None, until_: str | None, tz: str | None, as_csv: bool
+) -> None:
+    """Upload delay: percentiles, distribution, and every upload later than 24 h."""
+    period = _period(ctx.obj["settings"], since, until_, tz)
+    with running_app(ctx) as app:
+        result = upload_delays(app.catalog, since=period.utc[0], until=period.utc[1])
+    if as_csv:
+        click.echo(to_csv(result.late, LateUpload), nl=False)
+        return
+    _emit([result.summary], DelaySummary, False)
+    _emit(result.buckets, DelayBucket, False)
+    click.echo(f"late uploads (> 24 h): {len(result.late)}")
+    if result.late:
+        _emit(result.late, LateUpload, False)
+
+
+@stats.command("share")
+@_period_options
+@click.pass_context
+def stats_share(
+    ctx: click.Context, since: str | None, until_: str | None, tz: str | None, as_csv: bool
+) -> None:
+    """Share of footage not yet categorised, and not linked to any case."""
+    period = _period(ctx.obj["settings"], since, until_, tz)
+    with running_app(ctx) as app:
+        share = footage_share(app.catalog, since=period.utc[0], until=period.utc[1])
+    _emit([share], FootageShare, as_csv)
+
+
+@stats.command("gaps")
+@click.option("--only-gaps", is_flag=True, help="Only recordings with a gap or overlap.")
+@_period_options
+@click.pass_context
+def stats_gaps(
+    ctx: click.Context, only_gaps: bool, since: str | None, until_: str | None, tz: str | None,
+    as_csv: bool,
+) -> None:  # fmt: skip
+    """Gaps (and overlaps) per recording."""
+    settings: Settings = ctx.obj["settings"]
+    period = _period(settings, since, until_, tz)
+    with running_app(ctx) as app:
+        rows = gaps_per_recording(
+            app.catalog,
+            since=period.utc[0],
+            until=period.utc[1],
+            tolerance_frames=settings.continuity_tolerance_frames,
+            only_with_gaps=only_gaps,
+        )
+    _emit(rows, RecordingGaps, as_csv)
+
+
+@stats.command("retention")
+@click.option("--within", "within_days", type=float, default=30.0, show_default=True)
+@click.option("--csv", "as_csv", is_flag=True, help="CSV instead of a table.")
+@click.pass_context
+def stats_retention(ctx: click.Context, within_days: float, as_csv: bool) -> None:
+    """Footage whose retention ends within N days (not held by a case)."""
+    settings: Settings = ctx.obj["settings"]
+    with running_app(ctx) as app:
+        rows = retention_ending(
+            app.catalog, retention_policy(settings), now=now(), within_days=within_days
+        )
+    _emit(rows, RetentionEnding, as_csv)
+
+
+@stats.command("reconcile")
+@click.argument("incidents", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                required=False)  # fmt: skip
+@click.option("--min-coverage", type=click.FloatRange(0, 1), default=0.95, show_default=True)
+@_period_options
+@click.pass_context
+def stats_reconcile(
+    ctx: click.Context, incidents: Path | None, min_coverage: float, since: str | None,
+    until_: str | None, tz: str | None, as_csv: bool,
+) -> None:  # fmt: skip
+    """Expected versus recorded: dispatch incidents (CSV incident_id,officer_id,start,end,
+    imported and kept) against the officers' footage; without INCIDENTS, the stored ones."""
+    period = _period(ctx.obj["settings"], since, until_, tz)
+    with running_app(ctx) as app:
+        if incidents is not None:
+            parsed = parse_incidents_csv(incidents.read_text(encoding="utf-8"))
+            imported = import_incidents(app.catalog, parsed)
+            if not as_csv:
+                click.echo(
+                    f"imported {imported.added} new, {imported.updated} changed,"
+                    f" {imported.unchanged} unchanged incident(s)"
+                )
+        else:
+            parsed = stored_incidents(app.catalog, since=period.utc[0], until=period.utc[1])
+        results = reconcile(app.catalog, parsed, min_coverage=min_coverage)
+    _emit(results, Reconciliation, as_csv)
+    if not as_csv:
+        _emit([summarise(results)], ReconcileSummary, False)
+
+
+@cli.group()
+def roster() -> None:
+    """Officers' units and devices' service state, for statistics and alerts."""
+
+
+@roster.command("import")
+@click.argument("officers", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--devices",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV device_id,in_service: devices out of service raise no silence alert.",
+)
+@click.pass_context
+def roster_import(ctx: click.Context, officers: Path, devices: Path | None) -> None:
+    """Import OFFICERS (CSV officer_id,unit) and optionally devices' service state."""
+    rows = parse_roster_csv(officers.read_text(encoding="utf-8"))
+    states = parse_devices_csv(devices.read_text(encoding="utf-8")) if devices else []
+    with running_app(ctx) as app:
+        result = import_roster(app.catalog, rows, devices=states)
+    click.echo(
+        f"officers: {result.officers_added} added, {result.officers_updated} updated,"
+        f" {result.officers_unchanged} unchanged; devices updated: {result.devices_updated}"
+    )
+    for device in result.unknown_devices:
+        click.echo(f"unknown device {device}: not in the catalogue, nothing set")
+
+
 @cli.group()
 def retention() -> None:
     """Retention periods: re-categorise footage, delete what has expired."""
@@ -466,22 +719,74 @@ def ledger_proof(ctx: click.Context, event_id: int) -> None:
 
 
 @ledger.command("run")
+@metrics_port_option
 @click.pass_context
-def ledger_run(ctx: click.Context) -> None:
+def ledger_run(ctx: click.Context, metrics_port: int | None) -> None:
     """Sign a tree head every VIGIL_LEDGER_INTERVAL_S until SIGTERM (the ledger worker)."""
     settings: Settings = ctx.obj["settings"]
     app = build_app(settings)
     for notice in app.notices:
         click.echo(f"notice: {notice}", err=True)
+    server = serve_metrics(app.metrics.registry, settings, metrics_port, "ledger")
+    if server is not None:
+        app._closers.append(server.stop)
     stop = threading.Event()
     on_stop_signals(stop, grace_s=settings.shutdown_grace_s, kill=app.runner.stop)
     click.echo(f"ledger: signing every {settings.ledger_interval_s:g} s", err=True)
     try:
+        last = -1
         while not stop.is_set():
-            head = app.ledger.checkpoint()
-            click.echo(f"ledger: head at size {head.size}", err=True)
+            try:
+                head = app.ledger.checkpoint()
+            except (LedgerError, StoreError, SQLAlchemyError) as exc:
+                click.echo(f"ledger: could not sign a head ({exc}); retrying", err=True)
+            else:
+                app.metrics.ledger_size.set(head.size)
+                if head.size != last:
+                    app.metrics.ledger_heads.inc()
+                    click.echo(f"ledger: head at size {head.size}", err=True)
+                    last = head.size
             stop.wait(settings.ledger_interval_s)
     finally:
+        app.stop()
+
+
+@cli.command()
+@metrics_port_option
+@click.pass_context
+def monitor(ctx: click.Context, metrics_port: int | None) -> None:
+    """Serve the catalogue's figures and Kafka's lag as Prometheus metrics until SIGTERM."""
+    settings: Settings = ctx.obj["settings"]
+    app = build_app(settings)
+    registry = CollectorRegistry()
+    policy = retention_policy(settings)
+    registry.register(
+        CatalogCollector(lambda: catalog_figures(app.catalog, now(), policy.days_for))
+    )
+    if settings.bus == "kafka":
+        groups = {
+            topic_for(stage, settings.kafka_topic_prefix): [
+                topic_for(t, settings.kafka_topic_prefix) for t in inputs
+            ]
+            for stage, inputs in STAGE_INPUTS.items()
+        }
+        dead = dead_letter_topic(settings.kafka_topic_prefix)
+        registry.register(
+            KafkaCollector(lambda: kafka_figures(settings.kafka_bootstrap, groups, dead))
+        )
+    port = settings.metrics_port if metrics_port is None else metrics_port
+    if not port:
+        raise click.UsageError("vigil monitor serves metrics: give --metrics-port or set it")
+    server = serve(registry, port, settings.metrics_bind)
+    click.echo(
+        f"monitor: metrics on http://{settings.metrics_bind}:{server.port}/metrics", err=True
+    )
+    stop = threading.Event()
+    on_stop_signals(stop, grace_s=0, kill=lambda: None)
+    try:
+        stop.wait()
+    finally:
+        server.stop()
         app.stop()
 
 
@@ -638,19 +943,24 @@ def wait_until_done(app: Vigil, recording_id: str, timeout_s: float) -> None:
 @cli.command()
 @click.argument("stage", type=click.Choice(sorted(STAGE_INPUTS)))
 @click.option("--id", "worker_id", default=None, help="Name in logs (default: the PID).")
+@metrics_port_option
 @click.pass_context
-def worker(ctx: click.Context, stage: str, worker_id: str | None) -> None:
+def worker(ctx: click.Context, stage: str, worker_id: str | None, metrics_port: int | None) -> None:
     """Run one STAGE as a Kafka consumer-group worker until SIGTERM."""
     settings: Settings = ctx.obj["settings"]
     if settings.bus != "kafka":
         raise click.UsageError("stage workers consume Kafka: set VIGIL_BUS=kafka")
     name = f"{stage}-{worker_id or os.getpid()}"
     app = build_app(settings)
+    server = serve_metrics(app.metrics.registry, settings, metrics_port, f"worker {name}")
+    if server is not None:
+        app._closers.append(server.stop)
     stop = threading.Event()
     on_stop_signals(stop, grace_s=settings.shutdown_grace_s, kill=app.runner.stop)
     assert app.publisher is not None
 
     def report(outcome: Outcome) -> None:
+        app.metrics.message(stage, outcome.status, outcome.seconds)
         error = f" ({outcome.error})" if outcome.error else ""
         click.echo(
             f"worker {name}: {outcome.where} {outcome.status} {outcome.seconds:.2f} s{error}",
@@ -669,6 +979,7 @@ def worker(ctx: click.Context, stage: str, worker_id: str | None) -> None:
             retry=RetryPolicy(attempts=settings.handler_attempts),
             client_id=f"vigil-{name}",
             on_outcome=report,
+            on_failure=lambda kind: app.metrics.failed_attempt(stage, kind),
             on_assigned=lambda names: click.echo(
                 f"worker {name}: assigned {', '.join(names) or 'nothing'}", err=True
             ),

@@ -200,6 +200,7 @@ class StageWorker:
         group_id: str | None = None,
         client_id: str | None = None,
         on_outcome: Callable[[Outcome], None] = log_outcome,
+        on_failure: Callable[[str], None] | None = None,
         on_assigned: Callable[[list[str]], None] | None = None,
         session_timeout_ms: int = 10_000,
     ) -> None:
@@ -213,6 +214,7 @@ class StageWorker:
         self.group_id = group_id or topic_for(stage, publisher.prefix)
         self.client_id = client_id or f"vigil-{stage}"
         self.on_outcome = on_outcome
+        self.on_failure = on_failure  # told the error kind of each failed attempt
         self.on_assigned = on_assigned
         self.session_timeout_ms = session_timeout_ms
 
@@ -298,6 +300,8 @@ class StageWorker:
                 )
             except Exception as exc:
                 failures += 1
+                if self.on_failure is not None:
+                    self.on_failure(type(exc).__name__)
                 logger.warning(
                     "%s %s[%d]@%d attempt %d failed",
                     self.stage, record.topic, record.partition, record.offset, failures,

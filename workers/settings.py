@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         3.0, ge=0, description="Device clock offset beyond which a recording is flagged."
     )
 
+    timezone: str = Field(
+        "UTC", description="The agency's time zone: days in statistics, e.g. Asia/Shanghai."
+    )
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="Serve Prometheus /metrics on this port (0: do not)."
+    )
+    metrics_bind: str = Field("127.0.0.1", description="Address /metrics listens on.")
     ledger_key_file: Path | None = Field(
         None,
         description="Ed25519 private key (PEM) that signs the custody ledger's tree heads;"

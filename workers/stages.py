@@ -11,13 +11,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from catalog.figures import LATE_UPLOAD_S
 from catalog.models import Recording, Segment
-from catalog.repository import Catalog, Event
+from catalog.repository import Catalog, Event, now
 from ingest.store import ObjectStore
 from integrity.continuity import tolerance_s
 from transcode.commands import ProxySettings
@@ -33,6 +36,7 @@ from workers.messages import (
     SegmentHashed,
     SegmentStored,
 )
+from workers.metrics import Metrics
 from workers.segment_writer import SegmentWriter, segment_stored
 
 logger = logging.getLogger(__name__)
@@ -66,10 +70,12 @@ class SegmentStage:
         gap_tolerance_frames: float,
         proxy: ProxySettings = ProxySettings(),
         progress: Progress = no_progress,
+        metrics: Metrics | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
         self.tools = tools
+        self.metrics = metrics if metrics is not None else Metrics()
         self.work_dir = work_dir
         self.segment_s = segment_s
         self.phash_fps = phash_fps
@@ -101,6 +107,7 @@ class SegmentStage:
             assert video is not None
             work = self.work_dir / recording.id
             total = max(video.end_s - video.start_s, 1e-3)
+            started = time.monotonic()
             try:
                 outcome = segment_file(
                     self.tools.runner,
@@ -117,6 +124,9 @@ class SegmentStage:
                     on_progress=lambda t: self.progress(recording.id, "segment", min(t / total, 1)),
                 )
                 kind = outcome.plan.kind
+                self.metrics.speed(
+                    "segment" if kind == "copy" else "transcode", total, time.monotonic() - started
+                )
                 segments: list[Segment] = []
                 origin = outcome.segments[0].start_s
                 for produced in outcome.segments:
@@ -131,6 +141,8 @@ class SegmentStage:
                     d for d in (recording.damage, probed.describe_damage(), outcome.damage) if d
                 )
                 self.writer.finish(recording, segments, kind, damage, work)
+                self.metrics.processed("segment", total, recording.size)
+                self.metrics.segments.labels(kind).inc(len(segments))
             finally:
                 shutil.rmtree(work, ignore_errors=True)
         recording = self.catalog.recording(recording.id)
@@ -173,11 +185,13 @@ class PerceptualStage:
         store: ObjectStore,
         tools: Tools,
         progress: Progress = no_progress,
+        metrics: Metrics | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
         self.tools = tools
         self.progress = progress
+        self.metrics = metrics if metrics is not None else Metrics()
 
     def __call__(self, message: Message) -> Sequence[Message]:
         assert isinstance(message, SegmentStored)
@@ -188,6 +202,7 @@ class PerceptualStage:
         if done is None:
             raise StageError(f"{recording.id} segment {message.index} is not catalogued")
         if done.phash is None:
+            started = time.monotonic()
             with self.store.local_path("derived", message.key) as path:
                 hashes = segment_hashes(
                     self.tools,
@@ -211,6 +226,10 @@ class PerceptualStage:
                 hashes.digest(),
                 len(hashes),
                 Event("segment.hashed", SYSTEM_ACTOR, recording.id, detail=detail),
+            )
+            self.metrics.processed("phash", message.end_s - message.start_s, done.size)
+            self.metrics.speed(
+                "decode", message.end_s - message.start_s, time.monotonic() - started
             )
             if recording.segment_count:
                 self.progress(recording.id, "phash", (message.index + 1) / recording.segment_count)
@@ -236,9 +255,16 @@ class CatalogueDetail(BaseModel):
 class FinaliseStage:
     """RecordingSegmented / SegmentHashed → the recording is complete once every hash is in."""
 
-    def __init__(self, *, catalog: Catalog, gap_counter: Callable[[str], int]) -> None:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        gap_counter: Callable[[str], int],
+        metrics: Metrics | None = None,
+    ) -> None:
         self.catalog = catalog
         self.gap_counter = gap_counter
+        self.metrics = metrics if metrics is not None else Metrics()
 
     def __call__(self, message: Message) -> Sequence[Message]:
         assert isinstance(message, RecordingSegmented | SegmentHashed)
@@ -256,5 +282,12 @@ class FinaliseStage:
         if self.catalog.mark_complete(
             recording.id, Event("catalogue", SYSTEM_ACTOR, recording.id, detail=detail)
         ):
+            self.metrics.completed("complete", recording.received_at, now(), detail.gaps)
+            if recording.device_start is not None and recording.duration_s is not None:
+                ended = recording.device_start + timedelta(
+                    seconds=(recording.clock_offset_s or 0.0) + recording.duration_s
+                )
+                if (recording.received_at - ended).total_seconds() > LATE_UPLOAD_S:
+                    self.metrics.late_uploads.inc()
             return [RecordingCatalogued(recording_id=recording.id)]
         return []

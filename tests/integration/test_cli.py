@@ -8,11 +8,15 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from catalog.db import make_engine
 from catalog.export import Manifest
+from catalog.repository import Catalog, Event
+from tests.helpers import START, recording
 from tests.tamper import flip_byte, reencode_command, run
 
 pytestmark = pytest.mark.ffmpeg
@@ -166,3 +170,33 @@ def test_works_with_the_pip_installed_ffmpeg(vigil: Vigil, standard_clip: Path) 
     assert verified.returncode == 0, verified.stdout
     listed = vigil("recordings")
     assert json.dumps(rec).strip('"') in listed.stdout
+
+
+def test_stats_from_the_command_line(vigil: Vigil, tmp_path: Path) -> None:
+    """`vigil stats` on a seeded catalogue: a late upload, a dispatch with no footage, a roster."""
+    catalog = Catalog(make_engine(f"sqlite:///{tmp_path / 'data' / 'catalog.sqlite3'}"))
+    catalog.migrate()
+    late = recording("late", device="BC-9", start=START - timedelta(days=2), duration=600.0)
+    catalog.add_recording(late, Event("ingest", "t", late.id))
+    catalog.engine.dispose()
+    (tmp_path / "roster.csv").write_text("officer_id,unit\n031245,Traffic\n")
+    imported = vigil("roster", "import", str(tmp_path / "roster.csv"))
+    assert imported.returncode == 0, imported.stderr
+    assert "officers: 0 added, 1 updated" in imported.stdout
+    period = ("--since", "2026-11-20", "--until", "2026-11-30")
+    delays = vigil("stats", "delays", *period, "--csv")
+    assert delays.returncode == 0, delays.stderr
+    header, row = delays.stdout.splitlines()
+    assert header.startswith("recording_id,device_id,officer_id")
+    assert row.startswith(f"{late.id},BC-9,031245") and ",49.8" in row  # 2 d + 2 h - 10 min
+    hours = vigil("stats", "hours", "--by", "unit", *period, "--tz", "Asia/Shanghai")
+    assert "Traffic" in hours.stdout and "600.0" in hours.stdout
+    (tmp_path / "incidents.csv").write_text(
+        "incident_id,officer_id,start,end\nD-1,999,2026-11-27T10:00:00+08:00,2026-11-27T10:30:00+08:00\n"
+    )
+    reconciled = vigil("stats", "reconcile", str(tmp_path / "incidents.csv"), "--csv")
+    assert reconciled.returncode == 0, reconciled.stderr
+    assert reconciled.stdout.splitlines()[1].split(",")[:2] == ["D-1", "999"]
+    assert ",missing," in reconciled.stdout
+    bad = vigil("stats", "hours", "--tz", "Mars/Olympus")
+    assert bad.returncode != 0 and "unknown time zone" in bad.stderr

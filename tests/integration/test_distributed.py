@@ -22,6 +22,8 @@ from minio.error import S3Error
 from sqlalchemy import create_engine, text
 
 from tests.conftest import CACHE
+from tests.services.base import ServiceError, free_port, wait_until
+from tests.services.prometheus import PrometheusService
 from transcode.samples import SampleSpec
 from workers.messages import OriginalStored, encode
 
@@ -43,10 +45,13 @@ class Deployment:
     logs: Path
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start_worker(self, stage: str, name: str) -> subprocess.Popen[bytes]:
+    def start_worker(self, stage: str, name: str, *extra: str) -> subprocess.Popen[bytes]:
+        return self.start_process(name, "worker", stage, "--id", name, *extra)
+
+    def start_process(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         log = (self.logs / f"{name}.log").open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "workers", "worker", stage, "--id", name],
+            [sys.executable, "-m", "workers", *args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -153,11 +158,19 @@ def legal_hold(client: Minio, bucket: str, key: str) -> bool:
         raise
 
 
-def start_pipeline(d: Deployment, phash_workers: int = 1) -> None:
-    d.start_worker("segment", "segment-1")
+def start_pipeline(
+    d: Deployment, phash_workers: int = 1, metrics_ports: dict[str, int] | None = None
+) -> None:
+    """The stage workers; with ``metrics_ports`` (worker name -> port) each serves /metrics."""
+
+    def extra(name: str) -> list[str]:
+        port = (metrics_ports or {}).get(name)
+        return ["--metrics-port", str(port)] if port else []
+
+    d.start_worker("segment", "segment-1", *extra("segment-1"))
     for n in range(1, phash_workers + 1):
-        d.start_worker("phash", f"phash-{n}")
-    d.start_worker("finalise", "finalise-1")
+        d.start_worker("phash", f"phash-{n}", *extra(f"phash-{n}"))
+    d.start_worker("finalise", "finalise-1", *extra("finalise-1"))
     for name in d.workers:
         d.wait_log(name, "assigned", timeout_s=90)
 
@@ -467,3 +480,68 @@ def test_a_live_stream_is_segmented_and_hashed_while_still_recording(
     assert d.objects(d.originals, rec) == [f"{rec}/original.ts"]
     verified = d.vigil("verify", rec)
     assert verified.returncode == 0, verified.stdout
+
+
+def test_prometheus_scrapes_the_workers_of_a_known_clip(
+    deployment: Deployment, small_clip: Path, tmp_path: Path
+) -> None:
+    """A real Prometheus scrapes five Vigil processes on one host (each its own /metrics port:
+    three stage workers, two of them phash, and the monitor) while a 30 s clip goes through;
+    PromQL then returns the footage seconds and the segment count the clip must give."""
+    d = deployment
+    names = ["segment-1", "phash-1", "phash-2", "finalise-1", "monitor"]
+    ports = {name: free_port() for name in names}
+    start_pipeline(d, phash_workers=2, metrics_ports=ports)
+    d.start_process("monitor", "monitor", "--metrics-port", str(ports["monitor"]))
+    d.wait_log("monitor", "metrics on")
+    prometheus = PrometheusService(
+        tmp_path / "prometheus",
+        {
+            "vigil": [f"127.0.0.1:{ports[n]}" for n in names if n != "monitor"],
+            "vigil-monitor": [f"127.0.0.1:{ports['monitor']}"],
+        },
+    )
+    prometheus.start()
+    try:
+        rec = d.ingest(small_clip)
+        expected = {
+            "sum(vigil_segments_total)": 3.0,
+            'sum(vigil_recordings_total{status="complete"})': 1.0,
+            'sum(vigil_catalog_uploads_total{device="BC-0042"})': 1.0,
+            'sum(up{job=~"vigil.*"})': 5.0,
+            "vigil_dead_letter_queue_messages": 0.0,
+        }
+
+        def settled() -> bool:
+            return all(prometheus.value(q) == v for q, v in expected.items()) and all(
+                (prometheus.value(f'sum(vigil_stage_footage_seconds_total{{stage="{s}"}})') or 0)
+                > 29.0
+                for s in ("segment", "phash")
+            )
+
+        try:
+            wait_until(settled, 60, "prometheus to see the clip", None)
+        except ServiceError:
+            seen = {
+                q: prometheus.query(q) for q in [*expected, "vigil_stage_footage_seconds_total"]
+            }
+            pytest.fail(f"Prometheus saw: {seen}\n{d.all_logs()}")
+        segment_s = prometheus.value('sum(vigil_stage_footage_seconds_total{stage="segment"})')
+        phash_s = prometheus.value('sum(vigil_stage_footage_seconds_total{stage="phash"})')
+        assert segment_s == pytest.approx(30.0, abs=0.5)
+        assert phash_s == pytest.approx(30.0, abs=0.5)  # the three segments, whoever hashed them
+        by_worker = prometheus.query(
+            'sum by (instance) (vigil_stage_messages_total{stage="phash",outcome="done"})'
+        )
+        assert sum(s.value for s in by_worker) == 3.0
+        assert prometheus.value('sum(vigil_kafka_consumer_lag{group=~".*phash"})') == 0.0
+        assert (prometheus.value('vigil_catalog_stored_bytes{bucket="originals"}') or 0) == (
+            small_clip.stat().st_size
+        )
+        p99 = prometheus.value(
+            "histogram_quantile(0.99, sum by (le) (vigil_end_to_end_seconds_bucket))"
+        )
+        assert p99 is not None and p99 > 0
+        assert rec
+    finally:
+        prometheus.stop()

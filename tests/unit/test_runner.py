@@ -18,6 +18,7 @@ from transcode.ffmpeg import (
     FfmpegFailed,
     FfmpegNotFound,
     FfmpegTimeout,
+    FinishedRun,
     ProcessRunner,
     RunnerStopped,
     find_ffmpeg,
@@ -401,3 +402,21 @@ def test_find_ffmpeg_refuses_a_non_executable(tmp_path: Path) -> None:
 def test_find_ffmpeg_prefers_the_system_binary(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("transcode.ffmpeg.shutil.which", lambda name: f"/usr/bin/{name}")
     assert find_ffmpeg() == "/usr/bin/ffmpeg"
+
+
+def test_every_finished_run_is_reported_even_when_it_fails() -> None:
+    finished: list[FinishedRun] = []
+    runner = ProcessRunner(on_finished=finished.append)
+    runner.run(py("import time; time.sleep(0.2)"))
+    with pytest.raises(FfmpegFailed):
+        runner.run(py("import sys; sys.exit(3)"))
+    assert [f.returncode for f in finished] == [0, 3]
+    assert finished[0].wall_s >= 0.2
+    assert finished[1].cmd == py("import sys; sys.exit(3)")
+
+
+def test_a_failing_report_does_not_fail_the_run() -> None:
+    def broken(_run: FinishedRun) -> None:
+        raise RuntimeError("metrics backend down")
+
+    assert ProcessRunner(on_finished=broken).run(py("pass")).returncode == 0
