@@ -274,9 +274,12 @@ def test_a_worker_sigkilled_mid_recording_loses_and_duplicates_nothing(
     assert d.scalar("SELECT count(*) FROM segments") == 60
     assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == 60
     assert d.scalar('SELECT count(DISTINCT "index") FROM segments') == 60
-    for action in ("ingest", "segment", "catalogue"):
-        assert d.scalar("SELECT count(*) FROM custody_events WHERE action = :a", a=action) == 1
-    (rec,) = {k.split("/")[0] for k in d.objects(d.derived, "")}
+    for action, count in (
+        ("ingest", 1), ("segment", 1), ("catalogue", 1), ("segment.stored", 60),
+        ("segment.hashed", 60),
+    ):  # fmt: skip
+        assert d.scalar("SELECT count(*) FROM custody_events WHERE action = :a", a=action) == count
+    (rec,) = {k.split("/")[0] for k in d.objects(d.derived, "rec-")}
     assert len([k for k in d.objects(d.derived, rec) if k.endswith(".ts")]) == 60
     verified = d.vigil("verify", rec)
     assert verified.returncode == 0, verified.stdout
