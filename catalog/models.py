@@ -197,3 +197,79 @@ class IncidentRecord(Base):
     start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     end: Mapped[datetime] = mapped_column(UTCDateTime)
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Principal(Base):
+    """Someone or something that calls the API: a person with a role, or a device."""
+
+    __tablename__ = "principals"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(
+        String(16)
+    )  # device officer reviewer supervisor auditor admin
+    display_name: Mapped[str] = mapped_column(String(128))
+    device_id: Mapped[str | None] = mapped_column(String(64))  # role "device": which one
+    officer_id: Mapped[str | None] = mapped_column(String(64))  # role "officer": which one
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiToken(Base):
+    """A bearer token, stored only as its SHA-256 (tokens are 256-bit random, not passwords)."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    principal_id: Mapped[str] = mapped_column(ForeignKey("principals.id"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CaseAssignment(Base):
+    """A reviewer assigned to a case: what they may see."""
+
+    __tablename__ = "case_assignments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(64), index=True)
+    principal_id: Mapped[str] = mapped_column(ForeignKey("principals.id"), index=True)
+    assigned_by: Mapped[str] = mapped_column(String(64))
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ExportRequest(Base):
+    """An export asked for with a reason; a supervisor approves it before anything is copied."""
+
+    __tablename__ = "export_requests"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64), index=True)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))  # pending approved denied ready failed
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    package_sha256: Mapped[str | None] = mapped_column(String(64))
+    package_size: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Upload(Base):
+    """A resumable device upload: bytes confirmed so far, and what the device said about it."""
+
+    __tablename__ = "uploads"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    principal_id: Mapped[str] = mapped_column(ForeignKey("principals.id"), index=True)
+    metadata_json: Mapped[str] = mapped_column(Text)  # RecordingMetadata, as received
+    size: Mapped[int] = mapped_column(BigInteger)  # declared total
+    offset: Mapped[int] = mapped_column(BigInteger)  # bytes confirmed (fsynced)
+    chunks: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)  # server time at handover
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))  # open complete failed
+    recording_id: Mapped[str | None] = mapped_column(String(32))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)

@@ -80,6 +80,11 @@ class Catalog:
             )
         )
 
+    @staticmethod
+    def event_in(session: Session, event: Event) -> None:
+        """Record ``event`` in the caller's transaction (with the change it documents)."""
+        Catalog._event(session, event)
+
     def add_event(self, event: Event) -> None:
         with self.session() as session:
             self._event(session, event)

@@ -541,6 +541,24 @@ class S3ObjectStore:
             response.close()
             response.release_conn()
 
+    @contextlib.contextmanager
+    def open_range(self, bucket: Bucket, key: str, start: int, length: int) -> Iterator[BinaryIO]:
+        """An S3 ranged GET of the evidence version."""
+        version = self._require(bucket, key)
+        name = self._name(bucket)
+
+        def get() -> urllib3.BaseHTTPResponse:
+            return self.client.get_object(
+                name, key, offset=start, length=length, version_id=version.version_id
+            )
+
+        response = self._retrying(f"open {name}/{key} [{start}+{length}]", get)
+        try:
+            yield cast(BinaryIO, response)
+        finally:
+            response.close()
+            response.release_conn()
+
     # -- WORM controls -----------------------------------------------------------------------
 
     def list_keys(self, bucket: Bucket, prefix: str) -> list[str]:

@@ -179,6 +179,27 @@ class IngestService:
             raise
         return Path(name), digest.hexdigest(), size
 
+    def ingest_staged(
+        self,
+        staged: Path,
+        *,
+        sha256: str,
+        size: int,
+        metadata: RecordingMetadata,
+        actor: str,
+        received_at: datetime,
+        handover_at: datetime | None = None,
+    ) -> IngestResult:
+        """Ingest a file already in the staging area and already hashed (a finished upload):
+        it is not hashed again. The caller keeps the file (the store may link it).
+
+        ``handover_at``: the server's time when the device read its clock
+        (``metadata.device_clock_at_handover``), if not ``received_at``.
+        """
+        return self._ingest_staged(
+            staged, sha256, size, metadata, actor, received_at, handover_at or received_at
+        )
+
     def _ingest_staged(
         self,
         staged: Path,
@@ -187,6 +208,7 @@ class IngestService:
         metadata: RecordingMetadata,
         actor: str,
         received_at: datetime,
+        handover_at: datetime | None = None,
     ) -> IngestResult:
         if size == 0:
             raise NotVideo(f"{metadata.original_name}: the file is empty; nothing was stored")
@@ -213,7 +235,9 @@ class IngestService:
         self.store.put_file("originals", key, staged, sha256, category=metadata.category)
         offset = None
         if metadata.device_clock_at_handover is not None:
-            offset = (received_at - metadata.device_clock_at_handover).total_seconds()
+            offset = (
+                (handover_at or received_at) - metadata.device_clock_at_handover
+            ).total_seconds()
         gps = None
         if metadata.gps_track:
             gps = "[" + ",".join(fix.model_dump_json() for fix in metadata.gps_track) + "]"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol
+from typing import Any, BinaryIO, Literal, Protocol, cast
 
 Bucket = Literal["originals", "derived"]
 CHUNK = 1 << 20
@@ -124,6 +125,12 @@ class ObjectStore(Protocol):
         ...
 
     def open(self, bucket: Bucket, key: str) -> contextlib.AbstractContextManager[BinaryIO]: ...
+
+    def open_range(
+        self, bucket: Bucket, key: str, start: int, length: int
+    ) -> contextlib.AbstractContextManager[BinaryIO]:
+        """A read of ``length`` bytes from ``start`` (HTTP range playback)."""
+        ...
 
     def list_keys(self, bucket: Bucket, prefix: str) -> list[str]:
         """Keys of the objects under ``prefix``, sorted."""
@@ -260,6 +267,12 @@ class LocalFolderStore:
         with target.open("rb") as fh:
             yield fh
 
+    @contextlib.contextmanager
+    def open_range(self, bucket: Bucket, key: str, start: int, length: int) -> Iterator[BinaryIO]:
+        with self.open(bucket, key) as fh:
+            fh.seek(start)
+            yield cast(BinaryIO, _Limited(fh, length))
+
     # -- retention and legal hold (sidecar files; honoured by delete_expired) ---------------
 
     def list_keys(self, bucket: Bucket, prefix: str) -> list[str]:
@@ -370,6 +383,28 @@ class LocalFolderStore:
             if retention_sidecar.exists():  # spent (also after a crash just after the unlink)
                 retention_sidecar.unlink()
                 _fsync_dir(retention_sidecar.parent)
+
+
+class _Limited(io.RawIOBase):
+    """At most ``length`` bytes of ``source`` from where it stands."""
+
+    def __init__(self, source: BinaryIO, length: int) -> None:
+        self.source = source
+        self.left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        n = self.left if size < 0 else min(size, self.left)
+        data = self.source.read(n) if n > 0 else b""
+        self.left -= len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _stamp() -> str:

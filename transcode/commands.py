@@ -6,6 +6,7 @@ lists, ``transcode.ffmpeg.ProcessRunner`` runs them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,17 @@ def segment_command(ffmpeg: str, job: SegmentJob) -> list[str]:
     return cmd
 
 
+def _live_outputs(out_dir: Path, segment_s: float, original: Path) -> list[str]:
+    maps = ["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"]
+    return [
+        *maps, "-f", "segment", "-segment_time", f"{segment_s:g}",
+        "-segment_format", "mpegts", "-muxdelay", "0", "-muxpreload", "0",
+        "-segment_list", str(out_dir / "segments.csv"), "-segment_list_type", "csv",
+        "-reset_timestamps", "0", "-y", str(out_dir / "seg-%05d.ts"),
+        *maps, "-f", "mpegts", "-muxdelay", "0", "-muxpreload", "0", "-y", str(original),
+    ]  # fmt: skip
+
+
 def live_command(
     ffmpeg: str, source: str, out_dir: Path, *, segment_s: float, original: Path
 ) -> list[str]:
@@ -123,14 +135,107 @@ def live_command(
     segments cut on keyframes (each listed in ``segments.csv`` when it closes, which is when
     it may be stored), and ``original`` (the evidence as it arrived).
     """
-    maps = ["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"]
     return [
-        ffmpeg, *BASE, "-copyts", "-i", source,
-        *maps, "-f", "segment", "-segment_time", f"{segment_s:g}",
-        "-segment_format", "mpegts", "-muxdelay", "0", "-muxpreload", "0",
-        "-segment_list", str(out_dir / "segments.csv"), "-segment_list_type", "csv",
-        "-reset_timestamps", "0", "-y", str(out_dir / "seg-%05d.ts"),
-        *maps, "-f", "mpegts", "-muxdelay", "0", "-muxpreload", "0", "-y", str(original),
+        ffmpeg, *BASE, "-copyts", "-i", source, *_live_outputs(out_dir, segment_s, original)
+    ]  # fmt: skip
+
+
+LIVE_ARRIVALS = ["-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-flush_packets", "1", "pipe:1"]
+"""The third output of a live session: one ``framecrc`` line per video packet on stdout,
+flushed per packet, so the reader can note the server time each packet arrived."""
+
+
+def _microseconds(seconds: float) -> str:
+    return str(max(1, round(seconds * 1e6)))
+
+
+def live_pull_command(
+    ffmpeg: str,
+    url: str,
+    out_dir: Path,
+    *,
+    segment_s: float,
+    original: Path,
+    io_timeout_s: float,
+    rtsp_transport: str = "tcp",
+) -> list[str]:
+    """One session of a pulled live stream (``rtsp://``, ``http(s)://``, ``tcp://``, a pull
+    from an RTMP server...): the outputs of ``live_command`` plus ``LIVE_ARRIVALS``.
+
+    A dead source must end the session instead of hanging it, so that the recorder can note
+    the disconnect and pull again. The I/O timeout is ``io_timeout_s``, given the way each
+    protocol understands it:
+
+    - RTSP is a demuxer that opens its own sockets, so the generic ``-rw_timeout`` does not
+      reach them; its ``-timeout`` is the socket I/O timeout (µs). ``-rtsp_transport tcp``
+      (by default) interleaves the media in the RTSP connection: no packet lost to UDP, no
+      NAT or firewall holes, and a dead camera is a dead TCP connection that times out.
+    - Everything else gets ``-rw_timeout`` (µs), the I/O timeout of every URL protocol. Not
+      ``-timeout``: its meaning changes by protocol (for ``rtmp://`` it is a listen timeout
+      in seconds and turns the pull into a listener; for http/tcp it is a socket timeout).
+
+    ffmpeg's own reconnect options (``-reconnect`` for HTTP) are left off on purpose: a
+    reconnect hidden inside ffmpeg would join two sessions without a trace, whereas the
+    recorder records each loss as a gap with its custody events.
+    """
+    scheme = url.partition("://")[0].lower() if "://" in url else "file"
+    timeout = _microseconds(io_timeout_s)
+    if scheme in ("rtsp", "rtsps"):
+        options = ["-rtsp_transport", rtsp_transport, "-timeout", timeout]
+    else:
+        options = ["-rw_timeout", timeout]
+    return [
+        ffmpeg, *BASE, *options, "-copyts", "-i", url,
+        *_live_outputs(out_dir, segment_s, original), *LIVE_ARRIVALS,
+    ]  # fmt: skip
+
+
+def live_listen_command(
+    ffmpeg: str,
+    url: str,
+    out_dir: Path,
+    *,
+    segment_s: float,
+    original: Path,
+    io_timeout_s: float,
+    wait_s: float | None,
+) -> list[str]:
+    """One session of a pushed stream: listen on ``rtmp://HOST:PORT/APP/KEY`` until one
+    camera publishes, record it (the outputs of ``live_command`` plus ``LIVE_ARRIVALS``) and
+    exit when it disconnects; the recorder then listens again at once.
+
+    - ``-listen 1``: ffmpeg's RTMP server mode; it accepts one publisher, then reads its FLV.
+    - ``-timeout`` (RTMP: whole seconds to wait for that publisher, rounded up; omitted with
+      ``wait_s=None``: wait for ever) bounds the wait for the camera, so that a camera that
+      never comes back ends the session by itself.
+    - ``-rw_timeout`` (µs) notices a publisher that has gone silent without closing its
+      connection (power cut, network loss); it does not apply to the wait for a connection.
+
+    ffmpeg's listener does not check APP/KEY (a publish to another key is only logged): who
+    can publish is decided by who can reach the port.
+    """
+    if not url.lower().startswith("rtmp://"):
+        raise ValueError(f"a pushed stream is received as rtmp://HOST:PORT/APP/KEY, not {url!r}")
+    wait = ["-timeout", str(max(1, math.ceil(wait_s)))] if wait_s is not None else []
+    return [
+        ffmpeg, *BASE, "-rw_timeout", _microseconds(io_timeout_s), "-listen", "1", *wait,
+        "-copyts", "-i", url, *_live_outputs(out_dir, segment_s, original), *LIVE_ARRIVALS,
+    ]  # fmt: skip
+
+
+def retime_command(ffmpeg: str, source: Path, dest: Path, *, shift_s: float) -> list[str]:
+    """Copy MPEG-TS ``source`` to ``dest`` with every timestamp moved by ``shift_s``.
+
+    Packets are copied untouched (``-c copy``); only their PTS/DTS change. With ``-copyts``
+    the input offset ``-itsoffset`` is added to the file's own timestamps, and no mux delay
+    is added, so a packet at t in ``source`` is at t + ``shift_s`` in ``dest`` (to the
+    90 kHz tick). Used to put a live stream's later sessions, whose timestamps start over,
+    on the recording's timeline.
+    """
+    return [
+        ffmpeg, *BASE, "-copyts", "-itsoffset", f"{shift_s:.6f}", "-i", str(source),
+        "-map", "0:v", "-map", "0:a?", "-c", "copy",
+        "-f", "mpegts", "-muxdelay", "0", "-muxpreload", "0", "-y", str(dest),
     ]  # fmt: skip
 
 

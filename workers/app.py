@@ -11,15 +11,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from catalog.access import AccessService
 from catalog.cases import CaseService
 from catalog.db import make_engine
+from catalog.export import export_case
+from catalog.exports import ExportService
 from catalog.repository import Catalog
 from catalog.retention import RetentionService
 from catalog.timeline import recording_gaps
 from ingest.s3store import RetentionPolicy, S3ObjectStore
 from ingest.service import IngestService
 from ingest.store import LocalFolderStore, ObjectStore
+from ingest.uploads import UploadService
 from integrity.ledger import (
     CHECKPOINT_PREFIX,
     Ledger,
@@ -63,6 +68,9 @@ class Vigil:
     ledger: Ledger
     retention: RetentionService
     metrics: Metrics
+    access: AccessService
+    uploads: UploadService
+    exports: ExportService
     notices: list[str] = field(default_factory=list)
     bus: InProcessBus | None = None
     publisher: KafkaPublisher | None = None
@@ -218,8 +226,24 @@ def build_app(
         for stage, inputs in STAGE_INPUTS.items():
             for message_type in inputs:
                 bus.subscribe(topic_for(message_type), stages[stage])
+
+    def build_export(case_id: str, folder: Path, actor: str, reason: str) -> Path:
+        certs = settings.ledger_tsa_certs
+        return export_case(
+            catalog, store, ledger, case_id, folder, actor=actor, reason=reason,
+            tolerance_frames=settings.continuity_tolerance_frames,
+            device_tolerance_s=settings.device_gap_tolerance_s,
+            worm_checkpoints=[
+                k for k in store.list_keys("derived", CHECKPOINT_PREFIX) if k.endswith(".json")
+            ],
+            tsa_certs=certs.read_bytes() if certs else None,
+        )  # fmt: skip
+
     return Vigil(
         settings=settings,
+        access=AccessService(catalog),
+        uploads=UploadService(catalog=catalog, ingest=ingest, folder=settings.uploads_dir),
+        exports=ExportService(catalog=catalog, folder=settings.exports_dir, build=build_export),
         catalog=catalog,
         store=store,
         runner=runner,

@@ -445,6 +445,11 @@ class InstrumentedStore:
     def open(self, bucket: Bucket, key: str) -> contextlib.AbstractContextManager[BinaryIO]:
         return self._opened("get", self.store.open(bucket, key))
 
+    def open_range(
+        self, bucket: Bucket, key: str, start: int, length: int
+    ) -> contextlib.AbstractContextManager[BinaryIO]:
+        return self._opened("get_range", self.store.open_range(bucket, key, start, length))
+
     def list_keys(self, bucket: Bucket, prefix: str) -> list[str]:
         return self._call("list", lambda: self.store.list_keys(bucket, prefix))
 

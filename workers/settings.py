@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         3.0, ge=0, description="Device clock offset beyond which a recording is flagged."
     )
 
+    api_host: str = Field("127.0.0.1", description="Address `vigil api` listens on.")
+    api_port: int = Field(8080, ge=1, le=65535, description="Port of `vigil api`.")
+    api_secret: SecretStr = Field(
+        SecretStr(DEV_SECRET), description="Signs short-lived media links; required in production."
+    )
     timezone: str = Field(
         "UTC", description="The agency's time zone: days in statistics, e.g. Asia/Shanghai."
     )
@@ -108,6 +113,8 @@ class Settings(BaseSettings):
         production_s3 = self.environment == "production" and self.store == "s3"
         if production_s3 and self.s3_secret_key.get_secret_value() == DEV_SECRET:
             raise ValueError("set VIGIL_S3_SECRET_KEY: the development secret is refused")
+        if self.environment == "production" and self.api_secret.get_secret_value() == DEV_SECRET:
+            raise ValueError("set VIGIL_API_SECRET: the development secret is refused")
         if self.environment == "production" and self.ledger_key_file is None:
             raise ValueError(
                 "set VIGIL_LEDGER_KEY_FILE: production never signs the ledger with a generated key"
@@ -131,6 +138,14 @@ class Settings(BaseSettings):
     @property
     def staging_dir(self) -> Path:
         return self.data_dir / "staging"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.staging_dir / "uploads"  # beside staging: the store can link, not copy
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
 
     @property
     def work_dir(self) -> Path:

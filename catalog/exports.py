@@ -1,0 +1,171 @@
+"""Export approval: a reviewer asks with a reason, a supervisor (not the same person) approves,
+and only then is the package built; downloading it is a custody event too.
+
+The package is ``catalog.export.export_case``'s folder in a ZIP (stored, not compressed: video
+does not compress), hashed once when written; the hash is in the custody log, so the file the
+requester receives can be checked against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import uuid
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from catalog.models import ExportRequest
+from catalog.repository import Catalog, CatalogError, Event, NotFound, now
+from ingest.store import CHUNK
+
+
+class ExportRequestError(CatalogError):
+    """The export request cannot move this way; the message says why."""
+
+
+class ExportRequestDetail(BaseModel):
+    request_id: str
+    status: str
+    note: str | None = None
+    package_sha256: str | None = None
+    package_size: int | None = None
+
+
+Builder = Callable[[str, Path, str, str], Path]
+"""(case_id, folder, actor, reason) -> the exported case folder (``export_case`` bound to the
+app's catalogue, store and ledger)."""
+
+
+class ExportService:
+    def __init__(self, *, catalog: Catalog, folder: Path, build: Builder) -> None:
+        self.catalog = catalog
+        self.folder = folder
+        self.build = build
+
+    def request(self, case_id: str, *, requested_by: str, reason: str) -> ExportRequest:
+        if not reason.strip():
+            raise ExportRequestError("an export needs a reason")
+        self.catalog.case_links(case_id)  # NotFound for an unknown case
+        row = ExportRequest(
+            id=uuid.uuid4().hex,
+            case_id=case_id,
+            requested_by=requested_by,
+            reason=reason.strip(),
+            requested_at=now(),
+            status="pending",
+        )
+        with self.catalog.session() as session:
+            session.add(row)
+            self.catalog.event_in(
+                session,
+                Event(
+                    "export.requested", requested_by, case_id=case_id, reason=row.reason,
+                    detail=ExportRequestDetail(request_id=row.id, status="pending"),
+                ),
+            )  # fmt: skip
+        return row
+
+    def get(self, request_id: str) -> ExportRequest:
+        with self.catalog.session() as session:
+            row = session.get(ExportRequest, request_id)
+        if row is None:
+            raise NotFound(f"no export request {request_id!r}")
+        return row
+
+    def list(self, *, status: str | None = None, case_id: str | None = None) -> list[ExportRequest]:
+        stmt = select(ExportRequest).order_by(ExportRequest.requested_at)
+        if status is not None:
+            stmt = stmt.where(ExportRequest.status == status)
+        if case_id is not None:
+            stmt = stmt.where(ExportRequest.case_id == case_id)
+        with self.catalog.session() as session:
+            return list(session.scalars(stmt))
+
+    def deny(self, request_id: str, *, supervisor: str, note: str) -> ExportRequest:
+        return self._decide(request_id, supervisor, "denied", note)
+
+    def approve(self, request_id: str, *, supervisor: str, note: str = "") -> ExportRequest:
+        """Approve and build the package (idempotent: a ready package is not built again)."""
+        row = self._decide(request_id, supervisor, "approved", note)
+        if row.status == "ready":
+            return row
+        work = self.folder / row.id
+        shutil.rmtree(work, ignore_errors=True)
+        try:
+            case_folder = self.build(row.case_id, work / "build", row.requested_by, row.reason)
+            package = self.folder / f"{row.id}.zip"
+            sha, size = _zip(case_folder, package)
+        except Exception as exc:
+            self._set(row.id, "failed", supervisor, note=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return self._set(row.id, "ready", supervisor, sha=sha, size=size)
+
+    def package(self, request_id: str) -> tuple[ExportRequest, Path]:
+        row = self.get(request_id)
+        path = self.folder / f"{row.id}.zip"
+        if row.status != "ready" or not path.exists():
+            raise ExportRequestError(f"export {request_id} is {row.status}; no package to send")
+        return row, path
+
+    def _decide(self, request_id: str, supervisor: str, status: str, note: str) -> ExportRequest:
+        row = self.get(request_id)
+        if row.status in ("ready", "approved") and status == "approved":
+            return row
+        if row.status != "pending":
+            raise ExportRequestError(f"export {request_id} is {row.status}, not pending")
+        if supervisor == row.requested_by:
+            raise ExportRequestError("an export is approved by someone other than who asked")
+        return self._set(row.id, status, supervisor, note=note)
+
+    def _set(
+        self,
+        request_id: str,
+        status: str,
+        actor: str,
+        *,
+        note: str | None = None,
+        sha: str | None = None,
+        size: int | None = None,
+    ) -> ExportRequest:
+        with self.catalog.session() as session:
+            row = session.get(ExportRequest, request_id)
+            assert row is not None
+            row.status = status
+            if status in ("approved", "denied"):
+                row.decided_by = actor
+                row.decided_at = now()
+                row.decision_note = note or None
+            if sha is not None:
+                row.package_sha256, row.package_size = sha, size
+            self.catalog.event_in(
+                session,
+                Event(
+                    f"export.{status}", actor, case_id=row.case_id, reason=note or None,
+                    detail=ExportRequestDetail(
+                        request_id=row.id, status=status, note=note or None,
+                        package_sha256=sha, package_size=size,
+                    ),
+                ),
+            )  # fmt: skip
+            return row
+
+
+def _zip(folder: Path, target: Path) -> tuple[str, int]:
+    tmp = target.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            archive.write(path, f"{folder.name}/{path.relative_to(folder).as_posix()}")
+    digest = hashlib.sha256()
+    size = 0
+    with tmp.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    tmp.replace(target)
+    return digest.hexdigest(), size

@@ -1,0 +1,263 @@
+"""Resumable chunked uploads from devices.
+
+A device starts an upload with what it knows about the recording and its size; sends chunks,
+each with its own SHA-256 and the offset it starts at; after a dropped connection asks for the
+offset confirmed so far and goes on from there; and finishes with the SHA-256 of the whole file.
+Only when that hash matches the bytes received is the recording ingested, and only then is the
+device told it may delete its copy.
+
+Durability, at any crash: a chunk is appended and fsynced before the confirmed offset moves
+(a conditional UPDATE, so two requests for the same offset cannot both land); bytes on disk past
+the confirmed offset (written, not confirmed) are cut off before the next chunk. The whole file
+is hashed once, at finish; the ingest that follows takes that hash and does not hash again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy import update
+
+from catalog.models import Upload
+from catalog.repository import Catalog, Event, NotFound, now
+from ingest.service import IngestError, IngestResult, IngestService, RecordingMetadata
+from ingest.store import CHUNK
+
+MAX_CHUNK = 64 << 20
+MAX_UPLOAD = 1 << 40
+
+
+class UploadError(IngestError):
+    """The request cannot be applied to this upload; the message names why."""
+
+
+class OffsetMismatch(UploadError):
+    def __init__(self, upload_id: str, offset: int, expected: int) -> None:
+        super().__init__(
+            f"upload {upload_id}: chunk starts at byte {offset}, but {expected} bytes are"
+            f" confirmed; resume from {expected}"
+        )
+        self.expected = expected
+
+
+class ChunkHashMismatch(UploadError):
+    pass
+
+
+class UploadNotOpen(UploadError):
+    pass
+
+
+class UploadDetail(BaseModel):
+    upload_id: str
+    size: int
+    chunks: int
+    sha256: str
+    handover_at: datetime
+
+
+@dataclass(frozen=True)
+class UploadState:
+    id: str
+    size: int
+    offset: int
+    chunks: int
+    status: str
+    recording_id: str | None
+    sha256: str | None
+    error: str | None
+
+    @property
+    def may_delete(self) -> bool:
+        """The device may delete its copy: the recording is stored and catalogued."""
+        return self.status == "complete" and self.recording_id is not None
+
+
+def _state(row: Upload) -> UploadState:
+    return UploadState(
+        row.id, row.size, row.offset, row.chunks, row.status, row.recording_id, row.sha256,
+        row.error,
+    )  # fmt: skip
+
+
+class UploadService:
+    def __init__(self, *, catalog: Catalog, ingest: IngestService, folder: Path) -> None:
+        self.catalog = catalog
+        self.ingest = ingest
+        self.folder = folder
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, upload_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(upload_id, threading.Lock())
+
+    def _path(self, upload_id: str) -> Path:
+        return self.folder / f"{upload_id}.part"
+
+    def _row(self, upload_id: str, principal_id: str) -> Upload:
+        with self.catalog.session() as session:
+            row = session.get(Upload, upload_id)
+        # Another principal's upload is reported as absent, not as forbidden: IDs are not
+        # confirmed to strangers.
+        if row is None or row.principal_id != principal_id:
+            raise NotFound(f"no upload {upload_id!r}")
+        return row
+
+    def start(self, principal_id: str, metadata: RecordingMetadata, size: int) -> UploadState:
+        if not 0 < size <= MAX_UPLOAD:
+            raise UploadError(f"size must be between 1 byte and {MAX_UPLOAD} bytes, got {size}")
+        upload_id = uuid.uuid4().hex
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._path(upload_id).touch()
+        at = now()
+        row = Upload(
+            id=upload_id,
+            principal_id=principal_id,
+            metadata_json=metadata.model_dump_json(),
+            size=size,
+            offset=0,
+            chunks=0,
+            started_at=at,
+            updated_at=at,
+            status="open",
+        )
+        with self.catalog.session() as session:
+            session.add(row)
+        return _state(row)
+
+    def state(self, upload_id: str, principal_id: str) -> UploadState:
+        return _state(self._row(upload_id, principal_id))
+
+    def put_chunk(
+        self, upload_id: str, principal_id: str, *, offset: int, data: bytes, sha256: str
+    ) -> UploadState:
+        """Append ``data`` at ``offset`` if its hash is ``sha256``; returns the new state."""
+        if len(data) == 0:
+            raise UploadError("empty chunk")
+        if len(data) > MAX_CHUNK:
+            raise UploadError(f"chunk of {len(data)} bytes; at most {MAX_CHUNK} per request")
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256.lower():
+            raise ChunkHashMismatch(
+                f"upload {upload_id}: chunk at byte {offset} hashes to {actual[:16]}…, not the"
+                f" {sha256[:16]}… sent with it; nothing was written, send it again"
+            )
+        with self._lock(upload_id):
+            row = self._row(upload_id, principal_id)
+            if row.status != "open":
+                raise UploadNotOpen(f"upload {upload_id} is {row.status}")
+            if offset != row.offset:
+                raise OffsetMismatch(upload_id, offset, row.offset)
+            if offset + len(data) > row.size:
+                raise UploadError(
+                    f"upload {upload_id}: chunk ends at byte {offset + len(data)}, past the"
+                    f" declared size {row.size}"
+                )
+            path = self._path(upload_id)
+            with path.open("r+b") as fh:
+                fh.truncate(offset)  # bytes written after the last confirmation: not confirmed
+                fh.seek(offset)
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            with self.catalog.session() as session:
+                result = session.execute(
+                    update(Upload)
+                    .where(Upload.id == upload_id, Upload.offset == offset)
+                    .values(offset=offset + len(data), chunks=Upload.chunks + 1, updated_at=now())
+                )
+                if not getattr(result, "rowcount", 0):
+                    raise OffsetMismatch(
+                        upload_id, offset, self._row(upload_id, principal_id).offset
+                    )
+            return self.state(upload_id, principal_id)
+
+    def finish(
+        self, upload_id: str, principal_id: str, *, sha256: str, actor: str
+    ) -> tuple[UploadState, IngestResult | None]:
+        """Check the whole file's hash, then ingest it. Idempotent: a finished upload answers
+        with its recording again."""
+        with self._lock(upload_id):
+            row = self._row(upload_id, principal_id)
+            if row.status == "complete":
+                return _state(row), None
+            if row.status != "open":
+                raise UploadNotOpen(f"upload {upload_id} is {row.status}: {row.error}")
+            if row.offset != row.size:
+                raise UploadError(
+                    f"upload {upload_id}: {row.offset} of {row.size} bytes received; send the"
+                    f" rest from byte {row.offset} first"
+                )
+            path = self._path(upload_id)
+            with path.open("r+b") as fh:
+                fh.truncate(row.size)
+            digest = hashlib.sha256()
+            with path.open("rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    digest.update(chunk)
+            actual = digest.hexdigest()
+            if actual != sha256.lower():
+                error = (
+                    f"the {row.size} bytes received hash to {actual}, not the {sha256} declared;"
+                    " nothing was stored: keep your copy and upload it again"
+                )
+                self._close(upload_id, "failed", error=error)
+                path.unlink(missing_ok=True)
+                raise UploadError(f"upload {upload_id}: {error}")
+            metadata = RecordingMetadata.model_validate_json(row.metadata_json)
+            result = self.ingest.ingest_staged(
+                path,
+                sha256=actual,
+                size=row.size,
+                metadata=metadata,
+                actor=actor,
+                received_at=now(),
+                handover_at=row.started_at,
+            )
+            self.catalog.add_event(
+                Event(
+                    "upload.finished",
+                    actor,
+                    result.recording_id,
+                    detail=UploadDetail(
+                        upload_id=upload_id,
+                        size=row.size,
+                        chunks=row.chunks,
+                        sha256=actual,
+                        handover_at=row.started_at,
+                    ),
+                )
+            )
+            self._close(upload_id, "complete", recording_id=result.recording_id, sha256=actual)
+            path.unlink(missing_ok=True)
+            return self.state(upload_id, principal_id), result
+
+    def _close(
+        self,
+        upload_id: str,
+        status: str,
+        *,
+        recording_id: str | None = None,
+        sha256: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        with self.catalog.session() as session:
+            session.execute(
+                update(Upload)
+                .where(Upload.id == upload_id)
+                .values(
+                    status=status,
+                    recording_id=recording_id,
+                    sha256=sha256,
+                    error=error,
+                    updated_at=now(),
+                )
+            )
