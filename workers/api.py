@@ -245,6 +245,10 @@ def _services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(_services)]
 
 
+def _vigil(request: Request) -> Vigil:
+    return _services(request).vigil
+
+
 def _deny(
     services: Services,
     actor: str,
@@ -404,7 +408,9 @@ def create_api(vigil: Vigil, *, secret: bytes) -> FastAPI:
     api.state.services = Services(vigil, vigil.access, vigil.uploads, vigil.exports, secret)
     _handlers(api)
     _routes(api)
-    api.include_router(stats_router, prefix=f"{API}/stats", tags=["stats"])
+    api.include_router(
+        stats_router(_caller, _vigil), prefix=f"{API}/stats", tags=["stats"], responses=ERRORS
+    )
     if WEB.is_dir():
         api.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
     return api

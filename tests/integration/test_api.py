@@ -434,3 +434,31 @@ def test_exports_need_a_reason_and_a_supervisors_approval(
         "export.downloaded",
     ):
         assert action in actions
+
+
+def test_statistics_for_supervisors_and_auditors_only(
+    server: Server, two_cases: dict[str, str]
+) -> None:
+    with server.client("audrey") as auditor:
+        share = auditor.get("/api/v1/stats/share").json()
+        hours = auditor.get("/api/v1/stats/hours", params={"by": "officer"}).json()
+        csv = (
+            "incident_id,officer_id,start,end\n"
+            "D-1,999,2026-11-27T10:00:00+08:00,2026-11-27T10:30:00+08:00\n"
+        )
+        reconciled = auditor.post(
+            "/api/v1/stats/reconcile",
+            content=csv,
+            headers={"Content-Type": "text/csv"},
+            params={"since": "2026-11-20", "until": "2026-11-30"},
+        )
+        bad_zone = auditor.get("/api/v1/stats/delays", params={"tz": "Mars/Olympus"})
+    assert share["rows"][0]["recordings"] == 2 and share["rows"][0]["unlinked"] == 0
+    assert {row["key"] for row in hours["rows"]} == {"031245"}
+    assert reconciled.status_code == 200, reconciled.text
+    assert [(r["incident_id"], r["status"]) for r in reconciled.json()["rows"]] == [
+        ("D-1", "missing")
+    ]
+    assert bad_zone.status_code == 422
+    with server.client("alice") as alice:
+        assert alice.get("/api/v1/stats/share").status_code == 403
