@@ -77,7 +77,7 @@ from workers.metrics import (
 )
 from workers.render import render_match, render_timeline, render_verification
 from workers.segment_writer import SegmentWriter
-from workers.settings import Settings
+from workers.settings import DEV_SECRET, Settings
 from workers.stages import StageError
 
 EXPECTED_ERRORS = (
@@ -610,10 +610,17 @@ def api(ctx: click.Context, host: str | None, port: int | None) -> None:
     from workers.api import create_api
 
     settings: Settings = ctx.obj["settings"]
+    if settings.environment == "production" and settings.api_secret.get_secret_value() == (
+        DEV_SECRET
+    ):
+        raise click.UsageError("set VIGIL_API_SECRET: the development secret is refused")
     app = build_app(settings)
     for notice in app.notices:
         click.echo(f"notice: {notice}", err=True)
     server = create_api(app, secret=settings.api_secret.get_secret_value().encode())
+    metrics = serve_metrics(app.metrics.registry, settings, None, "api")
+    if metrics is not None:  # also on the API port at /metrics; this one matches the workers'
+        app._closers.append(metrics.stop)
     try:
         uvicorn.run(
             server,
