@@ -245,7 +245,7 @@ class RetentionService:
             )
             if not getattr(updated, "rowcount", 0):
                 raise RecordingDeleted(f"{recording.id} was deleted under retention meanwhile")
-            Catalog._event(session, event)  # same transaction as the category
+            Catalog.event_in(session, event)  # same transaction as the category
         return result
 
     # -- due ---------------------------------------------------------------------------------
@@ -418,4 +418,4 @@ class RetentionService:
                 .values(status=DELETED)
             )
             if getattr(updated, "rowcount", 0):  # only the sweeper that set the status
-                Catalog._event(session, event)
+                Catalog.event_in(session, event)

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -200,6 +201,11 @@ class Ledger:
         self.clock = clock
         self._tree = MerkleLog()
         self._event_ids: list[int] = []
+        # The in-memory tree is shared by the threads of one process (the API serves requests
+        # from a thread pool): loading new leaves into it, and reading a size with its root,
+        # happen under this lock, or two loaders append the same leaves twice and a head could
+        # be signed with one size and another size's root.
+        self._lock = threading.RLock()
 
     # -- sequencing ---------------------------------------------------------------------------
 
@@ -252,18 +258,19 @@ class Ledger:
 
     def tree(self) -> MerkleLog:
         """The Merkle log over every sequenced leaf (loads what it has not seen yet)."""
-        with self.catalog.session() as session:
-            rows = session.execute(
-                select(LedgerLeaf.position, LedgerLeaf.leaf_hash, LedgerLeaf.event_id)
-                .where(LedgerLeaf.position >= self._tree.size)
-                .order_by(LedgerLeaf.position)
-            ).all()
-        for position, leaf, event_id in rows:
-            if position != self._tree.size:
-                raise LedgerError(f"ledger position {self._tree.size} is missing")
-            self._tree.append_leaf_hash(bytes(leaf))
-            self._event_ids.append(int(event_id))
-        return self._tree
+        with self._lock:
+            with self.catalog.session() as session:
+                rows = session.execute(
+                    select(LedgerLeaf.position, LedgerLeaf.leaf_hash, LedgerLeaf.event_id)
+                    .where(LedgerLeaf.position >= self._tree.size)
+                    .order_by(LedgerLeaf.position)
+                ).all()
+            for position, leaf, event_id in rows:
+                if position != self._tree.size:
+                    raise LedgerError(f"ledger position {self._tree.size} is missing")
+                self._tree.append_leaf_hash(bytes(leaf))
+                self._event_ids.append(int(event_id))
+            return self._tree
 
     def position_of(self, event_id: int) -> int:
         with self.catalog.session() as session:
@@ -305,6 +312,10 @@ class Ledger:
         """Sequence pending events and sign the head, unless the latest head already covers
         the whole log (``force``: sign anyway, e.g. to refresh the time)."""
         self.sequence()
+        with self._lock:  # the size and the root signed are of the same tree
+            return self._sign_head(force)
+
+    def _sign_head(self, force: bool) -> TreeHeadRecord:
         tree = self.tree()
         latest = self.latest_head()
         if latest is not None and latest.size == tree.size and not force:

@@ -8,14 +8,16 @@ Every read is a custody event (``view``), and so is every denial (``access.denie
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,6 +32,7 @@ from catalog.access import AccessError, AccessService, Action, Caller, decide, v
 from catalog.exports import ExportRequestError, ExportService
 from catalog.models import ExportRequest, Recording
 from catalog.repository import CatalogError, Event, NotFound, now
+from catalog.stats import StatsError
 from catalog.timeline import CaseTimeline, case_timeline
 from ingest.service import GpsFix, IngestError, NotVideo, RecordingMetadata
 from ingest.store import ObjectMissing, StoreError
@@ -46,6 +49,8 @@ from integrity.ledger import LedgerError, canonical_event
 from workers.api_stats import router as stats_router
 from workers.app import Vigil
 
+logger = logging.getLogger(__name__)
+
 API = "/api/v1"
 WEB = Path(__file__).with_name("web")
 MEDIA_TTL_S = 300
@@ -57,9 +62,33 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+class ValidationIssue(BaseModel):
+    """One field at fault (FastAPI's request validation; also ``input`` and ``ctx``)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class UnprocessableBody(BaseModel):
+    detail: str | list[ValidationIssue] = Field(
+        description="Why; for a request that does not match this schema, the fields at fault."
+    )
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 416, 422)
+    **{code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 416)},
+    422: {"model": UnprocessableBody},
 }
+
+
+def _media(*types: str, partial: bool = False) -> dict[int | str, dict[str, Any]]:
+    """ERRORS, and the 200 (and 206 for a byte range) of a binary response of ``types``."""
+    content = {t: {"schema": {"type": "string", "format": "binary"}} for t in types}
+    ok: dict[int | str, dict[str, Any]] = {200: {"content": content}}
+    if partial:
+        ok[206] = {"description": "The range asked for (Range: bytes=a-b)", "content": content}
+    return {**ERRORS, **ok}
 
 
 # -- response models -----------------------------------------------------------------------------
@@ -235,6 +264,8 @@ class Services:
     uploads: UploadService
     exports: ExportService
     secret: bytes
+    # One drain of the in-process bus at a time (see _run_pipeline).
+    pipeline: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def _services(request: Request) -> Services:
@@ -359,7 +390,8 @@ def _check_media(
     services: Services, recording_id: str, by: str, exp: int, sig: str, where: str
 ) -> None:
     expected = _sign(services.secret, recording_id, by, exp)
-    if not hmac.compare_digest(expected, sig) or exp < time.time():
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    if not hmac.compare_digest(expected.encode(), sig.encode()) or exp < time.time():
         _deny(
             services,
             by or "anonymous",
@@ -471,6 +503,10 @@ def _handlers(api: FastAPI) -> None:
     @api.exception_handler(StoreError)
     async def store(_r: Request, exc: StoreError) -> JSONResponse:
         return error(409, str(exc))
+
+    @api.exception_handler(StatsError)
+    async def stats(_r: Request, exc: StatsError) -> JSONResponse:
+        return error(422, str(exc))  # a period, zone, grouping or share the reports refuse
 
 
 def _upload_status(state: UploadState) -> UploadStatus:
@@ -622,7 +658,7 @@ def _routes(api: FastAPI) -> None:
     @api.put(
         f"{API}/uploads/{{upload_id}}",
         response_model=UploadStatus,
-        responses=ERRORS,
+        responses={**ERRORS, 413: {"model": ErrorBody}},
         tags=["uploads"],
         openapi_extra={
             "requestBody": {
@@ -675,7 +711,7 @@ def _routes(api: FastAPI) -> None:
         state, _result = await _in_thread(
             services.uploads.finish, upload_id, caller.id, sha256=body.sha256, actor=caller.id
         )
-        services.vigil.run_pipeline()
+        await _run_pipeline(services)
         return _upload_status(state)
 
     # -- cases --------------------------------------------------------------------------------
@@ -801,7 +837,7 @@ def _routes(api: FastAPI) -> None:
 
     @api.get(
         f"{API}/media/{{recording_id}}/original",
-        responses=ERRORS,
+        responses=_media("video/mp4", "video/mp2t", partial=True),
         tags=["media"],
         response_class=Response,
     )
@@ -821,7 +857,7 @@ def _routes(api: FastAPI) -> None:
 
     @api.get(
         f"{API}/media/{{recording_id}}/index.m3u8",
-        responses=ERRORS,
+        responses=_media("application/vnd.apple.mpegurl"),
         tags=["media"],
         response_class=Response,
     )
@@ -849,7 +885,7 @@ def _routes(api: FastAPI) -> None:
 
     @api.get(
         f"{API}/media/{{recording_id}}/segments/{{index}}",
-        responses=ERRORS,
+        responses=_media("video/mp2t", partial=True),
         tags=["media"],
         response_class=Response,
     )
@@ -939,7 +975,7 @@ def _routes(api: FastAPI) -> None:
 
     @api.get(
         f"{API}/exports/{{export_id}}/package",
-        responses=ERRORS,
+        responses=_media("application/zip"),
         tags=["exports"],
         response_class=FileResponse,
     )
@@ -1003,6 +1039,21 @@ async def _in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
     from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(fn, *args, **kwargs)
+
+
+async def _run_pipeline(services: Services) -> None:
+    """Deliver what the in-process bus holds (segmenting, hashing: ffmpeg and disk), in a
+    worker thread so that the event loop keeps serving, and one drain at a time: the bus and
+    its stages expect one consumer, and a drain delivers what every finished upload queued, so
+    the finishes waiting here find their recording processed. Waiting takes no thread.
+
+    A failing stage is logged, not answered with a 500: the upload is already stored and
+    catalogued (``may_delete``), and the message stays queued for the next drain."""
+    async with services.pipeline:
+        try:
+            await _in_thread(services.vigil.run_pipeline)
+        except Exception:
+            logger.exception("pipeline after an upload failed; the next drain retries it")
 
 
 async def _verify(services: Services, caller: Caller, recording_id: str) -> VerifyOut:

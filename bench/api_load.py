@@ -1,0 +1,587 @@
+"""The HTTP API under load: 50 devices uploading at once while 20 reviewers read, on loopback.
+
+Run from the repo root:
+
+    /tmp/venvtest/bin/python bench/api_load.py [--devices 50] [--reviewers 20] [--in-process]
+
+It makes a fresh data dir on embedded defaults (folder store, SQLite, in-process bus), adds one
+device principal per uploader, one reviewer per reader and a supervisor, ingests and links a few
+seed recordings into cases (each reviewer is assigned one), and then serves the API the way
+``vigil api`` does (``build_app`` + ``create_api`` + ``uvicorn.run``) in a subprocess on
+127.0.0.1 (``--in-process``: a uvicorn thread in this process instead).
+
+Load, from one asyncio client process (httpx.AsyncClient, one client per principal):
+
+- every device uploads its own distinct clip (3-5 s, 320x240 testsrc2 H.264/AAC with its own
+  noise seed, caption and tone, a few hundred KB; rendered once with ffmpeg and cached under
+  ``.cache/bench/api-load``) by the resumable protocol: ``POST /uploads``, ``PUT`` 256 KiB
+  chunks with their SHA-256 at the confirmed offset, ``POST .../finish`` with the file's hash;
+  all devices start together;
+- every reviewer loops, until the last upload has finished, over: its case list, its case's
+  timeline, playback links of a recording of it, a random byte range (up to 256 KiB) of that
+  original through the signed link (the first time, a one-byte range tells the size) and the
+  case's custody log.
+
+Requests are bounded (300 s each, 1200 s for the whole run); latencies are nearest-rank
+percentiles per endpoint.
+
+Any response other than the one the protocol expects (201 / 200 / 206), and any transport
+error, counts as an error. It prints per-endpoint p50/p95/p99 latency, wall time, uploads/s,
+MB/s (10^6 bytes of uploaded clips per second of wall time), requests/s, and the lines
+``uploads: N ok, M errors``, ``reviewer requests: N ok, M errors``, ``p99 upload chunk: X ms``,
+``p99 reviewer: X ms``, ``throughput: X MB/s``; the report (with the git commit, the date, the
+machine and its load) is also written to ``bench/results/api-load.txt``.
+
+``tests/integration/test_api_load.py`` runs ``run_load`` at full scale and checks the catalogue
+afterwards (``LoadResult.data_dir``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import uvicorn  # noqa: E402
+
+from bench.machine import command_output, cpu_model  # noqa: E402
+from ingest.service import RecordingMetadata  # noqa: E402
+from transcode.ffmpeg import find_ffmpeg  # noqa: E402
+from transcode.samples import find_font  # noqa: E402
+from workers.api import create_api  # noqa: E402
+from workers.app import Vigil, build_app  # noqa: E402
+from workers.settings import Settings  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+CACHE = ROOT / ".cache" / "bench" / "api-load"
+API = "/api/v1"
+CHUNK = 256 << 10
+SEED_CASES = 4
+SECRET = "api-load-bench-secret"
+EXPECTED = {"POST /uploads": 201, "GET media range": 206}  # every other request: 200
+
+
+# -- footage -------------------------------------------------------------------------------------
+
+
+def clip_command(ffmpeg: str, index: int, out: Path, font: Path | None) -> list[str]:
+    """A distinct 3-5 s 320x240 H.264/AAC clip: its own length, noise seed, caption and tone."""
+    seconds = 3 + index % 3
+    tone = f"sine=frequency={220 + 10 * index}:sample_rate=48000:duration={seconds}"
+    text = ""
+    if font is not None:
+        text = (
+            f",drawtext=fontfile={font}:text='LOAD {index:03d}':x=10:y=10:fontsize=20"
+            ":fontcolor=white:box=1:boxcolor=black@0.6"
+        )
+    return [
+        ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=30:duration={seconds}",
+        "-f", "lavfi", "-i", tone,
+        "-vf", f"noise=alls=24:allf=t:all_seed={1000 + index}{text}",
+        "-c:v", "libx264", "-preset", "veryfast", "-b:v", "600k", "-g", "30",
+        "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
+        "-movflags", "+faststart", str(out),
+    ]  # fmt: skip
+
+
+def make_clips(count: int, *, first: int = 0, folder: Path = CACHE) -> list[Path]:
+    """``count`` distinct clips (``first`` .. ``first + count - 1``), rendered once and cached."""
+    ffmpeg = find_ffmpeg(os.environ.get("VIGIL_FFMPEG"))
+    font = find_font()
+    folder.mkdir(parents=True, exist_ok=True)
+    tag = hashlib.sha256(repr(clip_command("ffmpeg", 0, Path("x"), font)).encode()).hexdigest()
+    paths = [folder / f"{tag[:12]}-{i:03d}.mp4" for i in range(first, first + count)]
+
+    def render(index: int, path: Path) -> None:
+        if path.exists():
+            return
+        partial = path.with_name(f".{path.name}.partial.mp4")
+        subprocess.run(clip_command(ffmpeg, index, partial, font), check=True, timeout=120)
+        partial.replace(path)
+
+    with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
+        list(pool.map(render, range(first, first + count), paths))
+    return paths
+
+
+# -- the server ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def settings_for(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, api_secret=SECRET)  # type: ignore[arg-type,call-arg]
+
+
+@contextlib.contextmanager
+def serve_in_thread(vigil: Vigil, *, secret: bytes = SECRET.encode()) -> Iterator[str]:
+    """``create_api(vigil)`` on a uvicorn server in a thread on loopback; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_api(vigil, secret=secret), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def serve_forever(data_dir: Path, port: int) -> None:
+    """What ``vigil api`` does, on ``data_dir`` (the subprocess side of ``serve_subprocess``)."""
+    settings = settings_for(data_dir)
+    app = build_app(settings)
+    try:
+        uvicorn.run(
+            create_api(app, secret=settings.api_secret.get_secret_value().encode()),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    finally:
+        app.stop()
+
+
+@contextlib.contextmanager
+def serve_subprocess(data_dir: Path) -> Iterator[str]:
+    """The API as its own process (as ``vigil api`` runs it); yields its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--serve", str(data_dir), str(port)],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the API process exited with {proc.returncode}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/openapi.json", timeout=5).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the API process did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# -- the catalogue before the run ----------------------------------------------------------------
+
+
+@dataclass
+class Cast:
+    devices: list[tuple[str, str, str]]  # (principal, device id, token)
+    reviewers: list[tuple[str, str, str]]  # (principal, case id, token)
+    supervisor: str  # token
+    seed_recordings: dict[str, str]  # case id -> recording id
+
+
+def prepare(vigil: Vigil, devices: int, reviewers: int, seed_clips: Sequence[Path]) -> Cast:
+    """Principals and tokens; ``seed_clips`` ingested and linked, one case each."""
+    access = vigil.access
+    cast = Cast([], [], "", {})
+    access.add_principal("sup", "supervisor", display_name="Supervisor", actor="bench")
+    cast.supervisor = access.issue_token("sup", label="bench", actor="bench").token
+    for n, clip in enumerate(seed_clips):
+        case_id = f"CASE-{n + 1:02d}"
+        metadata = RecordingMetadata.model_validate(
+            {"device_id": "BC-SEED", "original_name": clip.name}
+        )
+        result = vigil.ingest.ingest_file(clip, metadata, actor="bench")
+        vigil.run_pipeline()
+        vigil.cases.link(
+            case_id, result.recording_id, from_s=None, to_s=None, reason="seed", actor="sup"
+        )
+        cast.seed_recordings[case_id] = result.recording_id
+    cases = sorted(cast.seed_recordings)
+    for i in range(devices):
+        pid, device = f"dev-{i:03d}", f"BC-L{i:03d}"
+        access.add_principal(pid, "device", display_name=pid, actor="bench", device_id=device)
+        cast.devices.append((pid, device, access.issue_token(pid, label="b", actor="bench").token))
+    for j in range(reviewers):
+        pid, case_id = f"rev-{j:02d}", cases[j % len(cases)]
+        access.add_principal(pid, "reviewer", display_name=pid, actor="bench")
+        access.assign(case_id, pid, actor="sup")
+        cast.reviewers.append(
+            (pid, case_id, access.issue_token(pid, label="b", actor="bench").token)
+        )
+    return cast
+
+
+# -- the load ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: list[str] = field(default_factory=list)
+    ok: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    failed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    async def request(
+        self, client: httpx.AsyncClient, label: str, method: str, url: str, **kwargs: Any
+    ) -> httpx.Response | None:
+        """One request, timed; anything but the expected status is an error (None)."""
+        expected = EXPECTED.get(label, 200)
+        started = time.perf_counter()
+        try:
+            response = await client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            self.latencies[label].append(time.perf_counter() - started)
+            self.failed[label] += 1
+            self.errors.append(f"{label}: {type(exc).__name__}: {exc}")
+            return None
+        self.latencies[label].append(time.perf_counter() - started)
+        if response.status_code != expected:
+            self.failed[label] += 1
+            self.errors.append(f"{label}: HTTP {response.status_code}: {response.text[:300]}")
+            return None
+        self.ok[label] += 1
+        return response
+
+
+@dataclass
+class Upload:
+    device: str
+    size: int
+    sha256: str
+    recording_id: str | None = None
+    error: str | None = None
+
+
+async def device_upload(
+    url: str, token: str, device: str, clip: Path, stats: Stats, timeout_s: float
+) -> Upload:
+    data = clip.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    done = Upload(device, len(data), sha)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout_s) as client:
+        started = await stats.request(
+            client,
+            "POST /uploads",
+            "POST",
+            f"{API}/uploads",
+            json={
+                "device_id": device,
+                "size": len(data),
+                "original_name": clip.name,
+                "device_start": (datetime.now(UTC) - timedelta(minutes=10)).isoformat(),
+                "device_clock": datetime.now(UTC).isoformat(),
+            },
+        )
+        if started is None:
+            done.error = "start"
+            return done
+        upload_id = started.json()["upload_id"]
+        offset = 0
+        while offset < len(data):
+            chunk = data[offset : offset + CHUNK]
+            sent = await stats.request(
+                client,
+                "PUT chunk",
+                "PUT",
+                f"{API}/uploads/{upload_id}",
+                params={"offset": offset},
+                content=chunk,
+                headers={
+                    "X-Chunk-SHA256": hashlib.sha256(chunk).hexdigest(),
+                    "Content-Type": "application/octet-stream",
+                },
+            )
+            if sent is None:
+                done.error = f"chunk at {offset}"
+                return done
+            offset = sent.json()["offset"]
+        finished = await stats.request(
+            client, "POST finish", "POST", f"{API}/uploads/{upload_id}/finish", json={"sha256": sha}
+        )
+        if finished is None:
+            done.error = "finish"
+            return done
+        body = finished.json()
+        if body["status"] != "complete" or not body["may_delete"] or body["sha256"] != sha:
+            done.error = f"finish answered {body}"
+            stats.errors.append(f"POST finish: {device}: {body}")
+            return done
+        done.recording_id = body["recording_id"]
+        return done
+
+
+async def reviewer_loop(
+    url: str,
+    token: str,
+    case_id: str,
+    stats: Stats,
+    stop: asyncio.Event,
+    rng: random.Random,
+    timeout_s: float,
+) -> int:
+    """Review until ``stop`` (at least one round); returns the rounds made."""
+    rounds = 0
+    sizes: dict[str, int | None] = {}  # a recording's size: from its first range's Content-Range
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout_s) as client:
+        while rounds == 0 or not stop.is_set():
+            rounds += 1
+            await stats.request(client, "GET /cases", "GET", f"{API}/cases")
+            timeline = await stats.request(
+                client, "GET /cases/{id}", "GET", f"{API}/cases/{case_id}"
+            )
+            if timeline is not None and timeline.json()["recordings"]:
+                rec = rng.choice(timeline.json()["recordings"])["id"]
+                links = await stats.request(
+                    client, "GET playback", "GET", f"{API}/recordings/{rec}/playback"
+                )
+                if links is not None:
+                    if rec not in sizes:
+                        sizes[rec] = await _size_of(client, stats, links.json()["original"])
+                    size = sizes[rec]
+                    if size:
+                        start = rng.randrange(size)
+                        end = min(size - 1, start + rng.randrange(1, 256 << 10))
+                        await stats.request(
+                            client,
+                            "GET media range",
+                            "GET",
+                            links.json()["original"],
+                            headers={"Range": f"bytes={start}-{end}"},
+                        )
+            await stats.request(client, "GET custody", "GET", f"{API}/cases/{case_id}/custody")
+    return rounds
+
+
+async def _size_of(client: httpx.AsyncClient, stats: Stats, link: str) -> int | None:
+    """The original's size, from a one-byte range (its Content-Range)."""
+    first = await stats.request(
+        client, "GET media range", "GET", link, headers={"Range": "bytes=0-0"}
+    )
+    if first is None:
+        return None
+    return int(first.headers["content-range"].rpartition("/")[2])
+
+
+@dataclass
+class LoadResult:
+    data_dir: Path
+    uploads: list[Upload]
+    stats: Stats
+    wall_s: float  # from the start until the last upload finished
+    all_s: float  # until the reviewers finished their last round, too
+    reviewer_rounds: int
+    seed_recordings: dict[str, str]
+
+    @property
+    def upload_errors(self) -> int:
+        return sum(1 for u in self.uploads if u.recording_id is None)
+
+    @property
+    def reviewer_labels(self) -> list[str]:
+        device = {"POST /uploads", "PUT chunk", "POST finish"}
+        return [label for label in self.stats.latencies if label not in device]
+
+    def reviewer_counts(self) -> tuple[int, int]:
+        labels = self.reviewer_labels
+        return (
+            sum(self.stats.ok[x] for x in labels),
+            sum(self.stats.failed[x] for x in labels),
+        )
+
+
+async def _drive(url: str, cast: Cast, clips: Sequence[Path], timeout_s: float) -> LoadResult:
+    stats = Stats()
+    stop = asyncio.Event()
+    rng = random.Random(20240514)
+    started = time.perf_counter()
+    reviewers = [
+        asyncio.create_task(
+            reviewer_loop(url, token, case_id, stats, stop, random.Random(rng.random()), timeout_s)
+        )
+        for _pid, case_id, token in cast.reviewers
+    ]
+    try:
+        uploads = await asyncio.gather(
+            *(
+                device_upload(url, token, device, clip, stats, timeout_s)
+                for (_pid, device, token), clip in zip(cast.devices, clips, strict=True)
+            )
+        )
+    finally:
+        stop.set()
+    wall = time.perf_counter() - started
+    rounds = sum(await asyncio.gather(*reviewers))
+    return LoadResult(
+        Path(),
+        list(uploads),
+        stats,
+        wall,
+        time.perf_counter() - started,
+        rounds,
+        dict(cast.seed_recordings),
+    )
+
+
+def run_load(
+    data_dir: Path,
+    *,
+    devices: int = 50,
+    reviewers: int = 20,
+    in_process: bool = False,
+    timeout_s: float = 300.0,
+    deadline_s: float = 1200.0,
+) -> LoadResult:
+    """Prepare ``data_dir``, serve it, run the load; the server is stopped on return.
+
+    ``timeout_s`` bounds each request, ``deadline_s`` the whole run (TimeoutError)."""
+    clips = make_clips(devices + SEED_CASES)
+    seeds, uploads = clips[:SEED_CASES], clips[SEED_CASES:]
+
+    def drive(url: str) -> LoadResult:
+        async def bounded() -> LoadResult:
+            return await asyncio.wait_for(_drive(url, cast, uploads, timeout_s), deadline_s)
+
+        result = asyncio.run(bounded())
+        result.data_dir = data_dir
+        return result
+
+    vigil = build_app(settings_for(data_dir))
+    try:
+        cast = prepare(vigil, devices, reviewers, seeds)
+        if in_process:
+            with serve_in_thread(vigil) as url:
+                return drive(url)
+    finally:
+        vigil.stop()  # before the server process opens the same data dir
+    with serve_subprocess(data_dir) as url:
+        return drive(url)
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100)."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+def report(result: LoadResult, *, devices: int, reviewers: int, mode: str) -> list[str]:
+    stats = result.stats
+    total_bytes = sum(u.size for u in result.uploads if u.recording_id is not None)
+    requests = sum(len(v) for v in stats.latencies.values())
+    ok_uploads = len(result.uploads) - result.upload_errors
+    reviewer_ok, reviewer_failed = result.reviewer_counts()
+    reviewer_latencies = [x for label in result.reviewer_labels for x in stats.latencies[label]]
+    lines = [
+        f"git commit: {command_output(['git', 'rev-parse', '--short', 'HEAD'])}"
+        f" (worktree {'dirty' if command_output(['git', 'status', '--porcelain']) else 'clean'});"
+        f" date {datetime.now(UTC).isoformat(timespec='seconds')}",
+        f"machine: {cpu_model()}; {os.cpu_count()} cores; load {os.getloadavg()[0]:.2f}",
+        f"server: {mode}, 127.0.0.1, embedded defaults (folder store, SQLite, in-process bus)",
+        f"load: {devices} devices uploading at once ({CHUNK >> 10} KiB chunks,"
+        f" {total_bytes / 1e6:.1f} MB in {len(result.uploads)} clips) and {reviewers} reviewers"
+        f" ({result.reviewer_rounds} review rounds)",
+        "",
+        f"{'endpoint':<18} {'count':>6} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
+        f" {'max ms':>8}",
+    ]
+    for label, values in stats.latencies.items():
+        ms = [v * 1000 for v in values]
+        lines.append(
+            f"{label:<18} {len(ms):>6} {stats.failed[label]:>6} {statistics.median(ms):>8.1f}"
+            f" {percentile(ms, 95):>8.1f} {percentile(ms, 99):>8.1f} {max(ms):>8.1f}"
+        )
+    wall = result.wall_s
+    lines += [
+        "",
+        f"wall: {wall:.1f} s (until the last upload finished); uploads/s: {ok_uploads / wall:.2f};"
+        f" requests/s: {requests / result.all_s:.1f} ({requests} in {result.all_s:.1f} s)",
+        f"uploads: {ok_uploads} ok, {result.upload_errors} errors",
+        f"reviewer requests: {reviewer_ok} ok, {reviewer_failed} errors",
+        f"p99 upload chunk: {percentile(stats.latencies['PUT chunk'], 99) * 1000:.1f} ms"
+        if stats.latencies["PUT chunk"]
+        else "p99 upload chunk: n/a",
+        f"p99 reviewer: {percentile(reviewer_latencies, 99) * 1000:.1f} ms"
+        if reviewer_latencies
+        else "p99 reviewer: n/a",
+        f"throughput: {total_bytes / 1e6 / wall:.2f} MB/s",
+    ]
+    if stats.errors:
+        lines += ["", f"first errors ({len(stats.errors)} in all):", *stats.errors[:10]]
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--devices", type=int, default=50)
+    parser.add_argument("--reviewers", type=int, default=20)
+    parser.add_argument("--in-process", action="store_true", help="uvicorn in a thread here")
+    parser.add_argument("--work", type=Path, help="data dir parent (default: a temporary one)")
+    parser.add_argument("--serve", nargs=2, metavar=("DATA_DIR", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve_forever(Path(args.serve[0]), int(args.serve[1]))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="vigil-api-load-", dir=args.work) as tmp:
+        result = run_load(
+            Path(tmp) / "vigil",
+            devices=args.devices,
+            reviewers=args.reviewers,
+            in_process=args.in_process,
+        )
+    mode = "uvicorn thread in the client process" if args.in_process else "uvicorn subprocess"
+    lines = report(result, devices=args.devices, reviewers=args.reviewers, mode=mode)
+    print("\n".join(lines))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "api-load.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return 0 if not result.stats.errors and not result.upload_errors else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
