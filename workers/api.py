@@ -8,16 +8,18 @@ Every read is a custody event (``view``), and so is every denial (``access.denie
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import contextlib
+import functools
 import hashlib
 import hmac
 import json
 import logging
 import re
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -54,6 +56,21 @@ logger = logging.getLogger(__name__)
 API = "/api/v1"
 WEB = Path(__file__).with_name("web")
 MEDIA_TTL_S = 300
+HEAD_MAX_AGE_S = 5.0  # the custody log signs a fresh head at most this often
+PAGE_CSP = (
+    "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; object-src 'none';"
+    " base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+MEDIA_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska",
+    ".webm": "video/webm",
+    ".avi": "video/x-msvideo",
+    ".ts": "video/mp2t",
+    ".flv": "video/x-flv",
+}
 _HEX64 = r"^[0-9a-fA-F]{64}$"
 _ID = r"^[A-Za-z0-9._:-]{1,64}$"
 
@@ -257,6 +274,55 @@ class CheckpointOut(BaseModel):
 # -- wiring --------------------------------------------------------------------------------------
 
 
+class Background:
+    """The API process's own background work on embedded defaults: it drains the in-process bus
+    (segmenting and hashing) when an upload finishes, so that finishing does not wait for it;
+    re-announces, at start, recordings a previous process did not finish; signs a tree head of
+    the ledger every ``sign_every_s``; and on stop drains what is queued before it returns.
+    Under Kafka the stage workers and ``vigil ledger run`` do this; it only signs heads then
+    if asked to."""
+
+    def __init__(self, vigil: Vigil, *, sign_every_s: float | None) -> None:
+        self.vigil = vigil
+        self.sign_every_s = sign_every_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vigil-background", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout_s: float) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.vigil.bus is not None and self.vigil.resume_unfinished():
+                self._wake.set()
+        next_sign = time.monotonic()
+        while True:
+            timeout = None if self.sign_every_s is None else max(0.0, next_sign - time.monotonic())
+            self._wake.wait(timeout)
+            self._wake.clear()
+            try:
+                self.vigil.run_pipeline()
+            except Exception:  # the message stays queued; the next wake retries it
+                logger.exception("background: processing failed; it is retried")
+            if self.sign_every_s is not None and time.monotonic() >= next_sign:
+                try:
+                    self.vigil.ledger.checkpoint()
+                except Exception:
+                    logger.exception("background: no tree head signed; retrying")
+                next_sign = time.monotonic() + self.sign_every_s
+            if self._stop.is_set():
+                return
+
+
 @dataclass
 class Services:
     vigil: Vigil
@@ -264,8 +330,7 @@ class Services:
     uploads: UploadService
     exports: ExportService
     secret: bytes
-    # One drain of the in-process bus at a time (see _run_pipeline).
-    pipeline: asyncio.Lock = field(default_factory=asyncio.Lock)
+    background: Background | None = None
 
 
 def _services(request: Request) -> Services:
@@ -352,13 +417,21 @@ def _viewed(
 
 
 def _recording_scope(
-    services: Services, caller: Caller, recording: Recording, action: Action, where: str
+    services: Services,
+    caller: Caller,
+    recording: Recording,
+    action: Action,
+    where: str,
+    via_case: str | None = None,
 ) -> None:
-    """A recording is reachable through a case the caller may act on (or as its officer)."""
+    """A recording is reachable through a case the caller may act on (or as its officer);
+    with ``via_case``, through that case only."""
     if caller.role == "officer":
         _require(services, caller, action, where, recording=recording)
         return
     cases = [link.case_id for link in services.vigil.catalog.active_links(recording.id)]
+    if via_case is not None:
+        cases = [c for c in cases if c == via_case]  # not linked to it: nothing to reach by it
     for case_id in cases:
         if decide(caller, action, case_id=case_id).allowed:
             return
@@ -373,33 +446,52 @@ def _recording_scope(
 # -- signed media URLs ---------------------------------------------------------------------------
 
 
-def _sign(secret: bytes, recording_id: str, caller: str, expires: int) -> str:
-    message = f"{recording_id}|{caller}|{expires}".encode()
-    return base64.urlsafe_b64encode(hmac.new(secret, message, hashlib.sha256).digest()).decode()[
-        :43
-    ]
+def _sign(secret: bytes, recording_id: str, caller: str, case: str, expires: int) -> str:
+    message = f"{recording_id}|{caller}|{case}|{expires}".encode()
+    digest = hmac.new(secret, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:43]
 
 
-def _media_url(secret: bytes, recording_id: str, caller: str, path: str) -> tuple[str, int]:
+def _media_url(
+    secret: bytes, recording_id: str, caller: str, case: str, path: str
+) -> tuple[str, int]:
+    """A link to ``path`` of the recording, standing for ``caller`` for MEDIA_TTL_S, and
+    naming the case it was opened from (so that every media read is logged against it)."""
     expires = int(time.time()) + MEDIA_TTL_S
-    sig = _sign(secret, recording_id, caller, expires)
-    return f"{API}/media/{recording_id}/{path}?by={caller}&exp={expires}&sig={sig}", expires
+    sig = _sign(secret, recording_id, caller, case, expires)
+    query = f"by={caller}&case={case}&exp={expires}&sig={sig}"
+    return f"{API}/media/{recording_id}/{path}?{query}", expires
 
 
-def _check_media(
-    services: Services, recording_id: str, by: str, exp: int, sig: str, where: str
-) -> None:
-    expected = _sign(services.secret, recording_id, by, exp)
+@dataclass(frozen=True)
+class MediaLink:
+    """A checked signed media link: who it stands for and the case it was opened from."""
+
+    recording_id: str
+    by: str
+    case: str | None
+
+
+def _media_link(
+    request: Request,
+    services: ServicesDep,
+    recording_id: CasePath,
+    by: Annotated[str, Query(pattern=_ID)],
+    exp: Annotated[int, Query(ge=0, le=2**40)],
+    sig: Annotated[str, Query(min_length=1, max_length=64)],
+    case: Annotated[str, Query(pattern=r"^[A-Za-z0-9._:-]{0,64}$")] = "",
+) -> MediaLink:
+    expected = _sign(services.secret, recording_id, by, case, exp)
     # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
     if not hmac.compare_digest(expected.encode(), sig.encode()) or exp < time.time():
-        _deny(
-            services,
-            by or "anonymous",
-            "media link invalid or expired",
-            where,
-            recording_id=recording_id,
-        )
+        where = f"{request.method} {request.url.path}"
+        reason = "media link invalid or expired"
+        _deny(services, by or "anonymous", reason, where, case or None, recording_id)
         raise HTTPException(403, "media link invalid or expired; ask for a new one")
+    return MediaLink(recording_id, by, case or None)
+
+
+MediaLinkDep = Annotated[MediaLink, Depends(_media_link)]
 
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -431,13 +523,43 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
 # -- the app -------------------------------------------------------------------------------------
 
 
-def create_api(vigil: Vigil, *, secret: bytes) -> FastAPI:
+def create_api(vigil: Vigil, *, secret: bytes, background: bool = True) -> FastAPI:
+    """The API over ``vigil``. With ``background`` (the default) its process also processes
+    uploads and signs ledger heads (see ``Background``), for as long as it serves."""
+    worker = None
+    if background:
+        sign_every = vigil.settings.ledger_interval_s if vigil.bus is not None else None
+        worker = Background(vigil, sign_every_s=sign_every)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await _in_thread(worker.stop, vigil.settings.shutdown_grace_s)
+
     api = FastAPI(
         title="Vigil",
         version="1.0.0",
         description="Video evidence: device uploads, case review, custody log, exports.",
+        lifespan=lifespan,
     )
-    api.state.services = Services(vigil, vigil.access, vigil.uploads, vigil.exports, secret)
+    api.state.services = Services(
+        vigil, vigil.access, vigil.uploads, vigil.exports, secret, background=worker
+    )
+
+    @api.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if not request.url.path.startswith(API):
+            response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
+        return response
+
     _handlers(api)
     _routes(api)
     api.include_router(
@@ -592,7 +714,6 @@ def _export_out(row: ExportRequest) -> ExportOut:
 
 
 CasePath = Annotated[str, Field(pattern=_ID)]
-MediaSig = Annotated[str, Query(min_length=1, max_length=64)]
 
 
 def _routes(api: FastAPI) -> None:
@@ -711,7 +832,8 @@ def _routes(api: FastAPI) -> None:
         state, _result = await _in_thread(
             services.uploads.finish, upload_id, caller.id, sha256=body.sha256, actor=caller.id
         )
-        await _run_pipeline(services)
+        if services.background is not None:
+            services.background.kick()  # segmenting and hashing go on after the answer
         return _upload_status(state)
 
     # -- cases --------------------------------------------------------------------------------
@@ -768,16 +890,24 @@ def _routes(api: FastAPI) -> None:
         vigil = services.vigil
         recording_ids = [link.recording_id for link in vigil.catalog.case_links(case_id)]
         _viewed(services, caller, "custody log", case_id=case_id)
-        head = vigil.ledger.checkpoint()
+        head = vigil.ledger.latest_head()
+        if head is None or (now() - head.signed_at).total_seconds() > HEAD_MAX_AGE_S:
+            head = vigil.ledger.checkpoint()
+        # Events of these recordings that belong to other cases (a link elsewhere, its reason)
+        # are that case's business, not this one's.
+        rows = [
+            e
+            for e in vigil.catalog.events(recording_ids=recording_ids, case_id=case_id)
+            if e.case_id in (None, case_id)
+        ]
+        proofs = vigil.ledger.inclusion_proofs([e.id for e in rows], head.size)
         events: list[EventOut] = []
-        for event in vigil.catalog.events(recording_ids=recording_ids, case_id=case_id):
+        for event in rows:
             position = proof = leaf = None
-            try:
-                position, path = vigil.ledger.inclusion_proof(event.id, head.size)
+            if event.id in proofs:  # newer events are proved from the next head
+                position, path = proofs[event.id]
                 proof = [p.hex() for p in path]
                 leaf = canonical_event(event).decode()
-            except LedgerError:
-                pass  # newer than the head: proved from the next one
             events.append(
                 EventOut(
                     id=event.id,
@@ -806,14 +936,20 @@ def _routes(api: FastAPI) -> None:
         responses=ERRORS,
         tags=["recordings"],
     )
-    def playback(recording_id: CasePath, caller: CallerDep, services: ServicesDep) -> PlaybackOut:
+    def playback(
+        recording_id: CasePath,
+        caller: CallerDep,
+        services: ServicesDep,
+        case: Annotated[
+            str | None, Query(pattern=_ID, description="The case it is opened from.")
+        ] = None,
+    ) -> PlaybackOut:
         """Short-lived signed URLs for playback (original with byte ranges, HLS segments)."""
         rec = recording_for(services, recording_id)
-        _recording_scope(services, caller, rec, "recording.play", "GET playback")
-        original, expires = _media_url(services.secret, rec.id, caller.id, "original")
-        playlist = None
-        if rec.playlist_key:
-            playlist, _ = _media_url(services.secret, rec.id, caller.id, "index.m3u8")
+        _recording_scope(services, caller, rec, "recording.play", "GET playback", case)
+        link = functools.partial(_media_url, services.secret, rec.id, caller.id, case or "")
+        original, expires = link("original")
+        playlist = link("index.m3u8")[0] if rec.playlist_key else None
         return PlaybackOut(
             recording_id=rec.id,
             original=original,
@@ -842,18 +978,14 @@ def _routes(api: FastAPI) -> None:
         response_class=Response,
     )
     def media_original(
-        recording_id: CasePath,
-        by: Annotated[str, Query(pattern=_ID)],
-        exp: Annotated[int, Query(ge=0, le=2**40)],
-        sig: MediaSig,
+        link: MediaLinkDep,
         services: ServicesDep,
         range_: Annotated[str | None, Header(alias="range")] = None,
     ) -> Response:
         """The original, byte ranges supported (the signed link stands for the bearer)."""
-        _check_media(services, recording_id, by, exp, sig, "GET media original")
-        rec = recording_for(services, recording_id)
-        kind = "video/mp4" if rec.original_key.endswith(".mp4") else "video/mp2t"
-        return _serve(services, "originals", rec.original_key, rec.size, range_, by, rec, kind)
+        rec = recording_for(services, link.recording_id)
+        kind = MEDIA_TYPES.get(Path(rec.original_key).suffix.lower(), "application/octet-stream")
+        return _serve(services, "originals", rec.original_key, rec.size, range_, link, rec, kind)
 
     @api.get(
         f"{API}/media/{{recording_id}}/index.m3u8",
@@ -861,16 +993,9 @@ def _routes(api: FastAPI) -> None:
         tags=["media"],
         response_class=Response,
     )
-    def media_playlist(
-        recording_id: CasePath,
-        by: Annotated[str, Query(pattern=_ID)],
-        exp: Annotated[int, Query(ge=0, le=2**40)],
-        sig: MediaSig,
-        services: ServicesDep,
-    ) -> Response:
+    def media_playlist(link: MediaLinkDep, services: ServicesDep) -> Response:
         """The HLS playlist, each segment a signed link."""
-        _check_media(services, recording_id, by, exp, sig, "GET media playlist")
-        rec = recording_for(services, recording_id)
+        rec = recording_for(services, link.recording_id)
         if not rec.playlist_key:
             raise HTTPException(404, f"{rec.id} has no playlist yet")
         names = {s.key.rpartition("/")[2]: s.index for s in services.vigil.catalog.segments(rec.id)}
@@ -879,7 +1004,9 @@ def _routes(api: FastAPI) -> None:
         lines = []
         for line in text.splitlines():
             if line in names:
-                line, _ = _media_url(services.secret, rec.id, by, f"segments/{names[line]}")
+                line, _ = _media_url(
+                    services.secret, rec.id, link.by, link.case or "", f"segments/{names[line]}"
+                )
             lines.append(line)
         return Response("\n".join(lines) + "\n", media_type="application/vnd.apple.mpegurl")
 
@@ -890,21 +1017,17 @@ def _routes(api: FastAPI) -> None:
         response_class=Response,
     )
     def media_segment(
-        recording_id: CasePath,
+        link: MediaLinkDep,
         index: Annotated[int, Field(ge=0, le=10**7)],
-        by: Annotated[str, Query(pattern=_ID)],
-        exp: Annotated[int, Query(ge=0, le=2**40)],
-        sig: MediaSig,
         services: ServicesDep,
         range_: Annotated[str | None, Header(alias="range")] = None,
     ) -> Response:
         """One MPEG-TS segment."""
-        _check_media(services, recording_id, by, exp, sig, "GET media segment")
-        rec = recording_for(services, recording_id)
+        rec = recording_for(services, link.recording_id)
         seg = next((s for s in services.vigil.catalog.segments(rec.id) if s.index == index), None)
         if seg is None:
             raise HTTPException(404, f"{rec.id} has no segment {index}")
-        return _serve(services, "derived", seg.key, seg.size, range_, by, rec, "video/mp2t")
+        return _serve(services, "derived", seg.key, seg.size, range_, link, rec, "video/mp2t")
 
     # -- exports ------------------------------------------------------------------------------
 
@@ -1041,21 +1164,6 @@ async def _in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
-async def _run_pipeline(services: Services) -> None:
-    """Deliver what the in-process bus holds (segmenting, hashing: ffmpeg and disk), in a
-    worker thread so that the event loop keeps serving, and one drain at a time: the bus and
-    its stages expect one consumer, and a drain delivers what every finished upload queued, so
-    the finishes waiting here find their recording processed. Waiting takes no thread.
-
-    A failing stage is logged, not answered with a 500: the upload is already stored and
-    catalogued (``may_delete``), and the message stays queued for the next drain."""
-    async with services.pipeline:
-        try:
-            await _in_thread(services.vigil.run_pipeline)
-        except Exception:
-            logger.exception("pipeline after an upload failed; the next drain retries it")
-
-
 async def _verify(services: Services, caller: Caller, recording_id: str) -> VerifyOut:
     result = await _in_thread(
         services.vigil.verifier.verify_recording, recording_id, actor=caller.id
@@ -1075,14 +1183,20 @@ def _serve(
     key: str,
     size: int,
     range_header: str | None,
-    by: str,
+    link: MediaLink,
     rec: Recording,
     media_type: str,
 ) -> Response:
     wanted = _range(range_header, size)
     start, length = wanted if wanted is not None else (0, size)
     services.vigil.catalog.add_event(
-        Event("view", by, rec.id, reason=f"media {key.rpartition('/')[2]} bytes {start}+{length}")
+        Event(
+            "view",
+            link.by,
+            rec.id,
+            link.case,
+            reason=f"media {key.rpartition('/')[2]} bytes {start}+{length}",
+        )
     )
     store = services.vigil.store
 

@@ -9,6 +9,7 @@ the services and the stage handlers. On the in-process bus every stage is subscr
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from integrity.verify import Verifier
 from transcode.ffmpeg import ProcessRunner, Tools, find_ffmpeg
 from workers.bus import Handler, InProcessBus
 from workers.kafka_bus import KafkaPublisher, ensure_topics
-from workers.messages import Message, topic_for
+from workers.messages import Message, OriginalStored, topic_for
 from workers.metrics import InstrumentedStore, Metrics, command_kind
 from workers.settings import Settings
 from workers.stages import FinaliseStage, PerceptualStage, Progress, SegmentStage, no_progress
@@ -76,10 +77,34 @@ class Vigil:
     publisher: KafkaPublisher | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
+    _drain_lock: threading.Lock = field(default_factory=threading.Lock)
+
     def run_pipeline(self) -> int:
         """In-process: deliver every pending message through the stages; return how many.
-        Under Kafka the stage workers do this; nothing to run here."""
-        return self.bus.drain() if self.bus is not None else 0
+        Under Kafka the stage workers do this; nothing to run here. One drain at a time (the
+        API's background thread and a caller may both ask): a second caller waits, then finds
+        the work done."""
+        if self.bus is None:
+            return 0
+        with self._drain_lock:
+            return self.bus.drain()
+
+    def resume_unfinished(self) -> int:
+        """Re-announce every recording whose processing did not finish (after a crash or a
+        restart: the in-process bus does not outlive its process); the stages are idempotent."""
+        pending = [
+            r
+            for r in self.catalog.recordings()
+            if r.status not in ("complete", "unreadable", "deleted", "recording")
+        ]
+        for rec in pending:
+            self.publish(
+                OriginalStored(
+                    recording_id=rec.id, original_key=rec.original_key, sha256=rec.sha256,
+                    size=rec.size,
+                )
+            )  # fmt: skip
+        return len(pending)
 
     def worm_checkpoints(self) -> list[str]:
         """Keys of the signed tree heads in the WORM store (they outlive the catalogue's)."""

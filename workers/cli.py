@@ -67,7 +67,7 @@ from transcode.samples import SampleSpec, find_font, sample_command
 from workers.app import STAGE_INPUTS, Vigil, build_app, retention_policy
 from workers.kafka_bus import Outcome, RetryPolicy, StageWorker, dead_letter_topic
 from workers.live import LiveRecorder
-from workers.messages import OriginalStored, topic_for
+from workers.messages import topic_for
 from workers.metrics import (
     CatalogCollector,
     KafkaCollector,
@@ -923,20 +923,9 @@ def events(ctx: click.Context, recording: str | None, case_id: str | None) -> No
 def resume(ctx: click.Context) -> None:
     """Re-drive every recording whose processing did not finish (after a crash)."""
     with running_app(ctx) as app:
-        pending = [
-            r for r in app.catalog.recordings() if r.status not in ("complete", "unreadable")
-        ]
-        for rec in pending:
-            app.publish(
-                OriginalStored(
-                    recording_id=rec.id,
-                    original_key=rec.original_key,
-                    sha256=rec.sha256,
-                    size=rec.size,
-                )
-            )
+        pending = app.resume_unfinished()
         app.run_pipeline()
-    click.echo(f"resumed {len(pending)} recording(s)")
+    click.echo(f"resumed {pending} recording(s)")
 
 
 @cli.command()

@@ -131,7 +131,10 @@ def upload(
         )
         assert done.status_code == 200, done.text
         result: dict[str, Any] = done.json()
-        return result
+    # Segmenting and hashing go on in the server's background after the answer; wait for them
+    # (run_pipeline takes its turn after the background's drain).
+    server.app.run_pipeline()
+    return result
 
 
 def cut_mid_chunk(url: str, token: str, upload_id: str, offset: int, chunk: bytes) -> None:
@@ -381,6 +384,7 @@ def test_playback_by_signed_links_with_byte_ranges(
 def test_custody_log_comes_with_proofs_that_verify(
     server: Server, two_cases: dict[str, str]
 ) -> None:
+    server.app.ledger.checkpoint()  # what the ledger signer does every VIGIL_LEDGER_INTERVAL_S
     with server.client("audrey") as auditor:
         log = auditor.get("/api/v1/cases/CASE-A/custody").json()
         assert auditor.get(f"/api/v1/recordings/{two_cases['CASE-A']}/playback").status_code == 403
@@ -462,3 +466,28 @@ def test_statistics_for_supervisors_and_auditors_only(
     assert bad_zone.status_code == 422
     with server.client("alice") as alice:
         assert alice.get("/api/v1/stats/share").status_code == 403
+
+
+def test_media_reads_are_logged_against_the_case_and_other_cases_stay_private(
+    server: Server, two_cases: dict[str, str]
+) -> None:
+    a = two_cases["CASE-A"]
+    # The same recording is also linked to a case alice is not assigned to.
+    server.app.cases.link("CASE-SECRET", a, from_s=None, to_s=None, reason="covert", actor="sam")
+    with server.client("alice") as alice:
+        links = alice.get(f"/api/v1/recordings/{a}/playback", params={"case": "CASE-A"}).json()
+        wrong = alice.get(f"/api/v1/recordings/{a}/playback", params={"case": "CASE-B"})
+        log = alice.get("/api/v1/cases/CASE-A/custody").json()
+        page = alice.get("/")
+    assert wrong.status_code == 403  # not through a case the recording is not in
+    with httpx.Client(base_url=server.url) as anyone:
+        got = anyone.get(links["original"], headers={"Range": "bytes=0-9"})
+        assert got.status_code == 206 and got.headers["content-type"] == "video/mp4"
+        forged = anyone.get(links["original"].replace("case=CASE-A", "case=CASE-B"))
+        assert forged.status_code == 403
+    media = [e for e in server.events("view") if (e.reason or "").startswith("media")]
+    assert media and all(e.case_id == "CASE-A" for e in media)
+    assert not any(e["case_id"] == "CASE-SECRET" for e in log["events"])
+    assert all(e["reason"] != "covert" for e in log["events"])
+    assert page.headers["content-security-policy"].endswith("frame-ancestors 'none'")
+    assert page.headers["x-content-type-options"] == "nosniff"

@@ -201,7 +201,8 @@ def _steer(case: Case[Any], data: st.DataObject, seeded: Seeded, who: str) -> No
     if path.startswith("/api/v1/media/") and data.draw(st.booleans(), label="signed"):
         recording = str(case.path_parameters.get("recording_id", ""))
         by, expires = CALLERS[who], int(time.time()) + 3600
-        signature = _sign(SECRET.encode(), recording, by, expires)
+        case_id = str((case.query or {}).get("case", ""))
+        signature = _sign(SECRET.encode(), recording, by, case_id, expires)
         case.query = {**(case.query or {}), "by": by, "exp": expires, "sig": signature}
         if "range" in case.headers and data.draw(st.booleans(), label="valid range"):
             first = data.draw(st.integers(0, 200_000), label="first")

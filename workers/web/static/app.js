@@ -541,7 +541,8 @@ async function loadRecording(recordingId, seekAt = null, gen = state.gen, resume
   if (!resume) setStatus("player-status", `Requesting a playback link for ${recordingId}…`);
   let links;
   try {
-    links = await api(`/recordings/${enc(recordingId)}/playback`);
+    // The case goes into the signed links, so every media read is logged against it.
+    links = await api(`/recordings/${enc(recordingId)}/playback?case=${enc(state.caseId)}`);
   } catch (error) {
     if (gen === state.gen) failed("player-status", error);
     return;
