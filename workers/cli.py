@@ -62,11 +62,11 @@ from ingest.store import StoreError, sha256_file
 from integrity.ledger import LedgerError, canonical_event, create_signing_key
 from integrity.match import MatchError, match_copy
 from integrity.verify import RecordingVerification
-from transcode.ffmpeg import TranscodeError
+from transcode.ffmpeg import TranscodeError, redact
 from transcode.samples import SampleSpec, find_font, sample_command
 from workers.app import STAGE_INPUTS, Vigil, build_app, retention_policy
 from workers.kafka_bus import Outcome, RetryPolicy, StageWorker, dead_letter_topic
-from workers.live import LiveRecorder
+from workers.live import LivePolicy, LiveRecorder, LiveSource
 from workers.messages import topic_for
 from workers.metrics import (
     CatalogCollector,
@@ -991,24 +991,45 @@ def demo(
 @click.option("--device", required=True, help="Camera ID, e.g. CAM-EAST-GATE.")
 @click.option("--officer", help="Officer ID, if a person wears or operates it.")
 @click.option("--category", help="Footage category.")
+@click.option(
+    "--listen",
+    is_flag=True,
+    help="SOURCE is rtmp://HOST:PORT/APP/KEY to listen on: the camera pushes to Vigil.",
+)
 @click.option("--max-seconds", default=24 * 3600.0, show_default=True, help="Longest recording.")
+@click.option(
+    "--max-outage",
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait for a lost camera to come back (0: end at the first loss).",
+)
+@click.option("--retry", default=2.0, show_default=True, help="Seconds between pull retries.")
+@click.option(
+    "--io-timeout", default=10.0, show_default=True, help="Silence that counts as a lost camera."
+)
 @actor_option
 @click.pass_context
 def live(
-    ctx: click.Context,
-    source: str,
-    device: str,
-    officer: str | None,
-    category: str | None,
-    max_seconds: float,
+    ctx: click.Context, source: str, device: str, officer: str | None, category: str | None,
+    listen: bool, max_seconds: float, max_outage: float, retry: float, io_timeout: float,
     actor: str,
-) -> None:
-    """Record a live stream from SOURCE (a URL ffmpeg reads, e.g. rtsp://… or
-    tcp://127.0.0.1:9000?listen for a push), storing and announcing each segment as it closes."""
+) -> None:  # fmt: skip
+    """Record a live stream from SOURCE: pull any URL ffmpeg reads (rtsp://, http://, tcp://…),
+    or with --listen accept an RTMP push. Segments are stored and announced as they close; a
+    camera that drops out and comes back continues the same recording, the outage a gap."""
     metadata = RecordingMetadata(
         device_id=device, officer_id=officer, category=category, original_name="live.ts"
     )
+    try:
+        live_source = LiveSource(source, "push" if listen else "pull")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    policy = LivePolicy(
+        max_s=max_seconds, max_outage_s=max_outage, retry_s=retry, io_timeout_s=io_timeout
+    )
+    stop = threading.Event()
     with running_app(ctx) as app:
+        on_stop_signals(stop, grace_s=app.settings.shutdown_grace_s, kill=app.runner.stop)
         recorder = LiveRecorder(
             catalog=app.catalog,
             store=app.store,
@@ -1024,11 +1045,12 @@ def live(
             segment_s=app.settings.segment_seconds,
             after_publish=app.run_pipeline,
         )
-        click.echo(f"recording {source}", err=True)
-        result = recorder.record(source, metadata, actor=actor, max_s=max_seconds)
+        click.echo(f"recording {redact(source)}", err=True)
+        result = recorder.record(live_source, metadata, actor=actor, policy=policy, stop=stop)
+    outages = ", ".join(f"{s:.1f} s" for s in result.outages_s) or "none"
     click.echo(
-        f"recorded: {result.recording_id} sha256 {result.sha256} {result.segments} segments"
-        f" ({result.stopped_by})"
+        f"recorded: {result.recording_id} sha256 {result.sha256} {result.segments} segments in"
+        f" {result.sessions} session(s), outages {outages} ({result.reason}: {result.stopped_by})"
     )
 
 

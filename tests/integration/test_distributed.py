@@ -448,7 +448,7 @@ def test_a_live_stream_is_segmented_and_hashed_while_still_recording(
     port = free_port()
     live = subprocess.Popen(
         [sys.executable, "-m", "workers", "-q", "live", f"tcp://127.0.0.1:{port}?listen",
-         "--device", "CAM-GATE-1", "--category", "fixed-site"],
+         "--device", "CAM-GATE-1", "--category", "fixed-site", "--max-outage", "0"],
         env=d.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     camera_cmd = [
@@ -473,7 +473,7 @@ def test_a_live_stream_is_segmented_and_hashed_while_still_recording(
     assert camera.wait(timeout=60) == 0
     out, err = live.communicate(timeout=120)
     assert live.returncode == 0, out + err
-    assert "4 segments (end of stream)" in out
+    assert "4 segments in 1 session(s), outages none (end of stream" in out
     rec = out.split()[1]
     deadline = time.monotonic() + 120
     while d.scalar("SELECT count(*) FROM recordings WHERE status = 'complete'") < 1:

@@ -246,3 +246,146 @@ def test_live_command_writes_segments_and_the_stream_as_received() -> None:
     assert cmd[cmd.index("-segment_list") + 1] == "/w/live/segments.csv"
     assert "/w/live/seg-%05d.ts" in cmd
     assert cmd[-3:] == ["0", "-y", "/w/live/original.ts"]
+
+
+# -- live sessions: pull, RTMP listener, retime (workers.live) ---------------------------------
+
+
+def outputs(cmd: list[str]) -> list[str]:
+    """The output targets, in order: the argument after each ``-y``, then stdout."""
+    return [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-y"] + cmd[-1:]
+
+
+def test_live_pull_command_pulls_rtsp_over_tcp_with_a_socket_timeout() -> None:
+    from transcode.commands import live_pull_command
+
+    out = Path("/w/a0001")
+    cmd = live_pull_command(
+        FF, "rtsp://cam/stream", out, segment_s=10, original=out / "original.ts", io_timeout_s=5
+    )
+    assert cmd[0] == FF
+    before_input = cmd[: cmd.index("-i")]
+    assert value_after(before_input, "-rtsp_transport") == "tcp"
+    assert value_after(before_input, "-timeout") == "5000000"  # µs: RTSP's own socket timeout
+    assert "-rw_timeout" not in cmd  # the generic one does not reach RTSP's sockets
+    assert "-copyts" in before_input
+    assert "-reconnect" not in cmd  # a loss is a recorded gap, never papered over by ffmpeg
+    assert outputs(cmd) == ["/w/a0001/seg-%05d.ts", "/w/a0001/original.ts", "pipe:1"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://10.0.0.5/cam.ts", "https://cam/live.ts", "tcp://10.0.0.5:9000", "rtmp://srv/app/k"],
+)
+def test_live_pull_command_uses_rw_timeout_for_other_protocols(url: str) -> None:
+    from transcode.commands import live_pull_command
+
+    out = Path("/w/a0002")
+    cmd = live_pull_command(
+        FF, url, out, segment_s=4, original=out / "original.ts", io_timeout_s=2.5
+    )
+    assert cmd[cmd.index("-i") + 1] == url
+    assert value_after(cmd, "-rw_timeout") == "2500000"
+    # Never -timeout: for rtmp:// it would turn the pull into a listener.
+    assert "-timeout" not in cmd
+    assert "-listen" not in cmd
+
+
+def test_live_listen_command_waits_for_one_rtmp_publisher() -> None:
+    from transcode.commands import live_listen_command
+
+    out = Path("/w/a0003")
+    url = "rtmp://0.0.0.0:1935/live/CAM-EAST-GATE"
+    cmd = live_listen_command(
+        FF, url, out, segment_s=10, original=out / "original.ts", io_timeout_s=10, wait_s=299.2
+    )
+    before_input = cmd[: cmd.index("-i")]
+    assert cmd[cmd.index("-i") + 1] == url
+    assert value_after(before_input, "-listen") == "1"
+    assert value_after(before_input, "-timeout") == "300"  # whole seconds, rounded up
+    assert value_after(before_input, "-rw_timeout") == "10000000"
+    assert "-copyts" in before_input
+    assert outputs(cmd) == ["/w/a0003/seg-%05d.ts", "/w/a0003/original.ts", "pipe:1"]
+    forever = live_listen_command(
+        FF, url, out, segment_s=10, original=out / "original.ts", io_timeout_s=10, wait_s=None
+    )
+    assert "-timeout" not in forever
+
+
+def test_live_listen_command_only_listens_for_rtmp() -> None:
+    from transcode.commands import live_listen_command
+
+    with pytest.raises(ValueError, match="rtmp://"):
+        live_listen_command(
+            FF, "http://0.0.0.0:8080/", Path("/w"), segment_s=10,
+            original=Path("/w/o.ts"), io_timeout_s=10, wait_s=None,
+        )  # fmt: skip
+
+
+def test_live_sessions_add_a_per_packet_arrivals_output_on_stdout() -> None:
+    from transcode.commands import LIVE_ARRIVALS, live_command, live_listen_command
+
+    out = Path("/w/a0004")
+    base = live_command(FF, "rtmp://x/a/b", out, segment_s=10, original=out / "original.ts")
+    cmd = live_listen_command(
+        FF, "rtmp://x/a/b", out, segment_s=10, original=out / "original.ts",
+        io_timeout_s=5, wait_s=None,
+    )  # fmt: skip
+    assert cmd[-len(LIVE_ARRIVALS) :] == LIVE_ARRIVALS
+    # The segments and the original are exactly those of a one-session recording.
+    assert cmd[cmd.index("-i") + 2 : -len(LIVE_ARRIVALS)] == base[base.index("-i") + 2 :]
+    assert maps(LIVE_ARRIVALS) == ["0:v:0"]  # video packets only: one line per frame
+    assert value_after(LIVE_ARRIVALS, "-c") == "copy"
+    assert value_after(LIVE_ARRIVALS, "-f") == "framecrc"
+    assert value_after(LIVE_ARRIVALS, "-flush_packets") == "1"  # each line as it happens
+
+
+def test_retime_command_moves_timestamps_without_touching_packets() -> None:
+    from transcode.commands import retime_command
+
+    src, dst = Path("/w/seg-00003.ts"), Path("/w/retimed-seg-00003.ts")
+    cmd = retime_command(FF, src, dst, shift_s=37.1234567)
+    assert cmd[0] == FF
+    assert cmd.index("-copyts") < cmd.index("-itsoffset") < cmd.index("-i")
+    assert value_after(cmd, "-itsoffset") == "37.123457"
+    assert value_after(cmd, "-i") == str(src)
+    assert value_after(cmd, "-c") == "copy"
+    assert maps(cmd) == ["0:v", "0:a?"]
+    assert value_after(cmd, "-muxdelay") == "0"
+    assert cmd[-2:] == ["-y", str(dst)]
+    assert value_after(retime_command(FF, src, dst, shift_s=-0.5), "-itsoffset") == "-0.500000"
+
+
+@pytest.mark.ffmpeg
+def test_retime_command_shifts_every_packet_by_exactly_the_shift(
+    ffmpeg: str, tmp_path: Path
+) -> None:
+    """Run it: the same packets, every timestamp moved by the shift (to the 90 kHz tick)."""
+    import subprocess
+
+    from transcode.commands import retime_command
+
+    src, dst = tmp_path / "a.ts", tmp_path / "b.ts"
+    subprocess.run(
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+         "-i", "testsrc2=size=160x120:rate=15", "-f", "lavfi", "-i", "sine=sample_rate=16000",
+         "-t", "2", "-c:v", "libx264", "-g", "15", "-c:a", "aac", "-f", "mpegts", str(src)],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(retime_command(ffmpeg, src, dst, shift_s=12.345), check=True)
+
+    def packets(path: Path) -> list[tuple[str, int, int, str]]:
+        text = subprocess.run(
+            [ffmpeg, "-hide_banner", "-copyts", "-i", str(path), "-map", "0", "-c", "copy",
+             "-f", "framecrc", "-"],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        rows = [line.split(",") for line in text.splitlines() if not line.startswith("#")]
+        return [(r[0], int(r[2]), int(r[4]), r[5].strip()) for r in rows]
+
+    before, after = packets(src), packets(dst)
+    assert len(before) == len(after) > 30
+    shift = round(12.345 * 90000)
+    for (stream, pts, size, crc), (stream2, pts2, size2, crc2) in zip(before, after, strict=True):
+        assert (stream2, size2, crc2) == (stream, size, crc)  # the packet, untouched
+        assert abs(pts2 - pts - shift) <= 1  # 1/90000 s
