@@ -323,7 +323,7 @@ BREAKDOWN: tuple[tuple[str, int], ...] = (
     ("store.put_file derived", 2),
     ("PerceptualStage", 1),
     ("segment_hashes (ffmpeg decode + PDQ)", 2),
-    ("PDQ hash_frame (per frame, this thread)", 3),
+    ("PDQ, numpy batches (this thread)", 3),
     ("FinaliseStage", 1),
     ("framecrc parse, Python (all probes)", 0),
     ("catalogue, SQLAlchemy/SQLite (all calls)", 0),
@@ -353,7 +353,7 @@ def install_hooks(clock: StageClock) -> list[str]:
         (stages, "sha256_file", "sha256 of segments + playlist", False),
         (stages.PerceptualStage, "__call__", "PerceptualStage", False),
         (stages, "segment_hashes", "segment_hashes (ffmpeg decode + PDQ)", False),
-        (integrity.phash, "hash_frame", "PDQ hash_frame (per frame, this thread)", True),
+        (integrity.phash, "pdq_hashes", "PDQ, numpy batches (this thread)", True),
         (stages.FinaliseStage, "__call__", "FinaliseStage", False),
         (transcode.probe, "parse_framecrc", "framecrc parse, Python (all probes)", False),
     ]

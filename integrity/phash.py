@@ -1,4 +1,5 @@
-"""PDQ hashing of 64x64 gray frames (Meta's reference C++ via ``pdqhash``).
+"""PDQ hashing of 64x64 gray frames: batched in numpy (``vigil_verify.pdq``, bit-exact with
+Meta's reference C++), and one frame of any size via ``pdqhash``.
 
 The containers and comparison of per-frame hashes (``FrameHashes``, ``hamming``) are in
 ``vigil_verify.frames``, shared with the stand-alone verifier, and re-exported here.
@@ -20,6 +21,7 @@ from vigil_verify.frames import (
     hamming,
     read_gray_frames,
 )
+from vigil_verify.pdq import pdq_hashes
 
 __all__ = [
     "FRAME_SIDE",
@@ -44,14 +46,39 @@ def hash_frame(frame: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int]:
     return packed, int(quality)
 
 
+BATCH = 256
+"""Frames hashed per numpy batch (1 MiB of 64x64 frames)."""
+
+
 def hash_frames(frames: Iterable[NDArray[np.uint8]], *, start: float, rate: float) -> FrameHashes:
-    """Hash frames sampled at ``rate`` fps; frame k is at ``start + k / rate``."""
+    """Hash frames sampled at ``rate`` fps; frame k is at ``start + k / rate``.
+
+    64x64 frames (what the pipeline decodes) are hashed in batches by ``vigil_verify.pdq``,
+    the numpy PDQ that is bit-exact with ``pdqhash`` (tests/unit/test_pdq_numpy.py) and keeps
+    the per-frame Python overhead off the decode path; other sizes go through ``hash_frame``.
+    """
     hashes: list[NDArray[np.uint8]] = []
-    quality: list[int] = []
+    quality: list[NDArray[np.uint8]] = []
+    batch: list[NDArray[np.uint8]] = []
+
+    def flush() -> None:
+        if batch:
+            h, q = pdq_hashes(np.stack(batch))
+            hashes.append(h)
+            quality.append(q)
+            batch.clear()
+
     for frame in frames:
+        if frame.shape == (FRAME_SIDE, FRAME_SIDE) and frame.dtype == np.uint8:
+            batch.append(frame)
+            if len(batch) >= BATCH:
+                flush()
+            continue
+        flush()
         packed, q = hash_frame(frame)
-        hashes.append(packed)
-        quality.append(q)
+        hashes.append(packed[None, :])
+        quality.append(np.asarray([q], dtype=np.uint8))
+    flush()
     if not hashes:
         return FrameHashes.empty(rate)
-    return FrameHashes.on_grid(start, rate, np.stack(hashes), np.asarray(quality, dtype=np.uint8))
+    return FrameHashes.on_grid(start, rate, np.concatenate(hashes), np.concatenate(quality))

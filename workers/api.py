@@ -714,6 +714,7 @@ def _export_out(row: ExportRequest) -> ExportOut:
 
 
 CasePath = Annotated[str, Field(pattern=_ID)]
+HexId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]  # upload and export request IDs
 
 
 def _routes(api: FastAPI) -> None:
@@ -769,7 +770,7 @@ def _routes(api: FastAPI) -> None:
         tags=["uploads"],
     )
     def upload_status(
-        upload_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")],
+        upload_id: HexId,
         caller: CallerDep,
         services: ServicesDep,
     ) -> UploadStatus:
@@ -791,7 +792,7 @@ def _routes(api: FastAPI) -> None:
         },
     )
     async def put_chunk(
-        upload_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")],
+        upload_id: HexId,
         request: Request,
         caller: CallerDep,
         services: ServicesDep,
@@ -822,7 +823,7 @@ def _routes(api: FastAPI) -> None:
         tags=["uploads"],
     )
     async def finish_upload(
-        upload_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")],
+        upload_id: HexId,
         body: UploadFinish,
         caller: CallerDep,
         services: ServicesDep,
@@ -1067,7 +1068,7 @@ def _routes(api: FastAPI) -> None:
         tags=["exports"],
     )
     async def approve_export(
-        export_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")],
+        export_id: HexId,
         body: ExportDecision,
         caller: CallerDep,
         services: ServicesDep,
@@ -1087,7 +1088,7 @@ def _routes(api: FastAPI) -> None:
         tags=["exports"],
     )
     def deny_export(
-        export_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")],
+        export_id: HexId,
         body: ExportDecision,
         caller: CallerDep,
         services: ServicesDep,
@@ -1103,7 +1104,7 @@ def _routes(api: FastAPI) -> None:
         response_class=FileResponse,
     )
     def download_export(
-        export_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")],
+        export_id: HexId,
         caller: CallerDep,
         services: ServicesDep,
     ) -> FileResponse:

@@ -228,3 +228,17 @@ def test_read_gray_frames_whole_frames_only() -> None:
             assert g.shape == (FRAME_SIDE, FRAME_SIDE) and np.array_equal(g, f)
     small = list(read_gray_frames(io.BytesIO(bytes(range(16)) * 2), side=4))
     assert len(small) == 2 and small[1][3, 3] == 15
+
+
+def test_batched_hashing_equals_the_reference_frame_by_frame() -> None:
+    """hash_frames batches 64x64 frames through the numpy PDQ; any other size goes one by one
+    through pdqhash. Either way the hashes are the reference's, in order."""
+    rng = np.random.default_rng(7)
+    frames = [rng.integers(0, 256, (64, 64), dtype=np.uint8) for _ in range(300)]
+    frames.insert(150, rng.integers(0, 256, (48, 80), dtype=np.uint8))  # another size
+    frames += [np.full((64, 64), 128, np.uint8)]  # flat: quality 0
+    batched = hash_frames(frames, start=2.0, rate=10.0)
+    one_by_one = [hash_frame(f) for f in frames]
+    assert np.array_equal(batched.hashes, np.stack([h for h, _ in one_by_one]))
+    assert batched.quality.tolist() == [q for _, q in one_by_one]
+    assert batched.times[0] == 2.0 and len(batched) == len(frames)
