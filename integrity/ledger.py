@@ -137,15 +137,25 @@ def load_signing_key(path: Path, name: str) -> SigningKey:
 
 
 def create_signing_key(path: Path, name: str) -> SigningKey:
-    """Generate a key into ``path`` (mode 0600, never overwriting one that exists)."""
+    """Generate a key into ``path`` (mode 0600), never overwriting one that exists.
+
+    The file appears whole or not at all (written aside, then hard-linked into place), so a
+    process that loses the race to create it (``FileExistsError``) can read the winner's.
+    """
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-        fh.flush()
-        os.fsync(fh.fileno())
+    fd, name_tmp = tempfile.mkstemp(dir=path.parent, prefix=".key-")
+    tmp = Path(name_tmp)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, path)  # atomic; FileExistsError if another process made one first
+    finally:
+        tmp.unlink(missing_ok=True)
     return SigningKey(name, key)
 
 

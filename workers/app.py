@@ -161,7 +161,10 @@ def make_signing_key(settings: Settings) -> tuple[SigningKey, str | None]:
     path = settings.dev_ledger_key
     if path.exists():
         return load_signing_key(path, settings.ledger_name), None
-    key = create_signing_key(path, settings.ledger_name)
+    try:
+        key = create_signing_key(path, settings.ledger_name)
+    except FileExistsError:  # another process starting at the same moment made it
+        return load_signing_key(path, settings.ledger_name), None
     notice = (
         f"generated a DEVELOPMENT ledger signing key at {path} (fingerprint"
         f" {key.fingerprint[:16]}…); production refuses to start without VIGIL_LEDGER_KEY_FILE"

@@ -254,3 +254,29 @@ def test_unusable_keys_are_named(tmp_path: Path) -> None:
     garbage.write_text("not a key")
     with pytest.raises(SigningKeyError, match="not an unencrypted PEM"):
         load_signing_key(garbage, "x")
+
+
+def test_processes_starting_together_share_one_development_key(tmp_path: Path) -> None:
+    """Several workers start at once on a fresh data dir: one makes the key, the others read
+    it (whole: it appears atomically), and all sign with the same key."""
+    settings = Settings(data_dir=tmp_path)
+    results: list[str] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def start() -> None:
+        try:
+            barrier.wait(10)
+            key, _notice = make_signing_key(settings)
+            results.append(key.fingerprint)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert len(results) == 8 and len(set(results)) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ledger-dev-ed25519.pem"]  # no leftovers
