@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, case, exists, func, select
 
 from catalog.models import CaseLink, CustodyEvent, Device, LedgerLeaf, Recording, Segment
 from catalog.repository import Catalog
+from catalog.stats import upload_delay_s
 
 SOON = timedelta(days=7)
 LATE_UPLOAD_S = 24 * 3600.0
@@ -82,28 +83,22 @@ def catalog_figures(
             .where(LedgerLeaf.position.is_(None))
         )
         # Late uploads and retention need per-row time arithmetic that differs between SQLite
-        # and PostgreSQL; the columns involved are few, so it is done here.
+        # and PostgreSQL, so it is done here, with the statistics' own rule for the delay.
         late = late_recent = 0
         ending = 0
         rows = session.execute(
-            select(
-                Recording.received_at,
-                Recording.device_start,
-                Recording.clock_offset_s,
-                Recording.duration_s,
-                Recording.category,
-                case((_active_link(Recording), True), else_=False),
-            ).where(Recording.status != "deleted")
+            select(Recording, case((_active_link(Recording), True), else_=False)).where(
+                Recording.status != "deleted"
+            )
         ).all()
-    for received, start, offset, duration, category, linked in rows:
-        if start is not None and duration is not None:
-            ended = start + timedelta(seconds=(offset or 0.0) + duration)
-            if (received - ended).total_seconds() > LATE_UPLOAD_S:
-                late += 1
-                if received > now - timedelta(seconds=LATE_UPLOAD_S):
-                    late_recent += 1
+    for rec, linked in rows:
+        delay = upload_delay_s(rec)
+        if delay is not None and delay > LATE_UPLOAD_S:
+            late += 1
+            if rec.received_at > now - timedelta(seconds=LATE_UPLOAD_S):
+                late_recent += 1
         if not linked:
-            ends = received + timedelta(days=retention_days(category))
+            ends = rec.received_at + timedelta(days=retention_days(rec.category))
             if now <= ends <= now + SOON:
                 ending += 1
     return CatalogFigures(

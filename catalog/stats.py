@@ -298,6 +298,15 @@ def percentile(sorted_values: Sequence[float], p: float) -> float | None:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
+def upload_delay_s(recording: Recording) -> float | None:
+    """Seconds from the recording's end to its receipt (at least 0); None when its end is not
+    known from the device (no duration yet, or no device start time)."""
+    span = footage_span(recording)
+    if span is None or span.clock == "received":
+        return None
+    return max(0.0, (recording.received_at - span.end).total_seconds())
+
+
 def upload_delays(catalog: Catalog, *, since: datetime, until: datetime) -> UploadDelays:
     """Delay from the end of each recording received in ``[since, until)`` to its receipt.
 

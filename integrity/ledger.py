@@ -162,6 +162,11 @@ def create_signing_key(path: Path, name: str) -> SigningKey:
 # -- the ledger ----------------------------------------------------------------------------------
 
 
+def worm_checkpoint_keys(store: ObjectStore) -> list[str]:
+    """Keys of the signed tree heads in the WORM store (they outlive the catalogue's rows)."""
+    return [k for k in store.list_keys("derived", CHECKPOINT_PREFIX) if k.endswith(".json")]
+
+
 class CheckpointObject(BaseModel):
     """What the WORM store holds per tree head."""
 
@@ -210,7 +215,6 @@ class Ledger:
         self.timestamper = timestamper
         self.clock = clock
         self._tree = MerkleLog()
-        self._event_ids: list[int] = []
         # The in-memory tree is shared by the threads of one process (the API serves requests
         # from a thread pool): loading new leaves into it, and reading a size with its root,
         # happen under this lock, or two loaders append the same leaves twice and a head could
@@ -271,15 +275,14 @@ class Ledger:
         with self._lock:
             with self.catalog.session() as session:
                 rows = session.execute(
-                    select(LedgerLeaf.position, LedgerLeaf.leaf_hash, LedgerLeaf.event_id)
+                    select(LedgerLeaf.position, LedgerLeaf.leaf_hash)
                     .where(LedgerLeaf.position >= self._tree.size)
                     .order_by(LedgerLeaf.position)
                 ).all()
-            for position, leaf, event_id in rows:
+            for position, leaf in rows:
                 if position != self._tree.size:
                     raise LedgerError(f"ledger position {self._tree.size} is missing")
                 self._tree.append_leaf_hash(bytes(leaf))
-                self._event_ids.append(int(event_id))
             return self._tree
 
     def position_of(self, event_id: int) -> int:

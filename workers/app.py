@@ -27,12 +27,12 @@ from ingest.service import IngestService
 from ingest.store import LocalFolderStore, ObjectStore
 from ingest.uploads import UploadService
 from integrity.ledger import (
-    CHECKPOINT_PREFIX,
     Ledger,
     SigningKey,
     Timestamper,
     create_signing_key,
     load_signing_key,
+    worm_checkpoint_keys,
 )
 from integrity.tsa import request_timestamp
 from integrity.verify import Verifier
@@ -108,8 +108,7 @@ class Vigil:
 
     def worm_checkpoints(self) -> list[str]:
         """Keys of the signed tree heads in the WORM store (they outlive the catalogue's)."""
-        keys = self.store.list_keys("derived", CHECKPOINT_PREFIX)
-        return [k for k in keys if k.endswith(".json")]
+        return worm_checkpoint_keys(self.store)
 
     def stop(self) -> None:
         self.runner.stop()
@@ -261,9 +260,7 @@ def build_app(
             catalog, store, ledger, case_id, folder, actor=actor, reason=reason,
             tolerance_frames=settings.continuity_tolerance_frames,
             device_tolerance_s=settings.device_gap_tolerance_s,
-            worm_checkpoints=[
-                k for k in store.list_keys("derived", CHECKPOINT_PREFIX) if k.endswith(".json")
-            ],
+            worm_checkpoints=worm_checkpoint_keys(store),
             tsa_certs=certs.read_bytes() if certs else None,
         )  # fmt: skip
 

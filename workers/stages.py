@@ -13,7 +13,6 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -21,6 +20,7 @@ from pydantic import BaseModel
 from catalog.figures import LATE_UPLOAD_S
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event, now
+from catalog.stats import upload_delay_s
 from ingest.store import ObjectStore
 from integrity.continuity import tolerance_s
 from transcode.commands import ProxySettings
@@ -283,11 +283,8 @@ class FinaliseStage:
             recording.id, Event("catalogue", SYSTEM_ACTOR, recording.id, detail=detail)
         ):
             self.metrics.completed("complete", recording.received_at, now(), detail.gaps)
-            if recording.device_start is not None and recording.duration_s is not None:
-                ended = recording.device_start + timedelta(
-                    seconds=(recording.clock_offset_s or 0.0) + recording.duration_s
-                )
-                if (recording.received_at - ended).total_seconds() > LATE_UPLOAD_S:
-                    self.metrics.late_uploads.inc()
+            delay = upload_delay_s(recording)
+            if delay is not None and delay > LATE_UPLOAD_S:
+                self.metrics.late_uploads.inc()
             return [RecordingCatalogued(recording_id=recording.id)]
         return []
