@@ -86,13 +86,17 @@ class Recording(Base):
     frame_hold_s: Mapped[float | None] = mapped_column(Float)  # longest normal frame interval
     origin_s: Mapped[float | None] = mapped_column(Float)  # source pts of the timeline's zero
     duration_s: Mapped[float | None] = mapped_column(Float)
-    playback: Mapped[str | None] = mapped_column(String(16))  # "copy" or "transcode"
+    # "copy": the evidence segments play in a browser; "proxy": a review proxy is made for
+    # playback; "transcode": (before 0006) the segments themselves were transcoded
+    playback: Mapped[str | None] = mapped_column(String(16))
     segment_count: Mapped[int | None] = mapped_column(Integer)
     chain_anchor: Mapped[str | None] = mapped_column(String(64))  # live streams; else sha256
     chain_head: Mapped[str | None] = mapped_column(String(64))
     playlist_key: Mapped[str | None] = mapped_column(String(255))
     playlist_sha256: Mapped[str | None] = mapped_column(String(64))
     phash_fps: Mapped[float | None] = mapped_column(Float)
+    proxy_playlist_key: Mapped[str | None] = mapped_column(String(255))
+    proxy_playlist_sha256: Mapped[str | None] = mapped_column(String(64))
 
     @property
     def anchor(self) -> str:
@@ -120,8 +124,25 @@ class Segment(Base):
     phash: Mapped[bytes | None] = mapped_column(LargeBinary)
     phash_digest: Mapped[str | None] = mapped_column(String(64))
     phash_frames: Mapped[int | None] = mapped_column(Integer)
+    keyframes: Mapped[str | None] = mapped_column(Text)  # JSON [{t, pdq, quality}, ...]
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     verify_status: Mapped[str | None] = mapped_column(String(32))
+
+
+class ProxySegment(Base):
+    """One file of a recording's review proxy: for viewing only, never evidence; hashed and
+    linked to the original it was made from by the ``proxy.stored`` custody event."""
+
+    __tablename__ = "proxy_segments"
+    __table_args__ = (UniqueConstraint("recording_id", "index", name="uq_proxy_position"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    start_s: Mapped[float] = mapped_column(Float)  # on the recording timeline
+    end_s: Mapped[float] = mapped_column(Float)
 
 
 class Case(Base):

@@ -12,7 +12,16 @@ from sqlalchemy import Engine, Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.db import insert_ignore, migrate
-from catalog.models import Case, CaseLink, CustodyEvent, Device, Officer, Recording, Segment
+from catalog.models import (
+    Case,
+    CaseLink,
+    CustodyEvent,
+    Device,
+    Officer,
+    ProxySegment,
+    Recording,
+    Segment,
+)
 
 
 class CatalogError(Exception):
@@ -238,6 +247,41 @@ class Catalog:
             if changed and event is not None:
                 self._event(session, event)
             return changed
+
+    # -- review proxies -------------------------------------------------------------------
+
+    def add_proxy(
+        self,
+        recording_id: str,
+        files: Sequence[ProxySegment],
+        *,
+        playlist_key: str,
+        playlist_sha256: str,
+        event: Event,
+    ) -> bool:
+        """Catalogue a recording's review proxy once, with its custody event, in one
+        transaction; False (nothing written) when it is catalogued already."""
+        with self.session() as session:
+            result = session.execute(
+                update(Recording)
+                .where(Recording.id == recording_id, Recording.proxy_playlist_key.is_(None))
+                .values(proxy_playlist_key=playlist_key, proxy_playlist_sha256=playlist_sha256)
+            )
+            if not getattr(result, "rowcount", 0):
+                return False
+            session.add_all(files)
+            self._event(session, event)
+            return True
+
+    def proxy_segments(self, recording_id: str) -> list[ProxySegment]:
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(ProxySegment)
+                    .where(ProxySegment.recording_id == recording_id)
+                    .order_by(ProxySegment.index)
+                )
+            )
 
     def set_verification(self, recording_id: str, results: dict[int, str], at: datetime) -> None:
         with self.session() as session:

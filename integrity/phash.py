@@ -50,6 +50,40 @@ BATCH = 256
 """Frames hashed per numpy batch (1 MiB of 64x64 frames)."""
 
 
+class PdqBatches:
+    """Collects 64x64 frames and hashes them ``BATCH`` at a time (memory: one batch)."""
+
+    def __init__(self) -> None:
+        self.hashes: list[NDArray[np.uint8]] = []
+        self.quality: list[NDArray[np.uint8]] = []
+        self._batch: list[NDArray[np.uint8]] = []
+
+    def add(self, frame: NDArray[np.uint8]) -> None:
+        if frame.shape == (FRAME_SIDE, FRAME_SIDE) and frame.dtype == np.uint8:
+            self._batch.append(frame)
+            if len(self._batch) >= BATCH:
+                self.flush()
+            return
+        self.flush()
+        packed, q = hash_frame(frame)
+        self.hashes.append(packed[None, :])
+        self.quality.append(np.asarray([q], dtype=np.uint8))
+
+    def flush(self) -> None:
+        if self._batch:
+            h, q = pdq_hashes(np.stack(self._batch))
+            self.hashes.append(h)
+            self.quality.append(q)
+            self._batch.clear()
+
+    def result(self) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+        """All hashes (n, 32) and qualities (n,) in the order the frames came."""
+        self.flush()
+        if not self.hashes:
+            return np.zeros((0, HASH_BYTES), np.uint8), np.zeros(0, np.uint8)
+        return np.concatenate(self.hashes), np.concatenate(self.quality)
+
+
 def hash_frames(frames: Iterable[NDArray[np.uint8]], *, start: float, rate: float) -> FrameHashes:
     """Hash frames sampled at ``rate`` fps; frame k is at ``start + k / rate``.
 
@@ -57,28 +91,10 @@ def hash_frames(frames: Iterable[NDArray[np.uint8]], *, start: float, rate: floa
     the numpy PDQ that is bit-exact with ``pdqhash`` (tests/unit/test_pdq_numpy.py) and keeps
     the per-frame Python overhead off the decode path; other sizes go through ``hash_frame``.
     """
-    hashes: list[NDArray[np.uint8]] = []
-    quality: list[NDArray[np.uint8]] = []
-    batch: list[NDArray[np.uint8]] = []
-
-    def flush() -> None:
-        if batch:
-            h, q = pdq_hashes(np.stack(batch))
-            hashes.append(h)
-            quality.append(q)
-            batch.clear()
-
+    batches = PdqBatches()
     for frame in frames:
-        if frame.shape == (FRAME_SIDE, FRAME_SIDE) and frame.dtype == np.uint8:
-            batch.append(frame)
-            if len(batch) >= BATCH:
-                flush()
-            continue
-        flush()
-        packed, q = hash_frame(frame)
-        hashes.append(packed[None, :])
-        quality.append(np.asarray([q], dtype=np.uint8))
-    flush()
-    if not hashes:
+        batches.add(frame)
+    hashes, quality = batches.result()
+    if not len(hashes):
         return FrameHashes.empty(rate)
-    return FrameHashes.on_grid(start, rate, np.concatenate(hashes), np.concatenate(quality))
+    return FrameHashes.on_grid(start, rate, hashes, quality)

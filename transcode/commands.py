@@ -31,22 +31,55 @@ class ProxySettings:
     threads: int = 0  # 0 lets x264 choose
 
 
+SegmentContainer = Literal["mpegts", "matroska"]
+
+SEGMENT_EXTENSIONS: dict[SegmentContainer, str] = {"mpegts": "ts", "matroska": "mkv"}
+
+
 @dataclass(frozen=True)
 class SegmentJob:
+    """Cut a source into evidence segments by stream copy: every packet kept as recorded.
+
+    MPEG-TS when it can carry the source's codecs (what HLS plays); Matroska otherwise (it
+    carries any codec: MS-MPEG4, Cinepak, PCM audio...), with the review proxy made apart.
+    """
+
     source: Path
     out_dir: Path
     segment_s: float
-    video: VideoPlan
+    container: SegmentContainer = "mpegts"
+    audio: bool = True
+
+    @property
+    def extension(self) -> str:
+        return SEGMENT_EXTENSIONS[self.container]
+
+    @property
+    def pattern(self) -> Path:
+        return self.out_dir / f"seg-%05d.{self.extension}"
+
+    @property
+    def segment_list(self) -> Path:
+        return self.out_dir / "segments.csv"
+
+
+@dataclass(frozen=True)
+class ProxyJob:
+    """Make the browser-playable review proxy (H.264/AAC in HLS MPEG-TS) of a source."""
+
+    source: Path
+    out_dir: Path
+    segment_s: float
     audio: AudioPlan
     proxy: ProxySettings = ProxySettings()
 
     @property
     def pattern(self) -> Path:
-        return self.out_dir / "seg-%05d.ts"
+        return self.out_dir / "proxy-%05d.ts"
 
     @property
     def segment_list(self) -> Path:
-        return self.out_dir / "segments.csv"
+        return self.out_dir / "proxy.csv"
 
 
 def sniff_command(ffmpeg: str, source: Path) -> list[str]:
@@ -70,6 +103,15 @@ def probe_command(ffmpeg: str, source: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def first_packet_command(ffmpeg: str, source: Path) -> list[str]:
+    """The first video packet of ``source`` (file order) on its own timestamps: where a
+    stream-copied segment's timeline sits against its source's."""
+    return [
+        ffmpeg, *BASE, "-copyts", "-i", str(source),
+        "-map", "0:v:0", "-c", "copy", "-frames:v", "1", "-f", "framecrc", "-",
+    ]  # fmt: skip
+
+
 def probe_video_many_command(ffmpeg: str, sources: Sequence[Path]) -> list[str]:
     """Like ``probe_command`` for the video of several files in one run: output stream i is
     the first video stream of ``sources[i]`` (one process instead of one per segment)."""
@@ -82,37 +124,77 @@ def probe_video_many_command(ffmpeg: str, sources: Sequence[Path]) -> list[str]:
 
 
 def segment_command(ffmpeg: str, job: SegmentJob) -> list[str]:
-    """Cut ``job.source`` into MPEG-TS segments of about ``segment_s`` seconds, on keyframes.
+    """Cut ``job.source`` into segments of about ``segment_s`` seconds by stream copy.
 
-    With ``video="copy"`` the packets are copied untouched and the cut lands on the first
-    keyframe after each boundary. With ``video="h264"`` the source is transcoded into the
-    review codec with a keyframe forced at every boundary, one output frame per source frame
-    (no frame is invented or dropped, even for variable-rate sources). Timestamps are kept
-    (``-copyts``, no mux delay) so each segment's PTS are the source's own.
+    The packets are copied untouched and each cut lands on the first keyframe after a
+    boundary, so no frame is decoded. Timestamps are kept (``-copyts``, no mux delay) so each
+    segment's PTS are the source's own; Matroska gets ``+genpts`` for sources (AVI with
+    B-frames) whose packets carry no PTS, which it cannot store. Each segment is listed in
+    ``segments.csv`` as it closes.
     """
-    cmd = [ffmpeg, *BASE, *PROGRESS, "-copyts", "-i", str(job.source), "-map", "0:v:0"]
+    genpts = ["-fflags", "+genpts"] if job.container == "matroska" else []
+    cmd = [ffmpeg, *BASE, *PROGRESS, *genpts, "-copyts", "-i", str(job.source), "-map", "0:v:0"]
+    if job.audio:
+        cmd += ["-map", "0:a:0?"]
+    muxer = ["-muxdelay", "0", "-muxpreload", "0"] if job.container == "mpegts" else []
+    return [
+        *cmd, "-c", "copy",
+        "-f", "segment", "-segment_time", f"{job.segment_s:g}",
+        "-segment_format", job.container, *muxer,
+        "-segment_list", str(job.segment_list), "-segment_list_type", "csv",
+        "-reset_timestamps", "0", "-y", str(job.pattern),
+    ]  # fmt: skip
+
+
+def proxy_command(ffmpeg: str, job: ProxyJob) -> list[str]:
+    """Transcode ``job.source`` into the review proxy: H.264 (x264 with ``job.proxy``) and
+    AAC, in HLS MPEG-TS segments with a keyframe forced at every boundary.
+
+    One output frame per source frame (``-fps_mode passthrough``: nothing invented or dropped,
+    even for variable-rate sources), on the source's own timestamps (``-copyts``, no mux
+    delay), so the proxy lines up with the evidence segments. ``+genpts`` gives AVI packets
+    without PTS their times.
+    """
+    p = job.proxy
+    cmd = [
+        ffmpeg, *BASE, *PROGRESS, "-fflags", "+genpts", "-copyts", "-i", str(job.source),
+        "-map", "0:v:0",
+    ]  # fmt: skip
     if job.audio != "none":
         cmd += ["-map", "0:a:0?"]
-    if job.video == "copy":
-        cmd += ["-c:v", "copy"]
-    else:
-        cmd += [
-            "-c:v", "libx264", "-preset", job.proxy.preset, "-crf", str(job.proxy.crf),
-            "-pix_fmt", "yuv420p", "-profile:v", "high", "-fps_mode", "passthrough",
-            "-threads", str(job.proxy.threads),
-            "-force_key_frames", f"expr:gte(t,n_forced*{job.segment_s:g})",
-        ]  # fmt: skip
+    cmd += [
+        "-c:v", "libx264", "-preset", p.preset, "-crf", str(p.crf),
+        "-pix_fmt", "yuv420p", "-profile:v", "high", "-fps_mode", "passthrough",
+        "-threads", str(p.threads),
+        "-force_key_frames", f"expr:gte(t,n_forced*{job.segment_s:g})",
+    ]  # fmt: skip
     if job.audio == "copy":
         cmd += ["-c:a", "copy"]
     elif job.audio == "aac":
-        cmd += ["-c:a", "aac", "-b:a", job.proxy.audio_bitrate, "-ac", "2"]
-    cmd += [
-        "-f", "segment", "-segment_time", f"{job.segment_s:g}",
+        cmd += ["-c:a", "aac", "-b:a", p.audio_bitrate, "-ac", "2"]
+    return [
+        *cmd, "-f", "segment", "-segment_time", f"{job.segment_s:g}",
         "-segment_format", "mpegts", "-muxdelay", "0", "-muxpreload", "0",
         "-segment_list", str(job.segment_list), "-segment_list_type", "csv",
         "-reset_timestamps", "0", "-y", str(job.pattern),
     ]  # fmt: skip
-    return cmd
+
+
+def keyframes_command(ffmpeg: str, source: Path, *, side: int = 64) -> list[str]:
+    """Decode only the keyframes of ``source``'s video to ``side``x``side`` gray, raw on stdout.
+
+    ``-skip_frame nokey`` makes the decoder skip every other frame (hundreds of times realtime,
+    see ../shared/HASHING.md); ``-fps_mode passthrough`` stops the output from repeating them
+    to the full frame count. ``showinfo`` logs each output frame's ``pts_time`` on stderr, on
+    the file's own timestamps (``-copyts``), so each hash gets its true time. Scaling is the
+    area averaging of the dense index, so the two are comparable.
+    """
+    return [
+        ffmpeg, *BASE, "-skip_frame", "nokey", "-copyts", "-i", str(source),
+        "-map", "0:v:0", "-an", "-sn", "-fps_mode", "passthrough",
+        "-vf", f"scale={side}:{side}:flags=area,format=gray,showinfo",
+        "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1",
+    ]  # fmt: skip
 
 
 def _live_outputs(out_dir: Path, segment_s: float, original: Path) -> list[str]:

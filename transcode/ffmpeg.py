@@ -100,10 +100,16 @@ class RunResult:
 class _StderrPump(threading.Thread):
     """Drains stderr into a bounded tail; parses ``-progress`` lines into a callback."""
 
-    def __init__(self, stream: IO[bytes], on_progress: ProgressCallback | None) -> None:
+    def __init__(
+        self,
+        stream: IO[bytes],
+        on_progress: ProgressCallback | None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> None:
         super().__init__(daemon=True)
         self._stream = stream
         self._on_progress = on_progress
+        self._on_line = on_line
         self.head: list[str] = []
         self.tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
 
@@ -117,6 +123,8 @@ class _StderrPump(threading.Thread):
                 continue
             if "=" in line and " " not in line:
                 continue  # the other -progress key=value lines
+            if self._on_line is not None:
+                self._on_line(line)
             if len(self.head) < STDERR_HEAD_LINES:
                 self.head.append(redact(line))
             self.tail.append(redact(line))
@@ -189,11 +197,14 @@ class ProcessRunner:
         on_progress: ProgressCallback | None = None,
         check: bool = True,
         status: list[int] | None = None,
+        on_line: Callable[[str], None] | None = None,
     ) -> Iterator[tuple[IO[bytes], _StderrPump]]:
         """Start ``cmd``; yield its stdout to read. On exit, wait, check the exit code.
 
         The process runs in its own session with stdin closed. A timer kills it at the
-        deadline; leaving the block early kills it too.
+        deadline; leaving the block early kills it too. ``on_line`` gets every stderr line
+        that is not ``-progress`` output (e.g. a filter's per-frame log), from the pump thread;
+        all of them have been delivered when the block exits.
         """
         limit = self.default_timeout_s if timeout_s is None else timeout_s
         logger.debug("ffmpeg: %s", redact(" ".join(cmd)))
@@ -222,7 +233,7 @@ class ProcessRunner:
         timer.daemon = True
         started = time.monotonic()
         timer.start()
-        pump = _StderrPump(proc.stderr, on_progress)
+        pump = _StderrPump(proc.stderr, on_progress, on_line)
         pump.start()
         completed = False
         try:

@@ -16,7 +16,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from transcode.commands import probe_command, probe_video_many_command, sniff_command
+from transcode.commands import (
+    first_packet_command,
+    probe_command,
+    probe_video_many_command,
+    sniff_command,
+)
 from transcode.ffmpeg import FfmpegFailed, ProcessRunner, TranscodeError
 
 # Codecs a browser plays inside HLS/MPEG-TS without transcoding.
@@ -282,6 +287,20 @@ def probe_video_many(
             raise NotVideoError(f"{source.name}: no readable video stream")
         found.append(track)
     return found
+
+
+def first_video_pts(
+    runner: ProcessRunner, ffmpeg: str, source: Path, timeout_s: float = 60
+) -> float | None:
+    """The presentation time (s) of ``source``'s first video packet in file order, or None."""
+    result = runner.run(
+        first_packet_command(ffmpeg, source), timeout_s=timeout_s, capture_stdout=True
+    )
+    _streams, tracks = parse_framecrc(result.stdout.decode("ascii", "replace"))
+    track = next((t for t in tracks.values() if t.stream.media_type == "video"), None)
+    if track is None or not track.count:
+        return None
+    return float(track.pts[0] * track.stream.time_base)
 
 
 def sniff(runner: ProcessRunner, ffmpeg: str, source: Path, timeout_s: float = 60) -> str | None:

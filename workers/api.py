@@ -18,11 +18,11 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
@@ -209,6 +209,13 @@ class PlaybackOut(BaseModel):
     recording_id: str
     original: str = Field(description="Signed URL of the original (HTTP byte ranges).")
     playlist: str | None = Field(description="Signed URL of the HLS playlist of the segments.")
+    proxy: str | None = Field(
+        default=None,
+        description=(
+            "Signed URL of the HLS playlist of the review proxy (H.264/AAC), made for a source"
+            " whose evidence segments a browser cannot play; null for the others."
+        ),
+    )
     expires_at: datetime
 
 
@@ -951,10 +958,12 @@ def _routes(api: FastAPI) -> None:
         link = functools.partial(_media_url, services.secret, rec.id, caller.id, case or "")
         original, expires = link("original")
         playlist = link("index.m3u8")[0] if rec.playlist_key else None
+        proxy = link("proxy.m3u8")[0] if rec.proxy_playlist_key else None
         return PlaybackOut(
             recording_id=rec.id,
             original=original,
             playlist=playlist,
+            proxy=proxy,
             expires_at=datetime.fromtimestamp(expires, now().tzinfo),
         )
 
@@ -999,21 +1008,12 @@ def _routes(api: FastAPI) -> None:
         rec = recording_for(services, link.recording_id)
         if not rec.playlist_key:
             raise HTTPException(404, f"{rec.id} has no playlist yet")
-        names = {s.key.rpartition("/")[2]: s.index for s in services.vigil.catalog.segments(rec.id)}
-        with services.vigil.store.open("derived", rec.playlist_key) as fh:
-            text = fh.read().decode()
-        lines = []
-        for line in text.splitlines():
-            if line in names:
-                line, _ = _media_url(
-                    services.secret, rec.id, link.by, link.case or "", f"segments/{names[line]}"
-                )
-            lines.append(line)
-        return Response("\n".join(lines) + "\n", media_type="application/vnd.apple.mpegurl")
+        files = services.vigil.catalog.segments(rec.id)
+        return _signed_playlist(services, link, rec.playlist_key, files, "segments")
 
     @api.get(
         f"{API}/media/{{recording_id}}/segments/{{index}}",
-        responses=_media("video/mp2t", partial=True),
+        responses=_media("video/mp2t", "video/x-matroska", partial=True),
         tags=["media"],
         response_class=Response,
     )
@@ -1023,12 +1023,47 @@ def _routes(api: FastAPI) -> None:
         services: ServicesDep,
         range_: Annotated[str | None, Header(alias="range")] = None,
     ) -> Response:
-        """One MPEG-TS segment."""
+        """One evidence segment (MPEG-TS; Matroska for codecs MPEG-TS cannot carry)."""
         rec = recording_for(services, link.recording_id)
         seg = next((s for s in services.vigil.catalog.segments(rec.id) if s.index == index), None)
         if seg is None:
             raise HTTPException(404, f"{rec.id} has no segment {index}")
-        return _serve(services, "derived", seg.key, seg.size, range_, link, rec, "video/mp2t")
+        kind = MEDIA_TYPES.get(Path(seg.key).suffix.lower(), "video/mp2t")
+        return _serve(services, "derived", seg.key, seg.size, range_, link, rec, kind)
+
+    @api.get(
+        f"{API}/media/{{recording_id}}/proxy.m3u8",
+        responses=_media("application/vnd.apple.mpegurl"),
+        tags=["media"],
+        response_class=Response,
+    )
+    def media_proxy_playlist(link: MediaLinkDep, services: ServicesDep) -> Response:
+        """The review proxy's HLS playlist, each file a signed link."""
+        rec = recording_for(services, link.recording_id)
+        if not rec.proxy_playlist_key:
+            raise HTTPException(404, f"{rec.id} has no review proxy")
+        files = services.vigil.catalog.proxy_segments(rec.id)
+        return _signed_playlist(services, link, rec.proxy_playlist_key, files, "proxy")
+
+    @api.get(
+        f"{API}/media/{{recording_id}}/proxy/{{index}}",
+        responses=_media("video/mp2t", partial=True),
+        tags=["media"],
+        response_class=Response,
+    )
+    def media_proxy_segment(
+        link: MediaLinkDep,
+        index: Annotated[int, Field(ge=0, le=10**7)],
+        services: ServicesDep,
+        range_: Annotated[str | None, Header(alias="range")] = None,
+    ) -> Response:
+        """One MPEG-TS file of the review proxy (for viewing; the evidence is the segments)."""
+        rec = recording_for(services, link.recording_id)
+        files = services.vigil.catalog.proxy_segments(rec.id)
+        item = next((f for f in files if f.index == index), None)
+        if item is None:
+            raise HTTPException(404, f"{rec.id} has no proxy file {index}")
+        return _serve(services, "derived", item.key, item.size, range_, link, rec, "video/mp2t")
 
     # -- exports ------------------------------------------------------------------------------
 
@@ -1176,6 +1211,30 @@ async def _verify(services: Services, caller: Caller, recording_id: str) -> Veri
         problems=list(result.problems),
         segments={str(c.index): c.state for c in result.segments},
     )
+
+
+class _Listed(Protocol):
+    key: str
+    index: int
+
+
+def _signed_playlist(
+    services: Services, link: MediaLink, key: str, files: Sequence[_Listed], path: str
+) -> Response:
+    """A stored HLS playlist with each file it lists replaced by a signed link to
+    ``path/<index>`` that stands for the same caller and case as ``link``."""
+    names = {f.key.rpartition("/")[2]: f.index for f in files}
+    with services.vigil.store.open("derived", key) as fh:
+        text = fh.read().decode()
+    lines = []
+    for line in text.splitlines():
+        if line in names:
+            line, _ = _media_url(
+                services.secret, link.recording_id, link.by, link.case or "",
+                f"{path}/{names[line]}",
+            )  # fmt: skip
+        lines.append(line)
+    return Response("\n".join(lines) + "\n", media_type="application/vnd.apple.mpegurl")
 
 
 def _serve(

@@ -42,16 +42,27 @@ from workers.kafka_bus import KafkaPublisher, ensure_topics
 from workers.messages import Message, OriginalStored, topic_for
 from workers.metrics import InstrumentedStore, Metrics, command_kind
 from workers.settings import Settings
-from workers.stages import FinaliseStage, PerceptualStage, Progress, SegmentStage, no_progress
+from workers.stages import (
+    FinaliseStage,
+    PerceptualStage,
+    Progress,
+    SegmentStage,
+    TranscodeStage,
+    no_progress,
+)
 
 logger = logging.getLogger(__name__)
 
 STAGE_INPUTS: dict[str, tuple[str, ...]] = {
     "segment": ("original.stored",),
     "phash": ("segment.stored",),
-    "finalise": ("recording.segmented", "segment.hashed"),
+    "transcode": ("recording.segmented",),
+    "finalise": ("recording.segmented", "segment.hashed", "proxy.stored"),
 }
-"""The message types each stage consumes."""
+"""The message types each stage consumes. Three paths, each its own stage (its own consumer
+group under Kafka) so that each scales apart: ``segment`` is the custody path (store, stream
+copy, SHA-256, keyframe hashes, catalogue: seconds), ``phash`` the dense perceptual index
+(decode-bound), ``transcode`` the review proxy (only for sources a browser cannot play)."""
 
 
 @dataclass
@@ -246,6 +257,15 @@ def build_app(
         ),
         "phash": PerceptualStage(
             catalog=catalog, store=store, tools=tools, progress=progress, metrics=metrics
+        ),
+        "transcode": TranscodeStage(
+            catalog=catalog,
+            store=store,
+            tools=tools,
+            work_dir=settings.work_dir,
+            segment_s=settings.segment_seconds,
+            progress=progress,
+            metrics=metrics,
         ),
         "finalise": FinaliseStage(catalog=catalog, gap_counter=gap_count, metrics=metrics),
     }

@@ -53,6 +53,14 @@ class SegmentHashed(_Message):
     index: int = Field(ge=0)
 
 
+class ProxyStored(_Message):
+    """The review proxy of a recording whose segments a browser cannot play is stored and
+    catalogued (``count`` files)."""
+
+    type: Literal["proxy.stored"] = "proxy.stored"
+    count: int = Field(ge=0)
+
+
 class RecordingCatalogued(_Message):
     """The recording is fully processed: segments, hashes, continuity."""
 
@@ -60,7 +68,12 @@ class RecordingCatalogued(_Message):
 
 
 Message = Annotated[
-    OriginalStored | SegmentStored | RecordingSegmented | SegmentHashed | RecordingCatalogued,
+    OriginalStored
+    | SegmentStored
+    | RecordingSegmented
+    | SegmentHashed
+    | ProxyStored
+    | RecordingCatalogued,
     Field(discriminator="type"),
 ]
 MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
@@ -71,6 +84,7 @@ MESSAGE_TYPES = (
     "segment.stored",
     "recording.segmented",
     "segment.hashed",
+    "proxy.stored",
     "recording.catalogued",
 )
 DEFAULT_PREFIX = "vigil"

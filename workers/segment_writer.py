@@ -20,7 +20,9 @@ from catalog.repository import Catalog, Event
 from catalog.timeline import wall_clock
 from ingest.store import ObjectStore, sha256_file
 from integrity.continuity import tolerance_s
+from transcode.ffmpeg import Tools
 from transcode.hls import PlaylistEntry, playlist
+from transcode.keyframes import KeyframeHash, keyframe_hashes
 from transcode.segmenter import SegmentFile
 from workers.messages import SegmentStored
 
@@ -54,6 +56,7 @@ class SegmentStoredDetail(BaseModel):
     frames: int
     previous: str
     chain: str
+    keyframes: list[KeyframeHash] = []  # PDQ of each keyframe in it, on the custody path
 
 
 def segment_stored(row: Segment) -> SegmentStored:
@@ -76,11 +79,13 @@ class SegmentWriter:
         store: ObjectStore,
         phash_fps: float,
         gap_tolerance_frames: float,
+        tools: Tools | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
         self.phash_fps = phash_fps
         self.gap_tolerance_frames = gap_tolerance_frames
+        self.tools = tools
 
     def add(
         self,
@@ -90,13 +95,24 @@ class SegmentWriter:
         origin: float,
         previous: str,
         kind: str,
+        keyframes: Sequence[KeyframeHash] | None = None,
+        sha256: tuple[str, int] | None = None,
     ) -> Segment:
         """Store and catalogue one segment; ``origin`` is the source time of the timeline's
-        zero, ``previous`` the chain link before it. Idempotent."""
+        zero, ``previous`` the chain link before it. Idempotent.
+
+        ``keyframes`` are the segment's keyframe hashes when the caller made them (from the
+        whole original, in one decode); otherwise, given ``tools``, they are made here from the
+        segment file (a live segment as it closes). ``sha256`` is (digest, size) when the
+        caller already hashed the file.
+        """
+        if keyframes is None and self.tools is not None:
+            found = keyframe_hashes(self.tools, produced.path)
+            keyframes = found.between(-1e18, 1e18, origin_s=origin)
         if produced.index == 0:
             self.catalog.update_recording(recording.id, origin_s=origin, phash_fps=self.phash_fps)
-        sha, size = sha256_file(produced.path)
-        key = f"{recording.id}/seg-{produced.index:05d}-{sha[:12]}.ts"
+        sha, size = sha256 if sha256 is not None else sha256_file(produced.path)
+        key = f"{recording.id}/seg-{produced.index:05d}-{sha[:12]}{produced.path.suffix}"
         # The object first, then the row that points at it.
         self.store.put_file("derived", key, produced.path, sha, category=recording.category)
         entry = ChainEntry(produced.index, produced.start_s - origin, produced.end_s - origin, sha)
@@ -114,6 +130,7 @@ class SegmentWriter:
             frames=produced.frames,
             previous=previous,
             chain=chain,
+            keyframes=list(keyframes or []),
         )
         row = self.catalog.add_segment(
             Segment(
@@ -128,6 +145,7 @@ class SegmentWriter:
                 frame_count=produced.frames,
                 holes=json.dumps(holes) if holes else None,
                 chain=chain,
+                keyframes=json.dumps([k.model_dump() for k in detail.keyframes]),
             ),
             Event("segment.stored", SYSTEM_ACTOR, recording.id, detail=detail),
         )
@@ -145,6 +163,7 @@ class SegmentWriter:
         kind: str,
         damage: str,
         work: Path,
+        playback: str | None = None,
     ) -> None:
         """The playlist, the recording's totals (status ``segmented``) and the custody event."""
         recording = self.catalog.recording(recording.id)
@@ -171,13 +190,13 @@ class SegmentWriter:
             playlist_key=key,
             playlist_sha256=sha,
             duration_s=segments[-1].end_s - segments[0].start_s,
-            playback=kind,
+            playback=playback or kind,
             phash_fps=self.phash_fps,
             damage=damage or None,
         )
         detail = SegmentDetail(
             count=len(segments),
-            playback=kind,
+            playback=playback or kind,
             chain_head=chain_head,
             playlist_sha256=sha,
             damage=damage or None,

@@ -10,27 +10,33 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from catalog.figures import LATE_UPLOAD_S
-from catalog.models import Recording, Segment
+from catalog.models import ProxySegment, Recording, Segment
 from catalog.repository import Catalog, Event, now
 from catalog.stats import upload_delay_s
-from ingest.store import ObjectStore
+from catalog.timeline import wall_clock
+from ingest.store import ObjectStore, sha256_file
 from integrity.continuity import tolerance_s
 from transcode.commands import ProxySettings
-from transcode.ffmpeg import Tools
+from transcode.ffmpeg import Tools, TranscodeError
 from transcode.frames import segment_hashes
+from transcode.hls import PlaylistEntry, playlist
+from transcode.keyframes import Keyframes, keyframe_hashes
 from transcode.probe import NotVideoError, ProbeResult, probe
-from transcode.segmenter import segment_file
+from transcode.segmenter import make_proxy, playable, segment_file
 from workers.messages import (
     Message,
     OriginalStored,
+    ProxyStored,
     RecordingCatalogued,
     RecordingSegmented,
     SegmentHashed,
@@ -56,7 +62,13 @@ class StageError(Exception):
 
 
 class SegmentStage:
-    """OriginalStored → probe, segment (copy or transcode), hash, chain, store, catalogue."""
+    """The custody path. OriginalStored → probe, stream-copy segment, SHA-256, keyframe PDQ,
+    store, chain, catalogue with custody events.
+
+    Nothing here decodes more than the keyframes, so a recording is on record and tamper
+    evident within seconds; the dense index (``PerceptualStage``) and the review proxy
+    (``TranscodeStage``) follow in their own stages and never hold this one up.
+    """
 
     def __init__(
         self,
@@ -68,7 +80,6 @@ class SegmentStage:
         segment_s: float,
         phash_fps: float,
         gap_tolerance_frames: float,
-        proxy: ProxySettings = ProxySettings(),
         progress: Progress = no_progress,
         metrics: Metrics | None = None,
     ) -> None:
@@ -80,7 +91,6 @@ class SegmentStage:
         self.segment_s = segment_s
         self.phash_fps = phash_fps
         self.gap_tolerance_frames = gap_tolerance_frames
-        self.proxy = proxy
         self.progress = progress
         self.writer = SegmentWriter(
             catalog=catalog,
@@ -108,45 +118,75 @@ class SegmentStage:
             work = self.work_dir / recording.id
             total = max(video.end_s - video.start_s, 1e-3)
             started = time.monotonic()
-            try:
-                outcome = segment_file(
-                    self.tools.runner,
-                    self.tools.ffmpeg,
-                    source,
-                    work,
-                    probed=probed,
-                    segment_s=self.segment_s,
-                    proxy=self.proxy,
-                    timeout_s=self.tools.timeout_s,
-                    hole_tolerance_s=tolerance_s(
-                        video.frame_duration_s, video.hold_s, self.gap_tolerance_frames
-                    ),
-                    on_progress=lambda t: self.progress(recording.id, "segment", min(t / total, 1)),
-                )
-                kind = outcome.plan.kind
-                self.metrics.speed(
-                    "segment" if kind == "copy" else "transcode", total, time.monotonic() - started
-                )
-                segments: list[Segment] = []
-                origin = outcome.segments[0].start_s
-                for produced in outcome.segments:
-                    previous = segments[-1].chain if segments else recording.anchor
-                    segments.append(
-                        self.writer.add(
-                            recording, produced, origin=origin, previous=previous, kind=kind
-                        )
-                    )
-                    self.progress(recording.id, "store", len(segments) / len(outcome.segments))
-                damage = "; ".join(
-                    d for d in (recording.damage, probed.describe_damage(), outcome.damage) if d
-                )
-                self.writer.finish(recording, segments, kind, damage, work)
-                self.metrics.processed("segment", total, recording.size)
-                self.metrics.segments.labels(kind).inc(len(segments))
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
+            # The keyframes decode on the other core while ffmpeg cuts: both only read.
+            with ThreadPoolExecutor(1, thread_name_prefix="keyframes") as pool:
+                keyframes = pool.submit(keyframe_hashes, self.tools, source)
+                try:
+                    segments = self._segment(recording, source, probed, work, total, keyframes)
+                finally:
+                    keyframes.cancel()
+                    shutil.rmtree(work, ignore_errors=True)
+            self.metrics.speed("segment", total, time.monotonic() - started)
+            self.metrics.processed("segment", total, recording.size)
+            self.metrics.segments.labels("copy").inc(len(segments))
         recording = self.catalog.recording(recording.id)
         return self._announce(recording, segments)
+
+    def _segment(
+        self,
+        recording: Recording,
+        source: Path,
+        probed: ProbeResult,
+        work: Path,
+        total: float,
+        keyframes: Future[Keyframes],
+    ) -> list[Segment]:
+        video = probed.video
+        assert video is not None
+        outcome = segment_file(
+            self.tools.runner,
+            self.tools.ffmpeg,
+            source,
+            work,
+            probed=probed,
+            segment_s=self.segment_s,
+            timeout_s=self.tools.timeout_s,
+            hole_tolerance_s=tolerance_s(
+                video.frame_duration_s, video.hold_s, self.gap_tolerance_frames
+            ),
+            on_progress=lambda t: self.progress(recording.id, "segment", min(t / total, 1)),
+        )
+        damage = [recording.damage, probed.describe_damage(), outcome.damage]
+        try:
+            found = keyframes.result()
+        except TranscodeError as exc:  # the custody record goes on; the gap is on record
+            damage.append(f"keyframes not hashed: {exc}")
+            found = None
+        segments: list[Segment] = []
+        origin = outcome.segments[0].start_s
+        # Keyframe k belongs to the segment whose span holds it (half a frame of slack for
+        # the timestamp rounding between the source's and the segments' time bases).
+        slack = video.frame_duration_s / 2
+        starts = [p.start_s - outcome.shift_s - slack for p in outcome.segments]
+        for produced, lo, hi in zip(outcome.segments, starts, [*starts[1:], math.inf], strict=True):
+            picked = found.between(lo, hi, origin_s=origin - outcome.shift_s) if found else []
+            previous = segments[-1].chain if segments else recording.anchor
+            segments.append(
+                self.writer.add(
+                    recording, produced, origin=origin, previous=previous, kind="copy",
+                    keyframes=picked,
+                )
+            )  # fmt: skip
+            self.progress(recording.id, "store", len(segments) / len(outcome.segments))
+        self.writer.finish(
+            recording,
+            segments,
+            "copy",
+            "; ".join(d for d in damage if d),
+            work,
+            playback="copy" if playable(probed) else "proxy",
+        )
+        return segments
 
     def _unreadable(self, recording: Recording, reason: str) -> None:
         damage = recording.damage or f"unreadable: {reason}"
@@ -236,6 +276,145 @@ class PerceptualStage:
         return [SegmentHashed(recording_id=recording.id, index=message.index)]
 
 
+class ProxyFileDetail(BaseModel):
+    index: int
+    key: str
+    sha256: str
+    size: int
+    start_s: float
+    end_s: float
+
+
+class ProxyDetail(BaseModel):
+    """The custody event of a review proxy: every file, linked to the original it came from."""
+
+    source_sha256: str
+    playlist_sha256: str
+    files: list[ProxyFileDetail]
+    settings: str  # the x264/AAC settings it was made with
+
+
+class TranscodeStage:
+    """The transcode path. RecordingSegmented → the review proxy (H.264/AAC HLS), only for a
+    recording whose evidence segments a browser cannot play; nothing for the rest."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        store: ObjectStore,
+        tools: Tools,
+        work_dir: Path,
+        segment_s: float,
+        proxy: ProxySettings = ProxySettings(),
+        progress: Progress = no_progress,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.tools = tools
+        self.work_dir = work_dir
+        self.segment_s = segment_s
+        self.proxy = proxy
+        self.progress = progress
+        self.metrics = metrics if metrics is not None else Metrics()
+
+    def __call__(self, message: Message) -> Sequence[Message]:
+        assert isinstance(message, RecordingSegmented)
+        recording = self.catalog.recording(message.recording_id)
+        if recording.playback != "proxy":
+            return []
+        if recording.proxy_playlist_key is None:
+            self._make(recording)
+        count = len(self.catalog.proxy_segments(recording.id))
+        return [ProxyStored(recording_id=recording.id, count=count)]
+
+    def _make(self, recording: Recording) -> None:
+        work = self.work_dir / f"{recording.id}-proxy"
+        started = time.monotonic()
+        try:
+            with self.store.local_path("originals", recording.original_key) as source:
+                probed = probe(self.tools.runner, self.tools.ffmpeg, source)
+                total = max(
+                    (probed.video.end_s - probed.video.start_s) if probed.video else 0, 1e-3
+                )
+                made = make_proxy(
+                    self.tools.runner,
+                    self.tools.ffmpeg,
+                    source,
+                    work,
+                    probed=probed,
+                    segment_s=self.segment_s,
+                    proxy=self.proxy,
+                    timeout_s=self.tools.timeout_s,
+                    on_progress=lambda t: self.progress(
+                        recording.id, "transcode", min(t / total, 1)
+                    ),
+                )
+            origin = recording.origin_s or 0.0
+            rows: list[ProxySegment] = []
+            for item in made:
+                sha, size = sha256_file(item.path)
+                key = f"{recording.id}/proxy/proxy-{item.index:05d}-{sha[:12]}.ts"
+                self.store.put_file("derived", key, item.path, sha, category=recording.category)
+                rows.append(
+                    ProxySegment(
+                        recording_id=recording.id, index=item.index, key=key, sha256=sha,
+                        size=size, start_s=item.start_s - origin, end_s=item.end_s - origin,
+                    )
+                )  # fmt: skip
+            hold = max(recording.frame_hold_s or 0.0, 1 / (recording.fps or 25))
+            text = playlist(
+                [PlaylistEntry(r.key.rpartition("/")[2], r.start_s, r.end_s) for r in rows],
+                wall_start=wall_clock(
+                    recording, 0.0, corrected=recording.clock_offset_s is not None
+                ),
+                gap_tolerance_s=2 * hold,
+            )
+            path = work / "proxy.m3u8"
+            path.write_text(text)
+            playlist_sha, _ = sha256_file(path)
+            playlist_key = f"{recording.id}/proxy/index.m3u8"
+            self.store.put_file(
+                "derived", playlist_key, path, playlist_sha, category=recording.category
+            )
+            detail = ProxyDetail(
+                source_sha256=recording.sha256,
+                playlist_sha256=playlist_sha,
+                files=[
+                    ProxyFileDetail(
+                        index=r.index,
+                        key=r.key,
+                        sha256=r.sha256,
+                        size=r.size,
+                        start_s=r.start_s,
+                        end_s=r.end_s,
+                    )
+                    for r in rows
+                ],
+                settings=proxy_label(self.proxy),
+            )
+            self.catalog.add_proxy(
+                recording.id,
+                rows,
+                playlist_key=playlist_key,
+                playlist_sha256=playlist_sha,
+                event=Event("proxy.stored", SYSTEM_ACTOR, recording.id, detail=detail),
+            )
+            total_s = rows[-1].end_s - rows[0].start_s if rows else 0.0
+            self.metrics.speed("transcode", total_s, time.monotonic() - started)
+            self.metrics.processed("transcode", total_s, sum(r.size for r in rows))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def proxy_label(proxy: ProxySettings) -> str:
+    return (
+        f"libx264 preset={proxy.preset} crf={proxy.crf} threads={proxy.threads};"
+        f" aac {proxy.audio_bitrate}"
+    )
+
+
 class SegmentHashedDetail(BaseModel):
     """The custody event of a segment's per-frame perceptual hashes (the ``.pdq`` blob)."""
 
@@ -253,7 +432,8 @@ class CatalogueDetail(BaseModel):
 
 
 class FinaliseStage:
-    """RecordingSegmented / SegmentHashed → the recording is complete once every hash is in."""
+    """RecordingSegmented / SegmentHashed / ProxyStored → the recording is complete once every
+    segment's dense hashes are in and, where one is needed, the review proxy is stored."""
 
     def __init__(
         self,
@@ -267,12 +447,14 @@ class FinaliseStage:
         self.metrics = metrics if metrics is not None else Metrics()
 
     def __call__(self, message: Message) -> Sequence[Message]:
-        assert isinstance(message, RecordingSegmented | SegmentHashed)
+        assert isinstance(message, RecordingSegmented | SegmentHashed | ProxyStored)
         recording = self.catalog.recording(message.recording_id)
         if recording.segment_count is None:
             return []
         segments = self.catalog.segments(recording.id)
         if len(segments) < recording.segment_count or any(s.phash is None for s in segments):
+            return []
+        if recording.playback == "proxy" and recording.proxy_playlist_key is None:
             return []
         detail = CatalogueDetail(
             segments=len(segments),

@@ -1,11 +1,16 @@
 """Real camera footage from Debian's opencv-doc, in codecs a browser cannot play:
-vtest.avi (MS-MPEG4 v3, a fixed camera over a walkway, 79.5 s at 10 fps), tree.avi (Cinepak),
-Megamind.avi (MPEG-4 Part 2 with AC-3 audio). Each is transcoded to H.264/AAC segments while
-the original is kept byte-exact."""
+vtest.avi (MS-MPEG4 v3, a fixed camera over a walkway, 79.5 s at 10 fps, a keyframe every
+25 s), tree.avi (Cinepak), Megamind.avi (MPEG-4 Part 2 with AC-3 audio, B-frames in AVI).
+
+The custody path stream-copies each into Matroska evidence segments (every packet as recorded)
+and hashes their keyframes; the transcode path then makes an H.264/AAC review proxy, hashed and
+linked to the original by a ``proxy.stored`` custody event; the original is kept byte-exact."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 from pathlib import Path
 
 import pytest
@@ -34,37 +39,72 @@ def assert_continuous(app: Vigil, rec_id: str, duration: float) -> None:
     assert recording_gaps(rec, segments, tolerance_frames=1.0) == []
 
 
-def test_vtest_fixed_camera_is_transcoded_segmented_and_verified(app: Vigil) -> None:
+def assert_proxy(app: Vigil, rec_id: str, duration: float, *, audio: str | None) -> None:
+    """The proxy plays in a browser, covers the recording, and every file is hashed and
+    linked to the original in the custody log."""
+    rec = app.catalog.recording(rec_id)
+    assert rec.playback == "proxy"
+    assert rec.proxy_playlist_key is not None
+    files = app.catalog.proxy_segments(rec_id)
+    assert files
+    # It covers the recording: from its first frame to its last (whose display time, for a
+    # variable-rate source, ffmpeg counts as up to the held frame's duration).
+    assert files[0].start_s == pytest.approx(0.0, abs=0.1)
+    assert duration - 0.5 <= files[-1].end_s <= duration + 1.5
+    (event,) = [e for e in app.catalog.events(recording_ids=[rec_id]) if e.action == "proxy.stored"]
+    detail = json.loads(event.detail or "{}")
+    assert detail["source_sha256"] == rec.sha256
+    assert [f["sha256"] for f in detail["files"]] == [f.sha256 for f in files]
+    for f in files:
+        data = object_path(app, "derived", f.key).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == f.sha256
+    playlist = object_path(app, "derived", rec.proxy_playlist_key).read_text()
+    assert [line for line in playlist.splitlines() if line.endswith(".ts")] == [
+        f.key.rpartition("/")[2] for f in files
+    ]
+    probed = probe(app.tools.runner, app.tools.ffmpeg, object_path(app, "derived", files[0].key))
+    assert probed.playable
+    assert probed.video is not None
+    assert probed.video.stream.codec == "h264"
+    assert (probed.audio.stream.codec if probed.audio else None) == audio
+
+
+def test_vtest_fixed_camera_is_copied_segmented_proxied_and_verified(app: Vigil) -> None:
     source = opencv_sample("vtest.avi")
     rec_id = ingest_and_process(app, source)
     rec = app.catalog.recording(rec_id)
     assert rec.video_codec == "msmpeg4v3"
-    assert rec.playback == "transcode"
     assert object_path(app, "originals", rec.original_key).read_bytes() == source.read_bytes()
     segments = app.catalog.segments(rec_id)
-    assert len(segments) == 8  # 79.5 s in 10 s segments
+    # Stream copy cuts on keyframes: one every 25 s, so 4 segments of 79.5 s.
+    assert [round(s.start_s, 1) for s in segments] == [0.0, 25.0, 50.0, 75.0]
+    assert all(s.kind == "copy" and s.key.endswith(".mkv") for s in segments)
     assert_continuous(app, rec_id, 79.5)
     first = probe(app.tools.runner, app.tools.ffmpeg, object_path(app, "derived", segments[0].key))
     assert first.video is not None
-    assert first.video.stream.codec == "h264"
+    assert first.video.stream.codec == "msmpeg4v3"  # the evidence packets, untouched
+    # Each segment's keyframe is hashed on the custody path, at its time on the timeline.
+    keyframes = [json.loads(s.keyframes or "[]") for s in segments]
+    assert [[k["t"] for k in ks] for ks in keyframes] == [[0.0], [25.0], [50.0], [75.0]]
+    assert_proxy(app, rec_id, 79.5, audio=None)
     assert app.verifier.verify_recording(rec_id, actor="test", full=True).ok
 
 
-def test_tree_cinepak_is_transcoded_and_continuous(app: Vigil) -> None:
+def test_tree_cinepak_is_copied_proxied_and_continuous(app: Vigil) -> None:
     rec_id = ingest_and_process(app, opencv_sample("tree.avi"))
     rec = app.catalog.recording(rec_id)
     assert rec.video_codec == "cinepak"
-    assert rec.playback == "transcode"
     # A variable-rate source: frames held up to ~0.4 s are normal, not gaps.
     assert rec.frame_hold_s is not None
     assert rec.frame_hold_s > 0.3
     assert_continuous(app, rec_id, 29.6)
     segments = app.catalog.segments(rec_id)
-    # One review frame per source picture (68 non-empty packets of 444; the rest repeat).
+    # Every source picture is in the evidence (68 non-empty packets of 444; the rest repeat).
     assert sum(s.frame_count for s in segments) == 68
+    assert_proxy(app, rec_id, 29.6, audio=None)
 
 
-def test_megamind_mpeg4_with_ac3_gets_h264_and_aac(app: Vigil) -> None:
+def test_megamind_mpeg4_with_ac3_is_copied_and_gets_an_h264_aac_proxy(app: Vigil) -> None:
     rec_id = ingest_and_process(app, opencv_sample("Megamind.avi"))
     rec = app.catalog.recording(rec_id)
     assert (rec.video_codec, rec.audio_codec) == ("mpeg4", "ac3")
@@ -72,8 +112,9 @@ def test_megamind_mpeg4_with_ac3_gets_h264_and_aac(app: Vigil) -> None:
     probed = probe(app.tools.runner, app.tools.ffmpeg, object_path(app, "derived", segment.key))
     assert probed.video is not None
     assert probed.audio is not None
-    assert (probed.video.stream.codec, probed.audio.stream.codec) == ("h264", "aac")
-    assert probed.playable
+    assert (probed.video.stream.codec, probed.audio.stream.codec) == ("mpeg4", "ac3")
+    assert rec.status == "complete"
+    assert_proxy(app, rec_id, rec.duration_s or 0.0, audio="aac")
 
 
 @pytest.mark.parametrize(
@@ -87,7 +128,7 @@ def test_reencoded_copies_of_real_footage_match(
     copy = tmp_path / "copy.mp4"
     run(reencode_command(ffmpeg, source, copy, crf=crf, scale=scale))
     report = match_copy(app.catalog, app.tools, rec_id, copy, actor="test")
-    assert [v.status for v in report.segments] == ["same"] * 8
+    assert [v.status for v in report.segments] == ["same"] * 4
     assert report.clean
 
 
@@ -100,6 +141,6 @@ def test_an_overlay_in_real_footage_flags_only_its_segment(
     run(overlay_command(ffmpeg, source, edited, start_s=43.0, duration_s=2.0, area=0.08))
     report = match_copy(app.catalog, app.tools, rec_id, edited, actor="test")
     flagged = [v.index for v in report.segments if v.status != "same"]
-    assert flagged == [4]
-    (where,) = report.segments[4].edited_ranges
+    assert flagged == [1]  # 25-50 s
+    (where,) = report.segments[1].edited_ranges
     assert where[0] == pytest.approx(43.0, abs=0.5)

@@ -7,12 +7,16 @@ from pathlib import Path
 import pytest
 
 from transcode.commands import (
+    ProxyJob,
     ProxySettings,
     SegmentJob,
+    first_packet_command,
     gray_frames_command,
+    keyframes_command,
     live_command,
     probe_command,
     probe_video_many_command,
+    proxy_command,
     segment_command,
     sniff_command,
 )
@@ -22,10 +26,12 @@ SOURCE = Path("/evidence/in put/rec 01.mp4")
 OUT = Path("/work/seg out")
 
 
-def job(
-    video: str = "copy", audio: str = "copy", segment_s: float = 10.0, **kw: object
-) -> SegmentJob:
-    return SegmentJob(SOURCE, OUT, segment_s, video, audio, **kw)  # type: ignore[arg-type]
+def job(container: str = "mpegts", audio: bool = True, segment_s: float = 10.0) -> SegmentJob:
+    return SegmentJob(SOURCE, OUT, segment_s, container, audio)  # type: ignore[arg-type]
+
+
+def proxy_job(audio: str = "aac", segment_s: float = 10.0, **kw: object) -> ProxyJob:
+    return ProxyJob(SOURCE, OUT, segment_s, audio, **kw)  # type: ignore[arg-type]
 
 
 def value_after(cmd: list[str], flag: str) -> str:
@@ -38,7 +44,7 @@ def maps(cmd: list[str]) -> list[str]:
     return [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-map"]
 
 
-# -- segment_command --------------------------------------------------------------------------
+# -- segment_command: the custody path's stream copy ------------------------------------------
 
 
 def test_segment_command_starts_with_executable_and_quiet_progress_options() -> None:
@@ -58,37 +64,15 @@ def test_segment_command_keeps_source_timestamps() -> None:
     assert value_after(cmd, "-reset_timestamps") == "0"
 
 
-def test_segment_command_copy_plan_copies_video_without_encoder_options() -> None:
-    cmd = segment_command(FF, job(video="copy"))
-    assert value_after(cmd, "-c:v") == "copy"
-    for flag in ("-force_key_frames", "-preset", "-crf", "-profile:v", "-pix_fmt", "-fps_mode"):
+@pytest.mark.parametrize("container", ["mpegts", "matroska"])
+def test_segment_command_copies_every_stream_and_never_encodes(container: str) -> None:
+    cmd = segment_command(FF, job(container))
+    assert value_after(cmd, "-c") == "copy"
+    for flag in (
+        "-c:v", "-c:a", "-force_key_frames", "-preset", "-crf", "-vf", "-pix_fmt", "-b:a",
+    ):  # fmt: skip
         assert flag not in cmd
-
-
-def test_segment_command_h264_plan_uses_proxy_settings() -> None:
-    proxy = ProxySettings(preset="slow", crf=19, audio_bitrate="128k", threads=2)
-    cmd = segment_command(FF, job(video="h264", audio="aac", proxy=proxy))
-    assert value_after(cmd, "-c:v") == "libx264"
-    assert value_after(cmd, "-preset") == "slow"
-    assert value_after(cmd, "-crf") == "19"
-    assert value_after(cmd, "-pix_fmt") == "yuv420p"
-    assert value_after(cmd, "-profile:v") == "high"
-    assert value_after(cmd, "-threads") == "2"
-    # One output frame per source frame: none invented or dropped for variable-rate sources.
-    assert value_after(cmd, "-fps_mode") == "passthrough"
-    assert value_after(cmd, "-b:a") == "128k"
-
-
-@pytest.mark.parametrize(
-    ("segment_s", "expected"),
-    [(10.0, "10"), (2.5, "2.5"), (6, "6"), (0.75, "0.75")],
-)
-def test_segment_command_h264_forces_keyframes_at_each_segment_boundary(
-    segment_s: float, expected: str
-) -> None:
-    cmd = segment_command(FF, job(video="h264", segment_s=segment_s))
-    assert value_after(cmd, "-force_key_frames") == f"expr:gte(t,n_forced*{expected})"
-    assert value_after(cmd, "-segment_time") == expected
+    assert "libx264" not in cmd
 
 
 def test_segment_command_writes_mpegts_segments_and_csv_list() -> None:
@@ -98,12 +82,65 @@ def test_segment_command_writes_mpegts_segments_and_csv_list() -> None:
     assert value_after(cmd, "-segment_list") == str(OUT / "segments.csv")
     assert value_after(cmd, "-segment_list_type") == "csv"
     assert cmd[-2:] == ["-y", str(OUT / "seg-%05d.ts")]
+    assert "-fflags" not in cmd
+
+
+def test_segment_command_matroska_for_codecs_mpegts_cannot_carry() -> None:
+    cmd = segment_command(FF, job("matroska"))
+    assert value_after(cmd, "-segment_format") == "matroska"
+    assert cmd[-2:] == ["-y", str(OUT / "seg-%05d.mkv")]
+    # AVI packets without PTS (B-frames) get generated ones; Matroska cannot store none.
+    assert value_after(cmd, "-fflags") == "+genpts"
+    assert cmd.index("-fflags") < cmd.index("-i")
+    assert "-muxdelay" not in cmd  # an MPEG-TS option
 
 
 def test_segment_job_paths_live_in_out_dir() -> None:
     j = job()
     assert j.pattern == OUT / "seg-%05d.ts"
     assert j.segment_list == OUT / "segments.csv"
+
+
+@pytest.mark.parametrize(
+    ("audio", "expected_maps"), [(True, ["0:v:0", "0:a:0?"]), (False, ["0:v:0"])]
+)
+def test_segment_command_maps_audio_only_when_there_is_some(
+    audio: bool, expected_maps: list[str]
+) -> None:
+    assert maps(segment_command(FF, job(audio=audio))) == expected_maps
+
+
+# -- proxy_command: the transcode path --------------------------------------------------------
+
+
+def test_proxy_command_uses_proxy_settings() -> None:
+    proxy = ProxySettings(preset="slow", crf=19, audio_bitrate="128k", threads=2)
+    cmd = proxy_command(FF, proxy_job(audio="aac", proxy=proxy))
+    assert value_after(cmd, "-c:v") == "libx264"
+    assert value_after(cmd, "-preset") == "slow"
+    assert value_after(cmd, "-crf") == "19"
+    assert value_after(cmd, "-pix_fmt") == "yuv420p"
+    assert value_after(cmd, "-profile:v") == "high"
+    assert value_after(cmd, "-threads") == "2"
+    # One output frame per source frame: none invented or dropped for variable-rate sources.
+    assert value_after(cmd, "-fps_mode") == "passthrough"
+    assert value_after(cmd, "-b:a") == "128k"
+    assert cmd.index("-copyts") < cmd.index("-i")
+    assert value_after(cmd, "-segment_format") == "mpegts"
+    assert value_after(cmd, "-segment_list") == str(OUT / "proxy.csv")
+    assert cmd[-2:] == ["-y", str(OUT / "proxy-%05d.ts")]
+
+
+@pytest.mark.parametrize(
+    ("segment_s", "expected"),
+    [(10.0, "10"), (2.5, "2.5"), (6, "6"), (0.75, "0.75")],
+)
+def test_proxy_command_forces_keyframes_at_each_segment_boundary(
+    segment_s: float, expected: str
+) -> None:
+    cmd = proxy_command(FF, proxy_job(segment_s=segment_s))
+    assert value_after(cmd, "-force_key_frames") == f"expr:gte(t,n_forced*{expected})"
+    assert value_after(cmd, "-segment_time") == expected
 
 
 @pytest.mark.parametrize(
@@ -114,11 +151,10 @@ def test_segment_job_paths_live_in_out_dir() -> None:
         ("none", ["0:v:0"], []),
     ],
 )
-@pytest.mark.parametrize("video", ["copy", "h264"])
-def test_segment_command_audio_plan(
-    video: str, audio: str, expected_maps: list[str], audio_args: list[str]
+def test_proxy_command_audio_plan(
+    audio: str, expected_maps: list[str], audio_args: list[str]
 ) -> None:
-    cmd = segment_command(FF, job(video=video, audio=audio))
+    cmd = proxy_command(FF, proxy_job(audio=audio))
     assert maps(cmd) == expected_maps
     if audio_args:
         start = cmd.index("-c:a")
@@ -126,14 +162,38 @@ def test_segment_command_audio_plan(
     else:
         assert "-c:a" not in cmd
         assert "-b:a" not in cmd
-        assert "-an" not in cmd  # no audio map at all is how audio is left out
 
 
-def test_segment_command_output_options_follow_the_input() -> None:
-    cmd = segment_command(FF, job(video="h264", audio="aac"))
+def test_proxy_command_output_options_follow_the_input() -> None:
+    cmd = proxy_command(FF, proxy_job())
     i = cmd.index("-i")
     for flag in ("-map", "-c:v", "-c:a", "-force_key_frames", "-f", "-segment_list"):
         assert cmd.index(flag) > i, flag
+
+
+# -- keyframes_command: keyframe-only decode for the custody path's perceptual hashes --------
+
+
+def test_keyframes_command_decodes_only_keyframes_at_64x64_gray_with_their_times() -> None:
+    cmd = keyframes_command(FF, SOURCE)
+    assert cmd[0] == FF
+    # -skip_frame is a decoder (input) option: before -i, or it does nothing.
+    assert value_after(cmd, "-skip_frame") == "nokey"
+    assert cmd.index("-skip_frame") < cmd.index("-i") > cmd.index("-copyts")
+    # Without passthrough, the skipped frames come out as duplicates at the full frame count.
+    assert value_after(cmd, "-fps_mode") == "passthrough"
+    assert value_after(cmd, "-vf") == "scale=64:64:flags=area,format=gray,showinfo"
+    assert maps(cmd) == ["0:v:0"]
+    assert cmd[-5:] == ["-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"]
+
+
+def test_first_packet_command_reads_one_video_packet_on_file_timestamps() -> None:
+    cmd = first_packet_command(FF, SOURCE)
+    assert cmd.index("-copyts") < cmd.index("-i")
+    assert value_after(cmd, "-frames:v") == "1"
+    assert value_after(cmd, "-c") == "copy"
+    assert value_after(cmd, "-f") == "framecrc"
+    assert maps(cmd) == ["0:v:0"]
 
 
 # -- probe / sniff ----------------------------------------------------------------------------

@@ -123,6 +123,10 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+SEGMENT_SUFFIXES = (".ts", ".mkv")
+"""Evidence segments: MPEG-TS, or Matroska for codecs MPEG-TS cannot carry."""
+
+
 class FootageChecker:
     def __init__(
         self, package: Path, ledger: LedgerCheck, ffmpeg: str | None, thresholds: Thresholds
@@ -284,7 +288,8 @@ class FootageChecker:
             folder = self.package / rec_id / "segments"
             if not folder.is_dir():
                 continue
-            for path in sorted(folder.glob("*.ts")):
+            media = (p for p in sorted(folder.iterdir()) if p.suffix in SEGMENT_SUFFIXES)
+            for path in media:
                 if path.name in names:
                     continue
                 sha, _ = sha256_file(path)
