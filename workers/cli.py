@@ -65,6 +65,7 @@ from integrity.verify import RecordingVerification
 from transcode.ffmpeg import TranscodeError, redact
 from transcode.samples import SampleSpec, find_font, sample_command
 from workers.app import STAGE_INPUTS, Vigil, build_app, retention_policy
+from workers.behind import BehindDrain
 from workers.kafka_bus import Outcome, RetryPolicy, StageWorker, dead_letter_topic
 from workers.live import LivePolicy, LiveRecorder, LiveSource
 from workers.messages import topic_for
@@ -1030,6 +1031,9 @@ def live(
     stop = threading.Event()
     with running_app(ctx) as app:
         on_stop_signals(stop, grace_s=app.settings.shutdown_grace_s, kill=app.runner.stop)
+        # The custody path runs on the recorder's thread; the work that follows it drains on
+        # a thread of its own at a lower priority, so it never holds up the next segment.
+        behind = BehindDrain(app.run_pipeline)
         recorder = LiveRecorder(
             catalog=app.catalog,
             store=app.store,
@@ -1044,10 +1048,14 @@ def live(
             publish=app.publish,
             work_dir=app.settings.work_dir,
             segment_s=app.settings.segment_seconds,
-            after_publish=app.run_pipeline,
+            after_publish=behind.poke,
         )
         click.echo(f"recording {redact(source)}", err=True)
-        result = recorder.record(live_source, metadata, actor=actor, policy=policy, stop=stop)
+        try:
+            result = recorder.record(live_source, metadata, actor=actor, policy=policy, stop=stop)
+        finally:
+            # The dense index and finalise catch up behind; the recording completes here.
+            behind.close()
     outages = ", ".join(f"{s:.1f} s" for s in result.outages_s) or "none"
     click.echo(
         f"recorded: {result.recording_id} sha256 {result.sha256} {result.segments} segments in"

@@ -159,7 +159,7 @@ def test_a_source_a_browser_cannot_play_gets_a_linked_proxy(proxied: tuple[Vigil
     (event,) = [e for e in app.catalog.events(recording_ids=[rec_id]) if e.action == "proxy.stored"]
     detail = json.loads(event.detail or "{}")
     assert detail["source_sha256"] == rec.sha256
-    assert detail["settings"].startswith("libx264 preset=veryfast crf=23")
+    assert detail["settings"].startswith("libx264 preset=ultrafast crf=23")
     assert [f["sha256"] for f in detail["files"]] == [f.sha256 for f in files]
 
 

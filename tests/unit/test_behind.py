@@ -1,0 +1,59 @@
+"""The work behind the custody path: drained off the caller's thread, at a lower priority,
+and finished on close."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from workers.behind import BehindDrain
+
+
+def test_drains_on_its_own_thread_at_lower_priority_and_finishes_on_close() -> None:
+    seen: list[tuple[int, int]] = []
+    queued = [1, 2, 3]
+    done: list[int] = []
+    caller = threading.get_native_id()
+
+    def drain() -> int:
+        tid = threading.get_native_id()
+        seen.append((tid, os.getpriority(os.PRIO_PROCESS, tid)))
+        n = len(queued)
+        while queued:
+            done.append(queued.pop(0))
+        return n
+
+    base = os.getpriority(os.PRIO_PROCESS, caller)
+    behind = BehindDrain(drain, nice=5)
+    behind.poke()
+    deadline = time.monotonic() + 5
+    while not done and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert done == [1, 2, 3]
+    queued.extend([4, 5])  # more work published, then the recording ends
+    assert behind.close(timeout_s=5)
+    assert done == [1, 2, 3, 4, 5]
+    assert all(tid != caller for tid, _ in seen)
+    assert all(prio == min(base + 5, 19) for _, prio in seen)
+    # The caller's own priority is untouched.
+    assert os.getpriority(os.PRIO_PROCESS, caller) == base
+
+
+def test_a_failing_drain_is_retried_at_the_next_poke() -> None:
+    calls: list[int] = []
+
+    def drain() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("store unreachable")
+        return 0
+
+    behind = BehindDrain(drain, nice=0)
+    behind.poke()
+    deadline = time.monotonic() + 5
+    while not behind.errors and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert behind.close(timeout_s=5)
+    assert len(calls) == 2
+    assert [str(e) for e in behind.errors] == ["store unreachable"]
