@@ -96,16 +96,26 @@ def sniff_command(ffmpeg: str, source: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def probe_command(ffmpeg: str, source: Path) -> list[str]:
+def probe_command(ffmpeg: str, source: Path, *, keyframes_to: Path | None = None) -> list[str]:
     """Every video and audio packet's timing, size and key flag, without decoding.
 
     ``framecrc`` prints the codec, dimensions and time base of each stream, then one line per
     packet; it works with any ffmpeg build, including those shipped without ffprobe.
     ``-copyts`` keeps the file's own timestamps so that segment times line up with it.
+
+    With ``keyframes_to``, the same run also writes the keyframes as in ``keyframes_command``
+    (64x64 gray, ``showinfo`` times on stderr) to that file: one process instead of two for a
+    live segment. ``-skip_frame`` only concerns the decoder; the packet listing is a copy.
     """
+    if keyframes_to is None:
+        return [
+            ffmpeg, *BASE, "-copyts", "-i", str(source),
+            "-map", "0:v?", "-map", "0:a?", "-c", "copy", "-f", "framecrc", "-",
+        ]  # fmt: skip
     return [
-        ffmpeg, *BASE, "-copyts", "-i", str(source),
+        ffmpeg, *BASE, "-skip_frame", "nokey", "-copyts", "-i", str(source),
         "-map", "0:v?", "-map", "0:a?", "-c", "copy", "-f", "framecrc", "-",
+        *_keyframe_output(64), "-y", str(keyframes_to),
     ]  # fmt: skip
 
 
@@ -186,6 +196,14 @@ def proxy_command(ffmpeg: str, job: ProxyJob) -> list[str]:
     ]  # fmt: skip
 
 
+def _keyframe_output(side: int) -> list[str]:
+    return [
+        "-map", "0:v:0", "-an", "-sn", "-fps_mode", "passthrough",
+        "-vf", f"scale={side}:{side}:flags=area,format=gray,showinfo",
+        "-f", "rawvideo", "-pix_fmt", "gray",
+    ]  # fmt: skip
+
+
 def keyframes_command(ffmpeg: str, source: Path, *, side: int = 64) -> list[str]:
     """Decode only the keyframes of ``source``'s video to ``side``x``side`` gray, raw on stdout.
 
@@ -197,9 +215,7 @@ def keyframes_command(ffmpeg: str, source: Path, *, side: int = 64) -> list[str]
     """
     return [
         ffmpeg, *BASE, "-skip_frame", "nokey", "-copyts", "-i", str(source),
-        "-map", "0:v:0", "-an", "-sn", "-fps_mode", "passthrough",
-        "-vf", f"scale={side}:{side}:flags=area,format=gray,showinfo",
-        "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1",
+        *_keyframe_output(side), "pipe:1",
     ]  # fmt: skip
 
 

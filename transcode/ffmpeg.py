@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,26 @@ def find_ffmpeg(explicit: str | None = None) -> str:
         raise FfmpegNotFound(
             "no ffmpeg on PATH and imageio-ffmpeg has no binary for this platform"
         ) from exc
+
+
+def _share_priority(pid: int) -> None:
+    """Give a child started from a lowered-priority thread (``workers.behind``) that priority
+    across the whole machine, not only within its own session.
+
+    Each ffmpeg runs in a session of its own (so that it can be killed with its children);
+    with Linux's scheduler autogroups every session is a group scheduled as one, and a
+    thread's nice value only ranks it inside its group. The group's own nice
+    (``/proc/PID/autogroup``) is what ranks it against the others, so it is set to the
+    calling thread's nice. Nothing happens for a thread at normal priority or elsewhere.
+    """
+    try:
+        nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    except (AttributeError, OSError):
+        return
+    if nice <= 0:
+        return
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/autogroup").write_text(f"{nice}\n")
 
 
 @dataclass(frozen=True)
@@ -169,6 +190,7 @@ class ProcessRunner:
         on_progress: ProgressCallback | None = None,
         capture_stdout: bool = False,
         check: bool = True,
+        on_line: Callable[[str], None] | None = None,
     ) -> RunResult:
         """Run to completion; return stdout (if captured) and the stderr head and tail.
 
@@ -179,7 +201,12 @@ class ProcessRunner:
         started = time.monotonic()
         status: list[int] = []
         with self.stream(
-            cmd, timeout_s=timeout_s, on_progress=on_progress, check=check, status=status
+            cmd,
+            timeout_s=timeout_s,
+            on_progress=on_progress,
+            check=check,
+            status=status,
+            on_line=on_line,
         ) as (out, pump):
             for chunk in iter(lambda: out.read(1 << 16), b""):
                 if capture_stdout:
@@ -217,6 +244,7 @@ class ProcessRunner:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        _share_priority(proc.pid)
         with self._lock:
             self._live.add(proc)
         if self._stopping.is_set():  # stop() ran while it started: it may not have seen it

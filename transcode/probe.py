@@ -8,7 +8,7 @@ and it needs no ffprobe, which pip-installed ffmpeg builds do not ship.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -247,10 +247,25 @@ def parse_framecrc(text: str) -> tuple[tuple[StreamInfo, ...], dict[int, Track]]
     return tuple(streams), tracks
 
 
-def probe(runner: ProcessRunner, ffmpeg: str, source: Path, timeout_s: float = 600) -> ProbeResult:
-    """Probe ``source``. Raises ``NotVideoError`` if ffmpeg finds no video packets at all."""
+def probe(
+    runner: ProcessRunner,
+    ffmpeg: str,
+    source: Path,
+    timeout_s: float = 600,
+    *,
+    keyframes_to: Path | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> ProbeResult:
+    """Probe ``source``. Raises ``NotVideoError`` if ffmpeg finds no video packets at all.
+
+    ``keyframes_to`` and ``on_line``: see ``probe_command`` (``transcode.keyframes`` uses them).
+    """
     result = runner.run(
-        probe_command(ffmpeg, source), timeout_s=timeout_s, capture_stdout=True, check=False
+        probe_command(ffmpeg, source, keyframes_to=keyframes_to),
+        timeout_s=timeout_s,
+        capture_stdout=True,
+        check=False,
+        on_line=on_line,
     )
     streams, tracks = parse_framecrc(result.stdout.decode("ascii", "replace"))
     container, declared = _parse_header(result.stderr_head)

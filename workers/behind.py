@@ -19,8 +19,12 @@ from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 
-BEHIND_NICE = 10
-"""How much lower the priority of the work behind is (added to the process's nice value)."""
+BEHIND_NICE = 19
+"""How much lower the priority of the work behind is (added to the process's nice value,
+capped at 19, the lowest). The lowest, because each ffmpeg is a scheduler group of its own
+(see ``transcode.ffmpeg._share_priority``): 16 streams' decoders at nice 10 (weight 110 each)
+would together still outweigh one custody process at 0 (weight 1024); at 19 (15 each) they
+take what the custody path leaves."""
 
 
 def lower_this_thread(increment: int) -> bool:

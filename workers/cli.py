@@ -1043,7 +1043,6 @@ def live(
                 store=app.store,
                 phash_fps=app.settings.phash_fps,
                 gap_tolerance_frames=app.settings.continuity_tolerance_frames,
-                tools=app.tools,
             ),
             publish=app.publish,
             work_dir=app.settings.work_dir,

@@ -89,7 +89,8 @@ from ingest.store import ObjectStore, sha256_file
 from integrity.continuity import tolerance_s
 from transcode.commands import live_listen_command, live_pull_command, retime_command
 from transcode.ffmpeg import FfmpegFailed, FfmpegTimeout, RunnerStopped, Tools, redact
-from transcode.probe import NotVideoError, ProbeResult, probe
+from transcode.keyframes import Keyframes, probe_with_keyframes
+from transcode.probe import NotVideoError, ProbeResult
 from transcode.segmenter import SegmentFile
 from workers.messages import Message, RecordingSegmented
 from workers.segment_writer import SYSTEM_ACTOR, SegmentWriter, segment_stored
@@ -103,6 +104,7 @@ event; ``LivePolicy.max_s``; no camera for ``max_outage_s``; an error (the foota
 far is still stored)."""
 
 _POLL_S = 0.25  # how often the receiver looks at the stop event and the deadlines
+_STORE_POLL_S = 0.1  # how often the storing thread looks for closed segments (a file read)
 _NOPTS = -(2**63)
 
 
@@ -461,7 +463,7 @@ class _LiveRun:
         receiver.start()
         try:
             while receiver.is_alive():
-                receiver.join(timeout=0.5)
+                receiver.join(timeout=_STORE_POLL_S)
                 self._drain()
             self._drain()
         except BaseException:
@@ -523,9 +525,12 @@ class _LiveRun:
             try:
                 if size == 0:
                     raise NotVideoError(f"{path.name} is empty")
+                # One ffmpeg run probes the segment and hashes its keyframes (the custody
+                # path's perceptual hashes), on the timestamps it is stored with.
                 probed: ProbeResult | None = None
+                keyframes: Keyframes | None = None
                 if session.shift_s is None:
-                    probed = probe(tools.runner, tools.ffmpeg, path, timeout_s=60)
+                    probed, keyframes = probe_with_keyframes(tools, path)
                     session.shift_s = self._place(session, probed)
                 if session.shift_s != 0.0:
                     retimed = path.with_name(f"retimed-{path.name}")
@@ -535,7 +540,7 @@ class _LiveRun:
                     )
                     path, probed = retimed, None
                 if probed is None:
-                    probed = probe(tools.runner, tools.ffmpeg, path, timeout_s=60)
+                    probed, keyframes = probe_with_keyframes(tools, path)
             except (NotVideoError, FfmpegFailed) as exc:
                 # Nothing to catalogue: an empty file (a connection that ended before its
                 # first frame) or an unreadable one; what arrived is in the original anyway.
@@ -550,7 +555,7 @@ class _LiveRun:
             if session.number > 1 and not session.announced:
                 assert self.origin_s is not None
                 self._announce_reconnect(session, timeline_start=video.start_s - self.origin_s)
-            self._store(session, path, probed)
+            self._store(session, path, probed, keyframes)
             session.done += 1
 
     def _place(self, session: _Session, probed: ProbeResult) -> float:
@@ -593,7 +598,9 @@ class _LiveRun:
             values["device_start"] = self._wall(self.zero)
         self.r.catalog.update_recording(self.recording_id, **values)
 
-    def _store(self, session: _Session, path: Path, probed: ProbeResult) -> None:
+    def _store(
+        self, session: _Session, path: Path, probed: ProbeResult, keyframes: Keyframes | None
+    ) -> None:
         r = self.r
         video = probed.video
         assert video is not None
@@ -609,7 +616,10 @@ class _LiveRun:
                 video.frame_duration_s, video.hold_s, r.writer.gap_tolerance_frames
             ))),
         )  # fmt: skip
-        row = r.writer.add(recording, produced, origin=self.origin_s, previous=chain, kind="copy")
+        hashes = keyframes.between(-math.inf, math.inf, origin_s=self.origin_s) if keyframes else []
+        row = r.writer.add(
+            recording, produced, origin=self.origin_s, previous=chain, kind="copy", keyframes=hashes
+        )
         self.segments.append(row)
         session.segments.append(row)
         r.publish(segment_stored(row))

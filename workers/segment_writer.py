@@ -20,9 +20,8 @@ from catalog.repository import Catalog, Event
 from catalog.timeline import wall_clock
 from ingest.store import ObjectStore, sha256_file
 from integrity.continuity import tolerance_s
-from transcode.ffmpeg import Tools
 from transcode.hls import PlaylistEntry, playlist
-from transcode.keyframes import KeyframeHash, keyframe_hashes
+from transcode.keyframes import KeyframeHash
 from transcode.segmenter import SegmentFile
 from workers.messages import SegmentStored
 
@@ -79,13 +78,11 @@ class SegmentWriter:
         store: ObjectStore,
         phash_fps: float,
         gap_tolerance_frames: float,
-        tools: Tools | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
         self.phash_fps = phash_fps
         self.gap_tolerance_frames = gap_tolerance_frames
-        self.tools = tools
 
     def add(
         self,
@@ -101,14 +98,10 @@ class SegmentWriter:
         """Store and catalogue one segment; ``origin`` is the source time of the timeline's
         zero, ``previous`` the chain link before it. Idempotent.
 
-        ``keyframes`` are the segment's keyframe hashes when the caller made them (from the
-        whole original, in one decode); otherwise, given ``tools``, they are made here from the
-        segment file (a live segment as it closes). ``sha256`` is (digest, size) when the
-        caller already hashed the file.
+        ``keyframes`` are the segment's keyframe hashes, made by the caller (from the whole
+        original in one decode, or with a live segment's probe). ``sha256`` is (digest, size)
+        when the caller already hashed the file.
         """
-        if keyframes is None and self.tools is not None:
-            found = keyframe_hashes(self.tools, produced.path)
-            keyframes = found.between(-1e18, 1e18, origin_s=origin)
         if produced.index == 0:
             self.catalog.update_recording(recording.id, origin_s=origin, phash_fps=self.phash_fps)
         sha, size = sha256 if sha256 is not None else sha256_file(produced.path)

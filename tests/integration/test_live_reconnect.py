@@ -72,7 +72,6 @@ def recorder(app: Vigil) -> LiveRecorder:
             store=app.store,
             phash_fps=app.settings.phash_fps,
             gap_tolerance_frames=app.settings.continuity_tolerance_frames,
-            tools=app.tools,
         ),
         publish=app.publish,
         work_dir=app.settings.work_dir,
@@ -244,6 +243,12 @@ def test_a_pushing_camera_away_for_5_s_leaves_one_5_s_gap_in_one_recording(
     assert [s.index for s in segments] == list(range(len(segments)))
     assert all(v.integrity == "hashed" for v in view.segments)
     assert all(s.phash_frames for s in segments)
+    # Keyframes hashed on the custody path as each segment closed, on the timeline of the
+    # recording (the second session's retimed too): a 1 s GOP in a 4 s segment.
+    for s in segments:
+        times = [k["t"] for k in json.loads(s.keyframes or "[]")]
+        assert times, f"segment {s.index} has no keyframe hashes"
+        assert all(s.start_s - 0.05 <= t < s.end_s for t in times), (s.index, times)
 
     # Both sessions are on one timeline and one hash chain, and the footage is intact (the
     # perceptual hashes are recomputed too, on the retimed second session).

@@ -7,6 +7,9 @@ import os
 import threading
 import time
 
+import pytest
+
+from transcode.ffmpeg import ProcessRunner
 from workers.behind import BehindDrain
 
 
@@ -57,3 +60,30 @@ def test_a_failing_drain_is_retried_at_the_next_poke() -> None:
     assert behind.close(timeout_s=5)
     assert len(calls) == 2
     assert [str(e) for e in behind.errors] == ["store unreachable"]
+
+
+def test_ffmpeg_started_from_behind_runs_at_its_priority_across_sessions() -> None:
+    """Each child runs in a session of its own; with scheduler autogroups its group's nice
+    is what ranks it against other sessions, so it must carry the thread's nice too."""
+    if not os.path.exists("/proc/self/autogroup"):
+        pytest.skip("no scheduler autogroups here")
+    runner = ProcessRunner()
+    seen: list[bytes] = []
+
+    def drain() -> int:
+        seen.append(
+            runner.run(["sh", "-c", "cat /proc/$$/autogroup; nice"], capture_stdout=True).stdout
+        )
+        return 0
+
+    behind = BehindDrain(drain, nice=7)
+    behind.poke()
+    assert behind.close(timeout_s=10)
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    expected = min(base + 7, 19)
+    group, _, thread_nice = seen[0].decode().strip().partition("\n")
+    assert group.endswith(f"nice {expected}")
+    assert int(thread_nice) == expected
+    # Started from a thread at normal priority: untouched.
+    normal = runner.run(["sh", "-c", "cat /proc/$$/autogroup"], capture_stdout=True).stdout
+    assert normal.decode().strip().endswith(" nice 0")
