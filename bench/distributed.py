@@ -6,12 +6,21 @@ Run from the repo root (starts its own Kafka, SeaweedFS and PostgreSQL on loopba
 
 For the clip (the 5-minute 1080p30 H.264 clip of bench/pipeline.py, or its 20 s 720p quick
 clip) it times, in one run:
+  floor     the custody floor of bench/pipeline.py (copy + sha256 of the original, ffmpeg
+            stream-copy segmenting, sha256 of the segments, keyframe-only 64x64 decode), each
+            part in a fresh process;
+  custody   the custody path through Kafka, S3 and PostgreSQL: this process ingests (the
+            original streamed into S3 with its SHA-256, catalogued in PostgreSQL, announced on
+            Kafka) and the `segment` worker, a separate process, stream-copies, hashes, hashes
+            the keyframes, stores in S3 and catalogues; timed from the ingest call to the
+            commit of the recording's `segment` custody event (polled every 20 ms);
   embedded  `vigil ingest` on embedded defaults (folder store, SQLite, in-process bus);
-  kafka xN  stage workers as separate processes (segment, N x phash, finalise) on Kafka with
-            the catalogue in PostgreSQL and objects in S3, from `vigil ingest` until the
-            recording is complete in the catalogue.
-Each prints wall seconds and x-realtime, and `ratio kafka/embedded` (embedded wall / kafka wall).
-The output is also written to bench/results/distributed-<quick|full>.txt.
+  kafka xN  stage workers as separate processes (segment, N x phash, transcode, finalise) on
+            Kafka with the catalogue in PostgreSQL and objects in S3, from `vigil ingest` until
+            the recording is complete in the catalogue.
+It prints wall seconds and x-realtime, `ratio custody-distributed/floor` (floor wall / custody
+wall; target >= 0.6) and `ratio kafka/embedded` (embedded wall / kafka wall). The output is also
+written to bench/results/distributed-<quick|full>.txt.
 """
 
 from __future__ import annotations
@@ -85,23 +94,9 @@ def distributed(
     phash_workers: int,
 ) -> Run:
     prefix = f"bench{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "VIGIL_DATA_DIR": str(work / prefix),
-        "VIGIL_BUS": "kafka",
-        "VIGIL_KAFKA_BOOTSTRAP": kafka.bootstrap,
-        "VIGIL_KAFKA_TOPIC_PREFIX": prefix,
-        "VIGIL_KAFKA_PARTITIONS": "4",
-        "VIGIL_STORE": "s3",
-        "VIGIL_S3_ENDPOINT": s3.endpoint,
-        "VIGIL_S3_ACCESS_KEY": s3.access_key,
-        "VIGIL_S3_SECRET_KEY": s3.secret_key,
-        "VIGIL_S3_ORIGINALS_BUCKET": f"{prefix}-originals",
-        "VIGIL_S3_DERIVED_BUCKET": f"{prefix}-derived",
-        "VIGIL_CATALOG_URL": database_url,
-    }
+    env = kafka_env(work, prefix, kafka, s3, database_url)
     Catalog(make_engine(database_url)).migrate()
-    stages = ["segment", *["phash"] * phash_workers, "finalise"]
+    stages = ["segment", *["phash"] * phash_workers, "transcode", "finalise"]
     logs = work / f"{prefix}-logs"
     logs.mkdir(parents=True)
     workers = []
@@ -134,6 +129,89 @@ def distributed(
     return Run(name, wall, clip_s)
 
 
+def kafka_env(
+    work: Path, prefix: str, kafka: KafkaService, s3: SeaweedService, url: str
+) -> dict[str, str]:
+    return {
+        **os.environ,
+        "VIGIL_DATA_DIR": str(work / prefix),
+        "VIGIL_BUS": "kafka",
+        "VIGIL_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "VIGIL_KAFKA_TOPIC_PREFIX": prefix,
+        "VIGIL_KAFKA_PARTITIONS": "4",
+        "VIGIL_STORE": "s3",
+        "VIGIL_S3_ENDPOINT": s3.endpoint,
+        "VIGIL_S3_ACCESS_KEY": s3.access_key,
+        "VIGIL_S3_SECRET_KEY": s3.secret_key,
+        "VIGIL_S3_ORIGINALS_BUCKET": f"{prefix}-originals",
+        "VIGIL_S3_DERIVED_BUCKET": f"{prefix}-derived",
+        "VIGIL_CATALOG_URL": url,
+    }
+
+
+def custody(
+    clip: Path, clip_s: float, work: Path, *, kafka: KafkaService, s3: SeaweedService, url: str
+) -> Run:
+    """Ingest in this process, the `segment` worker in its own; until the `segment` event."""
+    from ingest.service import RecordingMetadata
+    from workers.app import build_app
+    from workers.settings import Settings
+
+    prefix = f"custody{uuid.uuid4().hex[:8]}"
+    env = kafka_env(work, prefix, kafka, s3, url)
+    Catalog(make_engine(url)).migrate()
+    log = work / f"{prefix}-segment.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "workers", "worker", "segment", "--id", "custody"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        deadline = time.monotonic() + 120
+        while "assigned" not in log.read_text():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the segment worker did not join its group; see {log}")
+            time.sleep(0.2)
+        app = build_app(Settings())  # type: ignore[call-arg]
+        try:
+            meta = RecordingMetadata(device_id="BC-BENCH", original_name=clip.name)
+            started = time.monotonic()
+            rec_id = app.ingest.ingest_file(clip, meta, actor="bench").recording_id
+            deadline = time.monotonic() + 3600
+            while not any(
+                e.action == "segment" for e in app.catalog.events(recording_ids=[rec_id])
+            ):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"custody of {rec_id} did not finish; see {log}")
+                time.sleep(0.02)
+            wall = time.monotonic() - started
+        finally:
+            app.stop()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+    return Run("custody through Kafka, S3, PostgreSQL (ingest -> segment event)", wall, clip_s)
+
+
+def custody_floor(clip: Path, work: Path) -> float:
+    """The custody floor of bench/pipeline.py, each part in a fresh process; total wall s."""
+    from bench.pipeline import CUSTODY_FLOOR, spawn_part
+
+    floor_work = work / "floor"
+    floor_work.mkdir(parents=True, exist_ok=True)
+    total = 0.0
+    for name in CUSTODY_FLOOR:
+        part = spawn_part(name, clip, floor_work)
+        if part is None:
+            raise RuntimeError(f"floor part {name} failed")
+        total += part.wall_s
+    return total
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 20 s 720p clip")
@@ -163,6 +241,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         pg = PostgresService(work / "pg")
         pg.start()
         try:
+            floor = min(custody_floor(clip, work) for _ in range(2))
+            held = min(
+                (
+                    custody(clip, clip_s, work, kafka=kafka, s3=s3, url=pg.create_database())
+                    for _ in range(2)
+                ),
+                key=lambda r: r.wall_s,
+            )
             runs = [embedded(clip, clip_s, work)]
             for n in args.phash_workers:
                 runs.append(
@@ -181,7 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             s3.stop()
             pg.destroy()
     lines.append(f"{'run':<64} {'wall s':>8} {'x-realtime':>11}")
+    lines.append(f"{'custody floor (copy, sha256, segment, sha256, keyframes)':<64} {floor:8.2f}")
+    lines.append(f"{held.name:<64} {held.wall_s:8.2f} {held.x_realtime:11.2f}")
     lines += [f"{r.name:<64} {r.wall_s:8.2f} {r.x_realtime:11.2f}" for r in runs]
+    lines.append(f"ratio custody-distributed/floor: {floor / held.wall_s:.2f} (target >= 0.6)")
     for run in runs[1:]:
         lines.append(
             f"ratio kafka/embedded ({run.name.split(' (')[0]}): {runs[0].wall_s / run.wall_s:.2f}"
