@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import BaseModel
 from vigil_verify.chain import ChainEntry, link
@@ -70,6 +71,12 @@ def segment_stored(row: Segment) -> SegmentStored:
     )
 
 
+class StoredFile(NamedTuple):
+    key: str
+    sha256: str
+    size: int
+
+
 class SegmentWriter:
     def __init__(
         self,
@@ -84,6 +91,13 @@ class SegmentWriter:
         self.phash_fps = phash_fps
         self.gap_tolerance_frames = gap_tolerance_frames
 
+    def put(self, recording: Recording, produced: SegmentFile) -> StoredFile:
+        """Hash the segment file and store it write-once (no catalogue row yet)."""
+        sha, size = sha256_file(produced.path)
+        key = f"{recording.id}/seg-{produced.index:05d}-{sha[:12]}{produced.path.suffix}"
+        self.store.put_file("derived", key, produced.path, sha, category=recording.category)
+        return StoredFile(key, sha, size)
+
     def add(
         self,
         recording: Recording,
@@ -92,22 +106,20 @@ class SegmentWriter:
         origin: float,
         previous: str,
         kind: str,
-        keyframes: Sequence[KeyframeHash] | None = None,
-        sha256: tuple[str, int] | None = None,
+        keyframes: Sequence[KeyframeHash] = (),
+        stored: StoredFile | None = None,
     ) -> Segment:
         """Store and catalogue one segment; ``origin`` is the source time of the timeline's
         zero, ``previous`` the chain link before it. Idempotent.
 
         ``keyframes`` are the segment's keyframe hashes, made by the caller (from the whole
-        original in one decode, or with a live segment's probe). ``sha256`` is (digest, size)
-        when the caller already hashed the file.
+        original in one decode, or with a live segment's probe). ``stored`` is what ``put``
+        returned when the caller stored the file ahead (while the keyframes still decode).
         """
         if produced.index == 0:
             self.catalog.update_recording(recording.id, origin_s=origin, phash_fps=self.phash_fps)
-        sha, size = sha256 if sha256 is not None else sha256_file(produced.path)
-        key = f"{recording.id}/seg-{produced.index:05d}-{sha[:12]}{produced.path.suffix}"
         # The object first, then the row that points at it.
-        self.store.put_file("derived", key, produced.path, sha, category=recording.category)
+        key, sha, size = stored if stored is not None else self.put(recording, produced)
         entry = ChainEntry(produced.index, produced.start_s - origin, produced.end_s - origin, sha)
         holes = [[a - origin, b - origin] for a, b in produced.holes]
         chain = link(previous, entry)

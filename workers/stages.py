@@ -157,6 +157,9 @@ class SegmentStage:
             on_progress=lambda t: self.progress(recording.id, "segment", min(t / total, 1)),
         )
         damage = [recording.damage, probed.describe_damage(), outcome.damage]
+        # Hash and store every file while the keyframes still decode on the other core (I/O
+        # and hashing here, decoding there); the rows and events follow once both are done.
+        stored = [self.writer.put(recording, produced) for produced in outcome.segments]
         try:
             found = keyframes.result()
         except TranscodeError as exc:  # the custody record goes on; the gap is on record
@@ -168,13 +171,14 @@ class SegmentStage:
         # the timestamp rounding between the source's and the segments' time bases).
         slack = video.frame_duration_s / 2
         starts = [p.start_s - outcome.shift_s - slack for p in outcome.segments]
-        for produced, lo, hi in zip(outcome.segments, starts, [*starts[1:], math.inf], strict=True):
+        ends = [*starts[1:], math.inf]
+        for produced, kept, lo, hi in zip(outcome.segments, stored, starts, ends, strict=True):
             picked = found.between(lo, hi, origin_s=origin - outcome.shift_s) if found else []
             previous = segments[-1].chain if segments else recording.anchor
             segments.append(
                 self.writer.add(
                     recording, produced, origin=origin, previous=previous, kind="copy",
-                    keyframes=picked,
+                    keyframes=picked, stored=kept,
                 )
             )  # fmt: skip
             self.progress(recording.id, "store", len(segments) / len(outcome.segments))

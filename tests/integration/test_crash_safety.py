@@ -85,7 +85,11 @@ def test_a_store_failure_mid_segmenting_is_resumed_without_duplicates(
     result = app.ingest.ingest_file(standard_clip, metadata("a.mp4"), actor="test")
     with pytest.raises(Crash):
         app.run_pipeline()
-    assert rows(app, "SELECT count(*) FROM segments") == 2  # two made it before the failure
+    # The files are stored first (while the keyframes decode), the rows after all of them:
+    # two files made it before the failure, no row points at them yet.
+    assert rows(app, "SELECT count(*) FROM segments") == 0
+    stored = app.settings.store_root / "derived" / result.recording_id
+    assert len(list(stored.glob("seg-*.ts"))) == 2
     assert app.catalog.recording(result.recording_id).status == "segmenting"
     app.stop()
 
@@ -95,6 +99,8 @@ def test_a_store_failure_mid_segmenting_is_resumed_without_duplicates(
     assert not again.created
     restarted.run_pipeline()
     assert_complete_once(restarted, result.recording_id, 4)
+    # The two stored before the failure were found identical and kept: no duplicates.
+    assert len(list(stored.glob("seg-*.ts"))) == 4
 
 
 def test_a_decoder_dying_in_the_perceptual_stage_is_resumed(
