@@ -106,7 +106,14 @@ class SegmentStage:
             return self._announce(recording, self.catalog.segments(recording.id))
         if recording.status == "unreadable":
             return []
-        with self.store.local_path("originals", recording.original_key) as source:
+        started = time.monotonic()
+        with (
+            self.store.local_path("originals", recording.original_key) as source,
+            ThreadPoolExecutor(1, thread_name_prefix="keyframes") as pool,
+        ):
+            # The keyframes decode on the other core from the start, while this thread
+            # probes, cuts, hashes and stores: all of them only read the original.
+            keyframes = pool.submit(keyframe_hashes, self.tools, source)
             try:
                 probed = probe(self.tools.runner, self.tools.ffmpeg, source)
             except NotVideoError as exc:
@@ -117,18 +124,13 @@ class SegmentStage:
             assert video is not None
             work = self.work_dir / recording.id
             total = max(video.end_s - video.start_s, 1e-3)
-            started = time.monotonic()
-            # The keyframes decode on the other core while ffmpeg cuts: both only read.
-            with ThreadPoolExecutor(1, thread_name_prefix="keyframes") as pool:
-                keyframes = pool.submit(keyframe_hashes, self.tools, source)
-                try:
-                    segments = self._segment(recording, source, probed, work, total, keyframes)
-                finally:
-                    keyframes.cancel()
-                    shutil.rmtree(work, ignore_errors=True)
-            self.metrics.speed("segment", total, time.monotonic() - started)
-            self.metrics.processed("segment", total, recording.size)
-            self.metrics.segments.labels("copy").inc(len(segments))
+            try:
+                segments = self._segment(recording, source, probed, work, total, keyframes)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        self.metrics.speed("segment", total, time.monotonic() - started)
+        self.metrics.processed("segment", total, recording.size)
+        self.metrics.segments.labels("copy").inc(len(segments))
         recording = self.catalog.recording(recording.id)
         return self._announce(recording, segments)
 
