@@ -94,7 +94,7 @@ def distributed(
     phash_workers: int,
 ) -> Run:
     prefix = f"bench{uuid.uuid4().hex[:8]}"
-    env = kafka_env(work, prefix, kafka, s3, database_url)
+    env = {**os.environ, **kafka_env(work, prefix, kafka, s3, database_url)}
     Catalog(make_engine(database_url)).migrate()
     stages = ["segment", *["phash"] * phash_workers, "transcode", "finalise"]
     logs = work / f"{prefix}-logs"
@@ -130,15 +130,15 @@ def distributed(
 
 
 def kafka_env(
-    work: Path, prefix: str, kafka: KafkaService, s3: SeaweedService, url: str
+    work: Path, prefix: str, kafka: KafkaService, s3: SeaweedService, url: str, partitions: int = 4
 ) -> dict[str, str]:
+    """Vigil's settings for Kafka, S3 and PostgreSQL on loopback, under fresh names."""
     return {
-        **os.environ,
         "VIGIL_DATA_DIR": str(work / prefix),
         "VIGIL_BUS": "kafka",
         "VIGIL_KAFKA_BOOTSTRAP": kafka.bootstrap,
         "VIGIL_KAFKA_TOPIC_PREFIX": prefix,
-        "VIGIL_KAFKA_PARTITIONS": "4",
+        "VIGIL_KAFKA_PARTITIONS": str(partitions),
         "VIGIL_STORE": "s3",
         "VIGIL_S3_ENDPOINT": s3.endpoint,
         "VIGIL_S3_ACCESS_KEY": s3.access_key,
@@ -158,7 +158,7 @@ def custody(
     from workers.settings import Settings
 
     prefix = f"custody{uuid.uuid4().hex[:8]}"
-    env = kafka_env(work, prefix, kafka, s3, url)
+    env = {**os.environ, **kafka_env(work, prefix, kafka, s3, url)}
     Catalog(make_engine(url)).migrate()
     log = work / f"{prefix}-segment.log"
     with log.open("wb") as out:

@@ -681,7 +681,7 @@ def proxy_floor_command(ffmpeg: str, clip: Path, out_dir: Path) -> list[str]:
     try:
         from transcode.segmenter import proxy_audio
 
-        audio = proxy_audio(probed)
+        audio = proxy_audio(probed.audio.stream.codec if probed.audio else None)
     except ImportError:
         from transcode.probe import PLAYABLE_AUDIO
 

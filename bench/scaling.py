@@ -48,7 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.distributed import RESULTS  # noqa: E402
+from bench.distributed import RESULTS, kafka_env  # noqa: E402
 from bench.pipeline import CACHE, environment_lines, render, run_quiet, spec_digest  # noqa: E402
 from catalog.repository import Catalog  # noqa: E402
 from ingest.service import RecordingMetadata  # noqa: E402
@@ -388,24 +388,6 @@ class BatchRun:
         return self.complete - self.release
 
 
-def services_env(prefix: str, work: Path, kafka: KafkaService, s3: SeaweedService, db: str,
-                 partitions: int) -> dict[str, str]:  # fmt: skip
-    return {
-        "VIGIL_DATA_DIR": str(work / prefix),
-        "VIGIL_BUS": "kafka",
-        "VIGIL_KAFKA_BOOTSTRAP": kafka.bootstrap,
-        "VIGIL_KAFKA_TOPIC_PREFIX": prefix,
-        "VIGIL_KAFKA_PARTITIONS": str(partitions),
-        "VIGIL_STORE": "s3",
-        "VIGIL_S3_ENDPOINT": s3.endpoint,
-        "VIGIL_S3_ACCESS_KEY": s3.access_key,
-        "VIGIL_S3_SECRET_KEY": s3.secret_key,
-        "VIGIL_S3_ORIGINALS_BUCKET": f"{prefix}-originals",
-        "VIGIL_S3_DERIVED_BUCKET": f"{prefix}-derived",
-        "VIGIL_CATALOG_URL": db,
-    }
-
-
 def run_batch(
     files: Sequence[Path],
     per_stage: int,
@@ -418,7 +400,7 @@ def run_batch(
     timeout_s: float,
 ) -> BatchRun:
     prefix = f"scale{per_stage}w{uuid.uuid4().hex[:8]}"
-    vigil_env = services_env(prefix, work, kafka, s3, database_url, partitions)
+    vigil_env = kafka_env(work, prefix, kafka, s3, database_url, partitions)
     # Migrates, makes the buckets, the topics and the dev signing key before any worker starts.
     app = build_app(Settings(**{k.removeprefix("VIGIL_").lower(): v for k, v in vigil_env.items()}))
     held: list[Message] = []

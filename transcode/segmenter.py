@@ -71,10 +71,11 @@ def playable(probed: ProbeResult) -> bool:
     return probed.video.stream.codec in PLAYABLE_VIDEO and audio_ok
 
 
-def proxy_audio(probed: ProbeResult) -> AudioPlan:
-    if probed.audio is None:
+def proxy_audio(audio_codec: str | None) -> AudioPlan:
+    """The proxy's audio: none without any, the source's when a browser plays it, else AAC."""
+    if audio_codec is None:
         return "none"
-    return "copy" if probed.audio.stream.codec in PLAYABLE_AUDIO else "aac"
+    return "copy" if audio_codec in PLAYABLE_AUDIO else "aac"
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,7 @@ def make_proxy(
     source: Path,
     out_dir: Path,
     *,
-    probed: ProbeResult,
+    audio: AudioPlan,
     segment_s: float,
     proxy: ProxySettings,
     timeout_s: float,
@@ -277,7 +278,7 @@ def make_proxy(
     for stale in out_dir.iterdir():
         if _PROXY_NAME.match(stale.name) or stale.name == "proxy.csv":
             stale.unlink()
-    job = ProxyJob(source, out_dir, segment_s, proxy_audio(probed), proxy)
+    job = ProxyJob(source, out_dir, segment_s, audio, proxy)
     try:
         runner.run(proxy_command(ffmpeg, job), timeout_s=timeout_s, on_progress=on_progress)
     except FfmpegFailed as exc:

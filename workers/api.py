@@ -1025,11 +1025,8 @@ def _routes(api: FastAPI) -> None:
     ) -> Response:
         """One evidence segment (MPEG-TS; Matroska for codecs MPEG-TS cannot carry)."""
         rec = recording_for(services, link.recording_id)
-        seg = next((s for s in services.vigil.catalog.segments(rec.id) if s.index == index), None)
-        if seg is None:
-            raise HTTPException(404, f"{rec.id} has no segment {index}")
-        kind = MEDIA_TYPES.get(Path(seg.key).suffix.lower(), "video/mp2t")
-        return _serve(services, "derived", seg.key, seg.size, range_, link, rec, kind)
+        files = services.vigil.catalog.segments(rec.id)
+        return _serve_listed(services, link, rec, files, index, range_, "segment")
 
     @api.get(
         f"{API}/media/{{recording_id}}/proxy.m3u8",
@@ -1060,10 +1057,7 @@ def _routes(api: FastAPI) -> None:
         """One MPEG-TS file of the review proxy (for viewing; the evidence is the segments)."""
         rec = recording_for(services, link.recording_id)
         files = services.vigil.catalog.proxy_segments(rec.id)
-        item = next((f for f in files if f.index == index), None)
-        if item is None:
-            raise HTTPException(404, f"{rec.id} has no proxy file {index}")
-        return _serve(services, "derived", item.key, item.size, range_, link, rec, "video/mp2t")
+        return _serve_listed(services, link, rec, files, index, range_, "proxy file")
 
     # -- exports ------------------------------------------------------------------------------
 
@@ -1216,6 +1210,24 @@ async def _verify(services: Services, caller: Caller, recording_id: str) -> Veri
 class _Listed(Protocol):
     key: str
     index: int
+    size: int
+
+
+def _serve_listed(
+    services: Services,
+    link: MediaLink,
+    rec: Recording,
+    files: Sequence[_Listed],
+    index: int,
+    range_header: str | None,
+    what: str,
+) -> Response:
+    """File ``index`` of a recording's segments or proxy files, by its own media type."""
+    item = next((f for f in files if f.index == index), None)
+    if item is None:
+        raise HTTPException(404, f"{rec.id} has no {what} {index}")
+    kind = MEDIA_TYPES.get(Path(item.key).suffix.lower(), "video/mp2t")
+    return _serve(services, "derived", item.key, item.size, range_header, link, rec, kind)
 
 
 def _signed_playlist(

@@ -39,8 +39,10 @@ from integrity.verify import Verifier
 from transcode.ffmpeg import ProcessRunner, Tools, find_ffmpeg
 from workers.bus import Handler, InProcessBus
 from workers.kafka_bus import KafkaPublisher, ensure_topics
+from workers.live import LiveRecorder
 from workers.messages import Message, OriginalStored, topic_for
 from workers.metrics import InstrumentedStore, Metrics, command_kind
+from workers.segment_writer import SegmentWriter
 from workers.settings import Settings
 from workers.stages import (
     FinaliseStage,
@@ -52,6 +54,11 @@ from workers.stages import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+def _nothing() -> None:
+    return None
+
 
 STAGE_INPUTS: dict[str, tuple[str, ...]] = {
     "segment": ("original.stored",),
@@ -116,6 +123,27 @@ class Vigil:
                 )
             )  # fmt: skip
         return len(pending)
+
+    def live_recorder(
+        self, *, segment_s: float | None = None, after_publish: Callable[[], object] = _nothing
+    ) -> LiveRecorder:
+        """A recorder of live streams wired to this app; ``after_publish`` runs after each
+        segment is announced (``vigil live`` pokes the work behind the custody path there)."""
+        return LiveRecorder(
+            catalog=self.catalog,
+            store=self.store,
+            tools=self.tools,
+            writer=SegmentWriter(
+                catalog=self.catalog,
+                store=self.store,
+                phash_fps=self.settings.phash_fps,
+                gap_tolerance_frames=self.settings.continuity_tolerance_frames,
+            ),
+            publish=self.publish,
+            work_dir=self.settings.work_dir,
+            segment_s=self.settings.segment_seconds if segment_s is None else segment_s,
+            after_publish=after_publish,
+        )
 
     def worm_checkpoints(self) -> list[str]:
         """Keys of the signed tree heads in the WORM store (they outlive the catalogue's)."""
@@ -264,6 +292,7 @@ def build_app(
             tools=tools,
             work_dir=settings.work_dir,
             segment_s=settings.segment_seconds,
+            gap_tolerance_frames=settings.continuity_tolerance_frames,
             progress=progress,
             metrics=metrics,
         ),

@@ -67,7 +67,7 @@ from transcode.samples import SampleSpec, find_font, sample_command
 from workers.app import STAGE_INPUTS, Vigil, build_app, retention_policy
 from workers.behind import BehindDrain
 from workers.kafka_bus import Outcome, RetryPolicy, StageWorker, dead_letter_topic
-from workers.live import LivePolicy, LiveRecorder, LiveSource
+from workers.live import LivePolicy, LiveSource
 from workers.messages import topic_for
 from workers.metrics import (
     CatalogCollector,
@@ -77,7 +77,6 @@ from workers.metrics import (
     serve,
 )
 from workers.render import render_match, render_timeline, render_verification
-from workers.segment_writer import SegmentWriter
 from workers.settings import DEV_SECRET, Settings
 from workers.stages import StageError
 
@@ -1034,21 +1033,7 @@ def live(
         # The custody path runs on the recorder's thread; the work that follows it drains on
         # a thread of its own at a lower priority, so it never holds up the next segment.
         behind = BehindDrain(app.run_pipeline)
-        recorder = LiveRecorder(
-            catalog=app.catalog,
-            store=app.store,
-            tools=app.tools,
-            writer=SegmentWriter(
-                catalog=app.catalog,
-                store=app.store,
-                phash_fps=app.settings.phash_fps,
-                gap_tolerance_frames=app.settings.continuity_tolerance_frames,
-            ),
-            publish=app.publish,
-            work_dir=app.settings.work_dir,
-            segment_s=app.settings.segment_seconds,
-            after_publish=behind.poke,
-        )
+        recorder = app.live_recorder(after_publish=behind.poke)
         click.echo(f"recording {redact(source)}", err=True)
         try:
             result = recorder.record(live_source, metadata, actor=actor, policy=policy, stop=stop)

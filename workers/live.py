@@ -93,7 +93,7 @@ from transcode.keyframes import Keyframes, probe_with_keyframes
 from transcode.probe import NotVideoError, ProbeResult
 from transcode.segmenter import SegmentFile
 from workers.messages import Message, RecordingSegmented
-from workers.segment_writer import SYSTEM_ACTOR, SegmentWriter, segment_stored
+from workers.segment_writer import SYSTEM_ACTOR, SegmentWriter, record_probe, segment_stored
 
 logger = logging.getLogger(__name__)
 
@@ -582,21 +582,10 @@ class _LiveRun:
         return offset - self.offset_1
 
     def _first_segment(self, probed: ProbeResult) -> None:
-        video = probed.video
-        assert video is not None
         assert self.zero is not None
-        values: dict[str, object] = dict(
-            video_codec=video.stream.codec,
-            audio_codec=probed.audio.stream.codec if probed.audio else None,
-            width=video.stream.width,
-            height=video.stream.height,
-            fps=round(video.fps, 3),
-            frame_hold_s=video.hold_s,
-            container="mpegts",
-        )
-        if not self.keep_device_start:  # no device clock: the first frame by the server's
-            values["device_start"] = self._wall(self.zero)
-        self.r.catalog.update_recording(self.recording_id, **values)
+        # Without a device clock, the recording starts at its first frame by the server's.
+        also = {} if self.keep_device_start else {"device_start": self._wall(self.zero)}
+        record_probe(self.r.catalog, self.recording_id, probed, container="mpegts", **also)
 
     def _store(
         self, session: _Session, path: Path, probed: ProbeResult, keyframes: Keyframes | None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel
 from vigil_verify.chain import ChainEntry, link
@@ -23,6 +23,7 @@ from ingest.store import ObjectStore, sha256_file
 from integrity.continuity import tolerance_s
 from transcode.hls import PlaylistEntry, playlist
 from transcode.keyframes import KeyframeHash
+from transcode.probe import ProbeResult
 from transcode.segmenter import SegmentFile
 from workers.messages import SegmentStored
 
@@ -69,6 +70,55 @@ def segment_stored(row: Segment) -> SegmentStored:
         start_s=row.start_s,
         end_s=row.end_s,
     )
+
+
+def record_probe(catalog: Catalog, recording_id: str, probed: ProbeResult, **also: object) -> None:
+    """Catalogue what the probe found about a recording's streams (and ``also``)."""
+    video = probed.video
+    assert video is not None
+    catalog.update_recording(
+        recording_id,
+        video_codec=video.stream.codec,
+        audio_codec=probed.audio.stream.codec if probed.audio else None,
+        width=video.stream.width,
+        height=video.stream.height,
+        fps=round(video.fps, 3),
+        frame_hold_s=video.hold_s,
+        **also,
+    )
+
+
+class Listed(Protocol):
+    """A file an HLS playlist lists: a segment, or a file of the review proxy."""
+
+    key: str
+    start_s: float
+    end_s: float
+
+
+def store_playlist(
+    store: ObjectStore,
+    recording: Recording,
+    files: Sequence[Listed],
+    *,
+    path: Path,
+    key: str,
+    gap_tolerance_frames: float,
+) -> str:
+    """Write the HLS playlist of ``files`` to ``path`` (with the recording's wall clock, and a
+    discontinuity at each gap), store it as ``key``; return its SHA-256."""
+    frame = 1.0 / recording.fps if recording.fps else 0.04
+    tolerance = tolerance_s(frame, recording.frame_hold_s or frame, gap_tolerance_frames)
+    text = playlist(
+        [PlaylistEntry(f.key.rpartition("/")[2], f.start_s, f.end_s) for f in files],
+        wall_start=wall_clock(recording, 0.0, corrected=recording.clock_offset_s is not None),
+        gap_tolerance_s=tolerance,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    sha, _size = sha256_file(path)
+    store.put_file("derived", key, path, sha, category=recording.category)
+    return sha
 
 
 class StoredFile(NamedTuple):
@@ -135,7 +185,7 @@ class SegmentWriter:
             frames=produced.frames,
             previous=previous,
             chain=chain,
-            keyframes=list(keyframes or []),
+            keyframes=list(keyframes),
         )
         row = self.catalog.add_segment(
             Segment(
@@ -172,20 +222,11 @@ class SegmentWriter:
     ) -> None:
         """The playlist, the recording's totals (status ``segmented``) and the custody event."""
         recording = self.catalog.recording(recording.id)
-        frame = 1.0 / recording.fps if recording.fps else 0.04
-        tolerance = tolerance_s(frame, recording.frame_hold_s or frame, self.gap_tolerance_frames)
-        wall = wall_clock(recording, 0.0, corrected=recording.clock_offset_s is not None)
-        text = playlist(
-            [PlaylistEntry(s.key.rpartition("/")[2], s.start_s, s.end_s) for s in segments],
-            wall_start=wall,
-            gap_tolerance_s=tolerance,
-        )
-        work.mkdir(parents=True, exist_ok=True)
-        path = work / "index.m3u8"
-        path.write_text(text)
-        sha, _size = sha256_file(path)
         key = f"{recording.id}/index.m3u8"
-        self.store.put_file("derived", key, path, sha, category=recording.category)
+        sha = store_playlist(
+            self.store, recording, segments, path=work / "index.m3u8", key=key,
+            gap_tolerance_frames=self.gap_tolerance_frames,
+        )  # fmt: skip
         chain_head = segments[-1].chain
         self.catalog.update_recording(
             recording.id,

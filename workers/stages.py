@@ -23,16 +23,14 @@ from catalog.figures import LATE_UPLOAD_S
 from catalog.models import ProxySegment, Recording, Segment
 from catalog.repository import Catalog, Event, now
 from catalog.stats import upload_delay_s
-from catalog.timeline import wall_clock
 from ingest.store import ObjectStore, sha256_file
 from integrity.continuity import tolerance_s
 from transcode.commands import ProxySettings
 from transcode.ffmpeg import Tools, TranscodeError
 from transcode.frames import segment_hashes
-from transcode.hls import PlaylistEntry, playlist
 from transcode.keyframes import Keyframes, keyframe_hashes
 from transcode.probe import NotVideoError, ProbeResult, probe
-from transcode.segmenter import make_proxy, playable, segment_file
+from transcode.segmenter import make_proxy, playable, proxy_audio, segment_file
 from workers.messages import (
     Message,
     OriginalStored,
@@ -43,7 +41,12 @@ from workers.messages import (
     SegmentStored,
 )
 from workers.metrics import Metrics
-from workers.segment_writer import SegmentWriter, segment_stored
+from workers.segment_writer import (
+    SegmentWriter,
+    record_probe,
+    segment_stored,
+    store_playlist,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +122,9 @@ class SegmentStage:
             except NotVideoError as exc:
                 self._unreadable(recording, str(exc))
                 return []
-            self._record_probe(recording, probed)
+            record_probe(
+                self.catalog, recording.id, probed, status="segmenting", container=probed.container
+            )
             video = probed.video
             assert video is not None
             work = self.work_dir / recording.id
@@ -198,21 +203,6 @@ class SegmentStage:
         damage = recording.damage or f"unreadable: {reason}"
         self.catalog.update_recording(recording.id, status="unreadable", damage=damage)
         self.catalog.add_event(Event("flag.unreadable", SYSTEM_ACTOR, recording.id, reason=damage))
-
-    def _record_probe(self, recording: Recording, probed: ProbeResult) -> None:
-        video = probed.video
-        assert video is not None
-        self.catalog.update_recording(
-            recording.id,
-            status="segmenting",
-            container=probed.container,
-            video_codec=video.stream.codec,
-            audio_codec=probed.audio.stream.codec if probed.audio else None,
-            width=video.stream.width,
-            height=video.stream.height,
-            fps=round(video.fps, 3),
-            frame_hold_s=video.hold_s,
-        )
 
     @staticmethod
     def _announce(recording: Recording, segments: Sequence[Segment]) -> list[Message]:
@@ -312,6 +302,7 @@ class TranscodeStage:
         tools: Tools,
         work_dir: Path,
         segment_s: float,
+        gap_tolerance_frames: float,
         proxy: ProxySettings = ProxySettings(),
         progress: Progress = no_progress,
         metrics: Metrics | None = None,
@@ -321,6 +312,7 @@ class TranscodeStage:
         self.tools = tools
         self.work_dir = work_dir
         self.segment_s = segment_s
+        self.gap_tolerance_frames = gap_tolerance_frames
         self.proxy = proxy
         self.progress = progress
         self.metrics = metrics if metrics is not None else Metrics()
@@ -336,20 +328,19 @@ class TranscodeStage:
         return [ProxyStored(recording_id=recording.id, count=count)]
 
     def _make(self, recording: Recording) -> None:
+        """Transcode, then hash and store each file, the playlist, and catalogue it all with
+        the custody event. What to make comes from the catalogue (the custody stage probed)."""
         work = self.work_dir / f"{recording.id}-proxy"
         started = time.monotonic()
+        total = max(recording.duration_s or 0.0, 1e-3)
         try:
             with self.store.local_path("originals", recording.original_key) as source:
-                probed = probe(self.tools.runner, self.tools.ffmpeg, source)
-                total = max(
-                    (probed.video.end_s - probed.video.start_s) if probed.video else 0, 1e-3
-                )
                 made = make_proxy(
                     self.tools.runner,
                     self.tools.ffmpeg,
                     source,
                     work,
-                    probed=probed,
+                    audio=proxy_audio(recording.audio_codec),
                     segment_s=self.segment_s,
                     proxy=self.proxy,
                     timeout_s=self.tools.timeout_s,
@@ -369,35 +360,15 @@ class TranscodeStage:
                         size=size, start_s=item.start_s - origin, end_s=item.end_s - origin,
                     )
                 )  # fmt: skip
-            hold = max(recording.frame_hold_s or 0.0, 1 / (recording.fps or 25))
-            text = playlist(
-                [PlaylistEntry(r.key.rpartition("/")[2], r.start_s, r.end_s) for r in rows],
-                wall_start=wall_clock(
-                    recording, 0.0, corrected=recording.clock_offset_s is not None
-                ),
-                gap_tolerance_s=2 * hold,
-            )
-            path = work / "proxy.m3u8"
-            path.write_text(text)
-            playlist_sha, _ = sha256_file(path)
             playlist_key = f"{recording.id}/proxy/index.m3u8"
-            self.store.put_file(
-                "derived", playlist_key, path, playlist_sha, category=recording.category
-            )
+            playlist_sha = store_playlist(
+                self.store, recording, rows, path=work / "proxy.m3u8", key=playlist_key,
+                gap_tolerance_frames=self.gap_tolerance_frames,
+            )  # fmt: skip
             detail = ProxyDetail(
                 source_sha256=recording.sha256,
                 playlist_sha256=playlist_sha,
-                files=[
-                    ProxyFileDetail(
-                        index=r.index,
-                        key=r.key,
-                        sha256=r.sha256,
-                        size=r.size,
-                        start_s=r.start_s,
-                        end_s=r.end_s,
-                    )
-                    for r in rows
-                ],
+                files=[ProxyFileDetail.model_validate(r, from_attributes=True) for r in rows],
                 settings=proxy_label(self.proxy),
             )
             self.catalog.add_proxy(

@@ -40,7 +40,6 @@ from tests.services.base import free_port
 from transcode.probe import probe
 from workers.app import Vigil
 from workers.live import LivePolicy, LiveRecorder, LiveResult, LiveSource
-from workers.segment_writer import SegmentWriter
 
 FPS = 15
 SEGMENT_S = 4.0
@@ -63,20 +62,7 @@ def camera_command(ffmpeg: str, url: str, *, serve: bool = False) -> list[str]:
 
 
 def recorder(app: Vigil) -> LiveRecorder:
-    return LiveRecorder(
-        catalog=app.catalog,
-        store=app.store,
-        tools=app.tools,
-        writer=SegmentWriter(
-            catalog=app.catalog,
-            store=app.store,
-            phash_fps=app.settings.phash_fps,
-            gap_tolerance_frames=app.settings.continuity_tolerance_frames,
-        ),
-        publish=app.publish,
-        work_dir=app.settings.work_dir,
-        segment_s=SEGMENT_S,
-    )
+    return app.live_recorder(segment_s=SEGMENT_S)
 
 
 @pytest.fixture
