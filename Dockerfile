@@ -5,11 +5,13 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY ingest ingest
+COPY store store
+COPY catalog catalog
 COPY transcode transcode
 COPY integrity integrity
-COPY catalog catalog
+COPY ingest ingest
 COPY workers workers
+COPY interfaces interfaces
 COPY verifier verifier
 RUN pip install --no-cache-dir ./verifier .
 ENV VIGIL_DATA_DIR=/data

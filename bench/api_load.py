@@ -68,9 +68,9 @@ import uvicorn  # noqa: E402
 
 from bench.machine import command_output, cpu_model  # noqa: E402
 from ingest.service import RecordingMetadata  # noqa: E402
+from interfaces.api.app import create_api  # noqa: E402
 from transcode.ffmpeg import find_ffmpeg  # noqa: E402
 from transcode.samples import find_font  # noqa: E402
-from workers.api import create_api  # noqa: E402
 from workers.app import Vigil, build_app  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 

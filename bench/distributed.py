@@ -65,7 +65,7 @@ class Run:
 
 def vigil(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "workers", "-q", *args],
+        [sys.executable, "-m", "interfaces.cli", "-q", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -104,7 +104,7 @@ def distributed(
         out = (logs / f"{stage}-{n}.log").open("wb")
         workers.append(
             subprocess.Popen(
-                [sys.executable, "-m", "workers", "worker", stage, "--id", str(n)],
+                [sys.executable, "-m", "interfaces.cli", "worker", stage, "--id", str(n)],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -163,7 +163,7 @@ def custody(
     log = work / f"{prefix}-segment.log"
     with log.open("wb") as out:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "workers", "worker", "segment", "--id", "custody"],
+            [sys.executable, "-m", "interfaces.cli", "worker", "segment", "--id", "custody"],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     saved = dict(os.environ)

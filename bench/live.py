@@ -96,11 +96,8 @@ def recorder_part(args: argparse.Namespace) -> int:
 
 def _record(args: argparse.Namespace, out: IO[str]) -> int:
     import catalog.repository
-    import ingest.store
+    import store.local
     import workers.app
-    import workers.cli
-    import workers.live
-    import workers.segment_writer
 
     lock = threading.Lock()
 
@@ -145,7 +142,7 @@ def _record(args: argparse.Namespace, out: IO[str]) -> int:
     if hasattr(workers.segment_writer, "keyframe_hashes"):  # keyframe PDQ on the custody path
         part(workers.segment_writer, "keyframe_hashes", "keyframes")
     part(workers.segment_writer, "sha256_file", "sha256")
-    part(ingest.store.LocalFolderStore, "put_file", "store")
+    part(store.local.LocalFolderStore, "put_file", "store")
     part(catalog.repository.Catalog, "add_segment", "catalogue")
 
     add = workers.segment_writer.SegmentWriter.add
@@ -503,7 +500,7 @@ class Catalogued:
 
 
 def check(data: Path, outcome: Outcome, segment_s: float, seconds: float) -> Catalogued:
-    from ingest.store import sha256_file
+    from store.base import sha256_file
     from workers.app import build_app
     from workers.settings import Settings
 

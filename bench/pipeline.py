@@ -461,11 +461,11 @@ STEP_HOOKS: tuple[tuple[Label, tuple[Target, ...], bool], ...] = (
         False,
     ),
     ("sniff (ffmpeg)", (("ingest.service", "sniff"),), False),
-    (_bucket_label, (("ingest.store", "LocalFolderStore.put_file"),), False),
-    ("probe original (ffmpeg framecrc + parse)", (("workers.stages", "probe"),), False),
+    (_bucket_label, (("store.base", "LocalFolderStore.put_file"),), False),
+    ("probe original (ffmpeg framecrc + parse)", (("ingest.segmenting", "probe"),), False),
     (
         "segment_file (ffmpeg cut)",
-        (("workers.stages", "segment_file"), ("transcode.segmenter", "segment_file")),
+        (("ingest.segmenting", "segment_file"), ("transcode.segmenter", "segment_file")),
         False,
     ),
     (
@@ -475,22 +475,22 @@ STEP_HOOKS: tuple[tuple[Label, tuple[Target, ...], bool], ...] = (
     ),
     (
         "keyframe hashing (ffmpeg keyframe decode + PDQ)",
-        (("workers.stages", "keyframe_hashes"), ("transcode.keyframes", "keyframe_hashes")),
+        (("ingest.segmenting", "keyframe_hashes"), ("integrity.keyframes", "keyframe_hashes")),
         False,
     ),
     (
         "PDQ, numpy batches (this thread)",
-        (("transcode.keyframes", "pdq_hashes"), ("integrity.phash", "pdq_hashes")),
+        (("integrity.phash", "pdq_hashes"),),
         True,
     ),
     (
         "sha256 of the files made (hashlib)",
-        (("workers.segment_writer", "sha256_file"), ("workers.stages", "sha256_file")),
+        (("ingest.custody", "sha256_file"), ("workers.stages", "sha256_file")),
         False,
     ),
     (
         "segment_hashes (ffmpeg decode + PDQ)",
-        (("workers.stages", "segment_hashes"), ("transcode.frames", "segment_hashes")),
+        (("workers.stages", "segment_hashes"), ("integrity.frames", "segment_hashes")),
         False,
     ),
     (

@@ -8,7 +8,7 @@ Run from the repo root (starts its own Kafka, SeaweedFS and PostgreSQL on loopba
 A batch of N distinct recordings (one clip rendered with transcode.samples, remuxed N times
 with a different tag so each has its own bytes, sha256 and recording ID; one device each) goes
 through the stage workers of `workers.app.STAGE_INPUTS` (read at run time), each stage run as
-`python -m workers worker STAGE` processes, first with 1 worker per stage, then with 2; every
+`python -m interfaces.cli worker STAGE` processes, first with 1 worker per stage, then with 2; every
 run on fresh topics, buckets, data dir and database. The batch is ingested first (the same
 `IngestService.ingest_file` as `vigil ingest`, in this process, with its original.stored
 messages held back) and then released to Kafka at once, so the stages see the whole batch
@@ -252,7 +252,7 @@ def start_workers(env: dict[str, str], per_stage: int, logs: Path) -> list[Worke
         for n in range(per_stage):
             name = f"{stage}-{n}"
             proc = subprocess.Popen(
-                [sys.executable, "-m", "workers", "worker", stage, "--id", str(n)],
+                [sys.executable, "-m", "interfaces.cli", "worker", stage, "--id", str(n)],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,

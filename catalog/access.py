@@ -28,9 +28,11 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel
 from sqlalchemy import select, update
+from vigil_verify.errors import ErrorKind
 
+from catalog.errors import CatalogError, NotFound
 from catalog.models import ApiToken, CaseAssignment, Principal
-from catalog.repository import Catalog, CatalogError, Event, NotFound, now
+from catalog.repository import Catalog, Event, now
 
 Role = Literal["device", "officer", "reviewer", "supervisor", "auditor", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -52,6 +54,8 @@ TOKEN_PREFIX = "vgl_"
 
 class AccessError(CatalogError):
     """A principal or token operation that cannot be done; the message says why."""
+
+    kind = ErrorKind.CONFLICT
 
 
 def token_hash(token: str) -> str:

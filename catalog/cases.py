@@ -11,9 +11,7 @@ from pydantic import BaseModel
 
 from catalog.models import CaseLink, Recording
 from catalog.repository import Catalog, Event
-from ingest.store import Bucket, ObjectStore
-
-SYSTEM_ACTOR = "vigil"
+from store.base import Bucket, ObjectStore
 
 
 class LinkDetail(BaseModel):

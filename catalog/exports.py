@@ -17,14 +17,18 @@ from pathlib import Path
 
 from pydantic import BaseModel
 from sqlalchemy import select
+from vigil_verify.errors import ErrorKind
 
+from catalog.errors import CatalogError, NotFound
 from catalog.models import ExportRequest
-from catalog.repository import Catalog, CatalogError, Event, NotFound, now
-from ingest.store import CHUNK
+from catalog.repository import Catalog, Event, now
+from store.base import CHUNK
 
 
 class ExportRequestError(CatalogError):
     """The export request cannot move this way; the message says why."""
+
+    kind = ErrorKind.CONFLICT
 
 
 class ExportRequestDetail(BaseModel):

@@ -12,12 +12,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, case, exists, func, select
 
+from catalog.clock import LATE_UPLOAD_S, upload_delay_s
 from catalog.models import CaseLink, CustodyEvent, Device, LedgerLeaf, Recording, Segment
 from catalog.repository import Catalog
-from catalog.stats import upload_delay_s
 
 SOON = timedelta(days=7)
-LATE_UPLOAD_S = 24 * 3600.0
 
 
 @dataclass(frozen=True)

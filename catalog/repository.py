@@ -12,6 +12,7 @@ from sqlalchemy import Engine, Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.db import insert_ignore, migrate
+from catalog.errors import NotFound
 from catalog.models import (
     Case,
     CaseLink,
@@ -23,16 +24,10 @@ from catalog.models import (
     Segment,
 )
 
-
-class CatalogError(Exception):
-    """Root of the errors raised by the catalogue."""
-
-
-class NotFound(CatalogError):
-    pass
-
-
 MIN_PREFIX = 6  # hex digits needed to look a recording up by prefix
+
+SYSTEM_ACTOR = "vigil"
+"""The actor of custody events that no person caused (segmenting, hashing, finalising)."""
 
 
 def now() -> datetime:

@@ -35,11 +35,14 @@ from typing import Literal
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, update
+from vigil_verify.errors import ErrorKind
 
+from catalog.errors import CatalogError
 from catalog.models import CaseLink, Recording
 from catalog.repository import Catalog, Event, now
-from ingest.s3store import RetentionPolicy, StoreUnavailable
-from ingest.store import Bucket, ObjectStore, RetentionActive, StoreError, require_aware
+from store.base import Bucket, ObjectStore, require_aware
+from store.errors import RetentionActive, StoreError, StoreUnavailable
+from store.retention import RetentionPolicy
 
 DELETED = "deleted"  # Recording.status once its objects are deleted under retention
 
@@ -47,7 +50,7 @@ ObjectState = Literal["deleted", "already absent", "to delete"]
 Outcome = Literal["deleted", "would delete", "refused", "no longer due"]
 
 
-class RetentionError(Exception):
+class RetentionError(CatalogError):
     """Root of the errors raised by the retention service."""
 
 
@@ -58,13 +61,17 @@ class UnknownCategory(RetentionError):
 class RetentionShortening(RetentionError):
     """The new category keeps footage for less time: COMPLIANCE retention never shortens."""
 
+    kind = ErrorKind.CONFLICT
+
 
 class RecordingDeleted(RetentionError):
-    pass
+    kind = ErrorKind.CONFLICT
 
 
 class ContentMismatch(RetentionError):
     """The store holds other content than the catalogue says; nothing is deleted."""
+
+    kind = ErrorKind.FAILED
 
 
 # -- custody event details ---------------------------------------------------------------------

@@ -7,9 +7,10 @@ Order of work, which is what makes a crash at any point lose nothing and duplica
    processing never finished, and stop;
 3. ask ffmpeg whether it is video at all; refuse it (and delete the staged copy) if not;
 4. store the original write-once under a key derived from its hash;
-5. catalogue the recording with its custody event, in one transaction;
-6. announce it on the bus.
-Replaying from any step repeats only idempotent work.
+5. catalogue the recording with its custody event, in one transaction.
+The result says whether the recording still needs processing (``announce``); the caller (the
+runtime, ``workers``) puts that on the bus. Replaying from any step repeats only idempotent
+work.
 """
 
 from __future__ import annotations
@@ -28,20 +29,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from catalog.models import Recording
 from catalog.repository import Catalog, Event, now, recording_id_for
-from ingest.store import CHUNK, ObjectStore
+from ingest.errors import IngestError, NotVideo
+from store.base import CHUNK, ObjectStore
 from transcode.ffmpeg import ProcessRunner
 from transcode.probe import sniff
-from workers.messages import OriginalStored
 
 logger = logging.getLogger(__name__)
-
-
-class IngestError(Exception):
-    """Root of the errors raised while taking in a recording."""
-
-
-class NotVideo(IngestError):
-    """The input is not a video recording; nothing was stored."""
 
 
 def _require_zone(value: datetime | None) -> datetime | None:
@@ -88,6 +81,9 @@ class IngestResult:
     size: int
     created: bool
     resumed: bool
+    original_key: str = ""
+    announce: bool = False
+    """The recording's processing is not finished: the caller must announce it (again)."""
 
 
 # Container signatures: a file with one of these is a recording even if ffmpeg cannot read it
@@ -110,7 +106,6 @@ class IngestService:
         *,
         catalog: Catalog,
         store: ObjectStore,
-        publish: Callable[[OriginalStored], None],
         runner: ProcessRunner,
         ffmpeg: str,
         staging_dir: Path,
@@ -122,7 +117,6 @@ class IngestService:
         self.on_received = on_received
         self.catalog = catalog
         self.store = store
-        self.publish = publish
         self.runner = runner
         self.ffmpeg = ffmpeg
         self.staging_dir = staging_dir
@@ -274,20 +268,15 @@ class IngestService:
                     f" (flagged beyond ±{self.clock_drift_flag_s:g} s)",
                 )
             )
-        self.publish(
-            OriginalStored(recording_id=stored.id, original_key=key, sha256=sha256, size=size)
-        )
-        return IngestResult(stored.id, sha256, size, created=created, resumed=not created)
+        return IngestResult(
+            stored.id, sha256, size, created=created, resumed=not created, original_key=key,
+            announce=True,
+        )  # fmt: skip
 
     def _already_known(self, known: Recording) -> IngestResult:
+        # A crash stopped its processing if it is not finished; the stages are idempotent.
         resumed = known.status not in ("complete", "unreadable")
-        if resumed:  # a crash stopped its processing; the stages are idempotent
-            self.publish(
-                OriginalStored(
-                    recording_id=known.id,
-                    original_key=known.original_key,
-                    sha256=known.sha256,
-                    size=known.size,
-                )
-            )
-        return IngestResult(known.id, known.sha256, known.size, created=False, resumed=resumed)
+        return IngestResult(
+            known.id, known.sha256, known.size, created=False, resumed=resumed,
+            original_key=known.original_key, announce=resumed,
+        )  # fmt: skip

@@ -21,17 +21,38 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import BaseModel
 from sqlalchemy import update
+from vigil_verify.errors import ErrorKind
 
+from catalog.errors import NotFound
 from catalog.models import Upload
-from catalog.repository import Catalog, Event, NotFound, now
-from ingest.service import IngestError, IngestResult, IngestService, RecordingMetadata
-from ingest.store import CHUNK
+from catalog.repository import Catalog, Event, now
+from ingest.errors import IngestError
+from ingest.service import IngestResult, RecordingMetadata
+from store.base import CHUNK
 
 MAX_CHUNK = 64 << 20
 MAX_UPLOAD = 1 << 40
+
+
+class Intake(Protocol):
+    """Takes in a finished upload (``IngestService``, or the runtime's wrapper of it that also
+    announces the recording for processing)."""
+
+    def ingest_staged(
+        self,
+        staged: Path,
+        *,
+        sha256: str,
+        size: int,
+        metadata: RecordingMetadata,
+        actor: str,
+        received_at: datetime,
+        handover_at: datetime | None = None,
+    ) -> IngestResult: ...
 
 
 class UploadError(IngestError):
@@ -39,6 +60,8 @@ class UploadError(IngestError):
 
 
 class OffsetMismatch(UploadError):
+    kind = ErrorKind.CONFLICT
+
     def __init__(self, upload_id: str, offset: int, expected: int) -> None:
         super().__init__(
             f"upload {upload_id}: chunk starts at byte {offset}, but {expected} bytes are"
@@ -52,7 +75,7 @@ class ChunkHashMismatch(UploadError):
 
 
 class UploadNotOpen(UploadError):
-    pass
+    kind = ErrorKind.CONFLICT
 
 
 class UploadDetail(BaseModel):
@@ -88,7 +111,7 @@ def _state(row: Upload) -> UploadState:
 
 
 class UploadService:
-    def __init__(self, *, catalog: Catalog, ingest: IngestService, folder: Path) -> None:
+    def __init__(self, *, catalog: Catalog, ingest: Intake, folder: Path) -> None:
         self.catalog = catalog
         self.ingest = ingest
         self.folder = folder

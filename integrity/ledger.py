@@ -48,12 +48,14 @@ from vigil_verify.checkpoint import (
     parse_checkpoint,
     verify_checkpoint,
 )
+from vigil_verify.errors import ErrorKind
 from vigil_verify.merkle import leaf_hash
 
 from catalog.models import CustodyEvent, LedgerLeaf, TreeHeadRecord
 from catalog.repository import Catalog, now
-from ingest.store import ObjectStore, sha256_file
+from integrity.errors import ProofError
 from integrity.merkle import MerkleLog
+from store.base import ObjectStore, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +66,10 @@ LEDGER_CATEGORY = "ledger"
 EVENT_FORMAT = 1
 
 
-class LedgerError(Exception):
+class LedgerError(ProofError):
     """The ledger cannot do what was asked; the message names why."""
+
+    kind = ErrorKind.CONFLICT
 
 
 class SigningKeyError(LedgerError):

@@ -10,15 +10,19 @@ from pathlib import Path
 
 from pydantic import BaseModel
 from vigil_verify.compare import MatchReport, SegmentReference, Thresholds, match_recording
+from vigil_verify.errors import ErrorKind
 
 from catalog.repository import Catalog, Event
+from integrity.errors import ProofError
+from integrity.frames import copy_hashes
 from integrity.phash import FrameHashes
 from transcode.ffmpeg import Tools
-from transcode.frames import copy_hashes
 
 
-class MatchError(Exception):
+class MatchError(ProofError):
     """The copy cannot be compared with this recording."""
+
+    kind = ErrorKind.INVALID
 
 
 class MatchDetail(BaseModel):

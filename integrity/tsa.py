@@ -28,6 +28,8 @@ from vigil_verify import der
 from vigil_verify.der import DerError, Tlv
 from vigil_verify.timestamp import SHA256, check_timestamp, parse_token
 
+from integrity.errors import ProofError
+
 __all__ = [
     "MAX_RESPONSE_BYTES",
     "QUERY_CONTENT_TYPE",
@@ -61,7 +63,7 @@ _FAILURE_INFO = {
 }
 
 
-class TimestampError(RuntimeError):
+class TimestampError(ProofError):
     """No usable timestamp: the TSA was unreachable, refused, or answered something unusable.
     The message names the TSA URL (where known) and the problem."""
 

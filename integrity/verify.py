@@ -18,10 +18,12 @@ from vigil_verify.compare import SegmentVerdict, Thresholds, compare_segment
 
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event, now
-from ingest.store import ObjectMissing, ObjectStore, sha256_file
+from integrity.frames import segment_hashes
 from integrity.phash import FrameHashes
-from transcode.ffmpeg import Tools, TranscodeError
-from transcode.frames import segment_hashes
+from store.base import ObjectStore, sha256_file
+from store.errors import ObjectMissing
+from transcode.errors import TranscodeError
+from transcode.ffmpeg import Tools
 
 SegmentState = Literal["intact", "altered", "re-encoded", "missing", "unverifiable"]
 

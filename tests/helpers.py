@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +12,9 @@ from catalog.models import Recording
 from catalog.repository import recording_id_for
 from ingest.service import RecordingMetadata
 from workers.app import Vigil
+
+VIGIL = (sys.executable, "-m", "interfaces.cli")
+"""The ``vigil`` command, run as a module of this interpreter."""
 
 START = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 

@@ -22,6 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from vigil_verify.errors import ErrorKind
+
+from transcode.errors import TranscodeError
+
 logger = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 40
@@ -32,12 +36,10 @@ ProgressCallback = Callable[[float], None]
 """Called with the output time reached, in seconds."""
 
 
-class TranscodeError(Exception):
-    """Root of the errors raised by the transcode package."""
-
-
 class FfmpegNotFound(TranscodeError):
     """No ffmpeg binary could be found."""
+
+    kind = ErrorKind.UNAVAILABLE
 
 
 class FfmpegFailed(TranscodeError):

@@ -22,7 +22,8 @@ from transcode.commands import (
     probe_video_many_command,
     sniff_command,
 )
-from transcode.ffmpeg import FfmpegFailed, ProcessRunner, TranscodeError
+from transcode.errors import TranscodeError
+from transcode.ffmpeg import FfmpegFailed, ProcessRunner
 
 # Codecs a browser plays inside HLS/MPEG-TS without transcoding.
 PLAYABLE_VIDEO = frozenset({"h264"})

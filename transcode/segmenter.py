@@ -32,7 +32,8 @@ from transcode.commands import (
     proxy_command,
     segment_command,
 )
-from transcode.ffmpeg import FfmpegFailed, ProcessRunner, TranscodeError
+from transcode.errors import TranscodeError
+from transcode.ffmpeg import FfmpegFailed, ProcessRunner
 from transcode.probe import (
     NOPTS,
     PLAYABLE_AUDIO,

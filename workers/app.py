@@ -12,20 +12,23 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from catalog.access import AccessService
 from catalog.cases import CaseService
 from catalog.db import make_engine
-from catalog.export import export_case
 from catalog.exports import ExportService
+from catalog.gaps import recording_gaps
+from catalog.models import Segment
 from catalog.repository import Catalog
 from catalog.retention import RetentionService
-from catalog.timeline import recording_gaps
-from ingest.s3store import RetentionPolicy, S3ObjectStore
-from ingest.service import IngestService
-from ingest.store import LocalFolderStore, ObjectStore
+from ingest.custody import SegmentWriter
+from ingest.live import LiveRecorder
+from ingest.segmenting import CustodyPath, Progress, no_progress
+from ingest.service import IngestResult, IngestService, RecordingMetadata
 from ingest.uploads import UploadService
+from integrity.export import export_case
 from integrity.ledger import (
     Ledger,
     SigningKey,
@@ -36,21 +39,22 @@ from integrity.ledger import (
 )
 from integrity.tsa import request_timestamp
 from integrity.verify import Verifier
+from store.base import ObjectStore
+from store.local import LocalFolderStore
+from store.retention import RetentionPolicy
+from store.s3 import S3ObjectStore
 from transcode.ffmpeg import ProcessRunner, Tools, find_ffmpeg
 from workers.bus import Handler, InProcessBus
 from workers.kafka_bus import KafkaPublisher, ensure_topics
-from workers.live import LiveRecorder
-from workers.messages import Message, OriginalStored, topic_for
+from workers.messages import Message, OriginalStored, RecordingSegmented, topic_for
 from workers.metrics import InstrumentedStore, Metrics, command_kind
-from workers.segment_writer import SegmentWriter
 from workers.settings import Settings
 from workers.stages import (
     FinaliseStage,
     PerceptualStage,
-    Progress,
     SegmentStage,
     TranscodeStage,
-    no_progress,
+    segment_stored,
 )
 
 logger = logging.getLogger(__name__)
@@ -58,6 +62,79 @@ logger = logging.getLogger(__name__)
 
 def _nothing() -> None:
     return None
+
+
+def original_stored(result: IngestResult) -> OriginalStored:
+    return OriginalStored(
+        recording_id=result.recording_id, original_key=result.original_key,
+        sha256=result.sha256, size=result.size,
+    )  # fmt: skip
+
+
+class AnnouncingIngest:
+    """``IngestService`` as the runtime uses it: whatever it takes in that still needs
+    processing is announced on the bus (ingest itself returns results and publishes nothing)."""
+
+    def __init__(self, service: IngestService, publish: Callable[[Message], None]) -> None:
+        self.service = service
+        self.publish = publish
+
+    def _announced(self, result: IngestResult) -> IngestResult:
+        if result.announce:
+            self.publish(original_stored(result))
+        return result
+
+    def ingest_file(
+        self,
+        path: Path,
+        metadata: RecordingMetadata,
+        *,
+        actor: str,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> IngestResult:
+        return self._announced(
+            self.service.ingest_file(path, metadata, actor=actor, on_bytes=on_bytes)
+        )
+
+    def ingest_staged(
+        self,
+        staged: Path,
+        *,
+        sha256: str,
+        size: int,
+        metadata: RecordingMetadata,
+        actor: str,
+        received_at: datetime,
+        handover_at: datetime | None = None,
+    ) -> IngestResult:
+        return self._announced(
+            self.service.ingest_staged(
+                staged,
+                sha256=sha256,
+                size=size,
+                metadata=metadata,
+                actor=actor,
+                received_at=received_at,
+                handover_at=handover_at,
+            )
+        )
+
+
+@dataclass
+class BusListener:
+    """A live recording's custody progress, put on the bus as it happens; ``after`` runs after
+    each announcement (``vigil live`` pokes the work behind the custody path there)."""
+
+    publish: Callable[[Message], None]
+    after: Callable[[], object] = _nothing
+
+    def segment_catalogued(self, row: Segment) -> None:
+        self.publish(segment_stored(row))
+        self.after()
+
+    def recording_segmented(self, recording_id: str, count: int) -> None:
+        self.publish(RecordingSegmented(recording_id=recording_id, count=count))
+        self.after()
 
 
 STAGE_INPUTS: dict[str, tuple[str, ...]] = {
@@ -81,7 +158,7 @@ class Vigil:
     tools: Tools
     publish: Callable[[Message], None]
     stages: dict[str, Handler]
-    ingest: IngestService
+    ingest: AnnouncingIngest
     verifier: Verifier
     cases: CaseService
     ledger: Ledger
@@ -139,10 +216,9 @@ class Vigil:
                 phash_fps=self.settings.phash_fps,
                 gap_tolerance_frames=self.settings.continuity_tolerance_frames,
             ),
-            publish=self.publish,
+            listener=BusListener(self.publish, after_publish),
             work_dir=self.settings.work_dir,
             segment_s=self.settings.segment_seconds if segment_s is None else segment_s,
-            after_publish=after_publish,
         )
 
     def worm_checkpoints(self) -> list[str]:
@@ -253,10 +329,9 @@ def build_app(
         bus = InProcessBus()
         publish = bus.publish
 
-    ingest = IngestService(
+    service = IngestService(
         catalog=catalog,
         store=store,
-        publish=publish,
         runner=runner,
         ffmpeg=tools.ffmpeg,
         staging_dir=settings.staging_dir,
@@ -264,6 +339,7 @@ def build_app(
         clock_drift_flag_s=settings.clock_drift_flag_s,
         on_received=lambda device, size: metrics.received(device, size, None),
     )
+    ingest = AnnouncingIngest(service, publish)
 
     def gap_count(recording_id: str) -> int:
         rec = catalog.recording(recording_id)
@@ -273,14 +349,16 @@ def build_app(
 
     stages: dict[str, Handler] = {
         "segment": SegmentStage(
-            catalog=catalog,
-            store=store,
-            tools=tools,
-            work_dir=settings.work_dir,
-            segment_s=settings.segment_seconds,
-            phash_fps=settings.phash_fps,
-            gap_tolerance_frames=settings.continuity_tolerance_frames,
-            progress=progress,
+            custody=CustodyPath(
+                catalog=catalog,
+                store=store,
+                tools=tools,
+                work_dir=settings.work_dir,
+                segment_s=settings.segment_seconds,
+                phash_fps=settings.phash_fps,
+                gap_tolerance_frames=settings.continuity_tolerance_frames,
+                progress=progress,
+            ),
             metrics=metrics,
         ),
         "phash": PerceptualStage(

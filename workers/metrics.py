@@ -30,8 +30,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from catalog.figures import LATE_UPLOAD_S, CatalogFigures
-from ingest.store import Bucket, ObjectStore, StoredObject
+from catalog.clock import LATE_UPLOAD_S
+from catalog.figures import CatalogFigures
+from store.base import Bucket, ObjectStore, StoredObject
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

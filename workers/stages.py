@@ -10,27 +10,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from catalog.figures import LATE_UPLOAD_S
+from catalog.clock import LATE_UPLOAD_S, upload_delay_s
 from catalog.models import ProxySegment, Recording, Segment
-from catalog.repository import Catalog, Event, now
-from catalog.stats import upload_delay_s
-from ingest.store import ObjectStore, sha256_file
-from integrity.continuity import tolerance_s
+from catalog.repository import SYSTEM_ACTOR, Catalog, Event, now
+from ingest.custody import store_playlist
+from ingest.segmenting import CustodyPath, Progress, no_progress
+from integrity.frames import segment_hashes
+from store.base import ObjectStore, sha256_file
 from transcode.commands import ProxySettings
-from transcode.ffmpeg import Tools, TranscodeError
-from transcode.frames import segment_hashes
-from transcode.keyframes import Keyframes, keyframe_hashes
-from transcode.probe import NotVideoError, ProbeResult, probe
-from transcode.segmenter import make_proxy, playable, proxy_audio, segment_file
+from transcode.ffmpeg import Tools
+from transcode.segmenter import make_proxy, proxy_audio
+from workers.errors import StageError
 from workers.messages import (
     Message,
     OriginalStored,
@@ -41,168 +38,28 @@ from workers.messages import (
     SegmentStored,
 )
 from workers.metrics import Metrics
-from workers.segment_writer import (
-    SegmentWriter,
-    record_probe,
-    segment_stored,
-    store_playlist,
-)
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[str, str, float], None]
-"""(recording_id, stage, fraction done 0..1)"""
-
-SYSTEM_ACTOR = "vigil"
-
-
-def no_progress(_recording: str, _stage: str, _fraction: float) -> None:
-    return None
-
-
-class StageError(Exception):
-    """A stage could not finish its work on a message."""
-
 
 class SegmentStage:
-    """The custody path. OriginalStored → probe, stream-copy segment, SHA-256, keyframe PDQ,
-    store, chain, catalogue with custody events.
+    """The custody path (``ingest.segmenting``) as a stage: OriginalStored → the segments on
+    record, announced to the dense index, and the recording to the stages that follow."""
 
-    Nothing here decodes more than the keyframes, so a recording is on record and tamper
-    evident within seconds; the dense index (``PerceptualStage``) and the review proxy
-    (``TranscodeStage``) follow in their own stages and never hold this one up.
-    """
-
-    def __init__(
-        self,
-        *,
-        catalog: Catalog,
-        store: ObjectStore,
-        tools: Tools,
-        work_dir: Path,
-        segment_s: float,
-        phash_fps: float,
-        gap_tolerance_frames: float,
-        progress: Progress = no_progress,
-        metrics: Metrics | None = None,
-    ) -> None:
-        self.catalog = catalog
-        self.store = store
-        self.tools = tools
+    def __init__(self, *, custody: CustodyPath, metrics: Metrics | None = None) -> None:
+        self.custody = custody
         self.metrics = metrics if metrics is not None else Metrics()
-        self.work_dir = work_dir
-        self.segment_s = segment_s
-        self.phash_fps = phash_fps
-        self.gap_tolerance_frames = gap_tolerance_frames
-        self.progress = progress
-        self.writer = SegmentWriter(
-            catalog=catalog,
-            store=store,
-            phash_fps=phash_fps,
-            gap_tolerance_frames=gap_tolerance_frames,
-        )
 
     def __call__(self, message: Message) -> Sequence[Message]:
         assert isinstance(message, OriginalStored)
-        recording = self.catalog.recording(message.recording_id)
-        if recording.segment_count is not None:
-            return self._announce(recording, self.catalog.segments(recording.id))
-        if recording.status == "unreadable":
+        done = self.custody.segment(message.recording_id)
+        if done is None:
             return []
-        started = time.monotonic()
-        with (
-            self.store.local_path("originals", recording.original_key) as source,
-            ThreadPoolExecutor(1, thread_name_prefix="keyframes") as pool,
-        ):
-            # The keyframes decode on the other core from the start, while this thread
-            # probes, cuts, hashes and stores: all of them only read the original.
-            keyframes = pool.submit(keyframe_hashes, self.tools, source)
-            try:
-                probed = probe(self.tools.runner, self.tools.ffmpeg, source)
-            except NotVideoError as exc:
-                self._unreadable(recording, str(exc))
-                return []
-            record_probe(
-                self.catalog, recording.id, probed, status="segmenting", container=probed.container
-            )
-            video = probed.video
-            assert video is not None
-            work = self.work_dir / recording.id
-            total = max(video.end_s - video.start_s, 1e-3)
-            try:
-                segments = self._segment(recording, source, probed, work, total, keyframes)
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
-        self.metrics.speed("segment", total, time.monotonic() - started)
-        self.metrics.processed("segment", total, recording.size)
-        self.metrics.segments.labels("copy").inc(len(segments))
-        recording = self.catalog.recording(recording.id)
-        return self._announce(recording, segments)
-
-    def _segment(
-        self,
-        recording: Recording,
-        source: Path,
-        probed: ProbeResult,
-        work: Path,
-        total: float,
-        keyframes: Future[Keyframes],
-    ) -> list[Segment]:
-        video = probed.video
-        assert video is not None
-        outcome = segment_file(
-            self.tools.runner,
-            self.tools.ffmpeg,
-            source,
-            work,
-            probed=probed,
-            segment_s=self.segment_s,
-            timeout_s=self.tools.timeout_s,
-            hole_tolerance_s=tolerance_s(
-                video.frame_duration_s, video.hold_s, self.gap_tolerance_frames
-            ),
-            on_progress=lambda t: self.progress(recording.id, "segment", min(t / total, 1)),
-        )
-        damage = [recording.damage, probed.describe_damage(), outcome.damage]
-        # Hash and store every file while the keyframes still decode on the other core (I/O
-        # and hashing here, decoding there); the rows and events follow once both are done.
-        stored = [self.writer.put(recording, produced) for produced in outcome.segments]
-        try:
-            found = keyframes.result()
-        except TranscodeError as exc:  # the custody record goes on; the gap is on record
-            damage.append(f"keyframes not hashed: {exc}")
-            found = None
-        segments: list[Segment] = []
-        origin = outcome.segments[0].start_s
-        # Keyframe k belongs to the segment whose span holds it (half a frame of slack for
-        # the timestamp rounding between the source's and the segments' time bases).
-        slack = video.frame_duration_s / 2
-        starts = [p.start_s - outcome.shift_s - slack for p in outcome.segments]
-        ends = [*starts[1:], math.inf]
-        for produced, kept, lo, hi in zip(outcome.segments, stored, starts, ends, strict=True):
-            picked = found.between(lo, hi, origin_s=origin - outcome.shift_s) if found else []
-            previous = segments[-1].chain if segments else recording.anchor
-            segments.append(
-                self.writer.add(
-                    recording, produced, origin=origin, previous=previous, kind="copy",
-                    keyframes=picked, stored=kept,
-                )
-            )  # fmt: skip
-            self.progress(recording.id, "store", len(segments) / len(outcome.segments))
-        self.writer.finish(
-            recording,
-            segments,
-            "copy",
-            "; ".join(d for d in damage if d),
-            work,
-            playback="copy" if playable(probed) else "proxy",
-        )
-        return segments
-
-    def _unreadable(self, recording: Recording, reason: str) -> None:
-        damage = recording.damage or f"unreadable: {reason}"
-        self.catalog.update_recording(recording.id, status="unreadable", damage=damage)
-        self.catalog.add_event(Event("flag.unreadable", SYSTEM_ACTOR, recording.id, reason=damage))
+        if done.footage_s:
+            self.metrics.speed("segment", done.footage_s, done.elapsed_s)
+            self.metrics.processed("segment", done.footage_s, done.recording.size)
+            self.metrics.segments.labels("copy").inc(len(done.segments))
+        return self._announce(done.recording, done.segments)
 
     @staticmethod
     def _announce(recording: Recording, segments: Sequence[Segment]) -> list[Message]:
@@ -447,3 +304,15 @@ class FinaliseStage:
                 self.metrics.late_uploads.inc()
             return [RecordingCatalogued(recording_id=recording.id)]
         return []
+
+
+def segment_stored(row: Segment) -> SegmentStored:
+    """The message that announces a catalogued segment to the perceptual stage."""
+    return SegmentStored(
+        recording_id=row.recording_id,
+        index=row.index,
+        key=row.key,
+        sha256=row.sha256,
+        start_s=row.start_s,
+        end_s=row.end_s,
+    )

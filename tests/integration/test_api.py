@@ -25,10 +25,10 @@ from vigil_verify.merkle import leaf_hash, verify_inclusion
 
 import ingest.uploads as uploads_module
 from ingest.service import IngestService
+from interfaces.api.app import create_api
 from tests.helpers import START
 from tests.services.base import free_port
 from transcode.samples import SampleSpec
-from workers.api import create_api
 from workers.app import Vigil
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.slow]

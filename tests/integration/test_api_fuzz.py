@@ -66,8 +66,8 @@ from schemathesis.core.result import Err
 from schemathesis.transport.serialization import Binary
 
 from bench.api_load import SECRET, serve_in_thread
+from interfaces.api.app import _sign
 from transcode.samples import SampleSpec
-from workers.api import _sign
 from workers.app import build_app
 from workers.settings import Settings
 

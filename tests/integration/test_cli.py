@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from catalog.db import make_engine
-from catalog.export import Manifest
 from catalog.repository import Catalog, Event
-from tests.helpers import START, recording
+from integrity.export import Manifest
+from tests.helpers import START, VIGIL, recording
 from tests.tamper import flip_byte, reencode_command, run
 
 pytestmark = pytest.mark.ffmpeg
@@ -31,7 +31,7 @@ def vigil(tmp_path: Path) -> Vigil:
     def call(*args: str, ffmpeg: str | None = None) -> subprocess.CompletedProcess[str]:
         run_env = {**env, "VIGIL_FFMPEG": ffmpeg} if ffmpeg else env
         return subprocess.run(
-            [sys.executable, "-m", "workers", "-q", *args],
+            [*VIGIL, "-q", *args],
             env=run_env,
             capture_output=True,
             text=True,

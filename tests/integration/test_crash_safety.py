@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import text
 
 from catalog.repository import Catalog
-from ingest.store import Bucket, LocalFolderStore, StoredObject
-from tests.helpers import metadata
+from store.base import Bucket, StoredObject
+from store.local import LocalFolderStore
+from tests.helpers import VIGIL, metadata
 from transcode.ffmpeg import Tools
 from workers.app import Vigil
 from workers.messages import OriginalStored
@@ -158,7 +159,15 @@ def test_sigkill_of_a_real_ingest_then_resume(
 ) -> None:
     data = tmp_path / "vigil"
     env = {**os.environ, "VIGIL_DATA_DIR": str(data)}
-    cmd = [sys.executable, "-m", "workers", "ingest", str(standard_clip), "--device", "BC-0042"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "interfaces.cli",
+        "ingest",
+        str(standard_clip),
+        "--device",
+        "BC-0042",
+    ]
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
@@ -177,7 +186,10 @@ def test_sigkill_of_a_real_ingest_then_resume(
     assert killed_at
 
     resumed = subprocess.run(
-        [sys.executable, "-m", "workers", "-q", "resume"], env=env, capture_output=True, timeout=300
+        [*VIGIL, "-q", "resume"],
+        env=env,
+        capture_output=True,
+        timeout=300,
     )
     assert resumed.returncode == 0, resumed.stderr.decode()
     assert b"resumed 1 recording" in resumed.stdout

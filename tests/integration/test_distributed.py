@@ -22,6 +22,7 @@ from minio.error import S3Error
 from sqlalchemy import create_engine, text
 
 from tests.conftest import CACHE
+from tests.helpers import VIGIL
 from tests.services.base import ServiceError, free_port, wait_until
 from tests.services.prometheus import PrometheusService
 from transcode.samples import SampleSpec
@@ -51,7 +52,7 @@ class Deployment:
     def start_process(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         log = (self.logs / f"{name}.log").open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "workers", *args],
+            [*VIGIL, *args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -72,7 +73,7 @@ class Deployment:
 
     def vigil(self, *args: str, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "workers", "-q", *args],
+            [*VIGIL, "-q", *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -255,7 +256,16 @@ def test_a_worker_sigkilled_mid_recording_loses_and_duplicates_nothing(
     d = deployment
     start_pipeline(d)
     ingest = subprocess.Popen(
-        [sys.executable, "-m", "workers", "-q", "ingest", str(ten_minute_clip), "--device", "BC-7"],
+        [
+            sys.executable,
+            "-m",
+            "interfaces.cli",
+            "-q",
+            "ingest",
+            str(ten_minute_clip),
+            "--device",
+            "BC-7",
+        ],
         env=d.env,
     )
     assert ingest.wait(timeout=300) == 0
@@ -291,7 +301,7 @@ def test_two_workers_in_one_group_share_the_work(
     from kafka.partitioner.default import murmur2
 
     from catalog.repository import recording_id_for
-    from ingest.store import sha256_file
+    from store.base import sha256_file
 
     d = deployment
     start_pipeline(d, phash_workers=2)
@@ -415,7 +425,7 @@ def test_the_store_down_for_20_s_during_ingest_loses_nothing(
     seaweed_service.stop()  # type: ignore[attr-defined]
     down_at = time.monotonic()
     ingest = subprocess.Popen(
-        [sys.executable, "-m", "workers", "-q", "ingest", str(small_clip), "--device", "BC-9",
+        [*VIGIL, "-q", "ingest", str(small_clip), "--device", "BC-9",
          "--wait", "300"],
         env=d.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -447,7 +457,7 @@ def test_a_live_stream_is_segmented_and_hashed_while_still_recording(
     start_pipeline(d)
     port = free_port()
     live = subprocess.Popen(
-        [sys.executable, "-m", "workers", "-q", "live", f"tcp://127.0.0.1:{port}?listen",
+        [*VIGIL, "-q", "live", f"tcp://127.0.0.1:{port}?listen",
          "--device", "CAM-GATE-1", "--category", "fixed-site", "--max-outage", "0"],
         env=d.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

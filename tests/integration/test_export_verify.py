@@ -23,7 +23,7 @@ from vigil_verify.cli import main as verify_main
 from vigil_verify.footage import Finding
 from vigil_verify.report import PackageReport, verify_package
 
-from catalog.export import export_case
+from integrity.export import export_case
 from tests import tamper
 from tests.helpers import ingest_and_process
 from tests.services.tsa import TsaService

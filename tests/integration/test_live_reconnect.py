@@ -34,12 +34,12 @@ from pathlib import Path
 
 import pytest
 
-from catalog.timeline import case_timeline
+from ingest.live import LivePolicy, LiveRecorder, LiveResult, LiveSource
 from ingest.service import RecordingMetadata
+from integrity.timeline import case_timeline
 from tests.services.base import free_port
 from transcode.probe import probe
 from workers.app import Vigil
-from workers.live import LivePolicy, LiveRecorder, LiveResult, LiveSource
 
 FPS = 15
 SEGMENT_S = 4.0

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from catalog.timeline import case_timeline, recording_gaps
-from ingest.service import NotVideo
+from catalog.gaps import recording_gaps
+from ingest.errors import NotVideo
+from integrity.timeline import case_timeline
 from tests.helpers import ingest_and_process, metadata, object_path
 from tests.tamper import flip_byte, truncate_file
 from transcode.samples import SampleSpec

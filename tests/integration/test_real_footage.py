@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 
 import pytest
+from vigil_verify.continuity import tolerance_s
 
-from catalog.timeline import recording_gaps
-from integrity.continuity import tolerance_s
+from catalog.gaps import recording_gaps
 from integrity.match import match_copy
 from tests.conftest import opencv_sample
 from tests.helpers import ingest_and_process, object_path

@@ -29,8 +29,10 @@ from catalog.db import make_engine
 from catalog.models import Segment
 from catalog.repository import Catalog, Event, recording_id_for
 from catalog.retention import DELETED, RetentionDeletedDetail, RetentionService
-from ingest.s3store import RetentionPolicy, S3ObjectStore, StoreRefused
-from ingest.store import Bucket, RetentionActive, StoredObject
+from store.base import Bucket, StoredObject
+from store.errors import RetentionActive, StoreRefused
+from store.retention import RetentionPolicy
+from store.s3 import S3ObjectStore
 from tests.helpers import recording
 from tests.services.fixtures import ExternalS3
 from tests.services.seaweed import SeaweedService

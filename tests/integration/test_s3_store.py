@@ -24,14 +24,10 @@ from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error
 from minio.retention import Retention
 
-from ingest.s3store import (
-    RetentionPolicy,
-    S3ObjectStore,
-    StoreRefused,
-    StoreUnavailable,
-    http_client,
-)
-from ingest.store import ObjectConflict, ObjectMissing, StoredObject, StoreError, sha256_file
+from store.base import StoredObject, sha256_file
+from store.errors import ObjectConflict, ObjectMissing, StoreError, StoreRefused, StoreUnavailable
+from store.retention import RetentionPolicy
+from store.s3 import S3ObjectStore, http_client
 from tests.services.base import free_port
 from tests.services.seaweed import SeaweedService
 
@@ -350,7 +346,7 @@ def test_unreachable_store_gives_up_after_the_outage_budget(
     )
     path, digest = source(tmp_path, b"bytes")
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="ingest.s3store"), pytest.raises(StoreUnavailable):
+    with caplog.at_level(logging.WARNING, logger="store.s3"), pytest.raises(StoreUnavailable):
         store.put_file("originals", KEY, path, digest)
     assert 1.5 <= time.monotonic() - started < 30
     retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
@@ -403,7 +399,7 @@ def test_store_down_for_20s_during_a_put_loses_nothing(
         except BaseException as exc:  # pragma: no cover - reported below
             outcome.append(exc)
 
-    with caplog.at_level(logging.WARNING, logger="ingest.s3store"):
+    with caplog.at_level(logging.WARNING, logger="store.s3"):
         worker = threading.Thread(target=put, daemon=True)
         worker.start()
         assert PausingMinio.first_part_done.wait(60)

@@ -14,9 +14,11 @@ from sqlalchemy import delete, inspect, text, update
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from catalog.db import head_revision, make_engine
+from catalog.errors import NotFound
+from catalog.gaps import device_gaps, recording_gaps
 from catalog.models import CustodyEvent, Recording, Segment
-from catalog.repository import Catalog, Event, NotFound, recording_id_for
-from catalog.timeline import case_timeline, device_gaps, integrity_state, recording_gaps
+from catalog.repository import Catalog, Event, recording_id_for
+from integrity.timeline import case_timeline, integrity_state
 from tests.helpers import START, recording, sha_of
 
 HEAD = head_revision()

@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from vigil_verify.chain import ChainEntry, build_chain, first_break, link
-
-from integrity.continuity import (
+from vigil_verify.continuity import (
     Discontinuity,
     Span,
     WallDiscontinuity,
@@ -18,6 +17,7 @@ from integrity.continuity import (
     check_wall_spans,
     tolerance_s,
 )
+
 from transcode.hls import PlaylistEntry, playlist
 
 ANCHOR = hashlib.sha256(b"original recording bytes").hexdigest()

@@ -24,7 +24,6 @@ from vigil_verify.merkle import leaf_hash, verify_consistency, verify_inclusion
 
 from catalog.db import make_engine
 from catalog.repository import Catalog, Event
-from ingest.store import LocalFolderStore
 from integrity.ledger import (
     Ledger,
     SigningKey,
@@ -33,6 +32,7 @@ from integrity.ledger import (
     create_signing_key,
     load_signing_key,
 )
+from store.local import LocalFolderStore
 from tests.helpers import START
 from workers.app import make_signing_key
 from workers.settings import Settings

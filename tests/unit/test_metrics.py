@@ -14,7 +14,8 @@ from prometheus_client import CollectorRegistry
 from catalog.db import make_engine
 from catalog.figures import CatalogFigures, catalog_figures
 from catalog.repository import Catalog, Event
-from ingest.store import LocalFolderStore, ObjectMissing
+from store.errors import ObjectMissing
+from store.local import LocalFolderStore
 from tests.helpers import START, ingest_and_process, metadata, recording
 from transcode.samples import SampleSpec
 from workers.app import Vigil

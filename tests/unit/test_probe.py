@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from vigil_verify.continuity import tolerance_s
 
-from integrity.continuity import tolerance_s
 from transcode.ffmpeg import ProcessRunner
 from transcode.probe import (
     NOPTS,

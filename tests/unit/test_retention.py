@@ -28,8 +28,10 @@ from catalog.retention import (
     RetentionShortening,
     UnknownCategory,
 )
-from ingest.s3store import RetentionPolicy
-from ingest.store import Bucket, LocalFolderStore, ObjectMissing, RetentionActive
+from store.base import Bucket
+from store.errors import ObjectMissing, RetentionActive
+from store.local import LocalFolderStore
+from store.retention import RetentionPolicy
 from tests.helpers import recording
 
 NOW = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)

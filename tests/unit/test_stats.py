@@ -34,39 +34,31 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect, select, text
 
+from catalog.clock import footage_span
 from catalog.db import MIGRATIONS, head_revision, make_engine
 from catalog.models import Device, Officer, Recording, Segment
 from catalog.repository import Catalog, Event, recording_id_for
-from catalog.stats import (
-    CsvError,
-    DeviceStatus,
-    GapRow,
-    HoursRow,
+from catalog.stats.base import CsvError, StatsError, local_period, split_by_day
+from catalog.stats.footage import GapRow, gaps_per_recording, retention_ending
+from catalog.stats.incidents import (
     Incident,
     Reconciliation,
-    RosterRow,
-    StatsError,
-    footage_share,
-    footage_span,
-    gaps_per_recording,
-    hours_recorded,
     import_incidents,
-    import_roster,
-    local_period,
-    parse_devices_csv,
     parse_incidents_csv,
-    parse_roster_csv,
-    percentile,
     reconcile,
-    retention_ending,
-    split_by_day,
     stored_incidents,
     summarise,
-    to_csv,
-    to_table,
-    upload_delays,
 )
-from ingest.s3store import RetentionPolicy
+from catalog.stats.reports import HoursRow, footage_share, hours_recorded, percentile, upload_delays
+from catalog.stats.roster import (
+    DeviceStatus,
+    RosterRow,
+    import_roster,
+    parse_devices_csv,
+    parse_roster_csv,
+)
+from interfaces.cli.tables import to_csv, to_table
+from store.retention import RetentionPolicy
 from tests.helpers import sha_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

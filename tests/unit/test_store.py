@@ -1,4 +1,4 @@
-"""Unit tests for ingest.store.LocalFolderStore: write-once objects in a temporary folder."""
+"""Unit tests for store.local.LocalFolderStore: write-once objects in a temporary folder."""
 
 from __future__ import annotations
 
@@ -9,14 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.store import (
-    LocalFolderStore,
-    ObjectConflict,
-    ObjectMissing,
-    StoredObject,
-    StoreError,
-    sha256_file,
-)
+from store.base import StoredObject, sha256_file
+from store.errors import ObjectConflict, ObjectMissing, StoreError
+from store.local import LocalFolderStore
 
 KEY = "rec-0123456789abcdef/original.mp4"
 
@@ -170,7 +165,7 @@ def test_concurrent_writer_of_same_content_is_accepted(
         os.replace(tmp_path / "other-writer", dst)  # the other worker got there first
         real_link(src, dst)  # raises FileExistsError, as os.link does
 
-    monkeypatch.setattr("ingest.store.os.link", link_after_other_writer)
+    monkeypatch.setattr("store.local.os.link", link_after_other_writer)
     stored = store.put_file("originals", KEY, path, digest)
     assert stored.sha256 == digest
     assert (store.root / "originals" / KEY).read_bytes() == b"raced bytes"
@@ -189,7 +184,7 @@ def test_concurrent_writer_of_other_content_is_a_conflict(
         real_link(theirs, dst)
         real_link(src, dst)
 
-    monkeypatch.setattr("ingest.store.os.link", link_after_other_writer)
+    monkeypatch.setattr("store.local.os.link", link_after_other_writer)
     with pytest.raises(ObjectConflict):
         store.put_file("originals", KEY, path, digest)
     assert (store.root / "originals" / KEY).read_bytes() == b"theirs"

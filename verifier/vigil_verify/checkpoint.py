@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
+from vigil_verify.errors import VerifyError
+
 __all__ = [
     "Checkpoint",
     "CheckpointError",
@@ -47,7 +49,7 @@ _ED25519 = b"\x01"
 _TIME_PREFIX = "time "
 
 
-class CheckpointError(ValueError):
+class CheckpointError(VerifyError, ValueError):
     """Text that is not a well-formed checkpoint note; the message names the problem."""
 
 

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from vigil_verify.errors import VerifyError
+
 __all__ = [
     "BIT_STRING",
     "BOOLEAN",
@@ -80,7 +82,7 @@ _MAX_LENGTH_OCTETS = 4  # contents up to 4 GiB: far beyond any token
 _GENERALIZED_TIME = re.compile(rb"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d*[1-9]))?Z")
 
 
-class DerError(ValueError):
+class DerError(VerifyError, ValueError):
     """Bytes that are not the DER encoding expected; the message names the problem and offset."""
 
 

@@ -39,6 +39,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from vigil_verify import der
 from vigil_verify.der import DerError, Tlv
+from vigil_verify.errors import VerifyError
 
 __all__ = [
     "ID_CT_TST_INFO",
@@ -391,7 +392,7 @@ class TimestampCheck:
     failure: Failure | None = None
 
 
-class _Rejected(Exception):
+class _Rejected(VerifyError):
     def __init__(self, failure: Failure, detail: str) -> None:
         super().__init__(f"{failure}: {detail}")
         self.failure = failure

@@ -29,14 +29,15 @@ from pydantic import BaseModel
 from vigil_verify.checkpoint import parse_checkpoint
 
 from catalog.repository import Catalog, Event, now
-from catalog.timeline import case_timeline
-from ingest.store import Bucket, ObjectStore, sha256_file
+from integrity.errors import ProofError
 from integrity.ledger import CheckpointObject, Ledger, LedgerError, canonical_event
+from integrity.timeline import case_timeline
+from store.base import Bucket, ObjectStore, sha256_file
 
 MANIFEST_FORMAT = "vigil-export/2"
 
 
-class ExportError(Exception):
+class ExportError(ProofError):
     """The export could not be written; nothing is claimed about a partial folder."""
 
 

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from vigil_verify.continuity import Discontinuity, WallDiscontinuity
+
+from catalog.clock import wall_clock
+from catalog.gaps import device_gaps, recording_gaps
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog
-from integrity.continuity import (
-    Discontinuity,
-    Span,
-    WallDiscontinuity,
-    WallSpan,
-    check_spans,
-    check_wall_spans,
-    tolerance_s,
-)
 
 
 @dataclass(frozen=True)
@@ -60,62 +53,6 @@ def integrity_state(segment: Segment) -> str:
     if segment.verify_status:
         return segment.verify_status
     return "hashed" if segment.phash is not None else "pending"
-
-
-def wall_clock(recording: Recording, at_s: float, *, corrected: bool) -> datetime | None:
-    """When ``at_s`` into the recording happened, by the device's clock or, with
-    ``corrected``, by the server's (device clock plus the offset measured at handover)."""
-    if recording.device_start is None:
-        return None
-    if corrected and recording.clock_offset_s is None:
-        return None
-    offset = recording.clock_offset_s if corrected and recording.clock_offset_s else 0.0
-    return recording.device_start + timedelta(seconds=at_s + offset)
-
-
-def holes_of(segment: Segment) -> list[tuple[float, float]]:
-    if not segment.holes:
-        return []
-    return [(float(a), float(b)) for a, b in json.loads(segment.holes)]
-
-
-def recording_gaps(
-    recording: Recording, segments: Sequence[Segment], tolerance_frames: float
-) -> list[Discontinuity]:
-    """Gaps/overlaps between adjacent segments, and holes inside segments, in time order."""
-    frame = 1.0 / recording.fps if recording.fps else 0.04
-    tolerance = tolerance_s(frame, recording.frame_hold_s or frame, tolerance_frames)
-    spans = [Span(f"segment {s.index}", s.start_s, s.end_s) for s in segments]
-    found = check_spans(spans, tolerance)
-    for s in segments:
-        for start, end in holes_of(s):
-            label = f"segment {s.index}"
-            found.append(Discontinuity("gap", label, label, start, end - start))
-    return sorted(found, key=lambda d: d.start)
-
-
-def wall_span(recording: Recording) -> WallSpan | None:
-    if recording.device_start is None or recording.duration_s is None:
-        return None
-    return WallSpan(
-        recording.id,
-        recording.device_start,
-        recording.device_start + timedelta(seconds=recording.duration_s),
-    )
-
-
-def device_gaps(recordings: Sequence[Recording], tolerance_s: float) -> list[WallDiscontinuity]:
-    """Between consecutive recordings of each device (by device clock)."""
-    found: list[WallDiscontinuity] = []
-    by_device: dict[str, list[WallSpan]] = {}
-    unique = {rec.id: rec for rec in recordings}.values()  # a recording may be linked twice
-    for rec in unique:
-        span = wall_span(rec)
-        if span is not None:
-            by_device.setdefault(rec.device_id, []).append(span)
-    for spans in by_device.values():
-        found.extend(check_wall_spans(spans, tolerance_s))
-    return found
 
 
 def _in_window(segment: Segment, window: tuple[float | None, float | None]) -> bool:

@@ -23,51 +23,56 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from catalog.access import ROLES, Role
-from catalog.export import ExportError, export_case
+from catalog.errors import CatalogError
 from catalog.figures import catalog_figures
-from catalog.repository import CatalogError, Event, now
+from catalog.repository import Event, now
 from catalog.retention import RetentionError
-from catalog.stats import (
+from catalog.stats.base import Grouping, StatsError, local_period
+from catalog.stats.footage import (
+    RecordingGaps,
+    RetentionEnding,
+    gaps_per_recording,
+    retention_ending,
+)
+from catalog.stats.incidents import (
+    ReconcileSummary,
+    Reconciliation,
+    import_incidents,
+    parse_incidents_csv,
+    reconcile,
+    stored_incidents,
+    summarise,
+)
+from catalog.stats.reports import (
     DelayBucket,
     DelaySummary,
     FootageShare,
-    Grouping,
     HoursRow,
     LateUpload,
-    ReconcileSummary,
-    Reconciliation,
-    RecordingGaps,
-    RetentionEnding,
-    StatsError,
     footage_share,
-    gaps_per_recording,
     hours_recorded,
-    import_incidents,
-    import_roster,
-    local_period,
-    parse_devices_csv,
-    parse_incidents_csv,
-    parse_roster_csv,
-    reconcile,
-    retention_ending,
-    stored_incidents,
-    summarise,
-    to_csv,
-    to_table,
     upload_delays,
 )
-from catalog.timeline import CaseTimeline, case_timeline
-from ingest.service import GpsFix, IngestError, RecordingMetadata
-from ingest.store import StoreError, sha256_file
+from catalog.stats.roster import import_roster, parse_devices_csv, parse_roster_csv
+from ingest.errors import IngestError
+from ingest.live import LivePolicy, LiveSource
+from ingest.service import GpsFix, RecordingMetadata
+from integrity.export import ExportError, export_case
 from integrity.ledger import LedgerError, canonical_event, create_signing_key
 from integrity.match import MatchError, match_copy
+from integrity.timeline import CaseTimeline, case_timeline
 from integrity.verify import RecordingVerification
-from transcode.ffmpeg import TranscodeError, redact
+from interfaces.cli.render import render_match, render_timeline, render_verification
+from interfaces.cli.tables import to_csv, to_table
+from store.base import sha256_file
+from store.errors import StoreError
+from transcode.errors import TranscodeError
+from transcode.ffmpeg import redact
 from transcode.samples import SampleSpec, find_font, sample_command
 from workers.app import STAGE_INPUTS, Vigil, build_app, retention_policy
 from workers.behind import BehindDrain
+from workers.errors import StageError
 from workers.kafka_bus import Outcome, RetryPolicy, StageWorker, dead_letter_topic
-from workers.live import LivePolicy, LiveSource
 from workers.messages import topic_for
 from workers.metrics import (
     CatalogCollector,
@@ -76,9 +81,7 @@ from workers.metrics import (
     kafka_figures,
     serve,
 )
-from workers.render import render_match, render_timeline, render_verification
 from workers.settings import DEV_SECRET, Settings
-from workers.stages import StageError
 
 EXPECTED_ERRORS = (
     IngestError, CatalogError, StoreError, TranscodeError, MatchError, ExportError, StageError,
@@ -607,7 +610,7 @@ def api(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the HTTP API and the reviewer web page (OpenAPI at /docs) until SIGTERM."""
     import uvicorn
 
-    from workers.api import create_api
+    from interfaces.api.app import create_api
 
     settings: Settings = ctx.obj["settings"]
     if settings.environment == "production" and settings.api_secret.get_secret_value() == (

@@ -31,13 +31,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field, ValidationError
 
 from catalog.access import AccessError, AccessService, Action, Caller, decide, visible_cases
+from catalog.errors import CatalogError, NotFound
 from catalog.exports import ExportRequestError, ExportService
 from catalog.models import ExportRequest, Recording
-from catalog.repository import CatalogError, Event, NotFound, now
-from catalog.stats import StatsError
-from catalog.timeline import CaseTimeline, case_timeline
-from ingest.service import GpsFix, IngestError, NotVideo, RecordingMetadata
-from ingest.store import ObjectMissing, StoreError
+from catalog.repository import Event, now
+from catalog.stats.base import StatsError
+from ingest.errors import IngestError, NotVideo
+from ingest.service import GpsFix, RecordingMetadata
 from ingest.uploads import (
     MAX_CHUNK,
     ChunkHashMismatch,
@@ -48,7 +48,9 @@ from ingest.uploads import (
     UploadState,
 )
 from integrity.ledger import LedgerError, canonical_event
-from workers.api_stats import router as stats_router
+from integrity.timeline import CaseTimeline, case_timeline
+from interfaces.api.stats import router as stats_router
+from store.errors import ObjectMissing, StoreError
 from workers.app import Vigil
 
 logger = logging.getLogger(__name__)

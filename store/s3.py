@@ -32,7 +32,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
@@ -46,16 +46,16 @@ from minio.error import InvalidResponseError, MinioException, S3Error, ServerErr
 from minio.retention import Retention
 from urllib3.util import Retry, Timeout
 
-from ingest.store import (
-    CHUNK,
-    Bucket,
+from store.base import CHUNK, Bucket, StoredObject, require_aware
+from store.errors import (
     ObjectConflict,
     ObjectMissing,
     RetentionActive,
-    StoredObject,
     StoreError,
-    require_aware,
+    StoreRefused,
+    StoreUnavailable,
 )
+from store.retention import DEFAULT_RETENTION, RetentionPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -74,40 +74,6 @@ _NO_HOLD_CODES = _NO_LOCK_CODES | {"NoSuchObjectLegalHold"}
 _TRANSIENT_CODES = frozenset(
     {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "RequestTimeTooSkewed"}
 )
-
-
-class StoreUnavailable(StoreError):
-    """The store stayed unreachable for the whole outage budget; nothing was dropped."""
-
-
-class StoreRefused(StoreError):
-    """The store answered and refused (access denied, Object Lock, missing bucket, ...)."""
-
-    def __init__(self, what: str, code: str | None, message: str) -> None:
-        super().__init__(f"{what}: refused by the object store ({code}): {message}")
-        self.code = code
-
-
-@dataclass(frozen=True)
-class RetentionPolicy:
-    """COMPLIANCE retention in days per footage category; unknown or no category: default."""
-
-    default_days: int = 183
-    by_category: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-
-    def __post_init__(self) -> None:
-        days = [self.default_days, *self.by_category.values()]
-        if any(d < 1 for d in days):
-            raise ValueError("retention periods are at least 1 day")
-        object.__setattr__(self, "by_category", MappingProxyType(dict(self.by_category)))
-
-    def days_for(self, category: str | None) -> int:
-        if category is None:
-            return self.default_days
-        return self.by_category.get(category, self.default_days)
-
-
-DEFAULT_RETENTION = RetentionPolicy()
 
 
 @dataclass(frozen=True)

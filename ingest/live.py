@@ -81,19 +81,19 @@ from pathlib import Path
 from typing import IO, Literal
 
 from pydantic import BaseModel
+from vigil_verify.continuity import tolerance_s
 
 from catalog.models import Recording, Segment
-from catalog.repository import Catalog, Event, now
+from catalog.repository import SYSTEM_ACTOR, Catalog, Event, now
+from ingest.custody import CustodyListener, SegmentWriter, record_probe
+from ingest.errors import IngestError
 from ingest.service import RecordingMetadata
-from ingest.store import ObjectStore, sha256_file
-from integrity.continuity import tolerance_s
+from integrity.keyframes import Keyframes, probe_with_keyframes
+from store.base import ObjectStore, sha256_file
 from transcode.commands import live_listen_command, live_pull_command, retime_command
 from transcode.ffmpeg import FfmpegFailed, FfmpegTimeout, RunnerStopped, Tools, redact
-from transcode.keyframes import Keyframes, probe_with_keyframes
 from transcode.probe import NotVideoError, ProbeResult
 from transcode.segmenter import SegmentFile
-from workers.messages import Message, RecordingSegmented
-from workers.segment_writer import SYSTEM_ACTOR, SegmentWriter, record_probe, segment_stored
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ class LiveResult:
     outages_s: tuple[float, ...] = ()  # the gaps between sessions on the timeline
 
 
-class _Halt(Exception):
+class _Halt(IngestError):
     """Ends the current ffmpeg session from inside the runner's block (which then SIGTERMs
     ffmpeg, and ffmpeg closes its outputs properly). With a ``reason`` the recording ends
     too; without, only this session (the source went silent)."""
@@ -333,19 +333,17 @@ class LiveRecorder:
         store: ObjectStore,
         tools: Tools,
         writer: SegmentWriter,
-        publish: Callable[[Message], None],
+        listener: CustodyListener,
         work_dir: Path,
         segment_s: float,
-        after_publish: Callable[[], object] = lambda: None,
     ) -> None:
         self.catalog = catalog
         self.store = store
         self.tools = tools
         self.writer = writer
-        self.publish = publish
+        self.listener = listener  # the runtime announces each segment (and drains) here
         self.work_dir = work_dir
         self.segment_s = segment_s
-        self.after_publish = after_publish  # the in-process bus drains here
 
     def record(
         self,
@@ -358,7 +356,7 @@ class LiveRecorder:
         max_s: float | None = None,
     ) -> LiveResult:
         """Record ``source`` (a URL is pulled) until ``policy`` or ``stop`` ends it; return
-        when the original is stored and ``recording.segmented`` published.
+        when the original is stored and the listener told the recording is segmented.
 
         Without ``policy`` one session is recorded, as before reconnects existed
         (``LivePolicy(max_outage_s=0)``); ``max_s``, if given, overrides ``policy.max_s``.
@@ -611,8 +609,7 @@ class _LiveRun:
         )
         self.segments.append(row)
         session.segments.append(row)
-        r.publish(segment_stored(row))
-        r.after_publish()
+        r.listener.segment_catalogued(row)
         logger.info("%s: live segment %d stored", self.recording_id, index)
 
     def _announce_reconnect(self, session: _Session, *, timeline_start: float | None) -> None:
@@ -725,8 +722,7 @@ class _LiveRun:
                  f"not catalogued, unreadable (in the original): {', '.join(self.unreadable)}"]
             )  # fmt: skip
         r.writer.finish(recording, self.segments, "copy", damage, self.work)
-        r.publish(RecordingSegmented(recording_id=recording.id, count=len(self.segments)))
-        r.after_publish()
+        r.listener.recording_segmented(recording.id, len(self.segments))
 
     # -- the receiving thread -------------------------------------------------------------
 

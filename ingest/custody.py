@@ -1,5 +1,5 @@
-"""Storing and cataloguing segments as they are made: for a whole file (``SegmentStage``) and
-for a live stream, one segment at a time while it is still being recorded (``workers.live``).
+"""Storing and cataloguing segments as they are made: for a whole file (``ingest.segmenting``)
+and for a live stream, one segment at a time while it is still being recorded (``ingest.live``).
 
 Each segment: SHA-256, the object stored write-once, then the row that points at it, with its
 link in the recording's hash chain. When the recording ends: the HLS playlist, the recording's
@@ -15,22 +15,30 @@ from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel
 from vigil_verify.chain import ChainEntry, link
+from vigil_verify.continuity import tolerance_s
 
+from catalog.clock import wall_clock
 from catalog.models import Recording, Segment
-from catalog.repository import Catalog, Event
-from catalog.timeline import wall_clock
-from ingest.store import ObjectStore, sha256_file
-from integrity.continuity import tolerance_s
+from catalog.repository import SYSTEM_ACTOR, Catalog, Event
+from ingest.errors import IngestError
+from integrity.keyframes import KeyframeHash
+from store.base import ObjectStore, sha256_file
 from transcode.hls import PlaylistEntry, playlist
-from transcode.keyframes import KeyframeHash
 from transcode.probe import ProbeResult
 from transcode.segmenter import SegmentFile
-from workers.messages import SegmentStored
-
-SYSTEM_ACTOR = "vigil"
 
 
-class SegmentConflict(Exception):
+class CustodyListener(Protocol):
+    """Told of custody progress as it happens (a live stream's segments as they close). The
+    runtime (``workers``) implements it by putting messages on the bus: ingest itself
+    publishes nothing."""
+
+    def segment_catalogued(self, row: Segment) -> None: ...
+
+    def recording_segmented(self, recording_id: str, count: int) -> None: ...
+
+
+class SegmentConflict(IngestError):
     """A position is already catalogued with other content (a non-deterministic re-run)."""
 
 
@@ -58,18 +66,6 @@ class SegmentStoredDetail(BaseModel):
     previous: str
     chain: str
     keyframes: list[KeyframeHash] = []  # PDQ of each keyframe in it, on the custody path
-
-
-def segment_stored(row: Segment) -> SegmentStored:
-    """The message that announces a catalogued segment to the perceptual stage."""
-    return SegmentStored(
-        recording_id=row.recording_id,
-        index=row.index,
-        key=row.key,
-        sha256=row.sha256,
-        start_s=row.start_s,
-        end_s=row.end_s,
-    )
 
 
 def record_probe(catalog: Catalog, recording_id: str, probed: ProbeResult, **also: object) -> None:

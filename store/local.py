@@ -1,164 +1,30 @@
-"""Object store boundary: write-once objects in two buckets, originals and derived files.
+"""The embedded object store: one folder per bucket, written once.
 
-``ObjectStore`` is the interface every stage uses. ``LocalFolderStore`` is the embedded
-default: one folder per bucket, objects made visible by an atomic hard link that fails if the
-name is taken, so an object once written is never overwritten. The S3/MinIO store (Object
-Lock, legal hold) implements the same interface.
-
-Deletion happens only through ``delete_expired``, which refuses (``RetentionActive``) while an
-object is retained or held. The S3 store enforces retention and legal hold in the store
-itself; the local store records them in sidecar files under ``root/.retention`` and
-``root/.legal-hold`` and honours them in ``delete_expired``.
+Objects are made visible by an atomic hard link that fails if the name is taken, so an object
+once written is never overwritten. Deletion happens only through ``delete_expired``, which
+refuses (``RetentionActive``) while an object is retained or held. Retention and legal holds
+are sidecar files under ``root/.retention`` and ``root/.legal-hold``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import io
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, Protocol, cast
+from typing import Any, BinaryIO, cast
 
-Bucket = Literal["originals", "derived"]
-CHUNK = 1 << 20
+from store.base import CHUNK, Bucket, StoredObject, require_aware, sha256_file
+from store.errors import ObjectConflict, ObjectMissing, RetentionActive, StoreError
+
 RETENTION_DIR = ".retention"  # LocalFolderStore: <root>/.retention/<bucket>/<key>.json
 HOLD_DIR = ".legal-hold"  # LocalFolderStore: <root>/.legal-hold/<bucket>/<key>.json
-
-
-class StoreError(Exception):
-    """Root of the errors raised by object stores."""
-
-
-class ObjectConflict(StoreError):
-    """An object exists under this key with other content; it is never overwritten."""
-
-    def __init__(self, bucket: Bucket, key: str, existing: str, offered: str) -> None:
-        super().__init__(
-            f"{bucket}/{key} already holds sha256 {existing[:16]}…; refusing to overwrite it"
-            f" with {offered[:16]}…"
-        )
-        self.bucket, self.key, self.existing, self.offered = bucket, key, existing, offered
-
-
-class ObjectMissing(StoreError):
-    def __init__(self, bucket: Bucket, key: str) -> None:
-        super().__init__(f"{bucket}/{key} is not in the store")
-        self.bucket, self.key = bucket, key
-
-
-class RetentionActive(StoreError):
-    """``delete_expired`` refused: the object is still retained, or under legal hold."""
-
-    def __init__(
-        self,
-        bucket: Bucket,
-        key: str,
-        *,
-        retain_until: datetime | None,
-        legal_hold: bool,
-        now: datetime,
-    ) -> None:
-        reasons = []
-        if retain_until is not None and retain_until > now:
-            reasons.append(f"retained until {retain_until.isoformat()}")
-        if legal_hold:
-            reasons.append("under legal hold")
-        super().__init__(
-            f"{bucket}/{key} is still protected ({' and '.join(reasons)}, checked at"
-            f" {now.isoformat()}); not deleted"
-        )
-        self.bucket, self.key = bucket, key
-        self.retain_until, self.legal_hold, self.now = retain_until, legal_hold, now
-
-
-def require_aware(value: datetime, what: str) -> datetime:
-    """``value`` in UTC; a naive datetime is refused (retention is never guessed)."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what}: naive datetime {value.isoformat()}; give a UTC-aware one")
-    return value.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    bucket: Bucket
-    key: str
-    sha256: str
-    size: int
-
-
-def sha256_file(path: Path) -> tuple[str, int]:
-    """SHA-256 and size of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
-class ObjectStore(Protocol):
-    def put_file(
-        self, bucket: Bucket, key: str, path: Path, sha256: str, *, category: str | None = None
-    ) -> StoredObject:
-        """Store the file at ``path`` (whose SHA-256 the caller has computed) under ``key``.
-
-        Idempotent for identical content; never overwrites. The caller owns ``path`` and does
-        not change it afterwards: the store may take the file over instead of copying it.
-        ``category`` (the footage category) chooses the retention period where the store
-        enforces one.
-        """
-        ...
-
-    def stat(self, bucket: Bucket, key: str) -> StoredObject | None: ...
-
-    def local_path(self, bucket: Bucket, key: str) -> contextlib.AbstractContextManager[Path]:
-        """A local, read-only path to the object for ffmpeg to read, for the block's length."""
-        ...
-
-    def open(self, bucket: Bucket, key: str) -> contextlib.AbstractContextManager[BinaryIO]: ...
-
-    def open_range(
-        self, bucket: Bucket, key: str, start: int, length: int
-    ) -> contextlib.AbstractContextManager[BinaryIO]:
-        """A read of ``length`` bytes from ``start`` (HTTP range playback)."""
-        ...
-
-    def list_keys(self, bucket: Bucket, prefix: str) -> list[str]:
-        """Keys of the objects under ``prefix``, sorted."""
-        ...
-
-    def set_legal_hold(self, bucket: Bucket, key: str, on: bool) -> None:
-        """Put (``on``) or lift a legal hold: no deletion while it is on, whatever retention."""
-        ...
-
-    def legal_hold(self, bucket: Bucket, key: str) -> bool:
-        """Whether a legal hold is on (``ObjectMissing`` if the key is not stored)."""
-        ...
-
-    def retention(self, bucket: Bucket, key: str) -> datetime | None:
-        """The object's retain-until (UTC), or None if it has none (``ObjectMissing`` if absent)."""
-        ...
-
-    def extend_retention(self, bucket: Bucket, key: str, until: datetime) -> datetime:
-        """Keep the object until at least ``until``; never shortens. Returns the retain-until
-        now in force (``until``, or a later one already set; stores may round up)."""
-        ...
-
-    def delete_expired(self, bucket: Bucket, key: str, now: datetime) -> None:
-        """Delete the object (every version of it) if neither retained past ``now`` nor held.
-
-        Raises ``RetentionActive`` if it is still protected; an absent key is a no-op.
-        """
-        ...
 
 
 class LocalFolderStore:

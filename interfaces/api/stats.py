@@ -16,20 +16,16 @@ from pydantic import BaseModel
 
 from catalog.access import Caller, decide
 from catalog.repository import Event, now
-from catalog.stats import (
-    CsvError,
-    footage_share,
-    gaps_per_recording,
-    hours_recorded,
+from catalog.stats.base import CsvError, local_period
+from catalog.stats.footage import gaps_per_recording, retention_ending
+from catalog.stats.incidents import (
     import_incidents,
-    local_period,
     parse_incidents_csv,
     reconcile,
-    retention_ending,
     stored_incidents,
     summarise,
-    upload_delays,
 )
+from catalog.stats.reports import footage_share, hours_recorded, upload_delays
 from workers.app import Vigil, retention_policy
 
 

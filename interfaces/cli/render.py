@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from vigil_verify.compare import MatchReport
 
-from catalog.timeline import CaseTimeline, RecordingView
+from integrity.timeline import CaseTimeline, RecordingView
 from integrity.verify import RecordingVerification
 
 
