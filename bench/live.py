@@ -96,6 +96,7 @@ def recorder_part(args: argparse.Namespace) -> int:
 
 def _record(args: argparse.Namespace, out: IO[str]) -> int:
     import catalog.repository
+    import ingest.live.storing
     import store.local
     import workers.app
 
@@ -106,7 +107,7 @@ def _record(args: argparse.Namespace, out: IO[str]) -> int:
             out.write(json.dumps(record) + "\n")
 
     seen: dict[str, float] = {}
-    closed_rows = workers.live._closed
+    closed_rows = ingest.live.storing._closed
 
     def closed(directory: Path) -> list[Path]:
         paths = closed_rows(directory)
@@ -115,7 +116,7 @@ def _record(args: argparse.Namespace, out: IO[str]) -> int:
             seen.setdefault(str(path), at)
         return paths
 
-    workers.live._closed = closed
+    ingest.live.storing._closed = closed
 
     # Inside SegmentWriter.add (the storing thread only), time its parts.
     parts: dict[str, float] = {}

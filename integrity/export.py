@@ -28,10 +28,11 @@ from pathlib import Path
 from pydantic import BaseModel
 from vigil_verify.checkpoint import parse_checkpoint
 
+from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event, now
 from integrity.errors import ProofError
 from integrity.ledger import CheckpointObject, Ledger, LedgerError, canonical_event
-from integrity.timeline import case_timeline
+from integrity.timeline import RecordingView, SegmentView, case_timeline
 from store.base import Bucket, ObjectStore, sha256_file
 
 MANIFEST_FORMAT = "vigil-export/2"
@@ -230,6 +231,97 @@ def _copy(store: ObjectStore, bucket: Bucket, key: str, target: Path, expected: 
     return FileEntry(path="", sha256=sha, size=size)
 
 
+def _export_segment(
+    store: ObjectStore, rec: Recording, base: Path, seg: Segment, view: SegmentView
+) -> SegmentEntry:
+    """Copy one segment (hash-checked) and write its per-frame perceptual hashes beside it."""
+    name = seg.key.rpartition("/")[2]
+    copied = _copy(store, "derived", seg.key, base / "segments" / name, seg.sha256)
+    phash_file = phash_sha256 = None
+    if seg.phash is not None:
+        phash_path = base / "segments" / (Path(name).stem + ".pdq")
+        phash_path.write_bytes(seg.phash)
+        phash_file = f"{rec.id}/segments/{phash_path.name}"
+        phash_sha256 = hashlib.sha256(seg.phash).hexdigest()
+    return SegmentEntry(
+        index=seg.index,
+        file=f"{rec.id}/segments/{name}",
+        sha256=copied.sha256,
+        size=copied.size,
+        start_s=seg.start_s,
+        end_s=seg.end_s,
+        pts_start_s=(rec.origin_s or 0.0) + seg.start_s,
+        wall_start=view.wall_start,
+        wall_start_server=view.wall_start_server,
+        chain=seg.chain,
+        phash_digest=seg.phash_digest,
+        phash_file=phash_file,
+        phash_sha256=phash_sha256,
+        phash_frames=seg.phash_frames,
+        integrity=view.integrity,
+    )
+
+
+def _export_recording(
+    catalog: Catalog, store: ObjectStore, root: Path, view: RecordingView
+) -> RecordingEntry:
+    """Copy one recording's original, playlist and segments (in the case's window) under
+    ``root/<id>/``; its manifest entry."""
+    rec = view.recording
+    base = root / rec.id
+    suffix = Path(rec.original_key).suffix
+    original = _copy(store, "originals", rec.original_key, base / f"original{suffix}", rec.sha256)
+    original.path = f"{rec.id}/original{suffix}"
+    playlist = None
+    if rec.playlist_key and rec.playlist_sha256:
+        playlist = _copy(
+            store, "derived", rec.playlist_key, base / "segments" / "index.m3u8",
+            rec.playlist_sha256,
+        )  # fmt: skip
+        playlist.path = f"{rec.id}/segments/index.m3u8"
+    by_index = {s.index: s for s in catalog.segments(rec.id)}
+    segments = [
+        _export_segment(store, rec, base, by_index[seg_view.index], seg_view)
+        for seg_view in view.segments
+    ]
+    return RecordingEntry(
+        id=rec.id,
+        original=original,
+        original_name=rec.original_name,
+        device_id=rec.device_id,
+        officer_id=rec.officer_id,
+        category=rec.category,
+        device_start=rec.device_start,
+        received_at=rec.received_at,
+        clock_offset_s=rec.clock_offset_s,
+        gps_track=rec.gps_track,
+        damage=rec.damage,
+        playback=rec.playback,
+        window_from_s=view.window[0],
+        window_to_s=view.window[1],
+        chain_anchor=rec.anchor,
+        chain_head=rec.chain_head,
+        playlist=playlist,
+        segments=segments,
+        gaps=[
+            GapEntry(kind=g.kind, start_s=g.start, seconds=g.seconds, where=g.after)
+            for g in view.gaps
+        ],
+        continuous=view.continuous,
+    )
+
+
+def _write_manifest(root: Path, manifest: Manifest) -> str:
+    """Write ``manifest.json`` (whole or not at all); its SHA-256."""
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / "manifest.json"
+    tmp = root / ".manifest.json.tmp"
+    tmp.write_text(manifest.model_dump_json(indent=2))
+    tmp.replace(target)
+    sha, _ = sha256_file(target)
+    return sha
+
+
 def export_case(
     catalog: Catalog,
     store: ObjectStore,
@@ -244,6 +336,8 @@ def export_case(
     worm_checkpoints: Sequence[str] = (),
     tsa_certs: bytes | None = None,
 ) -> Path:
+    """Write the package of case ``case_id`` to ``folder/<case>/`` (which must be new or
+    empty), between the ``export`` and ``export.written`` custody events; return its folder."""
     timeline = case_timeline(
         catalog, case_id, tolerance_frames=tolerance_frames, device_tolerance_s=device_tolerance_s
     )
@@ -260,82 +354,8 @@ def export_case(
             detail=ExportDetail(folder=str(root), recordings=recording_ids),
         )
     )
-    entries: list[RecordingEntry] = []
-    files = 0
-    for view in timeline.recordings:
-        rec = view.recording
-        base = root / rec.id
-        suffix = Path(rec.original_key).suffix
-        original = _copy(
-            store, "originals", rec.original_key, base / f"original{suffix}", rec.sha256
-        )
-        original.path = f"{rec.id}/original{suffix}"
-        playlist = None
-        if rec.playlist_key and rec.playlist_sha256:
-            playlist = _copy(
-                store, "derived", rec.playlist_key, base / "segments" / "index.m3u8",
-                rec.playlist_sha256,
-            )  # fmt: skip
-            playlist.path = f"{rec.id}/segments/index.m3u8"
-        by_index = {s.index: s for s in catalog.segments(rec.id)}
-        segments: list[SegmentEntry] = []
-        for seg_view in view.segments:
-            seg = by_index[seg_view.index]
-            name = seg.key.rpartition("/")[2]
-            copied = _copy(store, "derived", seg.key, base / "segments" / name, seg.sha256)
-            phash_file = phash_sha256 = None
-            if seg.phash is not None:
-                phash_path = base / "segments" / (Path(name).stem + ".pdq")
-                phash_path.write_bytes(seg.phash)
-                phash_file = f"{rec.id}/segments/{phash_path.name}"
-                phash_sha256 = hashlib.sha256(seg.phash).hexdigest()
-            segments.append(
-                SegmentEntry(
-                    index=seg.index,
-                    file=f"{rec.id}/segments/{name}",
-                    sha256=copied.sha256,
-                    size=copied.size,
-                    start_s=seg.start_s,
-                    end_s=seg.end_s,
-                    pts_start_s=(rec.origin_s or 0.0) + seg.start_s,
-                    wall_start=seg_view.wall_start,
-                    wall_start_server=seg_view.wall_start_server,
-                    chain=seg.chain,
-                    phash_digest=seg.phash_digest,
-                    phash_file=phash_file,
-                    phash_sha256=phash_sha256,
-                    phash_frames=seg.phash_frames,
-                    integrity=seg_view.integrity,
-                )
-            )
-        files += 1 + len(segments) + (1 if playlist else 0)
-        entries.append(
-            RecordingEntry(
-                id=rec.id,
-                original=original,
-                original_name=rec.original_name,
-                device_id=rec.device_id,
-                officer_id=rec.officer_id,
-                category=rec.category,
-                device_start=rec.device_start,
-                received_at=rec.received_at,
-                clock_offset_s=rec.clock_offset_s,
-                gps_track=rec.gps_track,
-                damage=rec.damage,
-                playback=rec.playback,
-                window_from_s=view.window[0],
-                window_to_s=view.window[1],
-                chain_anchor=rec.anchor,
-                chain_head=rec.chain_head,
-                playlist=playlist,
-                segments=segments,
-                gaps=[
-                    GapEntry(kind=g.kind, start_s=g.start, seconds=g.seconds, where=g.after)
-                    for g in view.gaps
-                ],
-                continuous=view.continuous,
-            )
-        )
+    entries = [_export_recording(catalog, store, root, view) for view in timeline.recordings]
+    files = sum(1 + len(e.segments) + (1 if e.playlist else 0) for e in entries)
     ledger_entry = _write_ledger(
         ledger, catalog, root, case_id, recording_ids, worm_checkpoints, tsa_certs
     )
@@ -354,12 +374,7 @@ def export_case(
         continuous=timeline.continuous,
         ledger=ledger_entry,
     )
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / "manifest.json"
-    tmp = root / ".manifest.json.tmp"
-    tmp.write_text(manifest.model_dump_json(indent=2))
-    tmp.replace(target)
-    sha, _ = sha256_file(target)
+    sha = _write_manifest(root, manifest)
     catalog.add_event(
         Event(
             "export.written",

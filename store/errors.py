@@ -12,7 +12,7 @@ from store.base import Bucket
 class StoreError(VigilError):
     """Root of the errors raised by object stores."""
 
-    kind = ErrorKind.UNAVAILABLE
+    kind = ErrorKind.FAILED
 
 
 class ObjectConflict(StoreError):
@@ -65,6 +65,8 @@ class RetentionActive(StoreError):
 
 class StoreUnavailable(StoreError):
     """The store stayed unreachable for the whole outage budget; nothing was dropped."""
+
+    kind = ErrorKind.UNAVAILABLE
 
 
 class StoreRefused(StoreError):

@@ -19,34 +19,32 @@ What makes it write-once, beyond what S3 itself enforces:
 An unreachable store is retried with bounded exponential backoff for ``outage_budget_s``
 (connection errors and 5xx); the caller blocks meanwhile, which is the back-pressure. Real
 refusals (403, Object Lock violations, ...) fail at once as ``StoreRefused``.
+
+The S3 error codes, the upload's hash check, the HTTP pool and the single reads of a key's
+versions, retention and hold are in ``store.s3_support``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import logging
-import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import BinaryIO, TypeVar, cast
 
-import certifi
 import urllib3
 from minio import Minio
 from minio.commonconfig import COMPLIANCE
-from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
+from minio.error import MinioException, S3Error
 from minio.retention import Retention
-from urllib3.util import Retry, Timeout
 
-from store.base import CHUNK, Bucket, StoredObject, require_aware
+from store.base import Bucket, StoredObject, require_aware
 from store.errors import (
     ObjectConflict,
     ObjectMissing,
@@ -56,138 +54,30 @@ from store.errors import (
     StoreUnavailable,
 )
 from store.retention import DEFAULT_RETENTION, RetentionPolicy
+from store.s3_support import (
+    MISSING_CODES,
+    SHA256_META,
+    HashingReader,
+    Version,
+    ceil_second,
+    check_key,
+    describe,
+    download,
+    evidence_version,
+    http_client,
+    is_transient,
+    legal_hold_on,
+    list_versions,
+    retain_until,
+)
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SHA256_META = "x-amz-meta-sha256"
+__all__ = ["PART_SIZE", "S3ObjectStore", "http_client", "is_transient"]
+
 PART_SIZE = 16 << 20
-_MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchObject"})
-# "no retention / no legal hold on this version", as S3, MinIO and SeaweedFS spell it
-# (SeaweedFS answers ObjectLockConfigurationNotFoundError for a version without retention)
-_NO_LOCK_CODES = frozenset(
-    {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"}
-)
-_NO_RETENTION_CODES = _NO_LOCK_CODES | {"NoSuchObjectRetention"}
-_NO_HOLD_CODES = _NO_LOCK_CODES | {"NoSuchObjectLegalHold"}
-_TRANSIENT_CODES = frozenset(
-    {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "RequestTimeTooSkewed"}
-)
-
-
-@dataclass(frozen=True)
-class _Version:
-    """One stored version of a key, as the store describes it."""
-
-    version_id: str | None
-    sha256: str | None
-    size: int
-
-
-@dataclass(frozen=True)
-class _Listed:
-    """One entry of a key's version listing (a version or a delete marker)."""
-
-    version_id: str | None
-    delete_marker: bool
-    last_modified: datetime | None
-    index: int  # position in the listing, which is newest first
-
-    @property
-    def age_order(self) -> tuple[datetime, int]:
-        return (self.last_modified or datetime.max.replace(tzinfo=UTC), -self.index)
-
-
-def _ceil_second(value: datetime) -> datetime:
-    """Round up to a whole second: S3 keeps retain-until dates to the second or millisecond;
-    asking for a whole second means what is read back is what was asked, never earlier."""
-    whole = value.replace(microsecond=0)
-    return whole if whole == value else whole + timedelta(seconds=1)
-
-
-class _HashingReader:
-    """Reads ``length`` bytes of ``source`` for the uploader, hashing them on the way.
-
-    When the last byte has been read (before the uploader sends the last part, or the only
-    part), a hash that differs from ``expected`` raises, so the upload is abandoned.
-    """
-
-    def __init__(self, source: BinaryIO, length: int, expected: str, what: str) -> None:
-        self.source = source
-        self.remaining = length
-        self.expected = expected
-        self.what = what
-        self.digest = hashlib.sha256()
-        self._checked = False
-        if length == 0:
-            self._check()
-
-    def read(self, size: int = -1) -> bytes:
-        if self.remaining <= 0:
-            return b""
-        want = self.remaining if size < 0 else min(size, self.remaining)
-        data = self.source.read(want)
-        self.digest.update(data)
-        self.remaining -= len(data)
-        if self.remaining == 0:
-            self._check()
-        return data
-
-    def _check(self) -> None:
-        if self._checked:
-            return
-        self._checked = True
-        read = self.digest.hexdigest()
-        if read != self.expected:
-            raise StoreError(
-                f"{self.what}: the file does not have the hash given for it (expected"
-                f" {self.expected[:16]}…, read {read[:16]}…); nothing stored"
-            )
-
-
-def _check_key(key: str) -> None:
-    if not key or key.startswith("/") or ".." in PurePosixPath(key).parts:
-        raise StoreError(f"invalid object key {key!r}")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """An outage worth waiting out (connection trouble, 5xx), not a refusal."""
-    if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
-        return True
-    if isinstance(exc, ServerError):
-        return exc.status_code >= 500
-    if isinstance(exc, S3Error):
-        return exc.response.status >= 500 or exc.code in _TRANSIENT_CODES
-    if isinstance(exc, InvalidResponseError):  # a non-XML answer, e.g. a proxy's 502 page
-        status = getattr(exc, "_code", None)
-        return isinstance(status, int) and status >= 500
-    return False
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, S3Error):
-        return f"{exc.code} (HTTP {exc.response.status})"
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text[:200]}"
-
-
-def http_client(
-    connect_timeout_s: float = 10.0, read_timeout_s: float = 120.0
-) -> urllib3.PoolManager:
-    """An HTTP pool for the minio client that gives up on a request within seconds.
-
-    minio's own default retries a refused connection 5 times with growing pauses (about 15 s
-    per multipart upload call, twice with the abort); here two quick retries are enough,
-    because ``S3ObjectStore`` does the patient waiting, and logs it.
-    """
-    return urllib3.PoolManager(
-        timeout=Timeout(connect=connect_timeout_s, read=read_timeout_s),
-        maxsize=10,
-        cert_reqs="CERT_REQUIRED",
-        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
-        retries=Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
-    )
 
 
 class S3ObjectStore:
@@ -283,13 +173,13 @@ class S3ObjectStore:
                 if waited + delay > self.outage_budget_s:
                     raise StoreUnavailable(
                         f"{what}: object store unreachable for {waited:.0f} s"
-                        f" ({_describe(exc)}); gave up after {retries} retries"
+                        f" ({describe(exc)}); gave up after {retries} retries"
                     ) from exc
                 retries += 1
                 logger.warning(
                     "%s: object store unavailable (%s); retry %d in %.1f s (%.0f of %.0f s"
                     " outage budget used)",
-                    what, _describe(exc), retries, delay, waited, self.outage_budget_s,
+                    what, describe(exc), retries, delay, waited, self.outage_budget_s,
                 )  # fmt: skip
                 self._sleep(delay)
                 delay = min(delay * 2, longest)
@@ -331,37 +221,12 @@ class S3ObjectStore:
 
     # -- versions ----------------------------------------------------------------------------
 
-    def _stat_version(self, name: str, key: str, version_id: str | None) -> _Version | None:
-        try:
-            st = self.client.stat_object(name, key, version_id=version_id)
-        except S3Error as exc:
-            if exc.code in _MISSING_CODES:
-                return None
-            raise
-        sha = st.metadata.get(SHA256_META) if st.metadata is not None else None
-        return _Version(st.version_id or version_id, sha, st.size or 0)
+    def _evidence_version(self, bucket: Bucket, key: str) -> Version | None:
+        """The oldest live version of the key: the one that was written first."""
+        return evidence_version(self.client, self._name(bucket), key)
 
-    def _evidence_version(self, bucket: Bucket, key: str) -> _Version | None:
-        """The oldest live version of the key: the one that was written first.
-
-        Ordered by modification time, and within one time (listings may give whole seconds)
-        by listing order: S3 lists the versions of a key newest first.
-        """
-        name = self._name(bucket)
-        listed = [
-            (obj.last_modified or datetime.max.replace(tzinfo=UTC), -index, obj.version_id)
-            for index, obj in enumerate(
-                self.client.list_objects(name, prefix=key, include_version=True)
-            )
-            if obj.object_name == key and not obj.is_delete_marker
-        ]
-        if not listed:
-            return None
-        _when, _order, version_id = min(listed)
-        return self._stat_version(name, key, version_id)
-
-    def _require(self, bucket: Bucket, key: str) -> _Version:
-        _check_key(key)
+    def _require(self, bucket: Bucket, key: str) -> Version:
+        check_key(key)
         name = self._name(bucket)
         version = self._retrying(
             f"look up {name}/{key}", lambda: self._evidence_version(bucket, key)
@@ -387,7 +252,7 @@ class S3ObjectStore:
         category: str | None = None,
     ) -> StoredObject:
         """Upload once, hash-checked, locked; same content again is a no-op."""
-        _check_key(key)
+        check_key(key)
         name = self._name(bucket)
         size = path.stat().st_size
         return self._retrying(
@@ -408,7 +273,7 @@ class S3ObjectStore:
             result = self.client.put_object(
                 name,
                 key,
-                cast(BinaryIO, _HashingReader(fh, size, sha256, f"{name}/{key}")),
+                cast(BinaryIO, HashingReader(fh, size, sha256, f"{name}/{key}")),
                 size,
                 metadata={SHA256_META: sha256},
                 part_size=self.part_size,
@@ -428,7 +293,7 @@ class S3ObjectStore:
         return StoredObject(bucket, key, sha256, size)
 
     def _same_or_conflict(
-        self, bucket: Bucket, key: str, existing: _Version, sha256: str
+        self, bucket: Bucket, key: str, existing: Version, sha256: str
     ) -> StoredObject:
         if existing.sha256 != sha256:
             raise ObjectConflict(bucket, key, existing.sha256 or "(no sha256 recorded)", sha256)
@@ -436,7 +301,7 @@ class S3ObjectStore:
 
     def stat(self, bucket: Bucket, key: str) -> StoredObject | None:
         """The evidence version's recorded hash and size; None if the key was never written."""
-        _check_key(key)
+        check_key(key)
         name = self._name(bucket)
         version = self._retrying(f"stat {name}/{key}", lambda: self._evidence_version(bucket, key))
         if version is None:
@@ -454,37 +319,13 @@ class S3ObjectStore:
         target = folder / PurePosixPath(key).name  # keeps the extension for ffmpeg
         try:
             self._retrying(
-                f"download {name}/{key}", lambda: self._download(bucket, key, version, target)
+                f"download {name}/{key}",
+                lambda: download(self.client, bucket, name, key, version, target),
             )
             target.chmod(0o444)
             yield target
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-
-    def _download(self, bucket: Bucket, key: str, version: _Version, target: Path) -> None:
-        name = self._name(bucket)
-        try:
-            response = self.client.get_object(name, key, version_id=version.version_id)
-        except S3Error as exc:
-            if exc.code in _MISSING_CODES:
-                raise ObjectMissing(bucket, key) from exc
-            raise
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            with target.open("wb") as out:
-                for chunk in response.stream(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-        finally:
-            response.close()
-            response.release_conn()
-        if version.sha256 is not None and digest.hexdigest() != version.sha256:
-            raise StoreError(
-                f"{name}/{key}: downloaded bytes hash to {digest.hexdigest()[:16]}…, not the"
-                f" recorded {version.sha256[:16]}… ({size} of {version.size} bytes)"
-            )
 
     @contextlib.contextmanager
     def open(self, bucket: Bucket, key: str) -> Iterator[BinaryIO]:
@@ -496,7 +337,7 @@ class S3ObjectStore:
             try:
                 return self.client.get_object(name, key, version_id=version.version_id)
             except S3Error as exc:
-                if exc.code in _MISSING_CODES:
+                if exc.code in MISSING_CODES:
                     raise ObjectMissing(bucket, key) from exc
                 raise
 
@@ -549,31 +390,13 @@ class S3ObjectStore:
 
         self._retrying(f"legal hold {'on' if on else 'off'} {name}/{key}", call)
 
-    def _retain_until(self, name: str, key: str, version_id: str | None) -> datetime | None:
-        try:
-            retention = self.client.get_object_retention(name, key, version_id=version_id)
-        except S3Error as exc:
-            if exc.code in _NO_RETENTION_CODES:
-                return None
-            raise
-        if retention is None or retention.retain_until_date is None:
-            return None
-        return require_aware(retention.retain_until_date, f"retention of {name}/{key}")
-
-    def _held(self, name: str, key: str, version_id: str | None) -> bool:
-        try:
-            return self.client.is_object_legal_hold_enabled(name, key, version_id=version_id)
-        except S3Error as exc:
-            if exc.code in _NO_HOLD_CODES:
-                return False
-            raise
-
     def legal_hold(self, bucket: Bucket, key: str) -> bool:
         """Whether the evidence version's legal hold is on."""
         version = self._require(bucket, key)
         name = self._name(bucket)
         return self._retrying(
-            f"read legal hold {name}/{key}", lambda: self._held(name, key, version.version_id)
+            f"read legal hold {name}/{key}",
+            lambda: legal_hold_on(self.client, name, key, version.version_id),
         )
 
     def retention(self, bucket: Bucket, key: str) -> datetime | None:
@@ -582,26 +405,26 @@ class S3ObjectStore:
         name = self._name(bucket)
         return self._retrying(
             f"read retention {name}/{key}",
-            lambda: self._retain_until(name, key, version.version_id),
+            lambda: retain_until(self.client, name, key, version.version_id),
         )
 
     def extend_retention(self, bucket: Bucket, key: str, until: datetime) -> datetime:
         """COMPLIANCE retain-until of the evidence version moved to ``until`` (rounded up to
         the second) if that is later; never earlier (the store would refuse). Returns the
         retain-until the store holds afterwards."""
-        until = _ceil_second(require_aware(until, f"retention of {bucket}/{key}"))
+        until = ceil_second(require_aware(until, f"retention of {bucket}/{key}"))
         version = self._require(bucket, key)
         name = self._name(bucket)
         vid = version.version_id
 
         def call() -> datetime:
-            current = self._retain_until(name, key, vid)
+            current = retain_until(self.client, name, key, vid)
             if current is not None and current >= until:
                 return current
             self.client.set_object_retention(
                 name, key, Retention(COMPLIANCE, until), version_id=vid
             )
-            effective = self._retain_until(name, key, vid)
+            effective = retain_until(self.client, name, key, vid)
             if effective is None or effective < until:
                 raise StoreError(
                     f"{name}/{key}: asked to retain until {until.isoformat()}, the store now"
@@ -611,15 +434,6 @@ class S3ObjectStore:
 
         return self._retrying(f"extend retention of {name}/{key} to {until.isoformat()}", call)
 
-    def _listing(self, name: str, key: str) -> list[_Listed]:
-        return [
-            _Listed(obj.version_id, bool(obj.is_delete_marker), obj.last_modified, index)
-            for index, obj in enumerate(
-                self.client.list_objects(name, prefix=key, include_version=True)
-            )
-            if obj.object_name == key
-        ]
-
     def delete_expired(self, bucket: Bucket, key: str, now: datetime) -> None:
         """Delete every version (and delete marker) of the key, the evidence version last.
 
@@ -628,21 +442,23 @@ class S3ObjectStore:
         late, a hold set meanwhile) fails as ``StoreRefused``, evidence version untouched.
         A key with no versions left is a no-op, so an interrupted deletion can be repeated.
         """
-        _check_key(key)
+        check_key(key)
         now = require_aware(now, f"deletion of {bucket}/{key}")
         name = self._name(bucket)
-        listing = self._retrying(f"list versions of {name}/{key}", lambda: self._listing(name, key))
+        listing = self._retrying(
+            f"list versions of {name}/{key}", lambda: list_versions(self.client, name, key)
+        )
         versions = [entry for entry in listing if not entry.delete_marker]
         if any(entry.version_id is None for entry in listing):
             raise StoreError(f"{name}/{key}: a version without ID; is the bucket versioned?")
         for entry in versions:
             until = self._retrying(
                 f"read retention {name}/{key}",
-                functools.partial(self._retain_until, name, key, entry.version_id),
+                functools.partial(retain_until, self.client, name, key, entry.version_id),
             )
             held = self._retrying(
                 f"read legal hold {name}/{key}",
-                functools.partial(self._held, name, key, entry.version_id),
+                functools.partial(legal_hold_on, self.client, name, key, entry.version_id),
             )
             if held or (until is not None and until > now):
                 raise RetentionActive(bucket, key, retain_until=until, legal_hold=held, now=now)

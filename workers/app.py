@@ -18,7 +18,7 @@ from pathlib import Path
 from catalog.access import AccessService
 from catalog.cases import CaseService
 from catalog.db import make_engine
-from catalog.exports import ExportService
+from catalog.exports import Builder, ExportService
 from catalog.gaps import recording_gaps
 from catalog.models import Segment
 from catalog.repository import Catalog
@@ -287,32 +287,19 @@ def make_signing_key(settings: Settings) -> tuple[SigningKey, str | None]:
     return key, notice
 
 
-def build_app(
-    settings: Settings, progress: Progress = no_progress, metrics: Metrics | None = None
-) -> Vigil:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    metrics = metrics if metrics is not None else Metrics()
-    catalog = Catalog(make_engine(settings.resolved_catalog_url))
-    catalog.migrate()
-    store = InstrumentedStore(make_store(settings), metrics, settings.store)
-    key, notice = make_signing_key(settings)
-    ledger = Ledger(
-        catalog=catalog,
-        store=store,
-        key=key,
-        work_dir=settings.work_dir,
-        timestamper=make_timestamper(settings),
-    )
-    runner = ProcessRunner(
-        default_timeout_s=settings.ffmpeg_timeout_s,
-        on_finished=lambda run: metrics.ffmpeg_run(command_kind(run.cmd), run.returncode == 0),
-    )
-    tools = Tools(runner, find_ffmpeg(settings.ffmpeg), settings.ffmpeg_timeout_s)
+@dataclass(frozen=True)
+class Messaging:
+    """How a process publishes: the in-process bus (``bus``) or Kafka (``publisher``), and what
+    to close when the app stops."""
 
+    publish: Callable[[Message], None]
     bus: InProcessBus | None = None
     publisher: KafkaPublisher | None = None
-    closers: list[Callable[[], None]] = []
-    publish: Callable[[Message], None]
+    closers: tuple[Callable[[], None], ...] = ()
+
+
+def make_messaging(settings: Settings) -> Messaging:
+    """Kafka (its topics made if missing) or the in-process bus, as ``settings.bus`` says."""
     if settings.bus == "kafka":
         ensure_topics(
             settings.kafka_bootstrap, settings.kafka_partitions, settings.kafka_topic_prefix
@@ -323,23 +310,30 @@ def build_app(
             client_id="vigil",
             send_timeout_s=settings.kafka_send_timeout_s,
         )
-        publish = publisher.publish
-        closers.append(publisher.close)
-    else:
-        bus = InProcessBus()
-        publish = bus.publish
+        return Messaging(publisher.publish, publisher=publisher, closers=(publisher.close,))
+    bus = InProcessBus()
+    return Messaging(bus.publish, bus=bus)
 
-    service = IngestService(
-        catalog=catalog,
-        store=store,
-        runner=runner,
-        ffmpeg=tools.ffmpeg,
-        staging_dir=settings.staging_dir,
-        probe_timeout_s=settings.probe_timeout_s,
-        clock_drift_flag_s=settings.clock_drift_flag_s,
-        on_received=lambda device, size: metrics.received(device, size, None),
+
+def make_tools(settings: Settings, metrics: Metrics) -> Tools:
+    """ffmpeg and the runner of its processes, each run counted in ``metrics``."""
+    runner = ProcessRunner(
+        default_timeout_s=settings.ffmpeg_timeout_s,
+        on_finished=lambda run: metrics.ffmpeg_run(command_kind(run.cmd), run.returncode == 0),
     )
-    ingest = AnnouncingIngest(service, publish)
+    return Tools(runner, find_ffmpeg(settings.ffmpeg), settings.ffmpeg_timeout_s)
+
+
+def make_stages(
+    settings: Settings,
+    *,
+    catalog: Catalog,
+    store: ObjectStore,
+    tools: Tools,
+    progress: Progress,
+    metrics: Metrics,
+) -> dict[str, Handler]:
+    """The stage handlers, by stage name (``STAGE_INPUTS`` says what each consumes)."""
 
     def gap_count(recording_id: str) -> int:
         rec = catalog.recording(recording_id)
@@ -347,7 +341,7 @@ def build_app(
             recording_gaps(rec, catalog.segments(rec.id), settings.continuity_tolerance_frames)
         )
 
-    stages: dict[str, Handler] = {
+    return {
         "segment": SegmentStage(
             custody=CustodyPath(
                 catalog=catalog,
@@ -376,10 +370,12 @@ def build_app(
         ),
         "finalise": FinaliseStage(catalog=catalog, gap_counter=gap_count, metrics=metrics),
     }
-    if bus is not None:
-        for stage, inputs in STAGE_INPUTS.items():
-            for message_type in inputs:
-                bus.subscribe(topic_for(message_type), stages[stage])
+
+
+def make_export_builder(
+    settings: Settings, *, catalog: Catalog, store: ObjectStore, ledger: Ledger
+) -> Builder:
+    """What builds a case's export package (``ExportService`` calls it once approved)."""
 
     def build_export(case_id: str, folder: Path, actor: str, reason: str) -> Path:
         certs = settings.ledger_tsa_certs
@@ -391,6 +387,48 @@ def build_app(
             tsa_certs=certs.read_bytes() if certs else None,
         )  # fmt: skip
 
+    return build_export
+
+
+def build_app(
+    settings: Settings, progress: Progress = no_progress, metrics: Metrics | None = None
+) -> Vigil:
+    """Everything one process needs, built from ``settings`` in order: the catalogue (migrated),
+    the store, the ledger, ffmpeg, the bus, the services and the stages."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    metrics = metrics if metrics is not None else Metrics()
+    catalog = Catalog(make_engine(settings.resolved_catalog_url))
+    catalog.migrate()
+    store = InstrumentedStore(make_store(settings), metrics, settings.store)
+    key, notice = make_signing_key(settings)
+    ledger = Ledger(
+        catalog=catalog,
+        store=store,
+        key=key,
+        work_dir=settings.work_dir,
+        timestamper=make_timestamper(settings),
+    )
+    tools = make_tools(settings, metrics)
+    messaging = make_messaging(settings)
+    service = IngestService(
+        catalog=catalog,
+        store=store,
+        runner=tools.runner,
+        ffmpeg=tools.ffmpeg,
+        staging_dir=settings.staging_dir,
+        probe_timeout_s=settings.probe_timeout_s,
+        clock_drift_flag_s=settings.clock_drift_flag_s,
+        on_received=lambda device, size: metrics.received(device, size, None),
+    )
+    ingest = AnnouncingIngest(service, messaging.publish)
+    stages = make_stages(
+        settings, catalog=catalog, store=store, tools=tools, progress=progress, metrics=metrics
+    )
+    if messaging.bus is not None:
+        for stage, inputs in STAGE_INPUTS.items():
+            for message_type in inputs:
+                messaging.bus.subscribe(topic_for(message_type), stages[stage])
+    build_export = make_export_builder(settings, catalog=catalog, store=store, ledger=ledger)
     return Vigil(
         settings=settings,
         access=AccessService(catalog),
@@ -398,9 +436,9 @@ def build_app(
         exports=ExportService(catalog=catalog, folder=settings.exports_dir, build=build_export),
         catalog=catalog,
         store=store,
-        runner=runner,
+        runner=tools.runner,
         tools=tools,
-        publish=publish,
+        publish=messaging.publish,
         stages=stages,
         ingest=ingest,
         verifier=Verifier(
@@ -414,7 +452,7 @@ def build_app(
         metrics=metrics,
         retention=RetentionService(catalog=catalog, store=store, policy=retention_policy(settings)),
         notices=[notice] if notice else [],
-        bus=bus,
-        publisher=publisher,
-        _closers=closers,
+        bus=messaging.bus,
+        publisher=messaging.publisher,
+        _closers=list(messaging.closers),
     )

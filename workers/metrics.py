@@ -49,7 +49,12 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        r = self.registry
+        self._add_stage_metrics(self.registry)
+        self._add_backend_metrics(self.registry)
+        self._add_intake_metrics(self.registry)
+
+    def _add_stage_metrics(self, r: CollectorRegistry) -> None:
+        """What the stages did: footage, messages and their time, what they made, failures."""
         self.footage_seconds = Counter(
             "vigil_stage_footage_seconds", "Seconds of footage a stage processed.", ["stage"],
             registry=r,
@@ -93,6 +98,9 @@ class Metrics:
         self.dead_letters = Counter(
             "vigil_dead_letters", "Messages sent to the dead-letter topic.", ["stage"], registry=r
         )
+
+    def _add_backend_metrics(self, r: CollectorRegistry) -> None:
+        """The object store's requests and the ffmpeg runs."""
         self.store_seconds = Histogram(
             "vigil_store_request_duration_seconds", "Object store requests.",
             ["backend", "operation"], buckets=STORE_BUCKETS, registry=r,
@@ -112,6 +120,9 @@ class Metrics:
             "vigil_ffmpeg_runs", "ffmpeg runs, by kind and outcome.", ["kind", "outcome"],
             registry=r,
         )  # fmt: skip
+
+    def _add_intake_metrics(self, r: CollectorRegistry) -> None:
+        """Recordings received, and the custody ledger's signed heads."""
         self.uploads = Counter(
             "vigil_uploads", "Recordings received, by device.", ["device"], registry=r
         )

@@ -14,7 +14,8 @@ from catalog.clock import footage_span
 from catalog.gaps import recording_gaps
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog
-from catalog.stats.base import DELETED, _chunks, _period, _require_aware
+from catalog.retention import DELETED
+from catalog.stats.base import _chunks, _period, _require_aware
 from catalog.stats.reports import _active_links
 from store.retention import RetentionPolicy
 

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from catalog.clock import Clock, footage_span
 from catalog.models import CaseLink, Officer, Recording
 from catalog.repository import Catalog
+from catalog.retention import DELETED
 from catalog.stats.base import (
     _RECEIVED_MARGIN,
-    DELETED,
     LATE,
     Grouping,
     StatsError,

@@ -13,7 +13,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -443,9 +443,14 @@ def test_exports_need_a_reason_and_a_supervisors_approval(
 def test_statistics_for_supervisors_and_auditors_only(
     server: Server, two_cases: dict[str, str]
 ) -> None:
+    # Explicit periods: the footage was recorded on START (the hours report counts it then) and
+    # received today (the share report counts it by receipt), whatever day the suite runs on.
+    today = datetime.now(UTC).date()
+    received = {"since": str(today - timedelta(days=1)), "until": str(today + timedelta(days=1))}
+    recorded = {"since": str(START.date()), "until": str(START.date() + timedelta(days=1))}
     with server.client("audrey") as auditor:
-        share = auditor.get("/api/v1/stats/share").json()
-        hours = auditor.get("/api/v1/stats/hours", params={"by": "officer"}).json()
+        share = auditor.get("/api/v1/stats/share", params=received).json()
+        hours = auditor.get("/api/v1/stats/hours", params={"by": "officer", **recorded}).json()
         csv = (
             "incident_id,officer_id,start,end\n"
             "D-1,999,2026-11-27T10:00:00+08:00,2026-11-27T10:30:00+08:00\n"

@@ -65,8 +65,8 @@ from schemathesis.checks import (
 from schemathesis.core.result import Err
 from schemathesis.transport.serialization import Binary
 
-from bench.api_load import SECRET, serve_in_thread
-from interfaces.api.app import _sign
+from interfaces.api.links import _sign
+from tests.load import SECRET, serve_in_thread
 from transcode.samples import SampleSpec
 from workers.app import build_app
 from workers.settings import Settings

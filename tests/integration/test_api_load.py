@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bench.api_load import run_load, settings_for
 from catalog.models import Upload
+from tests.load import run_load, settings_for
 from workers.app import build_app
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.slow]

@@ -78,11 +78,11 @@ def test_a_store_failure_mid_segmenting_is_resumed_without_duplicates(
 ) -> None:
     app = app_factory()
     failing = FailingStore(app.settings.store_root, fail_on_derived=3)
-    app.ingest.store = failing
+    app.ingest.service.store = failing
     segment_stage = app.stages["segment"]
     assert isinstance(segment_stage, SegmentStage)
-    segment_stage.store = failing
-    segment_stage.writer.store = failing
+    segment_stage.custody.store = failing
+    segment_stage.custody.writer.store = failing
     result = app.ingest.ingest_file(standard_clip, metadata("a.mp4"), actor="test")
     with pytest.raises(Crash):
         app.run_pipeline()

@@ -1,0 +1,71 @@
+"""Work the API process does off the request path: its ``Background`` thread (processing
+uploads and signing ledger heads on embedded defaults) and ``_in_thread`` (blocking work off
+the event loop)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from typing import Any
+
+from workers.app import Vigil
+
+logger = logging.getLogger(__name__)
+
+
+class Background:
+    """The API process's own background work on embedded defaults: it drains the in-process bus
+    (segmenting and hashing) when an upload finishes, so that finishing does not wait for it;
+    re-announces, at start, recordings a previous process did not finish; signs a tree head of
+    the ledger every ``sign_every_s``; and on stop drains what is queued before it returns.
+    Under Kafka the stage workers and ``vigil ledger run`` do this; it only signs heads then
+    if asked to."""
+
+    def __init__(self, vigil: Vigil, *, sign_every_s: float | None) -> None:
+        self.vigil = vigil
+        self.sign_every_s = sign_every_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vigil-background", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout_s: float) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.vigil.bus is not None and self.vigil.resume_unfinished():
+                self._wake.set()
+        next_sign = time.monotonic()
+        while True:
+            timeout = None if self.sign_every_s is None else max(0.0, next_sign - time.monotonic())
+            self._wake.wait(timeout)
+            self._wake.clear()
+            try:
+                self.vigil.run_pipeline()
+            except Exception:  # the message stays queued; the next wake retries it
+                logger.exception("background: processing failed; it is retried")
+            if self.sign_every_s is not None and time.monotonic() >= next_sign:
+                try:
+                    self.vigil.ledger.checkpoint()
+                except Exception:
+                    logger.exception("background: no tree head signed; retrying")
+                next_sign = time.monotonic() + self.sign_every_s
+            if self._stop.is_set():
+                return
+
+
+async def _in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Blocking work (disk, ffmpeg, the catalogue) off the event loop."""
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args, **kwargs)

@@ -1,0 +1,192 @@
+"""Media behind signed links (``interfaces.api.links``): the original and the evidence segments
+with byte ranges, the review proxy, and HLS playlists whose every file is itself a signed link.
+Every read is a custody event (``view``), logged against the case the link was opened from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Annotated, Literal, Protocol
+
+from fastapi import APIRouter, Header, HTTPException, Response
+from fastapi.responses import StreamingResponse
+from pydantic import Field
+
+from catalog.models import Recording
+from catalog.repository import Event
+from interfaces.api.deps import API, Services, ServicesDep, recording_for
+from interfaces.api.links import MediaLink, MediaLinkDep, _media_url, _range
+from interfaces.api.schemas import _media
+
+MEDIA_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska",
+    ".webm": "video/webm",
+    ".avi": "video/x-msvideo",
+    ".ts": "video/mp2t",
+    ".flv": "video/x-flv",
+}
+
+router = APIRouter()
+
+
+@router.get(
+    f"{API}/media/{{recording_id}}/original",
+    responses=_media("video/mp4", "video/mp2t", partial=True),
+    tags=["media"],
+    response_class=Response,
+)
+def media_original(
+    link: MediaLinkDep,
+    services: ServicesDep,
+    range_: Annotated[str | None, Header(alias="range")] = None,
+) -> Response:
+    """The original, byte ranges supported (the signed link stands for the bearer)."""
+    rec = recording_for(services, link.recording_id)
+    kind = MEDIA_TYPES.get(Path(rec.original_key).suffix.lower(), "application/octet-stream")
+    return _serve(services, "originals", rec.original_key, rec.size, range_, link, rec, kind)
+
+
+@router.get(
+    f"{API}/media/{{recording_id}}/index.m3u8",
+    responses=_media("application/vnd.apple.mpegurl"),
+    tags=["media"],
+    response_class=Response,
+)
+def media_playlist(link: MediaLinkDep, services: ServicesDep) -> Response:
+    """The HLS playlist, each segment a signed link."""
+    rec = recording_for(services, link.recording_id)
+    if not rec.playlist_key:
+        raise HTTPException(404, f"{rec.id} has no playlist yet")
+    files = services.vigil.catalog.segments(rec.id)
+    return _signed_playlist(services, link, rec.playlist_key, files, "segments")
+
+
+@router.get(
+    f"{API}/media/{{recording_id}}/segments/{{index}}",
+    responses=_media("video/mp2t", "video/x-matroska", partial=True),
+    tags=["media"],
+    response_class=Response,
+)
+def media_segment(
+    link: MediaLinkDep,
+    index: Annotated[int, Field(ge=0, le=10**7)],
+    services: ServicesDep,
+    range_: Annotated[str | None, Header(alias="range")] = None,
+) -> Response:
+    """One evidence segment (MPEG-TS; Matroska for codecs MPEG-TS cannot carry)."""
+    rec = recording_for(services, link.recording_id)
+    files = services.vigil.catalog.segments(rec.id)
+    return _serve_listed(services, link, rec, files, index, range_, "segment")
+
+
+@router.get(
+    f"{API}/media/{{recording_id}}/proxy.m3u8",
+    responses=_media("application/vnd.apple.mpegurl"),
+    tags=["media"],
+    response_class=Response,
+)
+def media_proxy_playlist(link: MediaLinkDep, services: ServicesDep) -> Response:
+    """The review proxy's HLS playlist, each file a signed link."""
+    rec = recording_for(services, link.recording_id)
+    if not rec.proxy_playlist_key:
+        raise HTTPException(404, f"{rec.id} has no review proxy")
+    files = services.vigil.catalog.proxy_segments(rec.id)
+    return _signed_playlist(services, link, rec.proxy_playlist_key, files, "proxy")
+
+
+@router.get(
+    f"{API}/media/{{recording_id}}/proxy/{{index}}",
+    responses=_media("video/mp2t", partial=True),
+    tags=["media"],
+    response_class=Response,
+)
+def media_proxy_segment(
+    link: MediaLinkDep,
+    index: Annotated[int, Field(ge=0, le=10**7)],
+    services: ServicesDep,
+    range_: Annotated[str | None, Header(alias="range")] = None,
+) -> Response:
+    """One MPEG-TS file of the review proxy (for viewing; the evidence is the segments)."""
+    rec = recording_for(services, link.recording_id)
+    files = services.vigil.catalog.proxy_segments(rec.id)
+    return _serve_listed(services, link, rec, files, index, range_, "proxy file")
+
+
+class _Listed(Protocol):
+    key: str
+    index: int
+    size: int
+
+
+def _serve_listed(
+    services: Services,
+    link: MediaLink,
+    rec: Recording,
+    files: Sequence[_Listed],
+    index: int,
+    range_header: str | None,
+    what: str,
+) -> Response:
+    """File ``index`` of a recording's segments or proxy files, by its own media type."""
+    item = next((f for f in files if f.index == index), None)
+    if item is None:
+        raise HTTPException(404, f"{rec.id} has no {what} {index}")
+    kind = MEDIA_TYPES.get(Path(item.key).suffix.lower(), "video/mp2t")
+    return _serve(services, "derived", item.key, item.size, range_header, link, rec, kind)
+
+
+def _signed_playlist(
+    services: Services, link: MediaLink, key: str, files: Sequence[_Listed], path: str
+) -> Response:
+    """A stored HLS playlist with each file it lists replaced by a signed link to
+    ``path/<index>`` that stands for the same caller and case as ``link``."""
+    names = {f.key.rpartition("/")[2]: f.index for f in files}
+    with services.vigil.store.open("derived", key) as fh:
+        text = fh.read().decode()
+    lines = []
+    for line in text.splitlines():
+        if line in names:
+            line, _ = _media_url(
+                services.secret, link.recording_id, link.by, link.case or "",
+                f"{path}/{names[line]}",
+            )  # fmt: skip
+        lines.append(line)
+    return Response("\n".join(lines) + "\n", media_type="application/vnd.apple.mpegurl")
+
+
+def _serve(
+    services: Services,
+    bucket: Literal["originals", "derived"],
+    key: str,
+    size: int,
+    range_header: str | None,
+    link: MediaLink,
+    rec: Recording,
+    media_type: str,
+) -> Response:
+    wanted = _range(range_header, size)
+    start, length = wanted if wanted is not None else (0, size)
+    services.vigil.catalog.add_event(
+        Event(
+            "view",
+            link.by,
+            rec.id,
+            link.case,
+            reason=f"media {key.rpartition('/')[2]} bytes {start}+{length}",
+        )
+    )
+    store = services.vigil.store
+
+    def body() -> Iterator[bytes]:
+        with store.open_range(bucket, key, start, length) as fh:
+            while chunk := fh.read(1 << 20):
+                yield chunk
+
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(length)}
+    if wanted is None:
+        return StreamingResponse(body(), media_type=media_type, headers=headers)
+    headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{size}"
+    return StreamingResponse(body(), status_code=206, media_type=media_type, headers=headers)
