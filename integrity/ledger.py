@@ -225,6 +225,16 @@ class Ledger:
         # be signed with one size and another size's root.
         self._lock = threading.RLock()
 
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        """The key every signed tree head of this log verifies with."""
+        return self.key.private.public_key()
+
+    @property
+    def can_sign(self) -> bool:
+        """Whether this process holds the signing key (else it appends events only)."""
+        return True
+
     # -- sequencing ---------------------------------------------------------------------------
 
     def sequence(self, batch: int = 10_000) -> int:

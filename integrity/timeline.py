@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import ValidationError
 from vigil_verify.continuity import Discontinuity, WallDiscontinuity
 
 from catalog.clock import wall_clock
 from catalog.gaps import device_gaps, recording_gaps
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog
+from integrity.verify import VerifyDetail
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,26 @@ class CaseTimeline:
         return all(r.continuous for r in self.recordings) and not self.device_gaps
 
 
-def integrity_state(segment: Segment) -> str:
-    if segment.verify_status:
-        return segment.verify_status
+def verified_states(catalog: Catalog, recording_id: str) -> dict[int, str]:
+    """Each segment's outcome in the recording's latest verification, read from that
+    verification's custody event (a row's ``verify_status`` is an index anyone with database
+    access could rewrite; the event is in the signed log)."""
+    latest = None
+    for event in catalog.events(recording_ids=[recording_id]):
+        if event.action == "verify" and event.detail:
+            latest = event
+    if latest is None or latest.detail is None:
+        return {}
+    try:
+        return VerifyDetail.model_validate_json(latest.detail).segments
+    except ValidationError:
+        return {}
+
+
+def integrity_state(segment: Segment, verified: dict[int, str]) -> str:
+    """ "verified" or what the latest verification found; before any: "hashed" or "pending"."""
+    if segment.index in verified:
+        return verified[segment.index]
     return "hashed" if segment.phash is not None else "pending"
 
 
@@ -70,6 +89,7 @@ def case_timeline(
         window = (link.from_s, link.to_s)
         segments = [s for s in catalog.segments(rec.id) if _in_window(s, window)]
         gaps = recording_gaps(rec, segments, tolerance_frames)
+        verified = verified_states(catalog, rec.id)
         views.append(
             RecordingView(
                 recording=rec,
@@ -84,7 +104,7 @@ def case_timeline(
                         sha256=s.sha256,
                         phash_digest=s.phash_digest,
                         phash_frames=s.phash_frames,
-                        integrity=integrity_state(s),
+                        integrity=integrity_state(s, verified),
                     )
                     for s in segments
                 ),

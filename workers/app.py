@@ -445,6 +445,7 @@ def build_app(
             catalog=catalog,
             store=store,
             tools=tools,
+            ledger=ledger,
             on_failure=metrics.verification_failures.inc,
         ),
         cases=CaseService(catalog=catalog, store=store),

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from integrity.audit import full_audit
 from integrity.ledger import LedgerError, canonical_event, create_signing_key
 from interfaces.cli.context import (
     metrics_port_option,
@@ -61,18 +62,25 @@ def ledger_sign(ctx: click.Context, force: bool) -> None:
 @ledger.command("check")
 @click.pass_context
 def ledger_check(ctx: click.Context) -> None:
-    """Recompute every leaf and check every signed head (catalogue and WORM store)."""
+    """Recompute every leaf, check every signed head (catalogue and WORM store), and check
+    every recording and segment row against the events the signed log proves."""
     with running_app(ctx) as app:
-        audit = app.ledger.audit(app.worm_checkpoints())
+        checked = full_audit(app.ledger)
+    audit = checked.ledger
     click.echo(
         f"ledger: {audit.size} events in the log, {audit.pending} pending,"
-        f" {audit.heads_checked} signed head(s) checked"
+        f" {audit.heads_checked} signed head(s) checked,"
+        f" {checked.recordings_checked} recording(s) checked against their events"
     )
     for problem in audit.problems:
         click.echo(f"  PROBLEM {problem.kind}: {problem.detail}")
-    if not audit.ok:
+    for text in checked.log_problems:
+        click.echo(f"  PROBLEM log: {text}")
+    for finding in checked.rows:
+        click.echo(f"  PROBLEM {finding}")
+    if not checked.ok:
         sys.exit(CHECK_FAILED)
-    click.echo("ledger intact: every head is consistent with the log")
+    click.echo("ledger intact: every head is consistent with the log, every row with its events")
 
 
 @ledger.command("proof")
