@@ -210,7 +210,7 @@ def _write_ledger(
     (folder / "history.json").write_text(
         json.dumps([h.model_dump(mode="json") for h in history], indent=1)
     )
-    (folder / "public-key.pem").write_bytes(ledger.key.public_pem)
+    (folder / "public-key.pem").write_bytes(ledger.verifying.public_pem)
     if tsa_certs:
         (folder / "tsa-certs.pem").write_bytes(tsa_certs)
     return LedgerEntry(
@@ -218,7 +218,7 @@ def _write_ledger(
         checkpoint="ledger/checkpoint.json",
         history="ledger/history.json",
         public_key="ledger/public-key.pem",
-        key_fingerprint=ledger.key.fingerprint,
+        key_fingerprint=ledger.verifying.fingerprint,
         tree_size=head.size,
         tsa_certs="ledger/tsa-certs.pem" if tsa_certs else None,
     )

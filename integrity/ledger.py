@@ -44,6 +44,7 @@ from vigil_verify.checkpoint import (
     CheckpointError,
     checkpoint_body,
     key_fingerprint,
+    load_public_key,
     note_key_hash,
     parse_checkpoint,
     verify_checkpoint,
@@ -104,6 +105,31 @@ def canonical_event(event: CustodyEvent) -> bytes:
 
 
 @dataclass(frozen=True)
+class VerifyingKey:
+    """The ledger's public key and name: what every process needs to check signed heads."""
+
+    name: str
+    public: Ed25519PublicKey
+
+    @property
+    def public_pem(self) -> bytes:
+        return self.public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+
+    @property
+    def fingerprint(self) -> str:
+        return key_fingerprint(self.public)
+
+
+def load_verifying_key(path: Path, name: str) -> VerifyingKey:
+    """The ledger's public key from a PEM file (``vigil ledger keygen`` writes ``*.pub.pem``)."""
+    try:
+        key = load_public_key(path.read_bytes())
+    except (OSError, CheckpointError) as exc:
+        raise SigningKeyError(f"cannot read the ledger public key {path}: {exc}") from exc
+    return VerifyingKey(name, key)
+
+
+@dataclass(frozen=True)
 class SigningKey:
     """The ledger's Ed25519 key and the name (checkpoint origin) it signs under."""
 
@@ -111,14 +137,16 @@ class SigningKey:
     private: Ed25519PrivateKey
 
     @property
+    def verifying(self) -> VerifyingKey:
+        return VerifyingKey(self.name, self.private.public_key())
+
+    @property
     def public_pem(self) -> bytes:
-        return self.private.public_key().public_bytes(
-            Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
-        )
+        return self.verifying.public_pem
 
     @property
     def fingerprint(self) -> str:
-        return key_fingerprint(self.private.public_key())
+        return self.verifying.fingerprint
 
     def sign(self, body: str) -> str:
         """The signed note: body, blank line, one signature line."""
@@ -207,7 +235,7 @@ class Ledger:
         *,
         catalog: Catalog,
         store: ObjectStore,
-        key: SigningKey,
+        key: SigningKey | VerifyingKey,
         work_dir: Path,
         timestamper: Timestamper | None = None,
         clock: Callable[[], datetime] = now,
@@ -226,14 +254,20 @@ class Ledger:
         self._lock = threading.RLock()
 
     @property
+    def verifying(self) -> VerifyingKey:
+        """The ledger's public key and name."""
+        return self.key.verifying if isinstance(self.key, SigningKey) else self.key
+
+    @property
     def public_key(self) -> Ed25519PublicKey:
         """The key every signed tree head of this log verifies with."""
-        return self.key.private.public_key()
+        return self.verifying.public
 
     @property
     def can_sign(self) -> bool:
-        """Whether this process holds the signing key (else it appends events only)."""
-        return True
+        """Whether this process holds the signing key. Without it (workers and the API when the
+        key is kept apart) it appends events, and the ledger service sequences and signs them."""
+        return isinstance(self.key, SigningKey)
 
     # -- sequencing ---------------------------------------------------------------------------
 
@@ -351,7 +385,15 @@ class Ledger:
 
     def checkpoint(self, *, force: bool = False) -> TreeHeadRecord:
         """Sequence pending events and sign the head, unless the latest head already covers
-        the whole log (``force``: sign anyway, e.g. to refresh the time)."""
+        the whole log (``force``: sign anyway, e.g. to refresh the time). A process without
+        the signing key gets the latest head the ledger service signed."""
+        if not self.can_sign:
+            latest = self.latest_head()
+            if latest is None:
+                raise LedgerError(
+                    "no signed tree head yet: the ledger service (vigil ledger run) signs them"
+                )
+            return latest
         self.sequence()
         with self._lock:  # the size and the root signed are of the same tree
             return self._sign_head(force)
@@ -362,6 +404,7 @@ class Ledger:
         if latest is not None and latest.size == tree.size and not force:
             return latest
         signed_at = self.clock()
+        assert isinstance(self.key, SigningKey)
         note = self.key.sign(checkpoint_body(self.key.name, tree.size, tree.root(), signed_at))
         token = self._timestamp(note)
         content = CheckpointObject(
@@ -452,7 +495,7 @@ class Ledger:
         tree = MerkleLog()
         for leaf, _event in pairs:
             tree.append_leaf_hash(bytes(leaf.leaf_hash))
-        public = self.key.private.public_key()
+        public = self.public_key
         notes: list[tuple[str, str]] = [(f"tree head #{h.id}", h.note) for h in self.heads()]
         for key in worm_keys:
             try:

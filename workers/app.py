@@ -33,8 +33,10 @@ from integrity.ledger import (
     Ledger,
     SigningKey,
     Timestamper,
+    VerifyingKey,
     create_signing_key,
     load_signing_key,
+    load_verifying_key,
     worm_checkpoint_keys,
 )
 from integrity.tsa import request_timestamp
@@ -268,10 +270,14 @@ def make_store(settings: Settings) -> ObjectStore:
     return LocalFolderStore(settings.store_root)
 
 
-def make_signing_key(settings: Settings) -> tuple[SigningKey, str | None]:
-    """The ledger's key, and a notice when a development key had to be generated."""
+def make_signing_key(settings: Settings) -> tuple[SigningKey | VerifyingKey, str | None]:
+    """The ledger's key, and a notice when a development key had to be generated. A process
+    given only the public key (``VIGIL_LEDGER_PUBLIC_KEY_FILE``) appends events and checks
+    heads; only the one holding ``VIGIL_LEDGER_KEY_FILE`` signs."""
     if settings.ledger_key_file is not None:
         return load_signing_key(settings.ledger_key_file, settings.ledger_name), None
+    if settings.ledger_public_key_file is not None:
+        return load_verifying_key(settings.ledger_public_key_file, settings.ledger_name), None
     path = settings.dev_ledger_key
     if path.exists():
         return load_signing_key(path, settings.ledger_name), None

@@ -54,12 +54,13 @@ class Background:
                 self.vigil.run_pipeline()
             except Exception:  # the message stays queued; the next wake retries it
                 logger.exception("background: processing failed; it is retried")
-            if self.sign_every_s is not None and time.monotonic() >= next_sign:
+            signs = self.sign_every_s is not None and self.vigil.ledger.can_sign
+            if signs and time.monotonic() >= next_sign:
                 try:
                     self.vigil.ledger.checkpoint()
                 except Exception:
                     logger.exception("background: no tree head signed; retrying")
-                next_sign = time.monotonic() + self.sign_every_s
+                next_sign = time.monotonic() + (self.sign_every_s or 0.0)
             if self._stop.is_set():
                 return
 

@@ -36,13 +36,23 @@ def test_every_vigil_variable_in_compose_is_a_setting() -> None:
         Settings.model_validate(values)  # the service's settings together, as it starts
 
 
-def test_production_services_sign_with_a_configured_key() -> None:
+def test_only_the_ledger_service_holds_the_signing_key() -> None:
+    """Workers, the API and the monitor append custody events and check heads with the public
+    key; the ledger service alone can sign (issue 13: the key apart from the data)."""
+    holders = []
     for name, service in services().items():
         env = service.get("environment", {})
         assert isinstance(env, dict)
-        if env.get("VIGIL_ENVIRONMENT") == "production":
+        if env.get("VIGIL_ENVIRONMENT") != "production":
+            continue
+        assert env["VIGIL_LEDGER_PUBLIC_KEY_FILE"] == "/run/secrets/ledger_public_key", name
+        secrets = service.get("secrets")
+        assert isinstance(secrets, list) and "ledger_public_key" in secrets, name
+        if "VIGIL_LEDGER_KEY_FILE" in env or "ledger_key" in secrets:
+            holders.append(name)
             assert env["VIGIL_LEDGER_KEY_FILE"] == "/run/secrets/ledger_key", name
-            assert service.get("secrets") == ["ledger_key"], name
+            assert "ledger_key" in secrets, name
+    assert holders == ["ledger"]
     assert services()["ledger"]["command"] == ["ledger", "run"]
 
 

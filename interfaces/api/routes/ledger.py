@@ -23,6 +23,6 @@ def checkpoint(caller: CallerDep, services: ServicesDep) -> CheckpointOut:
         tree_size=head.size,
         root=head.root,
         note=head.note,
-        public_key_pem=ledger.key.public_pem.decode(),
-        key_fingerprint=ledger.key.fingerprint,
+        public_key_pem=ledger.verifying.public_pem.decode(),
+        key_fingerprint=ledger.verifying.fingerprint,
     )

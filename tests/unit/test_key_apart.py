@@ -1,0 +1,39 @@
+"""The ledger key apart from the data: a process given only the public key appends custody
+events and checks signed heads, but cannot sign; the one holding the key signs for all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from catalog.repository import Event
+from integrity.ledger import LedgerError, create_signing_key
+from integrity.logfacts import prove
+from workers.app import build_app
+from workers.settings import Settings
+
+
+def test_a_process_with_the_public_key_only_appends_and_checks(tmp_path: Path) -> None:
+    key = create_signing_key(tmp_path / "keys" / "ledger.pem", "vigil.test/custody")
+    public = tmp_path / "keys" / "ledger.pub.pem"
+    public.write_bytes(key.public_pem)
+    data = tmp_path / "data"
+    worker = build_app(Settings(data_dir=data, ledger_public_key_file=public))
+    service = build_app(Settings(data_dir=data, ledger_key_file=tmp_path / "keys" / "ledger.pem"))
+    try:
+        assert not worker.ledger.can_sign and service.ledger.can_sign
+        assert not (data / "ledger-dev-ed25519.pem").exists()  # no key generated beside the data
+        worker.catalog.add_event(Event("view", "alice", "rec-0000000000000001", reason="look"))
+        with pytest.raises(LedgerError, match="ledger service"):
+            worker.ledger.checkpoint()  # nothing signed yet, and it cannot sign
+        head = service.ledger.checkpoint()
+        assert head.size == 1
+        assert worker.ledger.checkpoint().id == head.id  # the latest head, signed by the service
+        facts = prove(worker.ledger, worker.ledger.public_key, ["rec-0000000000000001"])
+        assert facts.head is not None and facts.head.checkpoint.size == 1
+        assert facts.of("rec-0000000000000001").unsigned == []
+        assert facts.of("rec-0000000000000001").problems == []
+    finally:
+        worker.stop()
+        service.stop()
