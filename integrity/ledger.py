@@ -148,12 +148,18 @@ class SigningKey:
     def fingerprint(self) -> str:
         return self.verifying.fingerprint
 
-    def sign(self, body: str) -> str:
-        """The signed note: body, blank line, one signature line."""
+    def signature_line(self, body: str) -> str:
+        """One C2SP signed-note signature line over ``body``."""
         raw = self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         signature = self.private.sign(body.encode("utf-8"))
         blob = base64.b64encode(note_key_hash(self.name, raw) + signature).decode("ascii")
-        return f"{body}\n\u2014 {self.name} {blob}\n"
+        return f"\u2014 {self.name} {blob}\n"
+
+    def sign(self, body: str, *, also: Sequence[SigningKey] = ()) -> str:
+        """The signed note: body, blank line, its signature line, then one per key in ``also``
+        (a key rotation's handover checkpoint carries the old key's signature too)."""
+        lines = [self.signature_line(body), *(key.signature_line(body) for key in also)]
+        return f"{body}\n{''.join(lines)}"
 
 
 def load_signing_key(path: Path, name: str) -> SigningKey:
@@ -398,14 +404,28 @@ class Ledger:
         with self._lock:  # the size and the root signed are of the same tree
             return self._sign_head(force)
 
-    def _sign_head(self, force: bool) -> TreeHeadRecord:
+    def hand_over(self, old: SigningKey) -> TreeHeadRecord:
+        """Key rotation: the first head under this (new) key, signed by the ``old`` key too, so
+        that anyone who trusts the old key can check the handover and pin the new one."""
+        if not self.can_sign:
+            raise LedgerError("this process does not hold the new ledger key")
+        if old.name != self.verifying.name:
+            raise LedgerError(
+                f"the old key signs as {old.name}, this ledger as {self.verifying.name}"
+            )
+        self.sequence()
+        with self._lock:
+            return self._sign_head(True, also=(old,))
+
+    def _sign_head(self, force: bool, also: Sequence[SigningKey] = ()) -> TreeHeadRecord:
         tree = self.tree()
         latest = self.latest_head()
         if latest is not None and latest.size == tree.size and not force:
             return latest
         signed_at = self.clock()
         assert isinstance(self.key, SigningKey)
-        note = self.key.sign(checkpoint_body(self.key.name, tree.size, tree.root(), signed_at))
+        body = checkpoint_body(self.key.name, tree.size, tree.root(), signed_at)
+        note = self.key.sign(body, also=also)
         token = self._timestamp(note)
         content = CheckpointObject(
             note=note,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from vigil_verify.checkpoint import parse_checkpoint, verify_checkpoint
 
 from catalog.repository import Event
 from integrity.ledger import LedgerError, create_signing_key
@@ -37,3 +38,27 @@ def test_a_process_with_the_public_key_only_appends_and_checks(tmp_path: Path) -
     finally:
         worker.stop()
         service.stop()
+
+
+def test_a_rotation_hands_over_with_a_head_both_keys_sign(tmp_path: Path) -> None:
+    name = "vigil.local/custody"  # the default VIGIL_LEDGER_NAME
+    old = create_signing_key(tmp_path / "old.pem", name)
+    new = create_signing_key(tmp_path / "new.pem", name)
+    data = tmp_path / "data"
+    before = build_app(Settings(data_dir=data, ledger_key_file=tmp_path / "old.pem"))
+    before.catalog.add_event(Event("view", "alice", "rec-0000000000000001", reason="look"))
+    first = before.ledger.checkpoint()
+    before.stop()
+    after = build_app(Settings(data_dir=data, ledger_key_file=tmp_path / "new.pem"))
+    try:
+        handover = after.ledger.hand_over(old)
+        note = parse_checkpoint(handover.note)
+        assert verify_checkpoint(note, old.private.public_key())  # who trusts the old key ...
+        assert verify_checkpoint(note, new.private.public_key())  # ... can pin the new one
+        assert handover.size == first.size and handover.id != first.id
+        after.catalog.add_event(Event("view", "bob", "rec-0000000000000001", reason="look"))
+        later = parse_checkpoint(after.ledger.checkpoint().note)
+        assert verify_checkpoint(later, new.private.public_key())
+        assert not verify_checkpoint(later, old.private.public_key())  # the old key is retired
+    finally:
+        after.stop()
