@@ -24,6 +24,9 @@ from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error
 from minio.retention import Retention
 
+from catalog.db import make_engine
+from catalog.repository import Catalog, Event
+from integrity.ledger import Ledger, create_signing_key
 from store.base import StoredObject, sha256_file
 from store.errors import ObjectConflict, ObjectMissing, StoreError, StoreRefused, StoreUnavailable
 from store.retention import RetentionPolicy
@@ -459,3 +462,27 @@ def test_list_keys_under_a_prefix(store: S3ObjectStore, tmp_path: Path) -> None:
         "ledger/checkpoints/2.json",
     ]
     assert store.list_keys("originals", "ledger/") == []
+
+
+def test_a_signed_head_in_the_worm_bucket_cannot_be_deleted_or_replaced(
+    store: S3ObjectStore, raw: Minio, tmp_path: Path
+) -> None:
+    """Issue 13: an insider deleting or overwriting a ledger head in the WORM store is refused
+    by Object Lock, and Vigil keeps reading the signed version."""
+    catalog = Catalog(make_engine(f"sqlite:///{tmp_path / 'catalog.sqlite3'}"))
+    catalog.migrate()
+    key = create_signing_key(tmp_path / "ledger.pem", "vigil.test/custody")
+    ledger = Ledger(catalog=catalog, store=store, key=key, work_dir=tmp_path / "work")
+    catalog.add_event(Event("view", "alice", "rec-0123456789abcdef", reason="review"))
+    head = ledger.checkpoint()
+    bucket = store.buckets["derived"]
+    (version,) = versions(raw, bucket, head.object_key)
+    with pytest.raises(S3Error) as info:
+        raw.remove_object(bucket, head.object_key, version_id=version)
+    assert info.value.code == "AccessDenied"
+    forged = b'{"format": "vigil-checkpoint/1", "note": "forged"}'
+    raw.put_object(bucket, head.object_key, io.BytesIO(forged), len(forged))
+    raw.remove_object(bucket, head.object_key)  # a delete marker on top
+    assert ledger.read_checkpoint(head.object_key).note == head.note
+    assert ledger.audit([head.object_key]).ok
+    catalog.engine.dispose()
