@@ -139,6 +139,17 @@ class Metrics:
         self.ledger_heads = Counter(
             "vigil_ledger_heads", "Tree heads this process signed.", registry=r
         )
+        self.ledger_witnessed_size = Gauge(
+            "vigil_ledger_witnessed_size",
+            "Events in the custody ledger at the last head cosigned by a quorum of witnesses.",
+            registry=r,
+        )
+        self.witness_failures = Counter(
+            "vigil_ledger_witness_failures",
+            "Checkpoints a witness did not cosign (down, or refused), by witness.",
+            ["witness"],
+            registry=r,
+        )
 
     # -- what the code calls ------------------------------------------------------------------
 
