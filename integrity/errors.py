@@ -10,3 +10,13 @@ class ProofError(VigilError):
     export packages)."""
 
     kind = ErrorKind.FAILED
+
+
+class LedgerError(ProofError):
+    """The ledger cannot do what was asked; the message names why."""
+
+    kind = ErrorKind.CONFLICT
+
+
+class SigningKeyError(LedgerError):
+    """The signing key is missing, unreadable or of the wrong type."""

@@ -32,8 +32,8 @@ from vigil_verify.ledger import SignedSegment
 
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event, now
-from integrity.errors import ProofError
-from integrity.ledger import CheckpointObject, Ledger, LedgerError, canonical_event
+from integrity.errors import LedgerError, ProofError
+from integrity.ledger import CheckpointObject, Ledger, canonical_event
 from integrity.logfacts import ProvedRecording, prove
 from integrity.timeline import RecordingView, SegmentView, case_timeline
 from store.base import Bucket, ObjectStore, sha256_file
@@ -163,6 +163,7 @@ def _write_ledger(
 ) -> LedgerEntry:
     """The ledger part of the package: proofs of every event about the case and its footage."""
     head = ledger.checkpoint()
+    ledger.witness_latest()  # the package carries what witnesses cosigned (never waits long)
     folder = root / "ledger"
     folder.mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
@@ -188,6 +189,7 @@ def _write_ledger(
             timestamp_token=(
                 base64.b64encode(head.timestamp_token).decode() if head.timestamp_token else None
             ),
+            cosignatures=ledger.cosignatures(head.note),
         ).model_dump_json(indent=2)
     )
     history: list[HistoryEntry] = []

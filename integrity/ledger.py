@@ -28,14 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-    load_pem_private_key,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -43,19 +36,18 @@ from vigil_verify.checkpoint import (
     Checkpoint,
     CheckpointError,
     checkpoint_body,
-    key_fingerprint,
-    load_public_key,
-    note_key_hash,
     parse_checkpoint,
     verify_checkpoint,
 )
-from vigil_verify.errors import ErrorKind
 from vigil_verify.merkle import leaf_hash
 
 from catalog.models import CustodyEvent, LedgerLeaf, TreeHeadRecord
 from catalog.repository import Catalog, now
-from integrity.errors import ProofError
+from integrity.errors import LedgerError
+from integrity.keys import SigningKey, VerifyingKey
 from integrity.merkle import MerkleLog
+from integrity.witness import CosignResult
+from integrity.witness_ledger import LedgerWitnesses
 from store.base import ObjectStore, sha256_file
 
 logger = logging.getLogger(__name__)
@@ -65,16 +57,6 @@ CHECKPOINT_FORMAT = "vigil-checkpoint/1"
 CHECKPOINT_PREFIX = "ledger/checkpoints/"
 LEDGER_CATEGORY = "ledger"
 EVENT_FORMAT = 1
-
-
-class LedgerError(ProofError):
-    """The ledger cannot do what was asked; the message names why."""
-
-    kind = ErrorKind.CONFLICT
-
-
-class SigningKeyError(LedgerError):
-    """The signing key is missing, unreadable or of the wrong type."""
 
 
 # -- events as leaves ----------------------------------------------------------------------------
@@ -101,102 +83,6 @@ def canonical_event(event: CustodyEvent) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-# -- signing key ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VerifyingKey:
-    """The ledger's public key and name: what every process needs to check signed heads."""
-
-    name: str
-    public: Ed25519PublicKey
-
-    @property
-    def public_pem(self) -> bytes:
-        return self.public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-
-    @property
-    def fingerprint(self) -> str:
-        return key_fingerprint(self.public)
-
-
-def load_verifying_key(path: Path, name: str) -> VerifyingKey:
-    """The ledger's public key from a PEM file (``vigil ledger keygen`` writes ``*.pub.pem``)."""
-    try:
-        key = load_public_key(path.read_bytes())
-    except (OSError, CheckpointError) as exc:
-        raise SigningKeyError(f"cannot read the ledger public key {path}: {exc}") from exc
-    return VerifyingKey(name, key)
-
-
-@dataclass(frozen=True)
-class SigningKey:
-    """The ledger's Ed25519 key and the name (checkpoint origin) it signs under."""
-
-    name: str
-    private: Ed25519PrivateKey
-
-    @property
-    def verifying(self) -> VerifyingKey:
-        return VerifyingKey(self.name, self.private.public_key())
-
-    @property
-    def public_pem(self) -> bytes:
-        return self.verifying.public_pem
-
-    @property
-    def fingerprint(self) -> str:
-        return self.verifying.fingerprint
-
-    def signature_line(self, body: str) -> str:
-        """One C2SP signed-note signature line over ``body``."""
-        raw = self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        signature = self.private.sign(body.encode("utf-8"))
-        blob = base64.b64encode(note_key_hash(self.name, raw) + signature).decode("ascii")
-        return f"\u2014 {self.name} {blob}\n"
-
-    def sign(self, body: str, *, also: Sequence[SigningKey] = ()) -> str:
-        """The signed note: body, blank line, its signature line, then one per key in ``also``
-        (a key rotation's handover checkpoint carries the old key's signature too)."""
-        lines = [self.signature_line(body), *(key.signature_line(body) for key in also)]
-        return f"{body}\n{''.join(lines)}"
-
-
-def load_signing_key(path: Path, name: str) -> SigningKey:
-    try:
-        key = load_pem_private_key(path.read_bytes(), password=None)
-    except OSError as exc:
-        raise SigningKeyError(f"cannot read the ledger signing key {path}: {exc}") from exc
-    except (ValueError, TypeError) as exc:
-        raise SigningKeyError(f"{path} is not an unencrypted PEM private key: {exc}") from exc
-    if not isinstance(key, Ed25519PrivateKey):
-        raise SigningKeyError(f"{path} holds a {type(key).__name__}; the ledger signs with Ed25519")
-    return SigningKey(name, key)
-
-
-def create_signing_key(path: Path, name: str) -> SigningKey:
-    """Generate a key into ``path`` (mode 0600), never overwriting one that exists.
-
-    The file appears whole or not at all (written aside, then hard-linked into place), so a
-    process that loses the race to create it (``FileExistsError``) can read the winner's.
-    """
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name_tmp = tempfile.mkstemp(dir=path.parent, prefix=".key-")
-    tmp = Path(name_tmp)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.link(tmp, path)  # atomic; FileExistsError if another process made one first
-    finally:
-        tmp.unlink(missing_ok=True)
-    return SigningKey(name, key)
-
-
 # -- the ledger ----------------------------------------------------------------------------------
 
 
@@ -211,6 +97,9 @@ class CheckpointObject(BaseModel):
     format: str = CHECKPOINT_FORMAT
     note: str
     timestamp_token: str | None = None  # base64 DER RFC 3161 TimeStampToken over SHA-256(note)
+    # Witnesses' cosignature lines (C2SP tlog-cosignature), verified; the note stays as signed,
+    # since the timestamp covers SHA-256 of that note.
+    cosignatures: list[str] = []
 
 
 @dataclass(frozen=True)
@@ -245,6 +134,7 @@ class Ledger:
         work_dir: Path,
         timestamper: Timestamper | None = None,
         clock: Callable[[], datetime] = now,
+        witnesses: LedgerWitnesses | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
@@ -252,6 +142,7 @@ class Ledger:
         self.work_dir = work_dir
         self.timestamper = timestamper
         self.clock = clock
+        self.witnesses = witnesses
         self._tree = MerkleLog()
         # The in-memory tree is shared by the threads of one process (the API serves requests
         # from a thread pool): loading new leaves into it, and reading a size with its root,
@@ -403,6 +294,25 @@ class Ledger:
         self.sequence()
         with self._lock:  # the size and the root signed are of the same tree
             return self._sign_head(force)
+
+    def witness_latest(self) -> CosignResult | None:
+        """Send the latest head to the witnesses unless a quorum already cosigned it. Only the
+        signer calls it (after each head, and each tick while the head lacks a quorum): a
+        witness refuses an older head than it has cosigned. Never raises for a witness, and
+        never holds ingest up: events go on being appended and signed meanwhile."""
+        if self.witnesses is None or not self.witnesses.enabled or not self.can_sign:
+            return None
+        head = self.latest_head()
+        if head is None or len(self.witnesses.lines(head.note)) >= self.witnesses.config.quorum:
+            return None
+        size = head.size
+        return self.witnesses.witness(
+            head.note, size, lambda old: self.consistency_proof(old, size)
+        )
+
+    def cosignatures(self, note: str) -> list[str]:
+        """The verified witness cosignature lines kept for ``note`` (none without witnesses)."""
+        return self.witnesses.lines(note) if self.witnesses is not None else []
 
     def hand_over(self, old: SigningKey) -> TreeHeadRecord:
         """Key rotation: the first head under this (new) key, signed by the ``old`` key too, so

@@ -29,18 +29,17 @@ from ingest.segmenting import CustodyPath, Progress, no_progress
 from ingest.service import IngestResult, IngestService, RecordingMetadata
 from ingest.uploads import UploadService
 from integrity.export import export_case
-from integrity.ledger import (
-    Ledger,
+from integrity.keys import (
     SigningKey,
-    Timestamper,
     VerifyingKey,
     create_signing_key,
     load_signing_key,
     load_verifying_key,
-    worm_checkpoint_keys,
 )
+from integrity.ledger import Ledger, Timestamper, worm_checkpoint_keys
 from integrity.tsa import request_timestamp
 from integrity.verify import Verifier
+from integrity.witness_ledger import LedgerWitnesses
 from store.base import ObjectStore
 from store.local import LocalFolderStore
 from store.retention import RetentionPolicy
@@ -413,6 +412,9 @@ def build_app(
         key=key,
         work_dir=settings.work_dir,
         timestamper=make_timestamper(settings),
+        witnesses=LedgerWitnesses(
+            config=settings.witness_config, store=store, work_dir=settings.work_dir
+        ),
     )
     tools = make_tools(settings, metrics)
     messaging = make_messaging(settings)

@@ -146,8 +146,9 @@ class Metrics:
         )
         self.witness_failures = Counter(
             "vigil_ledger_witness_failures",
-            "Checkpoints a witness did not cosign (down, or refused), by witness.",
-            ["witness"],
+            "Checkpoints a witness did not cosign, by witness and why (inconsistent: it refused"
+            " the log's history; unavailable: down or timed out; ...).",
+            ["witness", "kind"],
             registry=r,
         )
 

@@ -26,7 +26,8 @@ from minio.retention import Retention
 
 from catalog.db import make_engine
 from catalog.repository import Catalog, Event
-from integrity.ledger import Ledger, create_signing_key
+from integrity.keys import create_signing_key
+from integrity.ledger import Ledger
 from store.base import StoredObject, sha256_file
 from store.errors import ObjectConflict, ObjectMissing, StoreError, StoreRefused, StoreUnavailable
 from store.retention import RetentionPolicy

@@ -20,7 +20,8 @@ from vigil_verify.merkle import leaf_hash, verify_inclusion
 from catalog.db import head_revision, make_engine
 from catalog.models import CustodyEvent, LedgerLeaf, Recording, Segment, TreeHeadRecord
 from catalog.repository import Catalog, Event
-from integrity.ledger import Ledger, SigningKey, canonical_event
+from integrity.keys import SigningKey
+from integrity.ledger import Ledger, canonical_event
 from store.local import LocalFolderStore
 from tests.helpers import START, recording, sha_of
 from tests.services.kafka import KafkaService, create_topics

@@ -9,7 +9,8 @@ import pytest
 from vigil_verify.checkpoint import parse_checkpoint, verify_checkpoint
 
 from catalog.repository import Event
-from integrity.ledger import LedgerError, create_signing_key
+from integrity.errors import LedgerError
+from integrity.keys import create_signing_key
 from integrity.logfacts import prove
 from workers.app import build_app
 from workers.settings import Settings

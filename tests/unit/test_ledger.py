@@ -24,14 +24,9 @@ from vigil_verify.merkle import leaf_hash, verify_consistency, verify_inclusion
 
 from catalog.db import make_engine
 from catalog.repository import Catalog, Event
-from integrity.ledger import (
-    Ledger,
-    SigningKey,
-    SigningKeyError,
-    canonical_event,
-    create_signing_key,
-    load_signing_key,
-)
+from integrity.errors import SigningKeyError
+from integrity.keys import SigningKey, create_signing_key, load_signing_key
+from integrity.ledger import Ledger, canonical_event
 from store.local import LocalFolderStore
 from tests.helpers import START
 from workers.app import make_signing_key
