@@ -28,6 +28,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 from vigil_verify.errors import ErrorKind
 
 from catalog.errors import CatalogError, NotFound
@@ -72,6 +73,18 @@ class Caller:
     device_id: str | None = None
     officer_id: str | None = None
     assigned_cases: frozenset[str] = frozenset()
+    token_id: int | None = None  # the token this request came with (media links name it)
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """What a presented token turned out to be: the caller it stands for, or why not, and the
+    principal it belongs to once it was found to exist (a revoked or expired token, a disabled
+    account); never a name the token did not prove."""
+
+    caller: Caller | None
+    why: str
+    principal: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,17 @@ def decide(
         own = recording_officer is not None and recording_officer == caller.officer_id
         return Decision(own, "" if own else "an officer plays back only their own recordings")
     return Decision(False, f"role {role} may not {action}")
+
+
+def may_ever(caller: Caller, action: Action) -> bool:
+    """Could ``caller``'s role do ``action`` on anything at all (within some case, or on their
+    own recordings)? A refusal that does not depend on what was asked for can say so (403);
+    one that does answers as if it were not there (404)."""
+    if caller.role == "reviewer":
+        return action in _ASSIGNED_CASES
+    if caller.role == "officer" and action == "recording.play":
+        return True
+    return decide(caller, action).allowed
 
 
 class PrincipalDetail(BaseModel):
@@ -285,9 +309,12 @@ class AccessService:
 
     def authenticate(self, token: str) -> Caller | None:
         """The caller a bearer token stands for, or None (unknown, revoked, expired, disabled)."""
+        return self.check_token(token).caller
+
+    def check_token(self, token: str) -> TokenCheck:
+        """The caller a bearer token stands for, or why it stands for none."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
-            return None
-        at = now()
+            return TokenCheck(None, "unknown token")
         with self.catalog.session() as session:
             found = session.execute(
                 select(ApiToken, Principal)
@@ -295,33 +322,53 @@ class AccessService:
                 .where(ApiToken.token_sha256 == token_hash(token))
             ).first()
             if found is None:
-                return None
-            row, principal = found
-            if row.revoked_at is not None or principal.disabled_at is not None:
-                return None
-            if row.expires_at is not None and row.expires_at <= at:
-                return None
-            if row.last_used_at is None or at - row.last_used_at > timedelta(minutes=1):
-                row.last_used_at = at
-            cases = frozenset(
-                session.scalars(
-                    select(CaseAssignment.case_id).where(
-                        CaseAssignment.principal_id == principal.id,
-                        CaseAssignment.revoked_at.is_(None),
-                    )
-                )
-            )
+                return TokenCheck(None, "unknown token")
+            return self._active(session, *found)
+
+    def active_caller(self, principal_id: str, token_id: int) -> TokenCheck:
+        """The caller token ``token_id`` of ``principal_id`` stands for if it is still active
+        (a media link names the token it was issued under, and is checked on every use)."""
+        with self.catalog.session() as session:
+            found = session.execute(
+                select(ApiToken, Principal)
+                .join(Principal, Principal.id == ApiToken.principal_id)
+                .where(ApiToken.id == token_id, ApiToken.principal_id == principal_id)
+            ).first()
+            if found is None:
+                return TokenCheck(None, "unknown token")
+            return self._active(session, *found)
+
+    def _active(self, session: Session, row: ApiToken, principal: Principal) -> TokenCheck:
+        at = now()
+        if row.revoked_at is not None:
+            return TokenCheck(None, "revoked token", principal.id)
+        if principal.disabled_at is not None:
+            return TokenCheck(None, "disabled account", principal.id)
+        if row.expires_at is not None and row.expires_at <= at:
+            return TokenCheck(None, "expired token", principal.id)
         role = principal.role
         if role not in ROLES:
-            return None
-        return Caller(
+            return TokenCheck(None, f"unknown role {role!r}", principal.id)
+        if row.last_used_at is None or at - row.last_used_at > timedelta(minutes=1):
+            row.last_used_at = at
+        cases = frozenset(
+            session.scalars(
+                select(CaseAssignment.case_id).where(
+                    CaseAssignment.principal_id == principal.id,
+                    CaseAssignment.revoked_at.is_(None),
+                )
+            )
+        )
+        caller = Caller(
             id=principal.id,
             role=role,
             display_name=principal.display_name,
             device_id=principal.device_id,
             officer_id=principal.officer_id,
             assigned_cases=cases,
+            token_id=row.id,
         )
+        return TokenCheck(caller, "", principal.id)
 
     # -- case assignments ---------------------------------------------------------------------
 

@@ -210,6 +210,8 @@ class IngestService:
         if known is not None:
             return self._already_known(known)
         reason = sniff(self.runner, self.ffmpeg, staged, timeout_s=self.probe_timeout_s)
+        if reason is not None:  # name the file as the device gave it, never the staging path
+            reason = reason.replace(str(staged), metadata.original_name)
         if reason is not None:
             with staged.open("rb") as fh:
                 head = fh.read(512)

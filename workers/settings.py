@@ -8,7 +8,12 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "vigil-dev-secret"
+from integrity.witness import WitnessConfig, WitnessConfigError
+
+RETIRED_SECRET = "vigil-dev-secret"
+"""What earlier versions used as the default of every secret: published, so refused wherever it is
+configured. No secret has a default in code; an unset one is the empty string."""
+MIN_LINK_SECRET_CHARS = 16
 
 
 class Settings(BaseSettings):
@@ -41,7 +46,9 @@ class Settings(BaseSettings):
     )
     s3_endpoint: str = Field("127.0.0.1:9000", description="S3/MinIO endpoint, host:port.")
     s3_access_key: SecretStr = Field(SecretStr("vigil"), description="S3 access key.")
-    s3_secret_key: SecretStr = Field(SecretStr(DEV_SECRET), description="S3 secret key.")
+    s3_secret_key: SecretStr = Field(
+        SecretStr(""), description="S3 secret key; no default: required with VIGIL_STORE=s3."
+    )
     s3_secure: bool = Field(False, description="Use HTTPS to reach the store.")
     s3_originals_bucket: str = Field("vigil-originals", min_length=3, max_length=63)
     s3_derived_bucket: str = Field("vigil-derived", min_length=3, max_length=63)
@@ -78,8 +85,30 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Address `vigil api` listens on.")
     api_port: int = Field(8080, ge=1, le=65535, description="Port of `vigil api`.")
     api_secret: SecretStr = Field(
-        SecretStr(DEV_SECRET),
-        description="Signs short-lived media links; `vigil api` in production refuses the default.",
+        SecretStr(""),
+        description="Signs short-lived media links (at least 16 characters). Unset: production"
+        " refuses to serve the API; development generates one in data_dir (api-link-secret).",
+    )
+    api_media_ttl_s: int = Field(
+        300, ge=10, le=3600, description="How long a signed media link stays valid, in seconds."
+    )
+    api_max_body_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        le=64 << 20,
+        description="Largest request body outside upload chunks and CSV imports (refused: 413).",
+    )
+    api_auth_failure_limit: int = Field(
+        20, ge=1, description="Failed authentications per minute from one address before 429."
+    )
+    api_auth_log_window_s: float = Field(
+        600.0,
+        ge=1,
+        description="Failed authentications from one address make one custody event per window.",
+    )
+    metrics_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token Prometheus sends to the API's /metrics; unset: not served there.",
     )
     timezone: str = Field(
         "UTC", description="The agency's time zone: days in statistics, e.g. Asia/Shanghai."
@@ -93,6 +122,12 @@ class Settings(BaseSettings):
         description="Ed25519 private key (PEM) that signs the custody ledger's tree heads;"
         " required in production. Development generates one in data_dir and says so.",
     )
+    ledger_public_key_file: Path | None = Field(
+        None,
+        description="The ledger's Ed25519 public key (PEM), for processes that append custody"
+        " events and verify heads but never sign (workers, the API): only the ledger service"
+        " holds VIGIL_LEDGER_KEY_FILE.",
+    )
     ledger_name: str = Field(
         "vigil.local/custody",
         pattern=r"^[^\s]+$",
@@ -100,6 +135,17 @@ class Settings(BaseSettings):
     )
     ledger_interval_s: float = Field(
         60.0, gt=0, description="How often `vigil worker ledger` signs a new tree head."
+    )
+    ledger_witnesses: str = Field(
+        "",
+        description="Witnesses that cosign tree heads (C2SP tlog-witness): per witness its URL"
+        " and verifier key (name+keyid+base64, type 0x04), entries separated by ';' or newlines.",
+    )
+    ledger_witness_quorum: int | None = Field(
+        None, ge=1, description="Cosignatures a head needs to count as witnessed; default: all."
+    )
+    ledger_witness_timeout_s: float = Field(
+        10.0, gt=0, description="How long to wait for a witness."
     )
     ledger_tsa_url: str | None = Field(
         None, description="RFC 3161 time-stamping authority for tree heads (optional)."
@@ -110,19 +156,50 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _no_default_secrets_in_production(self) -> Settings:
-        production_s3 = self.environment == "production" and self.store == "s3"
-        if production_s3 and self.s3_secret_key.get_secret_value() == DEV_SECRET:
-            raise ValueError("set VIGIL_S3_SECRET_KEY: the development secret is refused")
-        if self.environment == "production" and self.ledger_key_file is None:
+    def _no_default_secrets(self) -> Settings:
+        link = self.api_secret.get_secret_value()
+        if link == RETIRED_SECRET or (link and len(link) < MIN_LINK_SECRET_CHARS):
             raise ValueError(
-                "set VIGIL_LEDGER_KEY_FILE: production never signs the ledger with a generated key"
+                f"VIGIL_API_SECRET: at least {MIN_LINK_SECRET_CHARS} random characters, never a"
+                " published value (make one with: openssl rand -hex 32)"
+            )
+        s3_secret = self.s3_secret_key.get_secret_value()
+        if self.store == "s3" and not s3_secret:
+            raise ValueError("set VIGIL_S3_SECRET_KEY: the S3 store has no default secret")
+        if self.environment == "production" and s3_secret == RETIRED_SECRET:
+            raise ValueError("set VIGIL_S3_SECRET_KEY: the published development secret is refused")
+        keys = (self.ledger_key_file, self.ledger_public_key_file)
+        if self.environment == "production" and keys == (None, None):
+            raise ValueError(
+                "set VIGIL_LEDGER_KEY_FILE (the ledger service) or VIGIL_LEDGER_PUBLIC_KEY_FILE"
+                " (every other process): production never signs with a generated key"
             )
         return self
+
+    @model_validator(mode="after")
+    def _witnesses_are_usable(self) -> Settings:
+        try:
+            self.witness_config  # noqa: B018 - parsed here so that a bad setting stops the start
+        except WitnessConfigError as exc:
+            raise ValueError(f"VIGIL_LEDGER_WITNESSES/_QUORUM: {exc}") from exc
+        return self
+
+    @property
+    def witness_config(self) -> WitnessConfig:
+        return WitnessConfig.parse(
+            self.ledger_witnesses,
+            self.ledger_witness_quorum,
+            timeout_s=self.ledger_witness_timeout_s,
+        )
 
     @property
     def dev_ledger_key(self) -> Path:
         return self.data_dir / "ledger-dev-ed25519.pem"
+
+    @property
+    def dev_link_secret(self) -> Path:
+        """Where development keeps the media-link secret it generated (mode 0600)."""
+        return self.data_dir / "api-link-secret"
 
     @property
     def resolved_catalog_url(self) -> str:

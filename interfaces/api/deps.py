@@ -1,6 +1,12 @@
 """What every route depends on: the services the app was made with, the caller its bearer token
-stands for, and the checks that a caller may act (each denial a custody event,
-``access.denied``; each read a ``view``)."""
+stands for, and the checks that a caller may act.
+
+A request that proves no principal is the guard's (``interfaces.api.guard``: counted,
+summarised once per address and window, throttled), never a custody event of its own. Denials
+of an identified principal are custody events (``access.denied``), bounded in size; each read
+is a ``view``. What a caller may not see is answered as if it were not there (404, the same
+words as for what does not exist) unless their role may never do it at all (403).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,18 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 
-from catalog.access import AccessService, Action, Caller, decide
+from catalog.access import AccessService, Action, Caller, TokenCheck, decide, may_ever
 from catalog.exports import ExportService
 from catalog.models import Recording
 from catalog.repository import Event
+from catalog.scopes import LinkedWindow, Scope, recording_scope
 from ingest.uploads import UploadService
 from interfaces.api.background import Background
+from interfaces.api.guard import AuthGuard, client_source, sanitised
 from workers.app import Vigil
 
 API = "/api/v1"
+MAX_REASON_CHARS = 300  # of a denial's custody event: where, and why
 
 
 @dataclass
@@ -27,6 +36,7 @@ class Services:
     uploads: UploadService
     exports: ExportService
     secret: bytes
+    guard: AuthGuard
     background: Background | None = None
 
 
@@ -53,9 +63,9 @@ def _deny(
     case_id: str | None = None,
     recording_id: str | None = None,
 ) -> None:
-    services.vigil.catalog.add_event(
-        Event("access.denied", actor, recording_id, case_id, f"{where}: {reason}")
-    )
+    """The custody event of a denial to an identified principal (bounded in size)."""
+    text = sanitised(f"{where}: {reason}", MAX_REASON_CHARS)
+    services.vigil.catalog.add_event(Event("access.denied", actor, recording_id, case_id, text))
 
 
 def _caller(
@@ -63,16 +73,20 @@ def _caller(
     services: ServicesDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> Caller:
-    where = f"{request.method} {request.url.path}"
+    source = client_source(request)
+    services.guard.check(source)  # 429 while this address is throttled, before any lookup
     scheme, _, token = (authorization or "").partition(" ")
-    caller = None
-    if scheme.lower() == "bearer" and token:
-        caller = services.access.authenticate(token.strip())
-    if caller is None:
+    check = TokenCheck(None, "no bearer token")
+    if scheme.lower() == "bearer" and token.strip():
+        check = services.access.check_token(token.strip())
+    elif authorization:
+        check = TokenCheck(None, "not a bearer token")
+    if check.caller is None:
+        where = f"{request.method} {request.scope['path']}"
+        services.guard.failed(source, check.why, principal=check.principal, where=where)
         why = "no bearer token" if not authorization else "unknown, revoked or expired token"
-        _deny(services, "anonymous", why, where)
         raise HTTPException(401, why, headers={"WWW-Authenticate": "Bearer"})
-    return caller
+    return check.caller
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]
@@ -116,32 +130,55 @@ def _viewed(
     services.vigil.catalog.add_event(Event("view", caller.id, recording_id, case_id, what))
 
 
-def _recording_scope(
+def _no_recording(recording_id: str) -> HTTPException:
+    """The one answer for a recording that is not there and for one the caller may not see."""
+    return HTTPException(404, f"no recording {recording_id!r}")
+
+
+def exact_recording(services: Services, recording_id: str) -> Recording:
+    """The recording with exactly this ID (the API takes no prefixes: a prefix of the
+    original's SHA-256 would tell whether a known file is stored)."""
+    with services.vigil.catalog.session() as session:
+        row = session.get(Recording, recording_id)
+    if row is None:
+        raise _no_recording(recording_id)
+    return row
+
+
+def scope_of(
+    services: Services, caller: Caller, rec: Recording, action: Action, via_case: str | None
+) -> Scope | None:
+    """What of ``rec`` the caller may ``action`` on (``catalog.scopes``), or None."""
+    links = [
+        LinkedWindow(link.case_id, link.from_s, link.to_s)
+        for link in services.vigil.catalog.active_links(rec.id)
+    ]
+    return recording_scope(
+        caller, action, officer_id=rec.officer_id, links=links, duration_s=rec.duration_s,
+        via_case=via_case,
+    )  # fmt: skip
+
+
+def reachable_recording(
     services: Services,
     caller: Caller,
-    recording: Recording,
+    recording_id: str,
     action: Action,
     where: str,
     via_case: str | None = None,
-) -> None:
-    """A recording is reachable through a case the caller may act on (or as its officer);
-    with ``via_case``, through that case only."""
-    if caller.role == "officer":
-        _require(services, caller, action, where, recording=recording)
-        return
-    cases = [link.case_id for link in services.vigil.catalog.active_links(recording.id)]
-    if via_case is not None:
-        cases = [c for c in cases if c == via_case]  # not linked to it: nothing to reach by it
-    for case_id in cases:
-        if decide(caller, action, case_id=case_id).allowed:
-            return
-    reason = (
-        f"{caller.id} may not {action} recording {recording.id}"
-        f" (linked to {', '.join(cases) or 'no case'})"
-    )
-    _deny(services, caller.id, reason, where, recording_id=recording.id)
-    raise HTTPException(403, reason)
-
-
-def recording_for(services: Services, recording_id: str) -> Recording:
-    return services.vigil.catalog.recording(recording_id)
+) -> tuple[Recording, Scope]:
+    """The recording and what of it the caller may see, through a case the caller may act on
+    (or as its officer); with ``via_case``, through that case only. A role that may never do
+    ``action`` is refused (403) before anything is looked up; a recording the caller may not
+    reach is answered exactly as one that does not exist (404)."""
+    if not may_ever(caller, action):
+        reason = f"role {caller.role} may not {action}"
+        _deny(services, caller.id, reason, where)
+        raise HTTPException(403, reason)
+    rec = exact_recording(services, recording_id)
+    scope = scope_of(services, caller, rec, action, via_case)
+    if scope is None:
+        via = f" through case {via_case}" if via_case else ""
+        _deny(services, caller.id, f"may not {action} it{via}", where, recording_id=rec.id)
+        raise _no_recording(recording_id)
+    return rec, scope

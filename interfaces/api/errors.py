@@ -1,10 +1,14 @@
 """Vigil's errors as HTTP answers, in one place: every error derives from ``VigilError``, whose
 ``kind`` says what the caller can do about it; ``STATUS`` maps each kind to a status, and
-``vigil_error`` answers with it and the error's message as ``detail``."""
+``vigil_error`` answers with it and the error's message as ``detail``, with no path of the
+server's in it (``redact_paths``)."""
 
 from __future__ import annotations
 
 import logging
+import re
+import tempfile
+from pathlib import Path
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -22,9 +26,22 @@ STATUS: dict[ErrorKind, int] = {
 }
 
 
-async def vigil_error(_request: Request, exc: VigilError) -> JSONResponse:
-    """Any of Vigil's errors: the status of its ``kind``, its message as ``detail``. Work that
-    failed, or a service that is down, is the operator's business too: logged with its trace."""
+def redact_paths(text: str, data_dir: Path) -> str:
+    """``text`` without the server's file paths (those under the data folder or the temporary
+    folder): a tool's "PATH: why" keeps only the why, any other such path becomes "a server
+    file". What a device sent is named by the name it gave, never where it was kept."""
+    roots = {str(data_dir), str(data_dir.resolve()), tempfile.gettempdir()}
+    for root in sorted((r for r in roots if len(r) > 1), key=len, reverse=True):
+        text = re.sub(re.escape(root) + r"[^\s'\"]*?: ", "", text)
+        text = re.sub(re.escape(root) + r"[^\s'\"]*", "a server file", text)
+    return text
+
+
+async def vigil_error(request: Request, exc: VigilError) -> JSONResponse:
+    """Any of Vigil's errors: the status of its ``kind``, its message (without server paths) as
+    ``detail``. Work that failed, or a service that is down, is the operator's business too:
+    logged with its trace."""
     if exc.kind in (ErrorKind.FAILED, ErrorKind.UNAVAILABLE):
         logger.warning("%s: %s", type(exc).__name__, exc, exc_info=exc)
-    return JSONResponse({"detail": str(exc)}, status_code=STATUS[exc.kind])
+    detail = redact_paths(str(exc), request.app.state.services.vigil.settings.data_dir)
+    return JSONResponse({"detail": detail}, status_code=STATUS[exc.kind])

@@ -37,8 +37,12 @@ class UnprocessableBody(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    **{code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 416)},
+    **{code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 416)},
     422: {"model": UnprocessableBody},
+    429: {
+        "model": ErrorBody,
+        "description": "Too many failed authentications from this address; see Retry-After.",
+    },
 }
 
 
@@ -67,7 +71,9 @@ class UploadStart(BaseModel):
     device_id: str = Field(pattern=_ID)
     officer_id: str | None = Field(None, pattern=_ID)
     size: int = Field(gt=0, le=1 << 40, description="Bytes the device will send.")
-    original_name: str = Field("recording.mp4", min_length=1, max_length=255)
+    original_name: str = Field(
+        "recording.mp4", min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$"
+    )
     category: str | None = Field(None, max_length=64)
     device_start: datetime | None = Field(None, description="Device time the recording began.")
     device_clock: datetime | None = Field(
@@ -148,9 +154,17 @@ class TimelineOut(BaseModel):
     device_gaps: list[DeviceGapOut]
 
 
+class WindowOut(BaseModel):
+    from_s: float | None = Field(description="Seconds on the recording's timeline; null: start.")
+    to_s: float | None = Field(description="Null: to the end.")
+
+
 class PlaybackOut(BaseModel):
     recording_id: str
-    original: str = Field(description="Signed URL of the original (HTTP byte ranges).")
+    original: str | None = Field(
+        description="Signed URL of the original (HTTP byte ranges); null when the case the"
+        " caller reaches it through links only a window of it."
+    )
     playlist: str | None = Field(description="Signed URL of the HLS playlist of the segments.")
     proxy: str | None = Field(
         default=None,
@@ -158,6 +172,11 @@ class PlaybackOut(BaseModel):
             "Signed URL of the HLS playlist of the review proxy (H.264/AAC), made for a source"
             " whose evidence segments a browser cannot play; null for the others."
         ),
+    )
+    windows: list[WindowOut] = Field(
+        default_factory=list,
+        description="The windows of the recording the caller may see (the playlists list only"
+        " the files that overlap them); empty: all of it.",
     )
     expires_at: datetime
 

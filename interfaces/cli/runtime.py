@@ -15,7 +15,6 @@ from catalog.repository import now
 from ingest.live import LivePolicy, LiveSource
 from ingest.service import RecordingMetadata
 from interfaces.cli.context import (
-    actor_option,
     metrics_port_option,
     on_stop_signals,
     open_app,
@@ -24,13 +23,13 @@ from interfaces.cli.context import (
     settings_of,
     stopping,
 )
+from interfaces.cli.inputs import actor_option, device_option, finite, officer_option
 from transcode.ffmpeg import redact
 from workers.app import STAGE_INPUTS, retention_policy
 from workers.behind import BehindDrain
 from workers.kafka_bus import Outcome, RetryPolicy, StageWorker, dead_letter_topic
 from workers.messages import topic_for
 from workers.metrics import CatalogCollector, KafkaCollector, kafka_figures, serve
-from workers.settings import DEV_SECRET
 
 
 @click.command()
@@ -89,12 +88,10 @@ def api(ctx: click.Context, host: str | None, port: int | None) -> None:
     from interfaces.api.app import create_api
 
     settings = settings_of(ctx)
-    if settings.environment == "production" and settings.api_secret.get_secret_value() == (
-        DEV_SECRET
-    ):
-        raise click.UsageError("set VIGIL_API_SECRET: the development secret is refused")
     app = open_app(settings)
-    server = create_api(app, secret=settings.api_secret.get_secret_value().encode())
+    # The media-link secret: VIGIL_API_SECRET, or in development one generated per deployment
+    # (workers/secrets.py); production refuses to start without it.
+    server = create_api(app)
     # Also on the API port at /metrics; this one matches the workers'.
     metrics = serve_metrics(app.metrics.registry, settings, None, "api")
     with stopping(app, metrics):
@@ -109,24 +106,41 @@ def api(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 @click.command()
 @click.argument("source")
-@click.option("--device", required=True, help="Camera ID, e.g. CAM-EAST-GATE.")
-@click.option("--officer", help="Officer ID, if a person wears or operates it.")
+@device_option(required=True, help="Camera ID, e.g. CAM-EAST-GATE.")
+@officer_option(help="Officer ID, if a person wears or operates it.")
 @click.option("--category", help="Footage category.")
 @click.option(
     "--listen",
     is_flag=True,
     help="SOURCE is rtmp://HOST:PORT/APP/KEY to listen on: the camera pushes to Vigil.",
 )
-@click.option("--max-seconds", default=24 * 3600.0, show_default=True, help="Longest recording.")
+@click.option(
+    "--max-seconds",
+    default=24 * 3600.0,
+    show_default=True,
+    callback=finite("--max-seconds", above=True),
+    help="Longest recording.",
+)
 @click.option(
     "--max-outage",
     default=300.0,
     show_default=True,
+    callback=finite("--max-outage"),
     help="Seconds to wait for a lost camera to come back (0: end at the first loss).",
 )
-@click.option("--retry", default=2.0, show_default=True, help="Seconds between pull retries.")
 @click.option(
-    "--io-timeout", default=10.0, show_default=True, help="Silence that counts as a lost camera."
+    "--retry",
+    default=2.0,
+    show_default=True,
+    callback=finite("--retry", above=True),
+    help="Seconds between pull retries.",
+)
+@click.option(
+    "--io-timeout",
+    default=10.0,
+    show_default=True,
+    callback=finite("--io-timeout", above=True),
+    help="Silence that counts as a lost camera.",
 )
 @actor_option
 @click.pass_context

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from vigil_verify.checkpoint import parse_checkpoint
 from vigil_verify.merkle import leaf_hash, verify_inclusion
 
@@ -35,11 +36,15 @@ pytestmark = [pytest.mark.ffmpeg, pytest.mark.slow]
 CHUNK = 1 << 20
 
 
+SECRET = b"api-test-link-secret"
+
+
 @dataclass
 class Server:
     app: Vigil
     url: str
     tokens: dict[str, str]
+    api: FastAPI
 
     def client(self, who: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
@@ -50,12 +55,12 @@ class Server:
 
 
 def serve(app: Vigil) -> Iterator[str]:
+    yield from serve_api(create_api(app, secret=SECRET))
+
+
+def serve_api(api: FastAPI) -> Iterator[str]:
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_api(app, secret=b"test-secret"), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -86,8 +91,9 @@ def server(app_factory: Callable[..., Vigil]) -> Iterator[Server]:
     for pid, (role, extra) in people.items():
         app.access.add_principal(pid, role, display_name=pid, actor="setup", **extra)  # type: ignore[arg-type]
         tokens[pid] = app.access.issue_token(pid, label="test", actor="setup").token
-    for url in serve(app):
-        yield Server(app, url, tokens)
+    api = create_api(app, secret=SECRET)
+    for url in serve_api(api):
+        yield Server(app, url, tokens, api)
 
 
 def upload(
@@ -315,6 +321,9 @@ def two_cases(server: Server, make_clip: Callable[[SampleSpec], Path]) -> dict[s
 def test_a_reviewer_of_case_a_cannot_reach_case_b_and_every_denial_is_logged(
     server: Server, two_cases: dict[str, str]
 ) -> None:
+    """Refused: a case not assigned (403, whether it exists or not), a recording not reachable
+    (404, as if it did not exist), anything for a role that never may (403). Each denial of an
+    identified principal is a custody event; failed authentication is summarised instead."""
     b = two_cases["CASE-B"]
     with server.client("alice") as alice:
         cases = alice.get("/api/v1/cases").json()
@@ -328,7 +337,8 @@ def test_a_reviewer_of_case_a_cannot_reach_case_b_and_every_denial_is_logged(
             alice.post("/api/v1/cases/CASE-B/exports", json={"reason": "curious"}),
             alice.get("/api/v1/cases/CASE-B/custody"),
         ]
-    assert [r.status_code for r in denied] == [403] * 6
+    assert [r.status_code for r in denied] == [403, 404, 404, 403, 403, 403]
+    assert all("CASE-B" not in r.text for r in denied[1:3])  # no case named for a recording
     with server.client("bc-0042") as device:
         device_denied = [
             device.get("/api/v1/cases"),
@@ -342,12 +352,17 @@ def test_a_reviewer_of_case_a_cannot_reach_case_b_and_every_denial_is_logged(
         assert bob.get("/api/v1/cases/CASE-B").status_code == 401
     with server.client(None) as anonymous:
         assert anonymous.get("/api/v1/cases").status_code == 401
+    assert not [e for e in server.events("access.denied") if e.actor in ("bob", "unknown")]
+    server.api.state.services.guard.flush(everything=True)  # as when its window closes
     denials = server.events("access.denied")
     by_actor = {(e.actor, e.case_id or e.recording_id) for e in denials}
     assert ("alice", "CASE-B") in by_actor and ("alice", b) in by_actor
     assert sum(1 for e in denials if e.actor == "alice") == 6
     assert sum(1 for e in denials if e.actor == "bc-0042") == 3
-    assert sum(1 for e in denials if e.actor == "anonymous") == 2  # bob's revoked token, no token
+    # bob's revoked token and no token, from one address: one summary, named after no one
+    (summary,) = [e for e in denials if e.actor == "unknown"]
+    assert summary.reason.startswith("2 failed attempts from 127.0.0.1")
+    assert json.loads(summary.detail)["principals"] == ["bob"]
     # Reads are custody events too.
     assert any(e.actor == "alice" and e.case_id == "CASE-A" for e in server.events("view"))
 
@@ -484,7 +499,7 @@ def test_media_reads_are_logged_against_the_case_and_other_cases_stay_private(
         wrong = alice.get(f"/api/v1/recordings/{a}/playback", params={"case": "CASE-B"})
         log = alice.get("/api/v1/cases/CASE-A/custody").json()
         page = alice.get("/")
-    assert wrong.status_code == 403  # not through a case the recording is not in
+    assert wrong.status_code == 404  # not through a case the recording is not in
     with httpx.Client(base_url=server.url) as anyone:
         got = anyone.get(links["original"], headers={"Range": "bytes=0-9"})
         assert got.status_code == 206 and got.headers["content-type"] == "video/mp4"

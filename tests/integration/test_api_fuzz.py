@@ -28,10 +28,12 @@ Steering, because random values only ever meet the first check of a handler:
   the export request, the open upload, a segment index) instead of a random one (always 404).
 - The bearer token is the caller's: the ``authorization`` header the schema lists (FastAPI's
   ``Header()``) is replaced, so the fuzzer does not spend its examples on 401s.
-- Media links (``by``, ``exp``, ``sig``) are, in about half the examples, correctly signed for
-  the recording in the path (with the API's ``_sign`` and the server's secret; otherwise every
-  one is a 403 of the signature check), and the
-  ``Range`` header is then sometimes a well-formed ``bytes=a-b``.
+- Media links (``by``, ``tok``, ``exp``, ``sig``) are, in about half the examples, correctly
+  signed for the object in the path, the caller and their token (with the API's ``sign`` and
+  the server's secret; otherwise every one is a 403 of the signature check), and the ``Range``
+  header is then sometimes a well-formed ``bytes=a-b``, sometimes one of thousands of digits
+  (a 416, never a 500). The server's failed-authentication throttle is raised for the run
+  (``api_auth_failure_limit``): the unsigned half would otherwise have it answer 429 to all.
 - The chunk ``PUT`` only appends a chunk whose SHA-256 matches ``X-Chunk-SHA256`` and that starts
   at the confirmed offset: about half the examples send the body's real hash (and offset 0 for
   the seeded upload). Whatever the fuzzer sends, the answer must be a documented 2xx/4xx, never
@@ -65,7 +67,7 @@ from schemathesis.checks import (
 from schemathesis.core.result import Err
 from schemathesis.transport.serialization import Binary
 
-from interfaces.api.links import _sign
+from interfaces.api.links import LinkClaim, sign
 from tests.load import SECRET, serve_in_thread
 from transcode.samples import SampleSpec
 from workers.app import build_app
@@ -110,6 +112,7 @@ class Seeded:
     url: str
     tokens: dict[str, str]
     ids: dict[str, list[Any]] = field(default_factory=dict)
+    token_ids: dict[str, int] = field(default_factory=dict)
 
 
 def _upload(client: httpx.Client, data: bytes, name: str) -> str:
@@ -143,15 +146,17 @@ def _upload(client: httpx.Client, data: bytes, name: str) -> str:
 def seeded(
     tmp_path_factory: pytest.TempPathFactory, make_clip: Callable[[SampleSpec], Path]
 ) -> Iterator[Seeded]:
-    app = build_app(Settings(data_dir=tmp_path_factory.mktemp("fuzz") / "vigil"))  # type: ignore[call-arg]
-    tokens = {}
+    data_dir = tmp_path_factory.mktemp("fuzz") / "vigil"
+    app = build_app(Settings(data_dir=data_dir, api_auth_failure_limit=10**6))  # type: ignore[call-arg]
+    tokens, token_ids = {}, {}
     for pid, role, extra in (
         ("sam", "supervisor", {}),
         ("alice", "reviewer", {}),
         ("bc-0042", "device", {"device_id": "BC-0042"}),
     ):
         app.access.add_principal(pid, role, display_name=pid, actor="setup", **extra)  # type: ignore[arg-type]
-        tokens[pid] = app.access.issue_token(pid, label="fuzz", actor="setup").token
+        issued = app.access.issue_token(pid, label="fuzz", actor="setup")
+        tokens[pid], token_ids[pid] = issued.token, issued.id
     try:
         with serve_in_thread(app) as url:
             device = httpx.Client(
@@ -181,6 +186,7 @@ def seeded(
                     "upload_id": [open_upload],
                     "index": list(range(segments + 1)),
                 },
+                {role: token_ids[pid] for role, pid in CALLERS.items()},
             )
     finally:
         app.stop()
@@ -199,15 +205,7 @@ def _steer(case: Case[Any], data: st.DataObject, seeded: Seeded, who: str) -> No
             case.path_parameters[name] = data.draw(st.sampled_from(known), label=name)
     path = case.operation.path
     if path.startswith("/api/v1/media/") and data.draw(st.booleans(), label="signed"):
-        recording = str(case.path_parameters.get("recording_id", ""))
-        by, expires = CALLERS[who], int(time.time()) + 3600
-        case_id = str((case.query or {}).get("case", ""))
-        signature = _sign(SECRET.encode(), recording, by, case_id, expires)
-        case.query = {**(case.query or {}), "by": by, "exp": expires, "sig": signature}
-        if "range" in case.headers and data.draw(st.booleans(), label="valid range"):
-            first = data.draw(st.integers(0, 200_000), label="first")
-            last = data.draw(st.one_of(st.none(), st.integers(first, first + 100_000)))
-            case.headers["range"] = f"bytes={first}-{'' if last is None else last}"
+        _sign_media(case, data, seeded, who)
     if case.method == "PUT" and path == "/api/v1/uploads/{upload_id}":
         body = case.body
         if isinstance(body, Binary):  # a str subclass holding the bytes sent
@@ -225,6 +223,33 @@ def _steer(case: Case[Any], data: st.DataObject, seeded: Seeded, who: str) -> No
         and data.draw(st.booleans(), label="own device")
     ):
         case.body["device_id"] = "BC-0042"
+
+
+def _sign_media(case: Case[Any], data: st.DataObject, seeded: Seeded, who: str) -> None:
+    """Sign the media link in ``case`` as the server would for ``who``, and steer its Range."""
+    params = case.path_parameters or {}
+    recording = str(params.get("recording_id", ""))
+    tail = case.operation.path.removeprefix("/api/v1/media/{recording_id}/")
+    claim = LinkClaim(
+        recording,
+        tail.replace("{index}", str(params.get("index", ""))),
+        CALLERS[who],
+        seeded.token_ids[who],
+        str((case.query or {}).get("case", "")),
+        int(time.time()) + 240,
+    )
+    signature = sign(SECRET.encode(), claim)
+    query = {"by": claim.principal, "tok": claim.token_id, "exp": claim.expires, "sig": signature}
+    case.query = {**(case.query or {}), **query}
+    if "range" not in case.headers:
+        return
+    kind = data.draw(st.sampled_from(["as drawn", "valid", "valid", "huge"]), label="range")
+    if kind == "valid":
+        first = data.draw(st.integers(0, 200_000), label="first")
+        last = data.draw(st.one_of(st.none(), st.integers(first, first + 100_000)))
+        case.headers["range"] = f"bytes={first}-{'' if last is None else last}"
+    elif kind == "huge":
+        case.headers["range"] = "bytes=" + "9" * data.draw(st.integers(20, 5000)) + "-"
 
 
 def _fuzz(

@@ -6,8 +6,17 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from catalog.access import visible_cases
+from catalog.scopes import Scope
 from integrity.timeline import CaseTimeline, case_timeline
-from interfaces.api.deps import API, CallerDep, ServicesDep, _require, _viewed
+from interfaces.api.deps import (
+    API,
+    CallerDep,
+    ServicesDep,
+    _require,
+    _viewed,
+    exact_recording,
+    scope_of,
+)
 from interfaces.api.routes.recordings import _verify
 from interfaces.api.schemas import (
     ERRORS,
@@ -63,8 +72,12 @@ async def verify_case(
     """Recompute every hash of the case's footage."""
     _require(services, caller, "case.verify", "POST verify", case_id=case_id)
     links = services.vigil.catalog.case_links(case_id)
-    ids = list(dict.fromkeys(link.recording_id for link in links))
-    return [await _verify(services, caller, rec_id) for rec_id in ids]
+    out = []
+    for rec_id in dict.fromkeys(link.recording_id for link in links):
+        rec = exact_recording(services, rec_id)
+        scope = scope_of(services, caller, rec, "case.verify", case_id) or Scope(False)
+        out.append(await _verify(services, caller, rec_id, scope))
+    return out
 
 
 def _timeline_out(timeline: CaseTimeline) -> TimelineOut:

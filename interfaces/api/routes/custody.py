@@ -1,5 +1,7 @@
 """A case's custody log: every event of its footage, each with its inclusion proof in the signed
-log (RFC 6962), against a tree head at most ``HEAD_MAX_AGE_S`` old."""
+log (RFC 6962), against a tree head at most ``HEAD_MAX_AGE_S`` old. Through a case that links only
+a window of a recording, the events of its segments outside the window are left out, as the
+segments themselves are (``catalog.scopes``)."""
 
 from __future__ import annotations
 
@@ -7,12 +9,25 @@ import json
 
 from fastapi import APIRouter
 
+from catalog.access import Caller
+from catalog.models import CaseLink, CustodyEvent
 from catalog.repository import now
+from catalog.scopes import visible_indexes
 from integrity.ledger import canonical_event
-from interfaces.api.deps import API, CallerDep, ServicesDep, _require, _viewed
+from interfaces.api.deps import (
+    API,
+    CallerDep,
+    Services,
+    ServicesDep,
+    _require,
+    _viewed,
+    exact_recording,
+    scope_of,
+)
 from interfaces.api.schemas import ERRORS, CasePath, CustodyOut, EventOut
 
 HEAD_MAX_AGE_S = 5.0  # the custody log signs a fresh head at most this often
+SEGMENT_EVENTS = frozenset({"segment.stored", "segment.hashed"})  # their detail names the index
 
 router = APIRouter()
 
@@ -27,7 +42,9 @@ def custody(case_id: CasePath, caller: CallerDep, services: ServicesDep) -> Cust
     """The case's custody log, each event with its inclusion proof in the signed log."""
     _require(services, caller, "custody.read", "GET custody", case_id=case_id)
     vigil = services.vigil
-    recording_ids = [link.recording_id for link in vigil.catalog.case_links(case_id)]
+    links = vigil.catalog.case_links(case_id)
+    recording_ids = [link.recording_id for link in links]
+    hidden = _hidden_segments(services, caller, case_id, links)
     _viewed(services, caller, "custody log", case_id=case_id)
     head = vigil.ledger.latest_head()
     if head is None or (now() - head.signed_at).total_seconds() > HEAD_MAX_AGE_S:
@@ -37,7 +54,7 @@ def custody(case_id: CasePath, caller: CallerDep, services: ServicesDep) -> Cust
     rows = [
         e
         for e in vigil.catalog.events(recording_ids=recording_ids, case_id=case_id)
-        if e.case_id in (None, case_id)
+        if e.case_id in (None, case_id) and not _outside(e, hidden)
     ]
     proofs = vigil.ledger.inclusion_proofs([e.id for e in rows], head.size)
     events: list[EventOut] = []
@@ -63,3 +80,30 @@ def custody(case_id: CasePath, caller: CallerDep, services: ServicesDep) -> Cust
             )
         )
     return CustodyOut(case_id=case_id, checkpoint=head.note, tree_size=head.size, events=events)
+
+
+def _hidden_segments(
+    services: Services, caller: Caller, case_id: str, links: list[CaseLink]
+) -> dict[str, set[int]]:
+    """Per recording of the case, the indexes of the segments outside what the caller sees."""
+    hidden: dict[str, set[int]] = {}
+    for rec_id in dict.fromkeys(link.recording_id for link in links):
+        rec = exact_recording(services, rec_id)
+        scope = scope_of(services, caller, rec, "custody.read", case_id)
+        if scope is not None and scope.whole:
+            continue
+        spans = [(s.index, s.start_s, s.end_s) for s in services.vigil.catalog.segments(rec_id)]
+        shown = visible_indexes(scope, spans) if scope is not None else set()
+        hidden[rec_id] = {index for index, _, _ in spans} - shown
+    return hidden
+
+
+def _outside(event: CustodyEvent, hidden: dict[str, set[int]]) -> bool:
+    """Is ``event`` about a segment the caller does not see?"""
+    if event.action not in SEGMENT_EVENTS or event.recording_id not in hidden:
+        return False
+    try:
+        index = json.loads(event.detail or "{}").get("index")
+    except (ValueError, AttributeError):
+        return True  # unreadable: not shown to a windowed caller
+    return index in hidden[event.recording_id]

@@ -1,9 +1,14 @@
 """Media behind signed links (``interfaces.api.links``): the original and the evidence segments
 with byte ranges, the review proxy, and HLS playlists whose every file is itself a signed link.
-Every read is a custody event (``view``), logged against the case the link was opened from."""
+Every read is a custody event (``view``), logged against the case the link was opened from.
+
+What a link opens is checked again on every use, as the principal is now: a case that links only
+a window of a recording gives its segments and proxy files that overlap the window (the
+playlists list only those), and never the original (``catalog.scopes``)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Literal, Protocol
@@ -14,8 +19,9 @@ from pydantic import Field
 
 from catalog.models import Recording
 from catalog.repository import Event
-from interfaces.api.deps import API, Services, ServicesDep, recording_for
-from interfaces.api.links import MediaLink, MediaLinkDep, _media_url, _range
+from catalog.scopes import Scope
+from interfaces.api.deps import API, Services, ServicesDep, _deny, reachable_recording
+from interfaces.api.links import LinkClaim, MediaLink, MediaLinkDep, _range, link_url
 from interfaces.api.schemas import _media
 
 MEDIA_TYPES = {
@@ -28,6 +34,10 @@ MEDIA_TYPES = {
     ".ts": "video/mp2t",
     ".flv": "video/x-flv",
 }
+
+DISCONTINUITY = "#EXT-X-DISCONTINUITY"
+SEGMENT_TAGS = ("#EXTINF", DISCONTINUITY, "#EXT-X-PROGRAM-DATE-TIME", "#EXT-X-BYTERANGE")
+"""Tags that belong to the media file listed after them (RFC 8216, 4.3.2)."""
 
 router = APIRouter()
 
@@ -43,8 +53,13 @@ def media_original(
     services: ServicesDep,
     range_: Annotated[str | None, Header(alias="range")] = None,
 ) -> Response:
-    """The original, byte ranges supported (the signed link stands for the bearer)."""
-    rec = recording_for(services, link.recording_id)
+    """The original, byte ranges supported (the signed link stands for the bearer); only for
+    those allowed the whole recording."""
+    rec, scope = _opened(services, link)
+    if not scope.whole:
+        reason = "the original holds more than the case links"
+        _deny(services, link.caller.id, reason, "GET media", link.case, rec.id)
+        raise HTTPException(404, f"{rec.id}: {reason}; its segments in the window are served")
     kind = MEDIA_TYPES.get(Path(rec.original_key).suffix.lower(), "application/octet-stream")
     return _serve(services, "originals", rec.original_key, rec.size, range_, link, rec, kind)
 
@@ -56,12 +71,12 @@ def media_original(
     response_class=Response,
 )
 def media_playlist(link: MediaLinkDep, services: ServicesDep) -> Response:
-    """The HLS playlist, each segment a signed link."""
-    rec = recording_for(services, link.recording_id)
+    """The HLS playlist, each segment the caller may see a signed link."""
+    rec, scope = _opened(services, link)
     if not rec.playlist_key:
         raise HTTPException(404, f"{rec.id} has no playlist yet")
     files = services.vigil.catalog.segments(rec.id)
-    return _signed_playlist(services, link, rec.playlist_key, files, "segments")
+    return _signed_playlist(services, link, rec.playlist_key, files, scope, "segments")
 
 
 @router.get(
@@ -77,9 +92,9 @@ def media_segment(
     range_: Annotated[str | None, Header(alias="range")] = None,
 ) -> Response:
     """One evidence segment (MPEG-TS; Matroska for codecs MPEG-TS cannot carry)."""
-    rec = recording_for(services, link.recording_id)
+    rec, scope = _opened(services, link)
     files = services.vigil.catalog.segments(rec.id)
-    return _serve_listed(services, link, rec, files, index, range_, "segment")
+    return _serve_listed(services, link, rec, scope, files, index, range_, "segment")
 
 
 @router.get(
@@ -89,12 +104,12 @@ def media_segment(
     response_class=Response,
 )
 def media_proxy_playlist(link: MediaLinkDep, services: ServicesDep) -> Response:
-    """The review proxy's HLS playlist, each file a signed link."""
-    rec = recording_for(services, link.recording_id)
+    """The review proxy's HLS playlist, each file the caller may see a signed link."""
+    rec, scope = _opened(services, link)
     if not rec.proxy_playlist_key:
         raise HTTPException(404, f"{rec.id} has no review proxy")
     files = services.vigil.catalog.proxy_segments(rec.id)
-    return _signed_playlist(services, link, rec.proxy_playlist_key, files, "proxy")
+    return _signed_playlist(services, link, rec.proxy_playlist_key, files, scope, "proxy")
 
 
 @router.get(
@@ -110,28 +125,43 @@ def media_proxy_segment(
     range_: Annotated[str | None, Header(alias="range")] = None,
 ) -> Response:
     """One MPEG-TS file of the review proxy (for viewing; the evidence is the segments)."""
-    rec = recording_for(services, link.recording_id)
+    rec, scope = _opened(services, link)
     files = services.vigil.catalog.proxy_segments(rec.id)
-    return _serve_listed(services, link, rec, files, index, range_, "proxy file")
+    return _serve_listed(services, link, rec, scope, files, index, range_, "proxy file")
 
 
 class _Listed(Protocol):
     key: str
     index: int
     size: int
+    start_s: float
+    end_s: float
+
+
+def _opened(services: Services, link: MediaLink) -> tuple[Recording, Scope]:
+    """The recording a checked link opens, and what of it its principal may see now."""
+    return reachable_recording(
+        services, link.caller, link.recording_id, "recording.play", "GET media", link.case
+    )
 
 
 def _serve_listed(
     services: Services,
     link: MediaLink,
     rec: Recording,
+    scope: Scope,
     files: Sequence[_Listed],
     index: int,
     range_header: str | None,
     what: str,
 ) -> Response:
-    """File ``index`` of a recording's segments or proxy files, by its own media type."""
+    """File ``index`` of a recording's segments or proxy files, by its own media type; one
+    outside the caller's windows is answered as one that does not exist."""
     item = next((f for f in files if f.index == index), None)
+    if item is not None and not scope.covers(item.start_s, item.end_s):
+        reason = f"{what} {index} is outside the case's window"
+        _deny(services, link.caller.id, reason, "GET media", link.case, rec.id)
+        item = None
     if item is None:
         raise HTTPException(404, f"{rec.id} has no {what} {index}")
     kind = MEDIA_TYPES.get(Path(item.key).suffix.lower(), "video/mp2t")
@@ -139,21 +169,43 @@ def _serve_listed(
 
 
 def _signed_playlist(
-    services: Services, link: MediaLink, key: str, files: Sequence[_Listed], path: str
+    services: Services,
+    link: MediaLink,
+    key: str,
+    files: Sequence[_Listed],
+    scope: Scope,
+    path: str,
 ) -> Response:
-    """A stored HLS playlist with each file it lists replaced by a signed link to
-    ``path/<index>`` that stands for the same caller and case as ``link``."""
-    names = {f.key.rpartition("/")[2]: f.index for f in files}
+    """A stored HLS playlist with each file the caller may see replaced by a signed link to
+    ``path/<index>`` for the same principal, token and case as ``link``, and the others left
+    out (a discontinuity marks where)."""
+    names = {f.key.rpartition("/")[2]: f for f in files}
     with services.vigil.store.open("derived", key) as fh:
         text = fh.read().decode()
-    lines = []
+    expires = int(time.time()) + services.vigil.settings.api_media_ttl_s
+    caller = link.caller
+    lines: list[str] = []
+    pending: list[str] = []  # the tags of the next file, kept or dropped with it
+    skipped = False
     for line in text.splitlines():
-        if line in names:
-            line, _ = _media_url(
-                services.secret, link.recording_id, link.by, link.case or "",
-                f"{path}/{names[line]}",
+        if line.startswith(SEGMENT_TAGS):
+            pending.append(line)
+            continue
+        item = names.get(line)
+        if item is None:
+            lines += [*pending, line]
+        elif scope.covers(item.start_s, item.end_s):
+            if skipped and lines and DISCONTINUITY not in pending:
+                pending.insert(0, DISCONTINUITY)
+            claim = LinkClaim(
+                link.recording_id, f"{path}/{item.index}", caller.id, caller.token_id or 0,
+                link.case or "", expires,
             )  # fmt: skip
-        lines.append(line)
+            lines += [*pending, link_url(services.secret, claim)]
+            skipped = False
+        else:
+            skipped = True
+        pending = []
     return Response("\n".join(lines) + "\n", media_type="application/vnd.apple.mpegurl")
 
 
@@ -172,7 +224,7 @@ def _serve(
     services.vigil.catalog.add_event(
         Event(
             "view",
-            link.by,
+            link.caller.id,
             rec.id,
             link.case,
             reason=f"media {key.rpartition('/')[2]} bytes {start}+{length}",

@@ -1,8 +1,11 @@
-"""One recording: short-lived signed links to play it, and recomputing its hashes."""
+"""One recording: short-lived signed links to play it, and recomputing its hashes.
+
+Both follow the caller's scope of the recording (``catalog.scopes``): through a case that links
+only a window, the links play the segments in the window (no original) and verification reports
+the segments in the window."""
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from typing import Annotated
 
@@ -10,17 +13,11 @@ from fastapi import APIRouter, Query
 
 from catalog.access import Caller
 from catalog.repository import now
+from catalog.scopes import Scope, visible_indexes
 from interfaces.api.background import _in_thread
-from interfaces.api.deps import (
-    API,
-    CallerDep,
-    Services,
-    ServicesDep,
-    _recording_scope,
-    recording_for,
-)
-from interfaces.api.links import _media_url
-from interfaces.api.schemas import _ID, ERRORS, CasePath, PlaybackOut, VerifyOut
+from interfaces.api.deps import API, CallerDep, Services, ServicesDep, reachable_recording
+from interfaces.api.links import issue_link
+from interfaces.api.schemas import _ID, ERRORS, CasePath, PlaybackOut, VerifyOut, WindowOut
 
 router = APIRouter()
 
@@ -39,18 +36,21 @@ def playback(
         str | None, Query(pattern=_ID, description="The case it is opened from.")
     ] = None,
 ) -> PlaybackOut:
-    """Short-lived signed URLs for playback (original with byte ranges, HLS segments)."""
-    rec = recording_for(services, recording_id)
-    _recording_scope(services, caller, rec, "recording.play", "GET playback", case)
-    link = functools.partial(_media_url, services.secret, rec.id, caller.id, case or "")
-    original, expires = link("original")
-    playlist = link("index.m3u8")[0] if rec.playlist_key else None
-    proxy = link("proxy.m3u8")[0] if rec.proxy_playlist_key else None
+    """Short-lived signed URLs for playback (original with byte ranges, HLS segments). The
+    original only for those allowed the whole recording; through a case that links a window,
+    the playlists list the files that overlap it (``window``)."""
+    rec, scope = reachable_recording(
+        services, caller, recording_id, "recording.play", "GET playback", case
+    )
+    original, expires = issue_link(services, caller, rec.id, "original", case)
+    playlist = issue_link(services, caller, rec.id, "index.m3u8", case)[0]
+    proxy = issue_link(services, caller, rec.id, "proxy.m3u8", case)[0]
     return PlaybackOut(
         recording_id=rec.id,
-        original=original,
-        playlist=playlist,
-        proxy=proxy,
+        original=original if scope.whole else None,
+        playlist=playlist if rec.playlist_key else None,
+        proxy=proxy if rec.proxy_playlist_key else None,
+        windows=[WindowOut(from_s=lo, to_s=hi) for lo, hi in scope.windows],
         expires_at=datetime.fromtimestamp(expires, now().tzinfo),
     )
 
@@ -65,19 +65,21 @@ async def verify_recording(
     recording_id: CasePath, caller: CallerDep, services: ServicesDep
 ) -> VerifyOut:
     """Recompute every hash of one recording."""
-    rec = recording_for(services, recording_id)
-    _recording_scope(services, caller, rec, "case.verify", "POST verify")
-    return await _verify(services, caller, rec.id)
+    rec, scope = reachable_recording(services, caller, recording_id, "case.verify", "POST verify")
+    return await _verify(services, caller, rec.id, scope)
 
 
-async def _verify(services: Services, caller: Caller, recording_id: str) -> VerifyOut:
+async def _verify(services: Services, caller: Caller, recording_id: str, scope: Scope) -> VerifyOut:
+    """Verify the recording; report the segments ``scope`` covers."""
     result = await _in_thread(
         services.vigil.verifier.verify_recording, recording_id, actor=caller.id
     )
+    spans = [(s.index, s.start_s, s.end_s) for s in services.vigil.catalog.segments(recording_id)]
+    shown = visible_indexes(scope, spans)
     return VerifyOut(
         recording_id=result.recording_id,
         ok=result.ok,
         original=result.original,
         problems=list(result.problems),
-        segments={str(c.index): c.state for c in result.segments},
+        segments={str(c.index): c.state for c in result.segments if c.index in shown},
     )

@@ -27,7 +27,12 @@ from interfaces.api.deps import API, CallerDep, VigilDep
 from interfaces.api.schemas import ERRORS, Report
 from workers.app import Vigil, retention_policy
 
-Day = Annotated[date | None, Query(description="YYYY-MM-DD; default a week to today.")]
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2199, 12, 31)  # a period outside is a mistake
+MAX_CSV_BYTES = 10_000_000  # of an incidents CSV (the body cap of POST reconcile)
+Day = Annotated[
+    date | None,
+    Query(description=f"YYYY-MM-DD, {FIRST_DAY} to {LAST_DAY}; default a week to today."),
+]
 Zone = Annotated[str | None, Query(max_length=64, description="e.g. Asia/Shanghai")]
 
 router = APIRouter(prefix=f"{API}/stats", tags=["stats"], responses=ERRORS)
@@ -54,8 +59,11 @@ def _period(
         zone = ZoneInfo(tz or vigil.settings.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise HTTPException(422, f"unknown time zone {tz!r}") from exc
+    for day in (since, until):
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            raise HTTPException(422, f"{day} is outside {FIRST_DAY} to {LAST_DAY}")
     last = until or datetime.now(zone).date()
-    first = since or last - timedelta(days=6)
+    first = since or max(FIRST_DAY, last - timedelta(days=6))
     if first > last:
         raise HTTPException(422, f"since {first} is after until {last}")
     return first, last, zone
@@ -142,7 +150,7 @@ def retention(
 @router.post("/reconcile", response_model=Report)
 def reconcile_incidents(
     caller: CallerDep, vigil: VigilDep,
-    incidents_csv: Annotated[str | None, Body(media_type="text/csv", max_length=10_000_000)]
+    incidents_csv: Annotated[str | None, Body(media_type="text/csv", max_length=MAX_CSV_BYTES)]
     = None,
     since: Day = None, until: Day = None, tz: Zone = None,
     min_coverage: Annotated[float, Query(ge=0, le=1)] = 0.95,

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from ingest.service import RecordingMetadata
 from ingest.uploads import MAX_CHUNK, UploadState
 from interfaces.api.background import _in_thread
-from interfaces.api.deps import API, CallerDep, ServicesDep, _deny, _require
+from interfaces.api.deps import API, CallerDep, Services, ServicesDep, _deny, _require
+from interfaces.api.errors import redact_paths
 from interfaces.api.schemas import (
     _HEX64,
     ERRORS,
@@ -55,7 +56,8 @@ def start_upload(body: UploadStart, caller: CallerDep, services: ServicesDep) ->
         )
     except ValidationError as exc:
         raise HTTPException(422, f"metadata: {exc.errors()[0]['msg']}") from exc
-    return _upload_status(services.uploads.start(caller.id, metadata, body.size))
+    state = services.uploads.start(caller.id, metadata, body.size)
+    return _upload_status(state, services)
 
 
 @router.get(
@@ -70,7 +72,7 @@ def upload_status(
     services: ServicesDep,
 ) -> UploadStatus:
     """How many bytes are confirmed: after a dropped connection, resume from ``offset``."""
-    return _upload_status(services.uploads.state(upload_id, caller.id))
+    return _upload_status(services.uploads.state(upload_id, caller.id), services)
 
 
 @router.put(
@@ -110,7 +112,7 @@ async def put_chunk(
         data=bytes(data),
         sha256=x_chunk_sha256,
     )
-    return _upload_status(state)
+    return _upload_status(state, services)
 
 
 @router.post(
@@ -132,10 +134,10 @@ async def finish_upload(
     )
     if services.background is not None:
         services.background.kick()  # segmenting and hashing go on after the answer
-    return _upload_status(state)
+    return _upload_status(state, services)
 
 
-def _upload_status(state: UploadState) -> UploadStatus:
+def _upload_status(state: UploadState, services: Services) -> UploadStatus:
     status: Literal["open", "complete", "failed"] = (
         "complete"
         if state.status == "complete"
@@ -152,5 +154,5 @@ def _upload_status(state: UploadState) -> UploadStatus:
         recording_id=state.recording_id,
         sha256=state.sha256,
         may_delete=state.may_delete,
-        error=state.error,
+        error=redact_paths(state.error, services.vigil.settings.data_dir) if state.error else None,
     )

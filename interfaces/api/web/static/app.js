@@ -549,6 +549,15 @@ async function loadRecording(recordingId, seekAt = null, gen = state.gen, resume
   }
   if (gen !== state.gen) return;
   const retries = resume && state.playing ? state.playing.retries : 0;
+  if (!links.original) {
+    // The case links only a window of this recording: its segments, not the whole original.
+    const windows = links.windows.map((w) => `${seconds(w.from_s ?? 0)}–${w.to_s === null ? "end" : seconds(w.to_s)}`);
+    setStatus(
+      "player-status",
+      `This case links only part of recording ${recordingId} (${windows.join(", ")}); the original file is served only to those allowed all of it.`,
+    );
+    return;
+  }
   state.playing = { recordingId, expiresAt: Date.parse(links.expires_at), retries };
   state.pendingSeek = seekAt;
   const player = video();
