@@ -19,6 +19,7 @@ from catalog.access import AccessService
 from catalog.cases import CaseService
 from catalog.db import make_engine
 from catalog.exports import Builder, ExportService
+from catalog.figures import known_devices
 from catalog.gaps import recording_gaps
 from catalog.models import Segment
 from catalog.repository import Catalog
@@ -404,6 +405,8 @@ def build_app(
     metrics = metrics if metrics is not None else Metrics()
     catalog = Catalog(make_engine(settings.resolved_catalog_url))
     catalog.migrate()
+    metrics.devices_known(known_devices(catalog))  # their counters exist at 0 from the start
+    metrics.witnesses_known(w.name for w in settings.witness_config.witnesses)
     store = InstrumentedStore(make_store(settings), metrics, settings.store)
     key, notice = make_signing_key(settings)
     ledger = Ledger(

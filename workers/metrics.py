@@ -4,34 +4,40 @@ Every process that runs for long (stage workers, the ledger signer, the monitor,
 its own ``/metrics`` on ``VIGIL_METRICS_PORT``; several processes on one host each take their
 own port (``vigil worker phash --metrics-port 9102``) and Prometheus scrapes them all, summing
 with ``sum by (stage)``. The metric objects live in a ``Metrics`` made in ``main`` and passed to
-the code that counts (never module globals), each on its own registry.
+the code that counts (never module globals), each on its own registry, with the process's own
+``process_*`` and ``python_*`` figures. Every labelled counter exists at 0 for the label values
+known at the start (stages, outcomes, error kinds, ffmpeg kinds, store operations; devices and
+witnesses once told), so that ``increase()`` sees its first event.
 
 Two kinds of figures:
 
 - **process metrics** (``Metrics``): counters and histograms of the work a process did;
-- **catalogue metrics** (``CatalogCollector``, served by ``vigil monitor``): read from the
-  catalogue at scrape time, so that short-lived processes (a CLI ingest) and restarts lose
-  nothing: uploads per device, storage, device silence, late uploads, verification failures.
+- **catalogue metrics** (``CatalogCollector``, in ``workers/monitor.py`` with the figures it
+  serves; ``vigil monitor`` serves them): read from the catalogue at scrape time, so that
+  short-lived processes (a CLI ingest) and restarts lose nothing: uploads per device, storage,
+  device silence, late uploads, verification failures, footage waiting to be put on record.
   The monitor also reads consumer lag per partition and the dead-letter queue's depth from Kafka.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import BinaryIO, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from vigil_verify.errors import ErrorKind, VigilError
 
 from catalog.clock import LATE_UPLOAD_S
-from catalog.figures import CatalogFigures
 from store.base import Bucket, ObjectStore, StoredObject
 
 logger = logging.getLogger(__name__)
@@ -43,6 +49,16 @@ END_TO_END_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 2160
 SPEED_BUCKETS = (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 STORE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
+# Label values known at the start (tests/unit/test_metrics.py checks them against the code).
+STAGES = ("segment", "phash", "transcode", "finalise")  # workers/app.py's STAGE_INPUTS
+FOOTAGE_STAGES = ("segment", "phash", "transcode")
+OUTCOMES = ("done", "dead-lettered", "abandoned")
+UNEXPECTED = "unexpected"  # an error that is not a VigilError: a bug, or a library's own
+ERROR_KINDS = (*(k.value for k in ErrorKind), UNEXPECTED)
+COMMAND_KINDS = ("probe", "decode", "segment", "transcode", "other")
+STORE_OPERATIONS = ("put", "stat", "get", "get_range", "list", "legal_hold", "retention", "delete")
+WITNESS_FAILURES = ("inconsistent", *(k.value for k in ErrorKind))
+
 
 class Metrics:
     """The process metrics of one Vigil process, on its own registry."""
@@ -52,6 +68,26 @@ class Metrics:
         self._add_stage_metrics(self.registry)
         self._add_backend_metrics(self.registry)
         self._add_intake_metrics(self.registry)
+        process_collectors(self.registry)
+        _at_zero(self.messages, STAGES, OUTCOMES)
+        _at_zero(self.errors, STAGES, ERROR_KINDS)
+        for per_stage in (self.retries, self.dead_letters):
+            _at_zero(per_stage, STAGES)
+        for per_footage_stage in (self.footage_seconds, self.bytes):
+            _at_zero(per_footage_stage, FOOTAGE_STAGES)
+        _at_zero(self.ffmpeg_runs, COMMAND_KINDS, ("ok", "failed"))
+        _at_zero(self.segments, ("copy", "transcode"))
+        _at_zero(self.recordings, ("complete",))
+
+    def devices_known(self, devices: Iterable[str]) -> None:
+        """The per-device counters at 0 for ``devices`` (the catalogue's, at the start)."""
+        known = list(devices)
+        _at_zero(self.uploads, known)
+        _at_zero(self.upload_bytes, known)
+
+    def witnesses_known(self, witnesses: Iterable[str]) -> None:
+        """The witness failure counters at 0 for ``witnesses`` (the configured ones' names)."""
+        _at_zero(self.witness_failures, list(witnesses), WITNESS_FAILURES)
 
     def _add_stage_metrics(self, r: CollectorRegistry) -> None:
         """What the stages did: footage, messages and their time, what they made, failures."""
@@ -166,8 +202,8 @@ class Metrics:
         if outcome == "dead-lettered":
             self.dead_letters.labels(stage).inc()
 
-    def failed_attempt(self, stage: str, kind: str) -> None:
-        self.errors.labels(stage, kind).inc()
+    def failed_attempt(self, stage: str, error: BaseException | str) -> None:
+        self.errors.labels(stage, error_kind(error)).inc()
         self.retries.labels(stage).inc()
 
     def completed(self, status: str, received_at: datetime, now: datetime, gaps: int) -> None:
@@ -199,6 +235,37 @@ class Metrics:
     def names(self) -> set[str]:
         """Every sample name this registry can expose (for checks of dashboards and rules)."""
         return sample_names(self.registry)
+
+
+def _at_zero(counter: Counter, *values: Iterable[str]) -> None:
+    """Make the counter's series for every combination of ``values``, at 0 until counted."""
+    for labels in itertools.product(*values):
+        counter.labels(*labels)
+
+
+def process_collectors(registry: CollectorRegistry) -> None:
+    """The process's memory, CPU and file descriptors (``process_*``), the Python version and
+    garbage collections (``python_*``): the default registry's, on this one."""
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+
+
+def error_kind(error: BaseException | str) -> str:
+    """A failure's ``kind`` label: its ``ErrorKind``, or ``unexpected`` if it is no VigilError.
+    Given a class name (what the Kafka worker reports), that of the Vigil error so named (any
+    raised one is imported by then; no two have the same name)."""
+    if isinstance(error, BaseException):
+        return str(error.kind) if isinstance(error, VigilError) else UNEXPECTED
+    if error in ERROR_KINDS:
+        return error
+    classes: list[type[VigilError]] = [VigilError]
+    while classes:
+        cls = classes.pop()
+        if cls.__name__ == error:
+            return str(cls.kind)
+        classes.extend(cls.__subclasses__())
+    return UNEXPECTED
 
 
 def sample_names(registry: CollectorRegistry) -> set[str]:
@@ -254,172 +321,6 @@ def command_kind(cmd: Sequence[str]) -> str:
     return "other"
 
 
-# -- the catalogue, read at scrape time --------------------------------------------------------
-
-
-class CatalogCollector(Collector):
-    """Gauges computed from the catalogue on every scrape."""
-
-    def __init__(self, read: Callable[[], CatalogFigures]) -> None:
-        self.read = read
-
-    def describe(self) -> Iterable[Metric]:
-        return []  # dynamic: the families are made on collect
-
-    def collect(self) -> Iterator[Metric]:
-        try:
-            f = self.read()
-        except Exception:
-            logger.exception("catalogue metrics: the catalogue could not be read")
-            up = GaugeMetricFamily("vigil_catalog_up", "1 if the catalogue could be read.")
-            up.add_metric([], 0)
-            yield up
-            return
-        up = GaugeMetricFamily("vigil_catalog_up", "1 if the catalogue could be read.")
-        up.add_metric([], 1)
-        yield up
-        by_status = GaugeMetricFamily(
-            "vigil_catalog_recordings", "Recordings in the catalogue, by status.", labels=["status"]
-        )
-        for status, n in sorted(f.recordings_by_status.items()):
-            by_status.add_metric([status], n)
-        yield by_status
-        uploads = CounterMetricFamily(
-            "vigil_catalog_uploads",
-            "Recordings ever received, by device (catalogue rows are kept, so it only grows).",
-            labels=["device"],
-        )
-        for device, n in sorted(f.uploads_by_device.items()):
-            uploads.add_metric([device], n)
-        yield uploads
-        last = GaugeMetricFamily(
-            "vigil_device_last_upload_timestamp_seconds",
-            "When each device's latest recording was received (Unix time).",
-            labels=["device", "in_service"],
-        )
-        for device, (at, in_service) in sorted(f.last_upload_by_device.items()):
-            last.add_metric([device, "true" if in_service else "false"], at.timestamp())
-        yield last
-        stored = GaugeMetricFamily(
-            "vigil_catalog_stored_bytes", "Bytes of footage catalogued, by bucket.",
-            labels=["bucket"],
-        )  # fmt: skip
-        for bucket, n in sorted(f.stored_bytes.items()):
-            stored.add_metric([bucket], n)
-        yield stored
-        for name, doc, value in (
-            ("vigil_catalog_footage_seconds", "Seconds of footage catalogued.", f.footage_seconds),
-            ("vigil_catalog_uncategorised_recordings", "Recordings without a category.",
-             f.uncategorised),
-            ("vigil_catalog_unlinked_recordings", "Recordings not linked to any case.",
-             f.unlinked),
-            ("vigil_catalog_verification_failures",
-             "Segments whose last verification found a problem.", f.verification_failures),
-            ("vigil_catalog_late_uploads", "Recordings received more than 24 h after they ended.",
-             f.late_uploads),
-            ("vigil_catalog_late_uploads_recent",
-             "Of those, received in the last 24 h.", f.late_uploads_recent),
-            ("vigil_catalog_retention_ending_soon",
-             "Recordings whose retention ends within 7 days.", f.retention_ending_7d),
-            ("vigil_ledger_pending_events", "Custody events not yet in the ledger.",
-             f.ledger_pending),
-        ):  # fmt: skip
-            gauge = GaugeMetricFamily(name, doc)
-            gauge.add_metric([], float(value))
-            yield gauge
-
-
-# -- Kafka: lag per partition and the dead-letter queue ------------------------------------------
-
-
-@dataclass(frozen=True)
-class PartitionLag:
-    group: str
-    topic: str
-    partition: int
-    lag: int
-
-
-@dataclass(frozen=True)
-class KafkaFigures:
-    lags: list[PartitionLag]
-    dead_letter_messages: int
-
-
-class KafkaCollector(Collector):
-    def __init__(self, read: Callable[[], KafkaFigures]) -> None:
-        self.read = read
-
-    def describe(self) -> Iterable[Metric]:
-        return []
-
-    def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("vigil_kafka_up", "1 if the brokers answered.")
-        try:
-            figures = self.read()
-        except Exception as exc:
-            logger.warning("kafka metrics: %s", exc)
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
-        lag = GaugeMetricFamily(
-            "vigil_kafka_consumer_lag",
-            "Messages not yet consumed, per consumer group and partition.",
-            labels=["group", "topic", "partition"],
-        )
-        for item in figures.lags:
-            lag.add_metric([item.group, item.topic, str(item.partition)], item.lag)
-        yield lag
-        dlq = GaugeMetricFamily(
-            "vigil_dead_letter_queue_messages", "Messages in the dead-letter topic."
-        )
-        dlq.add_metric([], figures.dead_letter_messages)
-        yield dlq
-
-
-def kafka_figures(
-    bootstrap: str, groups: Mapping[str, Sequence[str]], dead_letter_topic: str
-) -> KafkaFigures:
-    """Lag of each Vigil consumer group on each partition of its input topics, and how many
-    messages the dead-letter topic holds (its end offsets; nothing consumes it)."""
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-
-    admin: Any = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vigil-monitor")
-    consumer: Any = KafkaConsumer(bootstrap_servers=bootstrap, client_id="vigil-monitor")
-    try:
-        lags: list[PartitionLag] = []
-        for group, topics in groups.items():
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in topics
-                for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-            if not partitions:
-                continue
-            ends = consumer.end_offsets(partitions)
-            committed = admin.list_group_offsets({group: partitions}).get(group, {})
-            for tp in partitions:
-                done = committed.get(tp)
-                position = done.offset if done is not None and done.offset >= 0 else 0
-                lags.append(
-                    PartitionLag(group, tp.topic, tp.partition, max(0, ends[tp] - position))
-                )
-        dlq_parts = [
-            TopicPartition(dead_letter_topic, p)
-            for p in sorted(consumer.partitions_for_topic(dead_letter_topic) or ())
-        ]
-        dead = 0
-        if dlq_parts:  # what the topic holds now: retention moves the beginning on
-            ends, starts = consumer.end_offsets(dlq_parts), consumer.beginning_offsets(dlq_parts)
-            dead = sum(ends[tp] - starts[tp] for tp in dlq_parts)
-        return KafkaFigures(lags, int(dead))
-    finally:
-        consumer.close()
-        admin.close()
-
-
 # -- the object store, timed -----------------------------------------------------------------
 
 
@@ -430,6 +331,7 @@ class InstrumentedStore:
         self.store = store
         self.metrics = metrics
         self.backend = backend
+        _at_zero(metrics.store_errors, (backend,), STORE_OPERATIONS, ERROR_KINDS)
 
     def _call(self, operation: str, call: Callable[[], T]) -> T:
         started = time.monotonic()
@@ -437,7 +339,7 @@ class InstrumentedStore:
         try:
             return call()
         except Exception as exc:
-            error = type(exc).__name__
+            error = error_kind(exc)
             raise
         finally:
             self.metrics.store_call(self.backend, operation, time.monotonic() - started, error)

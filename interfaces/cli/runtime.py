@@ -29,7 +29,8 @@ from workers.app import STAGE_INPUTS, retention_policy
 from workers.behind import BehindDrain
 from workers.kafka_bus import Outcome, RetryPolicy, StageWorker, dead_letter_topic
 from workers.messages import topic_for
-from workers.metrics import CatalogCollector, KafkaCollector, kafka_figures, serve
+from workers.metrics import process_collectors, serve
+from workers.monitor import CatalogCollector, KafkaCollector, kafka_figures
 
 
 @click.command()
@@ -190,6 +191,7 @@ def monitor(ctx: click.Context, metrics_port: int | None) -> None:
     settings = settings_of(ctx)
     app = open_app(settings, notices=False)
     registry = CollectorRegistry()
+    process_collectors(registry)  # the monitor's own memory and CPU, like every process's
     policy = retention_policy(settings)
     registry.register(
         CatalogCollector(lambda: catalog_figures(app.catalog, now(), policy.days_for))

@@ -25,14 +25,9 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from catalog.figures import CatalogFigures
-from workers.metrics import (
-    CatalogCollector,
-    KafkaCollector,
-    KafkaFigures,
-    Metrics,
-    PartitionLag,
-    sample_names,
-)
+from store.local import LocalFolderStore
+from workers.metrics import InstrumentedStore, Metrics, sample_names
+from workers.monitor import CatalogCollector, KafkaCollector, KafkaFigures, PartitionLag
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
@@ -44,7 +39,8 @@ DASHBOARD = GRAFANA_DIR / "dashboards" / "vigil.json"
 DATASOURCES = GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yml"
 DASHBOARD_PROVIDERS = GRAFANA_DIR / "provisioning" / "dashboards" / "vigil.yml"
 
-DATASOURCE_UID = "prometheus"
+DATASOURCE_UID = "prometheus"  # the provisioned one
+DASHBOARD_DATASOURCE = "${datasource}"  # the dashboard's variable: that one by default
 METRICS_PORT = 9464
 PROMETHEUS_OWN = {"up"}  # series Prometheus makes itself for every target
 GRAFANA_SCHEMA_VERSIONS = range(39, 42)  # Grafana 11.0 (39) to 12.x (41)
@@ -65,6 +61,11 @@ def _stored_names(registry: CollectorRegistry, names: set[str]) -> set[str]:
 def exported_names() -> set[str]:
     metrics = Metrics()
     names = _stored_names(metrics.registry, metrics.names())
+    return names | monitor_names() | PROMETHEUS_OWN
+
+
+def monitor_names() -> set[str]:
+    """What ``vigil monitor`` serves: the catalogue's figures and Kafka's, one per deployment."""
     at = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
     catalog = CatalogFigures(
         recordings_by_status={"complete": 3, "segmenting": 1},
@@ -79,6 +80,8 @@ def exported_names() -> set[str]:
         late_uploads_recent=0,
         retention_ending_7d=0,
         ledger_pending=5,
+        uploads_recent_by_device={"BC-0042": 1, "BC-0043": 0},
+        oldest_unsegmented_s=30.0,
     )
     kafka = KafkaFigures(
         lags=[PartitionLag("vigil.phash", "vigil.segment.stored", 0, 7)], dead_letter_messages=0
@@ -86,8 +89,7 @@ def exported_names() -> set[str]:
     registry = CollectorRegistry()
     registry.register(CatalogCollector(lambda: catalog))
     registry.register(KafkaCollector(lambda: kafka))
-    names |= _stored_names(registry, sample_names(registry))
-    return names | PROMETHEUS_OWN
+    return _stored_names(registry, sample_names(registry))
 
 
 @pytest.fixture(scope="module")
@@ -292,13 +294,13 @@ def test_the_dashboard_is_valid_grafana() -> None:
             if not panel.get("collapsed"):
                 assert panel.get("panels", []) == [], f"{where}: an open row nests no panels"
             continue
-        assert panel.get("datasource", {}).get("uid") == DATASOURCE_UID, where
+        assert panel.get("datasource") == {"type": "prometheus", "uid": DASHBOARD_DATASOURCE}, where
         targets = panel.get("targets")
         assert targets, f"{where}: no query"
         ref_ids = [t.get("refId") for t in targets]
         assert len(ref_ids) == len(set(ref_ids)), where
         for target in targets:
-            assert target.get("datasource", {}).get("uid") == DATASOURCE_UID, where
+            assert target.get("datasource") == panel["datasource"], where
             assert isinstance(target.get("expr"), str) and target["expr"].strip(), where
 
 
@@ -334,14 +336,67 @@ def test_the_dashboard_shows_what_operations_need() -> None:
         "vigil_catalog_stored_bytes",
         "vigil_gaps_total",
         "vigil_catalog_verification_failures",
-        "vigil_catalog_uploads_total",
         "vigil_catalog_late_uploads_recent",
         "vigil_ffmpeg_speed_ratio_bucket",
         "vigil_store_request_duration_seconds_bucket",
         "vigil_store_errors_total",
         "vigil_ledger_pending_events",
         "vigil_device_last_upload_timestamp_seconds",
+        "vigil_catalog_uploads_recent",  # per device, from the catalogue: first uploads count
+        "vigil_catalog_received_total",
+        "vigil_catalog_oldest_unsegmented_seconds",
+        "vigil_catalog_recordings",
+        "process_resident_memory_bytes",  # each process's memory and CPU
+        "process_cpu_seconds_total",
     } <= named
+
+
+def _variable_selector_names(definition: str) -> set[str]:
+    """The metric names of a ``label_values({__name__=~"a|b", ...}, label)`` variable query."""
+    (selector,) = re.findall(r'__name__=~"([\w|]+)"', definition)
+    return set(selector.split("|"))
+
+
+def test_the_dashboard_has_datasource_job_and_instance_variables(exported: set[str]) -> None:
+    variables = {v["name"]: v for v in load_dashboard()["templating"]["list"]}
+    assert list(variables) == ["datasource", "job", "instance"]  # in the order they depend
+    source = variables["datasource"]
+    assert (source["type"], source["query"]) == ("datasource", "prometheus")
+    for label in ("job", "instance"):
+        variable = variables[label]
+        assert variable["type"] == "query", label
+        assert variable["datasource"] == {"type": "prometheus", "uid": DASHBOARD_DATASOURCE}
+        assert variable["includeAll"] and variable["multi"], label
+        assert variable["current"]["value"] == ["$__all"], label
+        definition = variable["definition"]
+        assert variable["query"]["query"] == definition, label
+        assert re.fullmatch(rf"label_values\(\{{.*\}}, {label}\)", definition), definition
+        # Workers, the API and the ledger export the stage message counter at 0 from their start,
+        # the monitor its catalogue's state: every Vigil process is found before it did anything.
+        assert _variable_selector_names(definition) == {
+            "vigil_stage_messages_total",
+            "vigil_catalog_up",
+        }, label
+    assert 'job=~"$job"' in variables["instance"]["definition"]  # the instances of those jobs
+    assert variables["instance"]["allValue"] == ".*"
+    started = {name for family in Metrics().registry.collect() for name, *_ in family.samples}
+    assert "vigil_stage_messages_total" in started
+    assert "vigil_catalog_up" in monitor_names()
+
+
+def test_every_query_follows_the_job_and_per_process_figures_the_instance() -> None:
+    """A process's own figures follow both variables; the monitor's (the catalogue's, Kafka's)
+    are the deployment's, so they follow the job only: one instance chosen must not blank them."""
+    monitor = monitor_names()
+    exprs = dashboard_exprs(load_dashboard())
+    for where, expr in exprs.items():
+        for name in metric_names(expr):
+            uses = re.findall(rf"(?<![\w:]){name}(?![\w:])(\{{[^{{}}]*\}})?", expr)
+            assert uses, (where, name)
+            for matchers in uses:
+                assert 'job=~"$job"' in matchers, (where, name)
+                per_process = name not in monitor
+                assert ('instance=~"$instance"' in matchers) == per_process, (where, name)
 
 
 # -- Grafana provisioning and compose -----------------------------------------------------------
@@ -373,6 +428,7 @@ def test_grafana_provisions_the_datasource_the_dashboard_uses() -> None:
     sources = load_yaml(DATASOURCES)["datasources"]
     (source,) = (s for s in sources if s["uid"] == DATASOURCE_UID)
     assert source["type"] == "prometheus"
+    assert source["isDefault"]  # what the dashboard's $datasource picks unless told otherwise
     assert source["url"] == "http://prometheus:9090"
     assert any(p.endswith(":9090") for p in compose_services()["prometheus"]["ports"])
 
@@ -496,7 +552,59 @@ def test_the_alerts_operations_need_exist() -> None:
         "up",
         "vigil_catalog_up",
         "vigil_kafka_up",
+        "vigil_catalog_oldest_unsegmented_seconds",
     } <= named
+
+
+_COUNTED = re.compile(r"\b(?:rate|irate|increase)\(\s*(\w+_total)\s*(\{[^{}]*\})?")
+
+
+def test_every_counter_a_rate_or_an_increase_reads_exists_from_the_start(tmp_path: Path) -> None:
+    """``increase()`` and ``rate()`` see nothing of a series' first sample: a counter that
+    appears with its first event, at 1, is never an increase. So every counter the rules and the
+    dashboard take a rate or an increase of must be exported at 0 (with the label values the
+    expression picks) from the start of the process that counts it: a fresh process's metrics,
+    once told its devices and witnesses and given its store, and an empty catalogue's figures."""
+    metrics = Metrics()
+    metrics.devices_known(["BC-0042"])
+    metrics.witnesses_known(["court.example/w1"])
+    InstrumentedStore(LocalFolderStore(tmp_path), metrics, "local")
+    empty = CatalogFigures(
+        recordings_by_status={}, uploads_by_device={}, last_upload_by_device={},
+        stored_bytes={"originals": 0, "derived": 0}, footage_seconds=0.0, uncategorised=0,
+        unlinked=0, verification_failures=0, late_uploads=0, late_uploads_recent=0,
+        retention_ending_7d=0, ledger_pending=0,
+    )  # fmt: skip
+    monitor = CollectorRegistry()
+    monitor.register(CatalogCollector(lambda: empty))
+    samples = [
+        (sample.name, sample.labels, sample.value)
+        for registry in (metrics.registry, monitor)
+        for family in registry.collect()
+        for sample in family.samples
+    ]
+    exprs = dashboard_exprs(load_dashboard())
+    for group in load_yaml(RULES)["groups"]:
+        for rule in group["rules"]:
+            exprs[f"rule {rule.get('alert') or rule.get('record')}"] = rule["expr"]
+    read: set[str] = set()
+    for where, expr in exprs.items():
+        for name, matchers in _COUNTED.findall(expr):
+            picked = dict(re.findall(r'(\w+)="([^"]*)"', matchers))  # job, instance: =~
+            found = [v for n, ls, v in samples if n == name and picked.items() <= ls.items()]
+            assert found, f"{where}: {name}{matchers} does not exist from the start"
+            if not name.startswith("process_"):
+                assert set(found) == {0.0}, (where, name)
+            read.add(name)
+    assert {
+        "vigil_dead_letters_total",
+        "vigil_ledger_witness_failures_total",
+        "vigil_stage_messages_total",
+        "vigil_errors_total",
+        "vigil_store_errors_total",
+        "vigil_ffmpeg_runs_total",
+        "vigil_catalog_received_total",
+    } <= read
 
 
 # -- promtool -----------------------------------------------------------------------------------
@@ -528,13 +636,14 @@ def test_promtool_accepts(args: list[str]) -> None:
 
 
 GRAFANA_INTERVALS = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1d"}
+GRAFANA_VARIABLES = {"$job": "(vigil)", "$instance": ".*"}  # as Grafana fills in "All"
 
 
 def test_the_dashboard_expressions_are_valid_promql(tmp_path: Path) -> None:
     """promtool parses every panel query (as a recording rule, Grafana's intervals filled in)."""
     rules = []
     for i, expr in enumerate(dashboard_exprs(load_dashboard()).values()):
-        for variable, value in GRAFANA_INTERVALS.items():
+        for variable, value in (GRAFANA_INTERVALS | GRAFANA_VARIABLES).items():
             expr = expr.replace(variable, value)
         assert "$" not in expr, expr
         rules.append({"record": f"dashboard:query_{i}", "expr": expr})
