@@ -7,7 +7,18 @@ from datetime import timedelta
 import click
 
 from catalog.access import ROLES, Role
-from interfaces.cli.context import actor_option, running_app
+from interfaces.cli.context import running_app
+from interfaces.cli.inputs import (
+    actor_option,
+    case_argument,
+    device_option,
+    finite,
+    label_option,
+    officer_option,
+    principal_argument,
+)
+
+MAX_TOKEN_DAYS = 3660.0
 
 
 @click.group()
@@ -16,11 +27,11 @@ def access() -> None:
 
 
 @access.command("add")
-@click.argument("principal")
+@principal_argument()
 @click.option("--role", type=click.Choice(ROLES), required=True)
-@click.option("--name", "display_name", help="Display name (default: the ID).")
-@click.option("--device", help="For a device: its device ID (e.g. BC-0042).")
-@click.option("--officer", help="For an officer: their officer ID.")
+@label_option("--name", "display_name", what="display name", help="Display name (default: the ID).")
+@device_option(help="For a device: its device ID (e.g. BC-0042).")
+@officer_option(help="For an officer: their officer ID.")
 @actor_option
 @click.pass_context
 def access_add(
@@ -37,16 +48,22 @@ def access_add(
 
 
 @access.command("token")
-@click.argument("principal")
-@click.option("--label", default="api", show_default=True)
-@click.option("--days", type=float, default=None, help="Valid for this many days (default: ever).")
+@principal_argument()
+@label_option("--label", what="token label", default="api", show_default=True)
+@click.option(
+    "--days",
+    type=float,
+    default=None,
+    callback=finite("--days", minimum=0.0, maximum=MAX_TOKEN_DAYS, above=True),
+    help="Valid for this many days (default: ever).",
+)
 @actor_option
 @click.pass_context
 def access_token(
     ctx: click.Context, principal: str, label: str, days: float | None, actor: str
 ) -> None:
     """Issue an API token for PRINCIPAL; it is shown once (only its hash is kept)."""
-    valid = timedelta(days=days) if days else None
+    valid = timedelta(days=days) if days is not None else None
     with running_app(ctx) as app:
         issued = app.access.issue_token(principal, label=label, actor=actor, valid_for=valid)
     click.echo(issued.token)
@@ -65,7 +82,7 @@ def access_revoke(ctx: click.Context, token_id: int, actor: str) -> None:
 
 
 @access.command("disable")
-@click.argument("principal")
+@principal_argument()
 @actor_option
 @click.pass_context
 def access_disable(ctx: click.Context, principal: str, actor: str) -> None:
@@ -76,8 +93,8 @@ def access_disable(ctx: click.Context, principal: str, actor: str) -> None:
 
 
 @access.command("assign")
-@click.argument("case_id")
-@click.argument("principal")
+@case_argument()
+@principal_argument()
 @actor_option
 @click.pass_context
 def access_assign(ctx: click.Context, case_id: str, principal: str, actor: str) -> None:

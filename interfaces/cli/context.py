@@ -1,16 +1,15 @@
 """What the command groups share: the settings the root command made, the app built from them,
-progress lines, the parsing of times and offsets, common options, metrics and stop signals."""
+progress lines, the metrics option and stop signals. What commands are given is checked in
+``interfaces.cli.inputs``."""
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 
 import click
 from prometheus_client import CollectorRegistry
@@ -76,8 +75,10 @@ def running_app(ctx: click.Context) -> Iterator[Vigil]:
     app = open_app(state.settings, progress=ProgressPrinter(state.quiet))
     try:
         yield app
-        # Every command's custody events go into the ledger under a signed tree head.
-        app.ledger.checkpoint()
+        # Every command's custody events go into the ledger under a signed tree head (where
+        # this process holds the key; else the ledger service signs them within its interval).
+        if app.ledger.can_sign:
+            app.ledger.checkpoint()
     finally:
         app.stop()
 
@@ -96,37 +97,6 @@ def stopping(app: Vigil, server: MetricsServer | None = None) -> Iterator[Vigil]
                 server.stop()
         finally:
             app.stop()
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise click.BadParameter(f"{value!r} has no time zone; add e.g. +08:00 or Z")
-    return parsed
-
-
-def parse_offset(value: str | None) -> float | None:
-    """Seconds into a recording: ``95``, ``95.5``, ``1:35`` or ``0:01:35``."""
-    if value is None:
-        return None
-    parts = value.split(":")
-    try:
-        numbers = [float(p) for p in parts]
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not a time offset like 95 or 1:35") from exc
-    seconds = 0.0
-    for number in numbers:
-        seconds = seconds * 60 + number
-    return seconds
-
-
-def default_actor() -> str:
-    return os.environ.get("VIGIL_ACTOR") or os.environ.get("USER") or "cli"
-
-
-actor_option = click.option("--actor", default=default_actor, help="Who is doing this.")
 
 
 metrics_port_option = click.option(

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import click
 
+from catalog.ids import require_case_id, require_device_id, require_file_name, require_officer_id
 from ingest.service import RecordingMetadata
 from interfaces.cli.cases import timeline_of
-from interfaces.cli.context import actor_option, running_app
+from interfaces.cli.context import running_app
+from interfaces.cli.inputs import actor_option, checked, finite
 from interfaces.cli.render import render_timeline, render_verification
 from transcode.samples import SampleSpec, find_font, sample_command
 
@@ -18,10 +20,20 @@ from transcode.samples import SampleSpec, find_font, sample_command
 @click.argument(
     "clip", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option("--case", "case_id", default="DEMO-0001", show_default=True)
-@click.option("--device", default="BC-0042", show_default=True)
-@click.option("--officer", default="031245", show_default=True)
-@click.option("--seconds", default=40.0, show_default=True, help="Length of a generated clip.")
+@click.option(
+    "--case", "case_id", default="DEMO-0001", show_default=True, callback=checked(require_case_id)
+)
+@click.option("--device", default="BC-0042", show_default=True, callback=checked(require_device_id))
+@click.option(
+    "--officer", default="031245", show_default=True, callback=checked(require_officer_id)
+)
+@click.option(
+    "--seconds",
+    default=40.0,
+    show_default=True,
+    callback=finite("--seconds", above=True, maximum=3600.0),
+    help="Length of a generated clip.",
+)
 @actor_option
 @click.pass_context
 def demo(
@@ -53,7 +65,7 @@ def demo(
             device_start=started,
             device_clock_at_handover=datetime.now(UTC),
             category="demo",
-            original_name=clip.name,
+            original_name=require_file_name(clip.name),
         )
         click.echo(f"ingesting {clip}", err=True)
         result = app.ingest.ingest_file(clip, metadata, actor=actor)

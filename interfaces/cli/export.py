@@ -6,18 +6,35 @@ from pathlib import Path
 
 import click
 
+from catalog.ids import InvalidInput
 from integrity.export import export_case
-from interfaces.cli.context import actor_option, running_app
+from interfaces.cli.context import running_app
+from interfaces.cli.inputs import actor_option, case_argument, reason_option
+
+
+def package_folder(folder: Path, case_id: str) -> Path:
+    """Where the package of (already checked) ``case_id`` goes: ``folder/<case>``, which must be
+    a new or empty folder of its own inside ``folder``, not a link leading elsewhere."""
+    base = folder.resolve()
+    root = base / case_id
+    if root.is_symlink() or root.resolve().parent != base:
+        raise InvalidInput(
+            "folder", f"{root} is a link or leads outside {base}: the package would not stay in it"
+        )
+    if root.exists() and not root.is_dir():
+        raise InvalidInput("folder", f"{root} exists and is not a folder")
+    return root
 
 
 @click.command()
-@click.argument("case_id")
+@case_argument()
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--reason", required=True, help="Why the footage leaves the system.")
+@reason_option("Why the footage leaves the system (at least 3 characters).")
 @actor_option
 @click.pass_context
 def export(ctx: click.Context, case_id: str, folder: Path, reason: str, actor: str) -> None:
-    """Export CASE_ID's footage to FOLDER with a manifest of every hash."""
+    """Export CASE_ID's footage to FOLDER/CASE_ID with a manifest of every hash."""
+    package_folder(folder, case_id)
     with running_app(ctx) as app:
         certs = app.settings.ledger_tsa_certs
         root = export_case(
@@ -25,7 +42,7 @@ def export(ctx: click.Context, case_id: str, folder: Path, reason: str, actor: s
             app.store,
             app.ledger,
             case_id,
-            folder,
+            folder.resolve(),
             actor=actor,
             reason=reason,
             tolerance_frames=app.settings.continuity_tolerance_frames,

@@ -7,16 +7,26 @@ import time
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
+from catalog.ids import InvalidInput, require_file_name
 from ingest.service import GpsFix, RecordingMetadata
-from interfaces.cli.context import actor_option, parse_time, running_app
+from interfaces.cli.context import running_app
+from interfaces.cli.inputs import (
+    actor_option,
+    device_option,
+    finite,
+    officer_option,
+    parse_time,
+    read_text,
+)
 from workers.app import Vigil
 
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--device", required=True, help="Device ID, e.g. BC-0042.")
-@click.option("--officer", help="Officer ID.")
+@device_option(required=True)
+@officer_option()
 @click.option("--start", "device_start", help="Device time at recording start (ISO 8601).")
 @click.option("--device-clock", help="The device's clock reading at handover (ISO 8601).")
 @click.option("--category", help="Footage category.")
@@ -26,6 +36,7 @@ from workers.app import Vigil
     "wait_s",
     type=float,
     default=None,
+    callback=finite("--wait"),
     help="Under Kafka: wait up to this many seconds for the workers to finish it.",
 )
 @actor_option
@@ -43,17 +54,14 @@ def ingest(
     actor: str,
 ) -> None:
     """Store FILE byte-exact, then segment, hash and catalogue it."""
-    track: tuple[GpsFix, ...] = ()
-    if gps is not None:
-        track = tuple(GpsFix.model_validate(fix) for fix in json.loads(gps.read_text()))
     metadata = RecordingMetadata(
         device_id=device,
         officer_id=officer,
-        device_start=parse_time(device_start),
-        device_clock_at_handover=parse_time(device_clock),
+        device_start=parse_time(device_start, "--start"),
+        device_clock_at_handover=parse_time(device_clock, "--device-clock"),
         category=category,
-        gps_track=track,
-        original_name=file.name,
+        gps_track=gps_track(gps) if gps is not None else (),
+        original_name=require_file_name(file.name),
     )
     with running_app(ctx) as app:
         result = app.ingest.ingest_file(file, metadata, actor=actor)
@@ -70,6 +78,22 @@ def ingest(
         click.echo(f"  FLAGGED: {rec.damage}")
 
 
+def gps_track(path: Path) -> tuple[GpsFix, ...]:
+    """The fixes of a GPS track file: a JSON list of fixes."""
+    try:
+        fixes = json.loads(read_text(path, "--gps"))
+    except ValueError as exc:
+        raise InvalidInput("--gps", f"--gps {path}: not JSON ({exc})") from None
+    if not isinstance(fixes, list):
+        raise InvalidInput("--gps", f"--gps {path}: expected a JSON list of fixes")
+    try:
+        return tuple(GpsFix.model_validate(fix) for fix in fixes)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"])
+        raise InvalidInput("--gps", f"--gps {path}: {where}: {problem['msg']}") from None
+
+
 def wait_until_done(app: Vigil, recording_id: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -80,7 +104,7 @@ def wait_until_done(app: Vigil, recording_id: str, timeout_s: float) -> None:
 
 
 @click.command()
-@click.option("--device", help="Only this device.")
+@device_option(help="Only this device.")
 @click.pass_context
 def recordings(ctx: click.Context, device: str | None) -> None:
     """List catalogued recordings."""

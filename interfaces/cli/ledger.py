@@ -11,8 +11,11 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from catalog.ids import require_case_id, require_recording_id
 from integrity.audit import full_audit
-from integrity.ledger import LedgerError, canonical_event, create_signing_key
+from integrity.errors import LedgerError
+from integrity.keys import create_signing_key, load_signing_key
+from integrity.ledger import canonical_event
 from interfaces.cli.context import (
     metrics_port_option,
     on_stop_signals,
@@ -23,7 +26,10 @@ from interfaces.cli.context import (
     stopping,
 )
 from interfaces.cli.errors import CHECK_FAILED
+from interfaces.cli.inputs import checked
+from interfaces.cli.render import printable
 from store.errors import StoreError
+from workers.app import Vigil
 
 
 @click.group()
@@ -54,9 +60,30 @@ def ledger_sign(ctx: click.Context, force: bool) -> None:
     """Sequence pending custody events and sign a tree head."""
     with running_app(ctx) as app:
         head = app.ledger.checkpoint(force=force)
+        for refusal in witness(app, head.size):
+            click.echo(f"WARNING {refusal}", err=True)
         stamped = "with RFC 3161 timestamp" if head.timestamp_token else "no timestamp"
         click.echo(f"tree head: size {head.size} root {head.root} ({stamped})")
         click.echo(f"stored as {head.object_key}; key {head.key_id}")
+
+
+@ledger.command("rotate")
+@click.option(
+    "--old",
+    "old_key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The key being retired (PEM); VIGIL_LEDGER_KEY_FILE is the new one.",
+)
+@click.pass_context
+def ledger_rotate(ctx: click.Context, old_key: Path) -> None:
+    """Hand the ledger over to a new key: its first head is signed by the old key too."""
+    settings = settings_of(ctx)
+    old = load_signing_key(old_key, settings.ledger_name)
+    with running_app(ctx) as app:
+        head = app.ledger.hand_over(old)
+        click.echo(f"handover head: size {head.size}, signed by {old.fingerprint} (old) and")
+        click.echo(f"{head.key_id} (new); publish the new fingerprint, then retire the old key")
 
 
 @ledger.command("check")
@@ -66,6 +93,8 @@ def ledger_check(ctx: click.Context) -> None:
     every recording and segment row against the events the signed log proves."""
     with running_app(ctx) as app:
         checked = full_audit(app.ledger)
+        head = app.ledger.latest_head()
+        refusals = witness(app, head.size) if head is not None and app.ledger.can_sign else []
     audit = checked.ledger
     click.echo(
         f"ledger: {audit.size} events in the log, {audit.pending} pending,"
@@ -78,7 +107,9 @@ def ledger_check(ctx: click.Context) -> None:
         click.echo(f"  PROBLEM log: {text}")
     for finding in checked.rows:
         click.echo(f"  PROBLEM {finding}")
-    if not checked.ok:
+    for refusal in refusals:
+        click.echo(f"  PROBLEM {refusal}")
+    if not checked.ok or refusals:
         sys.exit(CHECK_FAILED)
     click.echo("ledger intact: every head is consistent with the log, every row with its events")
 
@@ -106,6 +137,23 @@ def ledger_proof(ctx: click.Context, event_id: int) -> None:
         )
 
 
+def witness(app: Vigil, size: int) -> list[str]:
+    """Send the latest head to the witnesses (never raises for one that is down); count the
+    failures, set the witnessed size; return the refusals: a witness that finds the log
+    inconsistent with what it cosigned before has seen the log rewritten."""
+    result = app.ledger.witness_latest()
+    refusals: list[str] = []
+    for failure in result.failures if result is not None else ():
+        kind = "inconsistent" if failure.inconsistent else failure.kind.value
+        app.metrics.witness_failures.labels(failure.witness, kind).inc()
+        if failure.inconsistent:
+            refusals.append(f"log rewritten: witness {failure}")
+    witnesses = app.ledger.witnesses
+    if witnesses is not None and witnesses.enabled:
+        app.metrics.ledger_witnessed_size.set(witnesses.status(size).witnessed_size)
+    return refusals
+
+
 @ledger.command("run")
 @metrics_port_option
 @click.pass_context
@@ -126,6 +174,7 @@ def ledger_run(ctx: click.Context, metrics_port: int | None) -> None:
                 click.echo(f"ledger: could not sign a head ({exc}); retrying", err=True)
             else:
                 app.metrics.ledger_size.set(head.size)
+                witness(app, head.size)
                 if head.size != last:
                     app.metrics.ledger_heads.inc()
                     click.echo(f"ledger: head at size {head.size}", err=True)
@@ -134,8 +183,12 @@ def ledger_run(ctx: click.Context, metrics_port: int | None) -> None:
 
 
 @click.command()
-@click.option("--recording", help="Only this recording's events.")
-@click.option("--case", "case_id", help="Only this case's events.")
+@click.option(
+    "--recording", callback=checked(require_recording_id), help="Only this recording's events."
+)
+@click.option(
+    "--case", "case_id", callback=checked(require_case_id), help="Only this case's events."
+)
 @click.pass_context
 def events(ctx: click.Context, recording: str | None, case_id: str | None) -> None:
     """The custody log."""
@@ -145,7 +198,9 @@ def events(ctx: click.Context, recording: str | None, case_id: str | None) -> No
             target = e.recording_id or e.case_id or ""
             reason = f"  reason: {e.reason}" if e.reason else ""
             click.echo(
-                f"{e.id:6d} {e.at.isoformat()} {e.actor:<10} {e.action:<16} {target}{reason}"
+                printable(
+                    f"{e.id:6d} {e.at.isoformat()} {e.actor:<10} {e.action:<16} {target}{reason}"
+                )
             )
 
 

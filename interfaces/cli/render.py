@@ -2,24 +2,53 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from vigil_verify.compare import MatchReport
 
+from catalog.ids import InvalidInput, require_window
 from integrity.timeline import CaseTimeline, RecordingView
 from integrity.verify import RecordingVerification
 
 
+def printable(line: str) -> str:
+    """``line`` with every character that is not printable (a newline, an escape sequence, a
+    bidirectional control) escaped: stored text never rewrites the terminal or forges a line."""
+    if line.isprintable():
+        return line
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+
+
+def _lines(lines: Sequence[str]) -> str:
+    return "\n".join(printable(line) for line in lines)
+
+
 def _clock(seconds: float) -> str:
+    """``h:mm:ss.sss``; a value that is no time (nan, infinite) as itself."""
+    if not math.isfinite(seconds):
+        return repr(seconds)
     minutes, secs = divmod(max(seconds, 0.0), 60)
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours:d}:{minutes:02d}:{secs:06.3f}"
 
 
+def _window(view: RecordingView) -> str:
+    """The linked window; one stored before windows were checked is flagged, not trusted."""
+    lo, hi = view.window
+    if lo is None and hi is None:
+        return "whole"
+    text = f"{_clock(lo or 0)}-{'end' if hi is None else _clock(hi)}"
+    try:
+        require_window(lo, hi, view.recording.duration_s)
+    except InvalidInput as exc:
+        return f"{text} (INVALID: {exc})"
+    return text
+
+
 def _recording_block(view: RecordingView) -> list[str]:
     rec = view.recording
-    lo, hi = view.window
-    window = "whole" if lo is None and hi is None else f"{_clock(lo or 0)}-{_clock(hi or 0)}"
+    window = _window(view)
     offset = "unknown" if rec.clock_offset_s is None else f"{rec.clock_offset_s:+.1f} s"
     lines = [
         f"recording {rec.id}  device {rec.device_id}  officer {rec.officer_id or '-'}"
@@ -81,7 +110,7 @@ def render_timeline(timeline: CaseTimeline) -> str:
         )
     lines.append("")
     lines.append("case footage: " + ("continuous" if timeline.continuous else "HAS GAPS"))
-    return "\n".join(lines)
+    return _lines(lines)
 
 
 def render_verification(results: Sequence[RecordingVerification]) -> str:
@@ -95,7 +124,7 @@ def render_verification(results: Sequence[RecordingVerification]) -> str:
             f"{'intact' if result.chain_break is None else 'BROKEN'}, playlist {result.playlist}"
         )
         lines.extend(f"  - {problem}" for problem in result.problems)
-    return "\n".join(lines)
+    return _lines(lines)
 
 
 def render_match(recording_id: str, name: str, report: MatchReport) -> str:
@@ -111,4 +140,4 @@ def render_match(recording_id: str, name: str, report: MatchReport) -> str:
     for extra in report.extra:
         lines.append(f"  extra footage in the copy: {extra.start:.1f}-{extra.end:.1f} s")
     lines.append("verdict: " + ("same content" if report.clean else "DIFFERS"))
-    return "\n".join(lines)
+    return _lines(lines)

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import click
 
-from interfaces.cli.context import actor_option, running_app
+from interfaces.cli.context import running_app
 from interfaces.cli.errors import CHECK_FAILED
+from interfaces.cli.inputs import actor_option, reason_option, recording_argument
 
 
 @click.group()
@@ -17,9 +18,9 @@ def retention() -> None:
 
 
 @retention.command("set")
-@click.argument("recording")
+@recording_argument()
 @click.argument("category")
-@click.option("--reason", required=True, help="Why the category changes.")
+@reason_option("Why the category changes (at least 3 characters).")
 @actor_option
 @click.pass_context
 def retention_set(

@@ -11,7 +11,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+from vigil_verify.names import shown
 
+from catalog.ids import InvalidInput, require_period
 from catalog.repository import now
 from catalog.stats.base import Grouping, local_period
 from catalog.stats.footage import (
@@ -41,6 +43,7 @@ from catalog.stats.reports import (
 )
 from catalog.stats.roster import import_roster, parse_devices_csv, parse_roster_csv
 from interfaces.cli.context import running_app, settings_of
+from interfaces.cli.inputs import finite, parse_day, read_text
 from interfaces.cli.tables import to_csv, to_table
 from workers.app import retention_policy
 from workers.settings import Settings
@@ -69,17 +72,15 @@ class Period:
 
 
 def _period(settings: Settings, since: str | None, until: str | None, tz: str | None) -> Period:
+    """The report's days: checked dates (``catalog.ids.require_period``) in a known zone."""
+    name = tz or settings.timezone
     try:
-        zone = ZoneInfo(tz or settings.timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise click.BadParameter(f"unknown time zone {tz or settings.timezone!r}") from exc
-    try:
-        last = date.fromisoformat(until) if until else datetime.now(zone).date()
-        first = date.fromisoformat(since) if since else last - timedelta(days=6)
-    except ValueError as exc:
-        raise click.BadParameter(f"dates are YYYY-MM-DD: {exc}") from exc
-    if first > last:
-        raise click.BadParameter(f"--since {first} is after --until {last}")
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput("--tz", f"unknown time zone {shown(name)}") from None
+    last = parse_day(until, "--until") if until else datetime.now(zone).date()
+    first = parse_day(since, "--since") if since else last - min(timedelta(days=6), last - date.min)
+    first, last = require_period(first, last)
     return Period(first, last, zone)
 
 
@@ -167,7 +168,14 @@ def stats_gaps(
 
 
 @stats.command("retention")
-@click.option("--within", "within_days", type=float, default=30.0, show_default=True)
+@click.option(
+    "--within",
+    "within_days",
+    type=float,
+    default=30.0,
+    show_default=True,
+    callback=finite("--within", maximum=36500.0),
+)
 @click.option("--csv", "as_csv", is_flag=True, help="CSV instead of a table.")
 @click.pass_context
 def stats_retention(ctx: click.Context, within_days: float, as_csv: bool) -> None:
@@ -183,7 +191,13 @@ def stats_retention(ctx: click.Context, within_days: float, as_csv: bool) -> Non
 @stats.command("reconcile")
 @click.argument("incidents", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                 required=False)  # fmt: skip
-@click.option("--min-coverage", type=click.FloatRange(0, 1), default=0.95, show_default=True)
+@click.option(
+    "--min-coverage",
+    type=float,
+    default=0.95,
+    show_default=True,
+    callback=finite("--min-coverage", maximum=1.0),
+)
 @_period_options
 @click.pass_context
 def stats_reconcile(
@@ -195,7 +209,7 @@ def stats_reconcile(
     period = _period(settings_of(ctx), since, until_, tz)
     with running_app(ctx) as app:
         if incidents is not None:
-            parsed = parse_incidents_csv(incidents.read_text(encoding="utf-8"))
+            parsed = parse_incidents_csv(read_text(incidents, "INCIDENTS"))
             imported = import_incidents(app.catalog, parsed)
             if not as_csv:
                 click.echo(
@@ -225,8 +239,8 @@ def roster() -> None:
 @click.pass_context
 def roster_import(ctx: click.Context, officers: Path, devices: Path | None) -> None:
     """Import OFFICERS (CSV officer_id,unit) and optionally devices' service state."""
-    rows = parse_roster_csv(officers.read_text(encoding="utf-8"))
-    states = parse_devices_csv(devices.read_text(encoding="utf-8")) if devices else []
+    rows = parse_roster_csv(read_text(officers, "OFFICERS"))
+    states = parse_devices_csv(read_text(devices, "--devices")) if devices else []
     with running_app(ctx) as app:
         result = import_roster(app.catalog, rows, devices=states)
     click.echo(

@@ -7,16 +7,18 @@ from pathlib import Path
 
 import click
 
+from catalog.ids import require_recording_id
 from integrity.match import match_copy
 from integrity.verify import RecordingVerification
-from interfaces.cli.context import actor_option, running_app
+from interfaces.cli.context import running_app
 from interfaces.cli.errors import CHECK_FAILED
+from interfaces.cli.inputs import actor_option, checked, target_argument
 from interfaces.cli.render import render_match, render_verification
 from store.base import sha256_file
 
 
 @click.command()
-@click.argument("target")
+@target_argument()
 @click.option("--full", is_flag=True, help="Also re-decode every segment's perceptual hash.")
 @actor_option
 @click.pass_context
@@ -38,7 +40,11 @@ def verify(ctx: click.Context, target: str, full: bool, actor: str) -> None:
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--recording", help="The catalogued recording FILE claims to be.")
+@click.option(
+    "--recording",
+    callback=checked(require_recording_id),
+    help="The catalogued recording FILE claims to be.",
+)
 @actor_option
 @click.pass_context
 def match(ctx: click.Context, file: Path, recording: str | None, actor: str) -> None:

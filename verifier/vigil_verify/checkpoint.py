@@ -121,6 +121,10 @@ def load_public_key(pem: bytes) -> Ed25519PublicKey:
 
 def parse_checkpoint(text: str) -> Checkpoint:
     """Parse a signed checkpoint note; raises CheckpointError naming what is malformed."""
+    try:
+        text.encode("utf-8")  # what is signed is UTF-8: a lone surrogate cannot be
+    except UnicodeEncodeError as exc:
+        raise CheckpointError(f"not UTF-8 text ({exc.reason} at {exc.start})") from None
     body, sep, sigs = text.partition("\n\n")
     if not sep:
         raise CheckpointError("no blank line between the checkpoint and its signatures")
@@ -146,8 +150,16 @@ def parse_checkpoint(text: str) -> Checkpoint:
                 ).replace(tzinfo=UTC)
             except ValueError as exc:
                 raise CheckpointError(f"bad time line {extension!r}") from exc
+    signatures = _signatures(sigs)
+    if not signatures:
+        raise CheckpointError("the checkpoint is not signed")
+    return Checkpoint(origin, int(size_text), root, signed_at, body, signatures)
+
+
+def _signatures(text: str) -> tuple[NoteSignature, ...]:
+    """The signature lines of a note (``— <name> <base64(key hash ‖ signature)>``)."""
     signatures: list[NoteSignature] = []
-    for line in sigs.split("\n"):
+    for line in text.split("\n"):
         if not line:
             continue
         if not line.startswith(_SIG_PREFIX):
@@ -160,9 +172,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
         if len(raw) < 5:
             raise CheckpointError(f"signature of {name!r} is too short")
         signatures.append(NoteSignature(name, raw[:4], raw[4:]))
-    if not signatures:
-        raise CheckpointError("the checkpoint is not signed")
-    return Checkpoint(origin, int(size_text), root, signed_at, body, tuple(signatures))
+    return tuple(signatures)
 
 
 def verify_checkpoint(checkpoint: Checkpoint, key: Ed25519PublicKey) -> bool:

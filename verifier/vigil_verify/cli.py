@@ -1,7 +1,19 @@
 """``vigil-verify PACKAGE``: check a Vigil export package offline.
 
-Exit status: 0 when everything is intact and the log checks out, 1 when anything does not,
-2 when the package cannot be read at all.
+Exit status:
+
+- ``0`` (``CLEAN``): everything is intact and the log checks out;
+- ``1`` (``PROBLEMS``): the package is well formed and something in it does not check out (a
+  segment edited, missing or foreign, a signature or proof that fails, a manifest entry that
+  differs from the signed log);
+- ``2`` (``MALFORMED``): the package, or part of it, cannot be read as its format requires (a
+  file missing, not JSON, of the wrong shape; a timestamp token, key or proof that does not
+  parse), or is not a folder, or ``--key`` / ``--trusted-checkpoint`` cannot be read. The report
+  still says what could be checked, and names each thing that could not (``MALFORMED`` lines,
+  ``"malformed"`` in ``--json``).
+
+A package never makes the verifier crash: whatever it holds is a finding. Should a check still
+fail in a way nobody foresaw, the command says so in one line and exits 2, without a traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +25,8 @@ from pathlib import Path
 
 from vigil_verify import __version__
 from vigil_verify.footage import find_ffmpeg
-from vigil_verify.report import render, verify_package
+from vigil_verify.report import PackageReport, render, verify_package
+from vigil_verify.untrusted import describe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,12 +52,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+CLEAN = 0
+PROBLEMS = 1
+MALFORMED = 2
+
+UNFORESEEN = "vigil-verify: the check stopped unforeseen"
+"""The start of the one line printed when a check fails in a way nobody foresaw (a bug)."""
+
+
+def exit_status(report: PackageReport) -> int:
+    """``MALFORMED`` if anything could not be read, else ``PROBLEMS`` if anything does not
+    check out, else ``CLEAN``."""
+    if report.malformed:
+        return MALFORMED
+    return CLEAN if report.clean else PROBLEMS
+
+
+def check(args: argparse.Namespace) -> int:
+    """Check the package ``args`` name, print the report; the exit status."""
     package: Path = args.package
     if not package.is_dir():
         print(f"vigil-verify: {package} is not a folder", file=sys.stderr)
-        return 2
+        return MALFORMED
     report = verify_package(
         package,
         pinned_key=args.key,
@@ -52,10 +81,19 @@ def main(argv: list[str] | None = None) -> int:
         ffmpeg=find_ffmpeg(args.ffmpeg),
     )
     if args.json:
-        print(json.dumps(report.to_json(), indent=2))
+        print(json.dumps({**report.to_json(), "exit_status": exit_status(report)}, indent=2))
     else:
         print(render(report), end="")
-    return 0 if report.clean else 1
+    return exit_status(report)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return check(args)
+    except Exception as exc:  # never a traceback to an auditor: one line, exit 2
+        print(f"{UNFORESEEN} ({describe(exc)}); please report it", file=sys.stderr)
+        return MALFORMED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -33,6 +33,7 @@ from vigil_verify.compare import Thresholds, compare_segment
 from vigil_verify.frames import FRAME_SIDE, FrameHashes
 from vigil_verify.ledger import LedgerCheck, SignedRecording, SignedSegment
 from vigil_verify.pdq import pdq_hashes
+from vigil_verify.untrusted import Malformed, guarded, read_document
 
 Kind = Literal[
     "intact", "re-encoded", "edited", "missing", "reordered", "foreign", "truncated", "changed"
@@ -135,6 +136,7 @@ class FootageChecker:
         self.ledger = ledger
         self.ffmpeg = ffmpeg
         self.thresholds = thresholds
+        self.malformed: list[str] = []  # per-frame hash files that cannot be read
         # Every signed segment hash in the package: sha256 -> (recording, index).
         self.by_sha: dict[str, tuple[str, int]] = {}
         for rec in ledger.facts.values():
@@ -219,13 +221,19 @@ class FootageChecker:
     def _reference(self, rec: SignedRecording, seg: SignedSegment) -> FrameHashes | None:
         if seg.phash_sha256 is None:
             return None
-        path = self.package / rec.id / "segments" / (Path(seg.file_name).stem + ".pdq")
+        rel = f"{rec.id}/segments/{Path(seg.file_name).stem}.pdq"
+        path = self.package / rel
         if not path.is_file():
             return None
-        blob = path.read_bytes()
-        if hashlib.sha256(blob).hexdigest() != seg.phash_sha256:
+        try:
+            blob = read_document(path, rel)
+            if hashlib.sha256(blob).hexdigest() != seg.phash_sha256:
+                return None
+            return guarded(rel, FrameHashes.from_bytes, blob)
+        except Malformed as exc:
+            # Unreadable, or its hash is the signed one and it is still no per-frame hashes.
+            self.malformed.append(f"footage: per-frame hashes {exc}")
             return None
-        return FrameHashes.from_bytes(blob)
 
     def _changed(
         self, rec: SignedRecording, seg: SignedSegment, path: Path, rel: str, *, same_size: bool
@@ -234,15 +242,20 @@ class FootageChecker:
             return Finding(rec.id, seg.index, kind, detail, rel)
 
         in_place = " in place (same size as signed)" if same_size else ""
-        reference = self._reference(rec, seg)
-        if self.ffmpeg is None or reference is None:
-            why = "no ffmpeg" if self.ffmpeg is None else "no signed perceptual hashes"
+
+        def undecided(why: str) -> Finding:
             if same_size:
                 return finding("edited", f"sha256 differs, bytes changed{in_place} ({why})")
             return finding("changed", f"sha256 differs; cannot tell re-encode from edit ({why})")
+
+        reference = self._reference(rec, seg)
+        if self.ffmpeg is None or reference is None:
+            return undecided("no ffmpeg" if self.ffmpeg is None else "no signed perceptual hashes")
         try:
             fresh = segment_frame_hashes(self.ffmpeg, path, seg, reference.rate)
-        except (ValueError, subprocess.TimeoutExpired) as exc:
+        except OSError as exc:
+            return undecided(f"ffmpeg {self.ffmpeg} does not run: {exc.strerror or exc}")
+        except (ValueError, subprocess.SubprocessError) as exc:
             return finding("edited", f"sha256 differs and {exc}")
         if len(fresh) == 0:
             return finding("edited", "sha256 differs and no picture decodes")
@@ -288,7 +301,9 @@ class FootageChecker:
             folder = self.package / rec_id / "segments"
             if not folder.is_dir():
                 continue
-            media = (p for p in sorted(folder.iterdir()) if p.suffix in SEGMENT_SUFFIXES)
+            media = (
+                p for p in sorted(folder.iterdir()) if p.suffix in SEGMENT_SUFFIXES and p.is_file()
+            )
             for path in media:
                 if path.name in names:
                     continue

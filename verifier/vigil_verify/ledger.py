@@ -1,209 +1,91 @@
 """The log half of a package check: the signed tree head, every event's inclusion proof, every
-earlier head's consistency proof, and the facts the proved events establish.
+earlier head's consistency proof, and the facts the proved events establish (read by
+``vigil_verify.facts``).
 
 Only events whose inclusion proof verifies become *signed facts*; everything the footage check
 trusts (an original's hash, each segment's hash, time, chain link and perceptual hashes, the
 case's linked windows) comes from them, never from the manifest, which is only cross-checked.
+
+Every file is read through ``vigil_verify.untrusted`` and every parse of what it holds is
+guarded: what cannot be read as its format requires (a file missing or not JSON, a line of the
+wrong shape, a value of the wrong type, a proved event whose detail makes no sense) is listed in
+``LedgerCheck.malformed`` and the check goes on with the rest; nothing a package holds makes it
+raise. Problems that are findings about well-formed input (a signature or proof that fails) are
+``LedgerCheck.problems``.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vigil_verify.checkpoint import (
     Checkpoint,
-    CheckpointError,
     key_fingerprint,
     load_public_key,
     parse_checkpoint,
     verify_checkpoint,
 )
+from vigil_verify.facts import (
+    LedgerCheck,
+    SignedEvent,
+    SignedRecording,
+    SignedSegment,
+    _apply,
+    _parse_event,
+    _str,
+    parse_entry,
+)
 from vigil_verify.merkle import leaf_hash, verify_consistency, verify_inclusion
-from vigil_verify.timestamp import check_timestamp
+from vigil_verify.names import is_id, shown
+from vigil_verify.timestamp import Failure, check_timestamp
+from vigil_verify.untrusted import (
+    SMALL_DOCUMENT_BYTES,
+    Malformed,
+    guarded,
+    parse_json,
+    read_document,
+)
 
-__all__ = ["LedgerCheck", "SignedEvent", "SignedSegment", "check_ledger"]
+__all__ = [
+    "LedgerCheck",
+    "SignedEvent",
+    "SignedRecording",
+    "SignedSegment",
+    "_apply",  # integrity.logfacts reads the server's own log with these two
+    "_parse_event",
+    "check_ledger",
+]
 
-
-@dataclass(frozen=True)
-class SignedEvent:
-    position: int
-    id: int
-    action: str
-    recording: str | None
-    case: str | None
-    reason: str | None
-    detail: dict[str, object]
-
-
-@dataclass(frozen=True)
-class SignedSegment:
-    index: int
-    key: str
-    sha256: str
-    size: int
-    start_s: float
-    end_s: float
-    origin_s: float
-    previous: str
-    chain: str
-    event_id: int
-    phash_sha256: str | None = None
-    phash_rate: float | None = None
-
-    @property
-    def file_name(self) -> str:
-        return self.key.rpartition("/")[2]
+UNREADABLE_TOKEN = (Failure.NOT_A_TOKEN, Failure.BAD_TRUSTED_CERT)
+"""Timestamp failures that mean the token (or the package's TSA certificates) cannot be read."""
 
 
-@dataclass
-class SignedRecording:
-    id: str
-    original_sha256: str | None = None
-    original_size: int | None = None
-    anchor: str | None = None
-    segments: dict[int, SignedSegment] = field(default_factory=dict)
-    segment_count: int | None = None  # from the "segment" summary event
-    windows: list[tuple[float | None, float | None]] = field(default_factory=list)
-    unlinked: bool = False
-
-
-@dataclass
-class LedgerCheck:
-    key_fingerprint: str | None = None
-    key_source: str = "package"
-    head: Checkpoint | None = None
-    timestamp: str | None = None  # what the TSA check said, when there is a token
-    events_total: int = 0
-    events_proved: int = 0
-    history_checked: int = 0
-    problems: list[str] = field(default_factory=list)
-    facts: dict[str, SignedRecording] = field(default_factory=dict)
-    case: str | None = None
-
-    def recording(self, recording_id: str) -> SignedRecording:
-        return self.facts.setdefault(recording_id, SignedRecording(recording_id))
-
-
-def _num(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{value!r} is not a number")
-    return float(value)
-
-
-def _str(value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a string")
-    return value
-
-
-def _int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{value!r} is not an integer")
-    return value
-
-
-def _opt_num(value: object) -> float | None:
-    return None if value is None else _num(value)
-
-
-def _parse_event(position: int, raw: str) -> SignedEvent:
-    document = json.loads(raw)
-    if not isinstance(document, dict):
-        raise ValueError("an event must be a JSON object")
-    detail = document.get("detail") or {}
-    if not isinstance(detail, dict):
-        raise ValueError("an event's detail must be a JSON object")
-    recording, case, reason = (
-        document.get("recording"),
-        document.get("case"),
-        document.get("reason"),
-    )
-    return SignedEvent(
-        position=position,
-        id=_int(document.get("id")),
-        action=_str(document.get("action")),
-        recording=recording if isinstance(recording, str) else None,
-        case=case if isinstance(case, str) else None,
-        reason=reason if isinstance(reason, str) else None,
-        detail=detail,
-    )
-
-
-def _apply(check: LedgerCheck, event: SignedEvent) -> None:
-    """What a proved event establishes about the footage."""
-    d = event.detail
-    if event.recording is None:
-        return
-    rec = check.recording(event.recording)
-    if event.action == "ingest" and "sha256" in d:
-        rec.original_sha256 = _str(d["sha256"])
-        rec.original_size = _int(d["size"])
-        rec.anchor = rec.anchor or rec.original_sha256
-    elif event.action == "ingest.live":
-        rec.anchor = _str(d["anchor"])
-    elif event.action == "original.stored":
-        rec.original_sha256 = _str(d["sha256"])
-        rec.original_size = _int(d["size"])
-    elif event.action == "segment.stored":
-        index = _int(d["index"])
-        seg = SignedSegment(
-            index=index,
-            key=_str(d["key"]),
-            sha256=_str(d["sha256"]),
-            size=_int(d["size"]),
-            start_s=_num(d["start_s"]),
-            end_s=_num(d["end_s"]),
-            origin_s=_num(d["origin_s"]),
-            previous=_str(d["previous"]),
-            chain=_str(d["chain"]),
-            event_id=event.id,
-        )
-        known = rec.segments.get(index)
-        if known is not None and known.sha256 != seg.sha256:
-            check.problems.append(
-                f"log: {rec.id} segment {index} is signed twice with different hashes"
-                f" (events #{known.event_id} and #{event.id})"
-            )
-        rec.segments.setdefault(index, seg)
-    elif event.action == "segment.hashed":
-        index = _int(d["index"])
-        stored = rec.segments.get(index)
-        if stored is not None and stored.sha256 == d.get("segment_sha256"):
-            rec.segments[index] = SignedSegment(
-                **{
-                    **stored.__dict__,
-                    "phash_sha256": _str(d["phash_sha256"]),
-                    "phash_rate": _num(d["rate"]),
-                }
-            )
-    elif event.action == "segment" and "count" in d:
-        rec.segment_count = _int(d["count"])
-    elif event.action == "case.link" and event.case == check.case:
-        rec.windows.append((_opt_num(d.get("from_s")), _opt_num(d.get("to_s"))))
-        rec.unlinked = False
-    elif event.action == "case.unlink" and event.case == check.case:
-        rec.windows.clear()
-        rec.unlinked = True
+def _public_key(path: Path, what: str) -> Ed25519PublicKey:
+    """The Ed25519 public key in PEM file ``path``; ``Malformed`` naming ``what`` otherwise."""
+    pem = read_document(path, what, SMALL_DOCUMENT_BYTES)
+    return guarded(f"{what} is not an Ed25519 public key", load_public_key, pem)
 
 
 def _load_key(package: Path, pinned: Path | None, check: LedgerCheck) -> Ed25519PublicKey | None:
     packaged_path = package / "ledger" / "public-key.pem"
-    try:
-        packaged = load_public_key(packaged_path.read_bytes()) if packaged_path.exists() else None
-    except CheckpointError as exc:
-        check.problems.append(f"log: the package's public key is unusable: {exc}")
-        packaged = None
+    packaged = None
+    if packaged_path.exists() or packaged_path.is_symlink():
+        try:
+            packaged = _public_key(packaged_path, "ledger/public-key.pem")
+        except Malformed as exc:
+            check.malformed.append(f"log: the package's public key is unusable: {exc}")
     key = packaged
     if pinned is not None:
-        key = load_public_key(pinned.read_bytes())
         check.key_source = f"pinned ({pinned})"
+        try:
+            key = _public_key(pinned, f"--key {pinned}")
+        except Malformed as exc:
+            check.malformed.append(f"log: the pinned key is unusable: {exc}")
+            return None
         if packaged is not None and key_fingerprint(packaged) != key_fingerprint(key):
             check.problems.append(
                 "log: the package's public key is not the pinned key: its checkpoints were signed"
@@ -217,10 +99,50 @@ def _load_key(package: Path, pinned: Path | None, check: LedgerCheck) -> Ed25519
 
 
 def _load_checkpoint_object(path: Path) -> tuple[str, bytes | None]:
-    document = json.loads(path.read_text(encoding="utf-8"))
-    note = _str(document["note"])
-    token = document.get("timestamp_token")
-    return note, base64.b64decode(token) if isinstance(token, str) else None
+    """The signed note and the timestamp token (if any) of ``ledger/checkpoint.json``."""
+    what = "ledger/checkpoint.json"
+    document = parse_json(read_document(path, what, SMALL_DOCUMENT_BYTES), what)
+    if not isinstance(document, dict):
+        raise Malformed(f"{what}: not a JSON object")
+    note, token = document.get("note"), document.get("timestamp_token")
+    if not isinstance(note, str):
+        raise Malformed(f"{what}: its note is {shown(note)}, not text")
+    if token is not None and not isinstance(token, str):
+        raise Malformed(f"{what}: its timestamp_token is {shown(token)}, not base64 text")
+    if token is None:
+        return note, None
+    decoded = guarded(
+        f"{what}: its timestamp_token is not base64", lambda: base64.b64decode(token, validate=True)
+    )
+    return note, decoded
+
+
+def _head(folder: Path, check: LedgerCheck) -> tuple[str, bytes | None, Checkpoint] | None:
+    """The package's signed tree head: its note, timestamp token and parsed checkpoint."""
+    try:
+        note, token = _load_checkpoint_object(folder / "checkpoint.json")
+        head = guarded("ledger/checkpoint.json", parse_checkpoint, note)
+    except Malformed as exc:
+        check.malformed.append(f"log: no usable signed tree head ({exc})")
+        return None
+    return note, token, head
+
+
+def _check_timestamp(folder: Path, note: str, token: bytes, check: LedgerCheck) -> None:
+    certs_path = folder / "tsa-certs.pem"
+    trusted: list[bytes] = []
+    if certs_path.exists() or certs_path.is_symlink():
+        try:
+            trusted.append(read_document(certs_path, "ledger/tsa-certs.pem", SMALL_DOCUMENT_BYTES))
+        except Malformed as exc:
+            check.malformed.append(f"log: the TSA certificates are unusable: {exc}")
+    stamp = check_timestamp(token, hashlib.sha256(note.encode()).digest(), trusted)
+    if stamp.ok:
+        check.timestamp = f"RFC 3161 timestamp OK: {stamp.gen_time} by {stamp.signer}"
+        return
+    check.timestamp = f"RFC 3161 timestamp FAILS: {stamp.problem}"
+    found = f"log: the tree head's trusted timestamp fails: {stamp.problem}"
+    (check.malformed if stamp.failure in UNREADABLE_TOKEN else check.problems).append(found)
 
 
 def check_ledger(
@@ -233,12 +155,10 @@ def check_ledger(
     check = LedgerCheck(case=case)
     key = _load_key(package, pinned_key, check)
     folder = package / "ledger"
-    try:
-        note, token = _load_checkpoint_object(folder / "checkpoint.json")
-        head = parse_checkpoint(note)
-    except (OSError, ValueError, KeyError, CheckpointError) as exc:
-        check.problems.append(f"log: no usable signed tree head (ledger/checkpoint.json: {exc})")
+    loaded = _head(folder, check)
+    if loaded is None:
         return check
+    note, token, head = loaded
     check.head = head
     if key is not None and not verify_checkpoint(head, key):
         check.problems.append(
@@ -246,14 +166,7 @@ def check_ledger(
             f" ledger key {check.key_fingerprint or ''}"
         )
     if token is not None:
-        certs_path = folder / "tsa-certs.pem"
-        trusted = [certs_path.read_bytes()] if certs_path.exists() else []
-        stamp = check_timestamp(token, hashlib.sha256(note.encode()).digest(), trusted)
-        if stamp.ok:
-            check.timestamp = f"RFC 3161 timestamp OK: {stamp.gen_time} by {stamp.signer}"
-        else:
-            check.timestamp = f"RFC 3161 timestamp FAILS: {stamp.problem}"
-            check.problems.append(f"log: the tree head's trusted timestamp fails: {stamp.problem}")
+        _check_timestamp(folder, note, token, check)
     _check_events(folder / "events.jsonl", head, check)
     _check_history(folder / "history.json", head, key, check)
     if trusted_checkpoint is not None:
@@ -261,11 +174,18 @@ def check_ledger(
     return check
 
 
+def _named(text: str) -> str:
+    """An action or name from the package: as it is when it fits the ID grammar, else its
+    repr, cut short."""
+    return text if is_id(text) else shown(text)
+
+
 def _check_events(path: Path, head: Checkpoint, check: LedgerCheck) -> None:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        check.problems.append(f"log: no events ({exc})")
+        data = read_document(path, "ledger/events.jsonl")
+        lines = guarded("ledger/events.jsonl is not UTF-8", lambda: data.decode()).splitlines()
+    except Malformed as exc:
+        check.malformed.append(f"log: no events ({exc})")
         return
     proved: list[SignedEvent] = []
     for number, line in enumerate(lines, 1):
@@ -273,19 +193,13 @@ def _check_events(path: Path, head: Checkpoint, check: LedgerCheck) -> None:
             continue
         check.events_total += 1
         try:
-            entry = json.loads(line)
-            raw = _str(entry["event"])
-            position = _int(entry["position"])
-            proof = [bytes.fromhex(_str(p)) for p in entry["proof"]]
-            event = _parse_event(position, raw)
-        except (ValueError, KeyError, TypeError) as exc:
-            check.problems.append(f"log: events.jsonl line {number} is malformed ({exc})")
+            position, raw, proof, event = guarded("", parse_entry, line)
+        except Malformed as exc:
+            check.malformed.append(f"log: events.jsonl line {number} is malformed ({exc})")
             continue
-        if not verify_inclusion(
-            leaf_hash(raw.encode("utf-8")), position, head.size, proof, head.root
-        ):
+        if not verify_inclusion(leaf_hash(raw), position, head.size, proof, head.root):
             check.problems.append(
-                f"log: event #{event.id} ({event.action}"
+                f"log: event #{event.id} ({_named(event.action)}"
                 f"{' ' + event.recording if event.recording else ''}) fails its inclusion proof:"
                 " the entry was altered or is not in the signed log"
             )
@@ -294,27 +208,46 @@ def _check_events(path: Path, head: Checkpoint, check: LedgerCheck) -> None:
     check.events_proved = len(proved)
     for event in sorted(proved, key=lambda e: e.position):
         try:
-            _apply(check, event)
-        except (ValueError, KeyError) as exc:
-            check.problems.append(f"log: event #{event.id} ({event.action}) is malformed ({exc})")
+            guarded("", _apply, check, event)
+        except Malformed as exc:
+            check.malformed.append(
+                f"log: event #{event.id} ({_named(event.action)}) is malformed ({exc})"
+            )
+
+
+def _history(path: Path) -> list[object]:
+    entries = parse_json(read_document(path, "ledger/history.json"), "ledger/history.json")
+    if not isinstance(entries, list):
+        raise Malformed("ledger/history.json: not a JSON list")
+    return entries
+
+
+def _earlier(entry: object) -> tuple[Checkpoint, list[bytes]]:
+    """An earlier head of history.json and the proof that the package's head extends it."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("checkpoint"), dict):
+        raise ValueError("not an object with a checkpoint")
+    earlier = parse_checkpoint(_str(entry["checkpoint"].get("note")))
+    proof = entry.get("consistency")
+    if not isinstance(proof, list):
+        raise ValueError(f"consistency {shown(proof)} is not a list")
+    return earlier, [bytes.fromhex(_str(p)) for p in proof]
 
 
 def _check_history(
     path: Path, head: Checkpoint, key: Ed25519PublicKey | None, check: LedgerCheck
 ) -> None:
-    if not path.exists():
+    if not (path.exists() or path.is_symlink()):
         return
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        check.problems.append(f"log: history.json is malformed ({exc})")
+        entries = _history(path)
+    except Malformed as exc:
+        check.malformed.append(f"log: history.json is malformed ({exc})")
         return
-    for entry in entries if isinstance(entries, list) else []:
+    for entry in entries:
         try:
-            earlier = parse_checkpoint(_str(entry["checkpoint"]["note"]))
-            proof = [bytes.fromhex(_str(p)) for p in entry["consistency"]]
-        except (ValueError, KeyError, TypeError, CheckpointError) as exc:
-            check.problems.append(f"log: a history entry is malformed ({exc})")
+            earlier, proof = guarded("", _earlier, entry)
+        except Malformed as exc:
+            check.malformed.append(f"log: a history entry is malformed ({exc})")
             continue
         check.history_checked += 1
         when = earlier.signed_at.isoformat() if earlier.signed_at else "?"
@@ -330,6 +263,29 @@ def _check_history(
             )
 
 
+def _saved_head(trusted: Path) -> Checkpoint:
+    """The head an auditor saved: a checkpoint note, or a checkpoint.json holding one."""
+    what = f"--trusted-checkpoint {trusted}"
+    data = read_document(trusted, what, SMALL_DOCUMENT_BYTES)
+    text = guarded(f"{what} is not UTF-8", lambda: data.decode())
+    if text.lstrip().startswith("{"):
+        document = parse_json(text, what)
+        if not isinstance(document, dict):
+            raise Malformed(f"{what}: not a JSON object")
+        text = _str(document.get("note"))
+    return parse_checkpoint(text)
+
+
+def _proof_from(history: Path, size: int) -> list[bytes] | None:
+    """The consistency proof history.json gives from the head of ``size``, if any."""
+    proof: list[bytes] | None = None
+    for entry in _history(history):
+        earlier, found = _earlier(entry)
+        if earlier.size == size:
+            proof = found
+    return proof
+
+
 def _check_trusted(
     trusted: Path,
     history: Path,
@@ -337,13 +293,10 @@ def _check_trusted(
     key: Ed25519PublicKey | None,
     check: LedgerCheck,
 ) -> None:
-    text = trusted.read_text(encoding="utf-8")
     try:
-        if text.lstrip().startswith("{"):
-            text = _str(json.loads(text)["note"])
-        saved = parse_checkpoint(text)
-    except (ValueError, KeyError, CheckpointError) as exc:
-        check.problems.append(f"log: --trusted-checkpoint {trusted} is unreadable ({exc})")
+        saved = guarded(f"--trusted-checkpoint {trusted}", _saved_head, trusted)
+    except Malformed as exc:
+        check.malformed.append(f"log: --trusted-checkpoint {trusted} is unreadable ({exc})")
         return
     if key is not None and not verify_checkpoint(saved, key):
         check.problems.append(f"log: --trusted-checkpoint {trusted} is not signed by the key")
@@ -354,13 +307,10 @@ def _check_trusted(
                 f"log rewritten: your saved head of size {saved.size} has another root"
             )
         return
-    proof: list[bytes] | None = None
     try:
-        for entry in json.loads(history.read_text(encoding="utf-8")):
-            if parse_checkpoint(entry["checkpoint"]["note"]).size == saved.size:
-                proof = [bytes.fromhex(p) for p in entry["consistency"]]
-    except (OSError, ValueError, KeyError, TypeError, CheckpointError, binascii.Error):
-        proof = None
+        proof = guarded("ledger/history.json", _proof_from, history, saved.size)
+    except Malformed:
+        proof = None  # history.json's own problems are reported by _check_history
     if proof is None:
         check.problems.append(
             f"log: the package has no consistency proof from your saved head of size {saved.size}"

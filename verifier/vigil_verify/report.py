@@ -1,16 +1,29 @@
-"""A whole package check: the log, the footage, and the manifest against the signed facts."""
+"""A whole package check: the log, the footage, and the manifest against the signed facts.
+
+Nothing in a package can make the check raise: every file is read through
+``vigil_verify.untrusted``, what cannot be read is listed in ``PackageReport.malformed`` (and
+the check goes on with what it can read), and a recording whose check fails in a way nobody
+foresaw is listed there too, named. IDs from the package name folders only when they fit the ID
+grammar (``vigil_verify.names``), and a path from the manifest is followed only inside the
+package. ``render`` prints nothing a terminal would act on: every line is made printable.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vigil_verify.compare import Thresholds
 from vigil_verify.footage import Finding, FootageChecker, OriginalFinding
 from vigil_verify.ledger import LedgerCheck, check_ledger
+from vigil_verify.names import is_id, shown
+from vigil_verify.untrusted import Malformed, guarded, parse_json, read_document
 
-__all__ = ["PackageReport", "render", "verify_package"]
+__all__ = ["UNCHECKED", "PackageReport", "render", "verify_package"]
+
+UNCHECKED = "could not be checked"
+"""What the report says of a recording whose check failed in a way nobody foresaw (a bug, which
+the fuzz tests count as a crash): the rest of the package is still checked."""
 
 
 @dataclass
@@ -24,12 +37,14 @@ class PackageReport:
     segments: list[Finding] = field(default_factory=list)
     log_problems: list[str] = field(default_factory=list)
     manifest_problems: list[str] = field(default_factory=list)
+    malformed: list[str] = field(default_factory=list)  # what could not be read as it must be
 
     @property
     def clean(self) -> bool:
         return (
             not self.log_problems
             and not self.manifest_problems
+            and not self.malformed
             and all(o.kind in ("intact", "not exported") for o in self.originals)
             and all(s.kind == "intact" for s in self.segments)
         )
@@ -53,19 +68,52 @@ class PackageReport:
             },
             "log_problems": self.log_problems,
             "manifest_problems": self.manifest_problems,
+            "malformed": self.malformed,
             "originals": [asdict(o) for o in self.originals],
             "segments": [asdict(s) for s in self.segments],
         }
 
 
-def _load_manifest(package: Path, report_problems: list[str]) -> dict[str, object]:
-    path = package / "manifest.json"
+def _load_manifest(package: Path, malformed: list[str]) -> dict[str, object]:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        report_problems.append(f"manifest: unreadable ({exc}); checking against the log alone")
+        document = parse_json(
+            read_document(package / "manifest.json", "manifest.json"), "manifest.json"
+        )
+        if not isinstance(document, dict):
+            raise Malformed("manifest.json: not a JSON object")
+    except Malformed as exc:
+        malformed.append(f"manifest: unreadable ({exc}); checking against the log alone")
         return {}
-    return document if isinstance(document, dict) else {}
+    return document
+
+
+def _manifest_recordings(
+    manifest: dict[str, object], malformed: list[str]
+) -> dict[str, dict[str, object]]:
+    """The manifest's recordings by ID; an entry whose ID is no recording ID is malformed."""
+    found: dict[str, dict[str, object]] = {}
+    for entry in _entries(manifest.get("recordings")):
+        rec_id = entry.get("id")
+        if is_id(rec_id):
+            found[rec_id] = entry
+        else:
+            malformed.append(f"manifest: recording id {shown(rec_id)} is not a recording ID")
+    return found
+
+
+def _inside(package: Path, relative: object, malformed: list[str]) -> str | None:
+    """``relative``, a path the manifest gives, if it names something inside the package."""
+    if not isinstance(relative, str) or not relative:
+        return None
+    try:
+        base = package.resolve()
+        inside = (base / relative).resolve().is_relative_to(base)
+    except (OSError, ValueError, RuntimeError):
+        inside = False
+    if not inside or Path(relative).is_absolute():
+        malformed.append(f"manifest: path {shown(relative)} leads outside the package")
+        return None
+    return relative
 
 
 def _entries(value: object) -> list[dict[str, object]]:
@@ -80,10 +128,12 @@ def verify_package(
     ffmpeg: str | None = None,
     thresholds: Thresholds = Thresholds(),
 ) -> PackageReport:
-    manifest_problems: list[str] = []
-    manifest = _load_manifest(package, manifest_problems)
+    malformed: list[str] = []
+    manifest = _load_manifest(package, malformed)
     case = manifest.get("case_id")
     case_id = case if isinstance(case, str) else None
+    if case is not None and not is_id(case):
+        malformed.append(f"manifest: case_id {shown(case)} is not a case ID")
     ledger = check_ledger(
         package, case_id, pinned_key=pinned_key, trusted_checkpoint=trusted_checkpoint
     )
@@ -95,46 +145,57 @@ def verify_package(
         ledger=ledger,
         ffmpeg=ffmpeg,
         log_problems=list(ledger.problems),
-        manifest_problems=manifest_problems,
+        malformed=[*malformed, *ledger.malformed],
     )
     checker = FootageChecker(package, ledger, ffmpeg, thresholds)
-    manifest_recs = {
-        str(r.get("id")): r for r in _entries(manifest.get("recordings")) if r.get("id")
-    }
+    manifest_recs = _manifest_recordings(manifest, report.malformed)
     linked = [r for r in ledger.facts.values() if r.windows and not r.unlinked]
     rec_ids = sorted({*manifest_recs, *(r.id for r in linked)})
     for rec_id in rec_ids:
-        entry = manifest_recs.get(rec_id, {})
-        rec = ledger.facts.get(rec_id)
-        if rec is None or not rec.segments:
-            report.manifest_problems.append(
-                f"manifest: lists recording {rec_id}, which no proved event describes"
-            )
-            report.segments += [
-                Finding(rec_id, None, "foreign", "not in any signed chain", str(s.get("file", "")))
-                for s in _entries(entry.get("segments"))
-            ]
-            continue
-        if not entry:
-            report.manifest_problems.append(
-                f"manifest: leaves out recording {rec_id}, which the log links to the case"
-            )
-        original = entry.get("original") if isinstance(entry.get("original"), dict) else None
-        original_path = original.get("path") if isinstance(original, dict) else None
-        report.originals.append(
-            checker.original(rec, original_path if isinstance(original_path, str) else None)
-        )
-        if isinstance(original, dict) and original.get("sha256") != rec.original_sha256:
-            report.manifest_problems.append(
-                f"manifest: {rec_id} original sha256 differs from the signed log"
-            )
-        report.log_problems += checker.chain_problems(rec)
-        for seg in checker.expected(rec):
-            report.segments.append(checker.segment(rec, seg))
-        report.segments += checker.missing_by_count(rec)
-        _cross_check(report, rec_id, entry, ledger)
-    report.segments += checker.unsigned_files(rec_ids)
+        try:
+            guarded("", _check_recording, report, checker, rec_id, manifest_recs.get(rec_id, {}))
+        except Malformed as exc:
+            report.malformed.append(f"{rec_id}: {UNCHECKED} ({exc})")
+    try:
+        report.segments += guarded("", checker.unsigned_files, rec_ids)
+    except Malformed as exc:
+        report.malformed.append(f"footage: the files nobody signed {UNCHECKED} ({exc})")
+    report.malformed += checker.malformed
     return report
+
+
+def _check_recording(
+    report: PackageReport, checker: FootageChecker, rec_id: str, entry: dict[str, object]
+) -> None:
+    """Recording ``rec_id``: its original, chain and segments against the signed facts, and its
+    manifest ``entry`` (empty when the manifest leaves it out) against them."""
+    rec = report.ledger.facts.get(rec_id)
+    if rec is None or not rec.segments:
+        report.manifest_problems.append(
+            f"manifest: lists recording {rec_id}, which no proved event describes"
+        )
+        report.segments += [
+            Finding(rec_id, None, "foreign", "not in any signed chain", str(s.get("file", "")))
+            for s in _entries(entry.get("segments"))
+        ]
+        return
+    if not entry:
+        report.manifest_problems.append(
+            f"manifest: leaves out recording {rec_id}, which the log links to the case"
+        )
+    original = entry.get("original") if isinstance(entry.get("original"), dict) else None
+    original_path = original.get("path") if isinstance(original, dict) else None
+    path = _inside(checker.package, original_path, report.malformed)
+    report.originals.append(checker.original(rec, path))
+    if isinstance(original, dict) and original.get("sha256") != rec.original_sha256:
+        report.manifest_problems.append(
+            f"manifest: {rec_id} original sha256 differs from the signed log"
+        )
+    report.log_problems += checker.chain_problems(rec)
+    for seg in checker.expected(rec):
+        report.segments.append(checker.segment(rec, seg))
+    report.segments += checker.missing_by_count(rec)
+    _cross_check(report, rec_id, entry, report.ledger)
 
 
 def _cross_check(
@@ -201,10 +262,22 @@ def render(report: PackageReport) -> str:
         out.append(f"PROBLEM {problem}")
     for problem in report.manifest_problems:
         out.append(f"PROBLEM {problem}")
+    for problem in report.malformed:
+        out.append(f"MALFORMED {problem}")
     counts: dict[str, int] = {}
     for seg in report.segments:
         counts[seg.kind] = counts.get(seg.kind, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     verdict = "CLEAN" if report.clean else "PROBLEMS FOUND"
+    if report.malformed:
+        verdict = "MALFORMED PACKAGE"
     out.append(f"RESULT: {verdict} ({summary or 'no segments'})")
-    return "\n".join(out) + "\n"
+    return "".join(_printable(line) + "\n" for line in out)
+
+
+def _printable(line: str) -> str:
+    """``line`` with every character a terminal could act on (a newline, an escape sequence, a
+    bidirectional control, a lone surrogate) escaped: a package cannot forge or hide a line."""
+    if line.isprintable():
+        return line
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)

@@ -19,6 +19,11 @@ failure (``TimestampCheck.failure`` and a ``problem`` naming it):
    (``UNTRUSTED_SIGNER``, ``BAD_TRUSTED_CERT``). Chains through intermediates are not built.
 
 Nothing here raises on malformed input: ``check_timestamp`` returns ok=False with the problem.
+``cryptography`` reads much of a certificate only when asked (its names, extensions, key,
+validity), and a malformed one fails then with whatever error its parser raises (a ``TypeError``
+for a name attribute of the wrong ASN.1 type): every such access goes through ``_read``, which
+turns any failure into a rejection naming the field, and whatever still escapes a check is
+reported as ``NOT_A_TOKEN``.
 Reading a token (``parse_token``, the token's structure) is ``vigil_verify.timestamp_token``,
 re-exported here. Needs the standard library and ``cryptography`` only; the server's TSA client
 (``integrity.tsa``) uses ``parse_token`` and ``check_timestamp`` from here.
@@ -30,6 +35,8 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -63,6 +70,7 @@ from vigil_verify.timestamp_token import (
     parse_token,
     parse_tst_info,
 )
+from vigil_verify.untrusted import describe
 
 __all__ = [
     "ID_CT_TST_INFO",
@@ -89,6 +97,9 @@ _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     SHA384: hashes.SHA384,
     SHA512: hashes.SHA512,
 }
+
+
+T = TypeVar("T")
 
 
 class _Key(enum.Enum):
@@ -177,23 +188,37 @@ def check_timestamp(
         signer = _subject(cert)
     except _Rejected as rejected:
         return TimestampCheck(False, str(rejected), None, None, rejected.failure)
+    except Exception as exc:  # hostile input: whatever a parser raises is a rejection
+        problem = f"{Failure.NOT_A_TOKEN}: {describe(exc)}"
+        return TimestampCheck(False, problem, None, None, Failure.NOT_A_TOKEN)
     return TimestampCheck(True, None, parsed.tst_info.gen_time, signer)
+
+
+def _read(what: str, failure: Failure, read: Callable[[], T]) -> T:
+    """``read()``, a lazily parsed part of a certificate; any failure rejects the token as
+    ``failure``, naming ``what``."""
+    try:
+        return read()
+    except _Rejected:
+        raise
+    except Exception as err:  # cryptography parses on access, and may raise anything
+        raise _Rejected(failure, f"{what} is unreadable: {describe(err)}") from None
 
 
 def _subject(cert: x509.Certificate) -> str:
     """The subject (RFC 4514), which cryptography reads only when asked."""
-    try:
-        return cert.subject.rfc4514_string()
-    except ValueError as err:
-        raise _Rejected(Failure.NOT_A_TSA_CERT, f"its subject is unreadable: {err}") from None
+    return _read("its subject", Failure.NOT_A_TSA_CERT, lambda: cert.subject.rfc4514_string())
 
 
 def _name(cert: x509.Certificate, issuer: bool = False) -> str:
     """The subject (or issuer) for a message; the serial number where it is unreadable."""
     try:
         return (cert.issuer if issuer else cert.subject).rfc4514_string()
-    except ValueError:
-        return f"<unreadable name, serial {cert.serial_number}>"
+    except Exception:  # a message must never fail: fall back to what was read eagerly
+        try:
+            return f"<unreadable name, serial {cert.serial_number}>"
+        except Exception:
+            return "<unreadable certificate>"
 
 
 def _describe(value: object) -> str:
@@ -258,13 +283,14 @@ def _check_content_attributes(token: TimestampToken) -> None:
 
 
 def _names(sid: IssuerSerial | SubjectKeyId, cert: x509.Certificate) -> bool:
-    if isinstance(sid, SubjectKeyId):
-        try:
+    """Whether ``sid`` names ``cert``; False when the part it names by cannot be read."""
+    try:
+        if isinstance(sid, SubjectKeyId):
             ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-        except x509.ExtensionNotFound:
-            return False
-        return ski.value.digest == sid.key_id
-    return issuer_serial(cert.public_bytes(Encoding.DER)) == sid
+            return ski.value.digest == sid.key_id
+        return issuer_serial(cert.public_bytes(Encoding.DER)) == sid
+    except Exception:  # x509.ExtensionNotFound, or a part cryptography cannot parse
+        return False
 
 
 def _signer_certificate(
@@ -272,20 +298,35 @@ def _signer_certificate(
 ) -> x509.Certificate:
     candidates: list[x509.Certificate] = []
     for index, blob in enumerate(token.certificates):
-        try:
-            candidates.append(x509.load_der_x509_certificate(blob))
-        except (ValueError, x509.InvalidVersion) as err:
-            raise _Rejected(Failure.NOT_A_TOKEN, f"certificates[{index}]: {err}") from None
+        candidates.append(
+            _read(
+                f"certificates[{index}]",
+                Failure.NOT_A_TOKEN,
+                partial(x509.load_der_x509_certificate, blob),
+            )
+        )
     for cert in (*candidates, *trusted):
-        try:
-            if _names(token.signer.sid, cert):
-                return cert
-        except (DerError, ValueError):
-            continue
+        if _names(token.signer.sid, cert):
+            return _readable(cert)
     raise _Rejected(
         Failure.SIGNER_NOT_FOUND,
         f"no certificate in the token or trusted_certs matches the SignerInfo's {token.signer.sid}",
     )
+
+
+def _readable(cert: x509.Certificate) -> x509.Certificate:
+    """``cert``, once every part the checks read has been parsed: a signer certificate that
+    ``cryptography`` cannot read in full makes the token malformed (``NOT_A_TOKEN``)."""
+    parts: dict[str, Callable[[], object]] = {
+        "subject": lambda: cert.subject.rfc4514_string(),
+        "issuer": lambda: cert.issuer.rfc4514_string(),
+        "extensions": lambda: list(cert.extensions),
+        "validity": lambda: (cert.not_valid_before_utc, cert.not_valid_after_utc),
+        "serial number": lambda: cert.serial_number,
+    }
+    for part, read in parts.items():
+        _read(f"the signer certificate's {part}", Failure.NOT_A_TOKEN, read)
+    return cert
 
 
 def _check_signature(signer: SignerInfo, cert: x509.Certificate) -> None:
@@ -301,10 +342,7 @@ def _check_signature(signer: SignerInfo, cert: x509.Certificate) -> None:
     factory = _HASHES.get(digest_algorithm)
     if factory is None:
         raise _Rejected(Failure.UNSUPPORTED_ALGORITHM, f"digest algorithm {digest_algorithm}")
-    try:
-        key = cert.public_key()
-    except (ValueError, UnsupportedAlgorithm) as err:
-        raise _Rejected(Failure.UNSUPPORTED_ALGORITHM, f"signer public key: {err}") from None
+    key = _read("the signer's public key", Failure.UNSUPPORTED_ALGORITHM, lambda: cert.public_key())
     data = signer.signed_attrs
     try:
         if kind is _Key.RSA and isinstance(key, rsa.RSAPublicKey):
@@ -318,7 +356,7 @@ def _check_signature(signer: SignerInfo, cert: x509.Certificate) -> None:
                 Failure.SIGNATURE_INVALID,
                 f"{kind.value} signature algorithm, but the signer key is {type(key).__name__}",
             )
-    except (InvalidSignature, ValueError) as err:
+    except (InvalidSignature, ValueError, TypeError) as err:
         raise _Rejected(
             Failure.SIGNATURE_INVALID,
             f"the signed attributes do not verify under {_name(cert)}'s key"
@@ -328,7 +366,9 @@ def _check_signature(signer: SignerInfo, cert: x509.Certificate) -> None:
 
 def _check_signing_certificate(signer: SignerInfo, cert: x509.Certificate) -> None:
     """RFC 3161 §2.4.1 / RFC 5816: ESS signingCertificate(V2) binds the signer certificate."""
-    cert_der = cert.public_bytes(Encoding.DER)
+    cert_der = _read(
+        "the signer certificate", Failure.NOT_A_TOKEN, lambda: cert.public_bytes(Encoding.DER)
+    )
     try:
         named = ess_cert_hash(signer)
     except DerError as err:
@@ -352,18 +392,23 @@ def _check_tsa_certificate(cert: x509.Certificate, gen_time: datetime) -> None:
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     except x509.ExtensionNotFound:
         raise _Rejected(Failure.NOT_A_TSA_CERT, f"{subject} has no extendedKeyUsage") from None
-    except ValueError as err:  # duplicate or unparsable extensions
-        raise _Rejected(Failure.NOT_A_TSA_CERT, f"{subject}: {err}") from None
+    except Exception as err:  # duplicate or unparsable extensions
+        raise _Rejected(Failure.NOT_A_TSA_CERT, f"{subject}: {describe(err)}") from None
     if list(eku.value) != [ExtendedKeyUsageOID.TIME_STAMPING] or not eku.critical:
         raise _Rejected(
             Failure.NOT_A_TSA_CERT,
             f"{subject}'s extendedKeyUsage must be critical and timeStamping only",
         )
-    if not cert.not_valid_before_utc <= gen_time <= cert.not_valid_after_utc:
+    begins, ends = _read(
+        f"{subject}'s validity",
+        Failure.CERT_NOT_VALID,
+        lambda: (cert.not_valid_before_utc, cert.not_valid_after_utc),
+    )
+    if not begins <= gen_time <= ends:
         raise _Rejected(
             Failure.CERT_NOT_VALID,
-            f"{subject} is valid {cert.not_valid_before_utc.isoformat()} to "
-            f"{cert.not_valid_after_utc.isoformat()}, genTime is {gen_time.isoformat()}",
+            f"{subject} is valid {begins.isoformat()} to {ends.isoformat()},"
+            f" genTime is {gen_time.isoformat()}",
         )
 
 

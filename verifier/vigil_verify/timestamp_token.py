@@ -55,6 +55,8 @@ SHA256 = "2.16.840.1.101.3.4.2.1"
 SHA384 = "2.16.840.1.101.3.4.2.2"
 SHA512 = "2.16.840.1.101.3.4.2.3"
 
+MAX_ACCURACY_S = 86_400
+
 
 # -- the token's structure --------------------------------------------------------------------
 
@@ -194,6 +196,10 @@ def _accuracy(tlv: Tlv) -> timedelta:
     millis = part(der.context_tag(0, constructed=False), "millis")
     micros = part(der.context_tag(1, constructed=False), "micros")
     fields.done()
+    # RFC 3161 §2.4.2: millis and micros are 1..999; seconds is any INTEGER, but no clock is
+    # accurate to worse than a day, and timedelta cannot hold what DER can encode.
+    if not (0 <= seconds <= MAX_ACCURACY_S and 0 <= millis <= 999 and 0 <= micros <= 999):
+        raise DerError(f"accuracy {seconds} s {millis} ms {micros} µs is out of range")
     return timedelta(seconds=seconds, milliseconds=millis, microseconds=micros)
 
 
@@ -273,7 +279,16 @@ def _signer_info(tlv: Tlv) -> SignerInfo:
 
 def parse_token(token: bytes) -> TimestampToken:
     """An RFC 3161 TimeStampToken (DER ContentInfo of SignedData of TSTInfo), read but not
-    checked; DerError naming what is malformed."""
+    checked; DerError naming what is malformed, and never any other error."""
+    try:
+        return _parse_token(token)
+    except DerError:
+        raise
+    except Exception as err:  # hostile input: a failure the reader did not foresee
+        raise DerError(f"unreadable token: {type(err).__name__}: {err}") from None
+
+
+def _parse_token(token: bytes) -> TimestampToken:
     content_info = _Fields(der.parse(token), "ContentInfo")
     content_type = der.as_oid(content_info.take(der.OID, "contentType"))
     if content_type != ID_SIGNED_DATA:

@@ -1,0 +1,256 @@
+"""What proved custody events establish about a case's footage: the *signed facts* the footage
+check trusts (an original's hash, each segment's hash, times, chain link and perceptual hashes,
+the case's linked windows), read from each event's JSON.
+
+Events are read from a package, so every value is checked: its type, a hash for being 64
+lowercase hex digits, a time for being finite and within ``MAX_SECONDS``, a rate for its range, a
+segment index or count for being at most ``MAX_SEGMENTS``, a recording ID for the ID grammar
+(it names a folder). A value that is not what it must be raises ``ValueError`` (or ``KeyError``
+for a missing field) naming it, which the caller reports as malformed. The server reads its own
+log with the same code (``integrity.logfacts``), so both sides interpret the log alike. Needs
+the standard library and ``cryptography`` (through ``vigil_verify.checkpoint``) only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+from vigil_verify.checkpoint import Checkpoint
+from vigil_verify.names import is_id, shown
+
+__all__ = [
+    "MAX_SEGMENTS",
+    "LedgerCheck",
+    "SignedEvent",
+    "SignedRecording",
+    "SignedSegment",
+    "parse_entry",
+]
+
+MAX_SECONDS = 1e9
+"""No time on a recording's timeline is further than this from its start (31 years)."""
+
+MAX_RATE = 1000.0
+"""No per-frame hashes are taken more often than this many times a second."""
+
+MAX_SEGMENTS = 1_000_000
+"""More segments than a recording can have (over 100 days of 10 s segments): a signed index or
+count beyond it is malformed, not a reason to list a million missing positions."""
+
+
+@dataclass(frozen=True)
+class SignedEvent:
+    position: int
+    id: int
+    action: str
+    recording: str | None
+    case: str | None
+    reason: str | None
+    detail: dict[str, object]
+
+
+@dataclass(frozen=True)
+class SignedSegment:
+    index: int
+    key: str
+    sha256: str
+    size: int
+    start_s: float
+    end_s: float
+    origin_s: float
+    previous: str
+    chain: str
+    event_id: int
+    phash_sha256: str | None = None
+    phash_rate: float | None = None
+
+    @property
+    def file_name(self) -> str:
+        return self.key.rpartition("/")[2]
+
+
+@dataclass
+class SignedRecording:
+    id: str
+    original_sha256: str | None = None
+    original_size: int | None = None
+    anchor: str | None = None
+    segments: dict[int, SignedSegment] = field(default_factory=dict)
+    segment_count: int | None = None  # from the "segment" summary event
+    windows: list[tuple[float | None, float | None]] = field(default_factory=list)
+    unlinked: bool = False
+
+
+@dataclass
+class LedgerCheck:
+    key_fingerprint: str | None = None
+    key_source: str = "package"
+    head: Checkpoint | None = None
+    timestamp: str | None = None  # what the TSA check said, when there is a token
+    events_total: int = 0
+    events_proved: int = 0
+    history_checked: int = 0
+    problems: list[str] = field(default_factory=list)
+    malformed: list[str] = field(default_factory=list)  # what could not be read at all
+    facts: dict[str, SignedRecording] = field(default_factory=dict)
+    case: str | None = None
+
+    def recording(self, recording_id: str) -> SignedRecording:
+        return self.facts.setdefault(recording_id, SignedRecording(recording_id))
+
+
+def _num(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{shown(value)} is not a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{shown(value)} is not a finite number")
+    return number
+
+
+def _str(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{shown(value)} is not a string")
+    return value
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{shown(value)} is not an integer")
+    return value
+
+
+def _index(value: object) -> int:
+    """A segment index or count: an integer from 0 to ``MAX_SEGMENTS``."""
+    number = _int(value)
+    if not 0 <= number <= MAX_SEGMENTS:
+        raise ValueError(f"{number} is not a segment index or count (0 to {MAX_SEGMENTS})")
+    return number
+
+
+def _opt_seconds(value: object) -> float | None:
+    return None if value is None else _seconds(value)
+
+
+def _seconds(value: object) -> float:
+    """A time on a recording's timeline: finite and within ``MAX_SECONDS`` of its start."""
+    number = _num(value)
+    if abs(number) > MAX_SECONDS:
+        raise ValueError(f"{number:g} s is not a time in a recording")
+    return number
+
+
+def _rate(value: object) -> float:
+    """Frames a second of per-frame hashes: more than 0, at most ``MAX_RATE``."""
+    number = _num(value)
+    if not 0 < number <= MAX_RATE:
+        raise ValueError(f"{number:g} is not a frame rate")
+    return number
+
+
+def _sha256(value: object) -> str:
+    """A SHA-256 as Vigil writes it: 64 lowercase hex digits."""
+    text = _str(value)
+    if len(text) != 64 or text.strip("0123456789abcdef"):
+        raise ValueError(f"{shown(text)} is not a SHA-256 (64 lowercase hex digits)")
+    return text
+
+
+def _parse_event(position: int, raw: str) -> SignedEvent:
+    document = json.loads(raw)
+    if not isinstance(document, dict):
+        raise ValueError("an event must be a JSON object")
+    detail = document.get("detail") or {}
+    if not isinstance(detail, dict):
+        raise ValueError("an event's detail must be a JSON object")
+    recording, case, reason = (
+        document.get("recording"),
+        document.get("case"),
+        document.get("reason"),
+    )
+    if recording is not None and not is_id(recording):
+        # Recording IDs name folders of the package: one that is no ID names none.
+        raise ValueError(f"recording {shown(recording)} is not a recording ID")
+    return SignedEvent(
+        position=position,
+        id=_int(document.get("id")),
+        action=_str(document.get("action")),
+        recording=recording if isinstance(recording, str) else None,
+        case=case if isinstance(case, str) else None,
+        reason=reason if isinstance(reason, str) else None,
+        detail=detail,
+    )
+
+
+def _apply(check: LedgerCheck, event: SignedEvent) -> None:
+    """What a proved event establishes about the footage."""
+    d = event.detail
+    if event.recording is None:
+        return
+    rec = check.recording(event.recording)
+    if event.action == "ingest" and "sha256" in d:
+        rec.original_sha256 = _sha256(d["sha256"])
+        rec.original_size = _int(d["size"])
+        rec.anchor = rec.anchor or rec.original_sha256
+    elif event.action == "ingest.live":
+        rec.anchor = _sha256(d["anchor"])
+    elif event.action == "original.stored":
+        rec.original_sha256 = _sha256(d["sha256"])
+        rec.original_size = _int(d["size"])
+    elif event.action == "segment.stored":
+        index = _index(d["index"])
+        seg = SignedSegment(
+            index=index,
+            key=_str(d["key"]),
+            sha256=_sha256(d["sha256"]),
+            size=_int(d["size"]),
+            start_s=_seconds(d["start_s"]),
+            end_s=_seconds(d["end_s"]),
+            origin_s=_seconds(d["origin_s"]),
+            previous=_sha256(d["previous"]),
+            chain=_sha256(d["chain"]),
+            event_id=event.id,
+        )
+        known = rec.segments.get(index)
+        if known is not None and known.sha256 != seg.sha256:
+            check.problems.append(
+                f"log: {rec.id} segment {index} is signed twice with different hashes"
+                f" (events #{known.event_id} and #{event.id})"
+            )
+        rec.segments.setdefault(index, seg)
+    elif event.action == "segment.hashed":
+        index = _index(d["index"])
+        stored = rec.segments.get(index)
+        if stored is not None and stored.sha256 == d.get("segment_sha256"):
+            rec.segments[index] = SignedSegment(
+                **{
+                    **stored.__dict__,
+                    "phash_sha256": _sha256(d["phash_sha256"]),
+                    "phash_rate": _rate(d["rate"]),
+                }
+            )
+    elif event.action == "segment" and "count" in d:
+        rec.segment_count = _index(d["count"])
+    elif event.action == "case.link" and event.case == check.case:
+        rec.windows.append((_opt_seconds(d.get("from_s")), _opt_seconds(d.get("to_s"))))
+        rec.unlinked = False
+    elif event.action == "case.unlink" and event.case == check.case:
+        rec.windows.clear()
+        rec.unlinked = True
+
+
+def parse_entry(line: str) -> tuple[int, bytes, list[bytes], SignedEvent]:
+    """One line of events.jsonl: the leaf position, the event's bytes, its inclusion proof and
+    the event."""
+    entry = json.loads(line)
+    if not isinstance(entry, dict):
+        raise ValueError("not a JSON object")
+    raw = _str(entry.get("event"))
+    position = _int(entry.get("position"))
+    proof = entry.get("proof")
+    if not isinstance(proof, list):
+        raise ValueError(f"proof {shown(proof)} is not a list")
+    hashes = [bytes.fromhex(_str(p)) for p in proof]
+    return position, raw.encode("utf-8"), hashes, _parse_event(position, raw)
