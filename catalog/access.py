@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from vigil_verify.errors import ErrorKind
 
 from catalog.errors import CatalogError, NotFound
+from catalog.ids import require_case_id, require_principal_id
 from catalog.models import ApiToken, CaseAssignment, Principal
 from catalog.repository import Catalog, Event, now
 
@@ -373,6 +374,7 @@ class AccessService:
     # -- case assignments ---------------------------------------------------------------------
 
     def assign(self, case_id: str, principal_id: str, *, actor: str) -> None:
+        case_id, principal_id = require_case_id(case_id), require_principal_id(principal_id)
         principal = self.principal(principal_id)
         if principal.role != "reviewer":
             raise AccessError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from catalog.ids import require_case_id, require_reason, require_window
 from catalog.models import CaseLink, Recording
 from catalog.repository import Catalog, Event
 from store.base import Bucket, ObjectStore
@@ -57,7 +58,9 @@ class CaseService:
         reason: str,
         actor: str,
     ) -> CaseLink:
+        case_id, reason = require_case_id(case_id), require_reason(reason)
         recording = self.catalog.recording(recording_id)
+        from_s, to_s = require_window(from_s, to_s, recording.duration_s)
         self._hold(recording, True, actor, case_id)
         return self.catalog.link(
             case_id,
@@ -70,6 +73,7 @@ class CaseService:
         )
 
     def unlink(self, case_id: str, recording_id: str, *, reason: str, actor: str) -> int:
+        case_id, reason = require_case_id(case_id), require_reason(reason)
         recording = self.catalog.recording(recording_id)
         count = self.catalog.unlink(case_id, recording.id, reason=reason, actor=actor)
         if count and not self.catalog.active_links(recording.id):

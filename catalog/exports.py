@@ -20,6 +20,7 @@ from sqlalchemy import select
 from vigil_verify.errors import ErrorKind
 
 from catalog.errors import CatalogError, NotFound
+from catalog.ids import require_case_id, require_reason
 from catalog.models import ExportRequest
 from catalog.repository import Catalog, Event, now
 from store.base import CHUNK
@@ -51,8 +52,7 @@ class ExportService:
         self.build = build
 
     def request(self, case_id: str, *, requested_by: str, reason: str) -> ExportRequest:
-        if not reason.strip():
-            raise ExportRequestError("an export needs a reason")
+        case_id, reason = require_case_id(case_id), require_reason(reason)
         self.catalog.case_links(case_id)  # NotFound for an unknown case
         row = ExportRequest(
             id=uuid.uuid4().hex,

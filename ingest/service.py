@@ -27,6 +27,7 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from catalog.ids import require_device_id, require_file_name, require_officer_id
 from catalog.models import Recording
 from catalog.repository import Catalog, Event, now, recording_id_for
 from ingest.errors import IngestError, NotVideo
@@ -65,6 +66,21 @@ class RecordingMetadata(BaseModel):
     original_name: str = Field("recording", max_length=255)
 
     _aware = field_validator("device_start", "device_clock_at_handover")(_require_zone)
+
+    @field_validator("device_id")
+    @classmethod
+    def _device_id(cls, value: str) -> str:
+        return require_device_id(value)
+
+    @field_validator("officer_id")
+    @classmethod
+    def _officer_id(cls, value: str | None) -> str | None:
+        return None if value is None else require_officer_id(value)
+
+    @field_validator("original_name")
+    @classmethod
+    def _original_name(cls, value: str) -> str:
+        return require_file_name(value)
 
 
 class IngestDetail(BaseModel):

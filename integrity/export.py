@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from vigil_verify.checkpoint import parse_checkpoint
 from vigil_verify.ledger import SignedSegment
 
+from catalog.ids import require_case_id, require_reason
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event, now
 from integrity.errors import LedgerError, ProofError
@@ -372,7 +373,10 @@ def export_case(
     timeline = case_timeline(
         catalog, case_id, tolerance_frames=tolerance_frames, device_tolerance_s=device_tolerance_s
     )
+    case_id, reason = require_case_id(case_id), require_reason(reason)
     root = folder / case_id
+    if root.is_symlink() or root.resolve().parent != folder.resolve():
+        raise ExportError(f"{root} is a link or leads outside {folder}; choose another folder")
     if root.exists() and any(root.iterdir()):
         raise ExportError(f"{root} exists and is not empty; choose another folder")
     recording_ids = [view.recording.id for view in timeline.recordings]
