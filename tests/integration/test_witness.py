@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import socket
 import sqlite3
 import time
@@ -37,6 +38,7 @@ from vigil_verify.errors import ErrorKind
 from catalog.db import make_engine
 from catalog.models import TreeHeadRecord
 from catalog.repository import Catalog, Event
+from integrity.export import export_case
 from integrity.keys import SigningKey
 from integrity.ledger import Ledger
 from integrity.witness import (
@@ -48,7 +50,11 @@ from integrity.witness import (
 )
 from integrity.witness_ledger import COSIGNATURE_PREFIX, LedgerWitnesses
 from store.local import LocalFolderStore
+from tests.helpers import ingest_and_process
 from tests.services.base import HOST, free_port
+from transcode.samples import SampleSpec
+from workers.app import build_app
+from workers.settings import Settings
 
 if TYPE_CHECKING:
     from tests.services.witness import StartWitness
@@ -379,3 +385,43 @@ def test_a_witness_not_configured_for_the_log_refuses_it(
     (failure,) = log.cosign(log.head(), [w.witness]).failures
     assert failure.error.status == status and failure.kind is kind_of_error
     assert not failure.inconsistent
+
+
+def test_an_exported_package_carries_the_cosignature_and_vigil_verify_requires_it(
+    start_witness: StartWitness, tmp_path: Path, make_clip: Callable[[SampleSpec], Path]
+) -> None:
+    """End to end: Vigil configured with a real litewitness; the export's tree head carries its
+    cosignature; `vigil-verify --witness KEY --quorum 1` accepts it, and refuses a forged one
+    and a head no trusted witness cosigned."""
+    from vigil_verify.cli import main as verify_main
+
+    data = tmp_path / "vigil"
+    first = build_app(Settings(data_dir=data))  # makes the development ledger key
+    log_key = first.ledger.key
+    assert isinstance(log_key, SigningKey)
+    first.stop()
+    w = start_witness("litewitness", logs=[(log_key.name, vkey_of(log_key))])
+    vkey = w.identity.key.vkey
+    app = build_app(Settings(data_dir=data, ledger_witnesses=f"{w.url} {vkey}"))
+    try:
+        rec = ingest_and_process(app, make_clip(SampleSpec(duration_s=4.0, width=320, height=240)))
+        app.cases.link("CASE-W", rec, from_s=None, to_s=None, reason="witnessed", actor="officer")
+        package = export_case(
+            app.catalog, app.store, app.ledger, "CASE-W", tmp_path / "export", actor="reviewer",
+            reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
+            worm_checkpoints=app.worm_checkpoints(),
+        )  # fmt: skip
+    finally:
+        app.stop()
+    document = json.loads((package / "ledger" / "checkpoint.json").read_text())
+    assert len(document["cosignatures"]) == 1
+    assert verify_main([str(package), "--witness", vkey, "--quorum", "1"]) == 0
+    stranger = WitnessKey("stranger.example/w", Ed25519PrivateKey.generate().public_key()
+                          .public_bytes_raw())  # fmt: skip
+    assert verify_main([str(package), "--witness", stranger.vkey]) == 1  # no quorum
+    line = document["cosignatures"][0]
+    blob = base64.b64decode(line.split()[-1])
+    forged = blob[:-1] + bytes([blob[-1] ^ 1])
+    document["cosignatures"] = [line.rsplit(" ", 1)[0] + " " + base64.b64encode(forged).decode()]
+    (package / "ledger" / "checkpoint.json").write_text(json.dumps(document))
+    assert verify_main([str(package), "--witness", vkey]) == 1  # a forged cosignature fails

@@ -24,7 +24,9 @@ import sys
 from pathlib import Path
 
 from vigil_verify import __version__
+from vigil_verify.cosignature import CosignatureError, parse_vkey
 from vigil_verify.footage import find_ffmpeg
+from vigil_verify.ledger import WitnessPolicy
 from vigil_verify.report import PackageReport, render, verify_package
 from vigil_verify.untrusted import describe
 
@@ -45,6 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--trusted-checkpoint",
         type=Path,
         help="a signed tree head you saved earlier: the package's log must extend it",
+    )
+    parser.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="a witness's verifier key (name+keyid+base64, cosignature/v1), obtained from the"
+        " witness's operator; repeat for each. The package's tree head must carry their"
+        " cosignatures",
+    )
+    parser.add_argument(
+        "--quorum",
+        type=int,
+        help="how many of the --witness keys must have cosigned (default: all of them)",
     )
     parser.add_argument("--ffmpeg", help="ffmpeg to re-decode changed segments with")
     parser.add_argument("--json", action="store_true", help="machine-readable report")
@@ -74,11 +90,20 @@ def check(args: argparse.Namespace) -> int:
     if not package.is_dir():
         print(f"vigil-verify: {package} is not a folder", file=sys.stderr)
         return MALFORMED
+    try:
+        keys = tuple(parse_vkey(vkey) for vkey in args.witness)
+    except CosignatureError as exc:
+        print(f"vigil-verify: --witness: {exc}", file=sys.stderr)
+        return MALFORMED
+    if args.quorum is not None and not 1 <= args.quorum <= len(keys):
+        print("vigil-verify: --quorum must be 1 .. the number of --witness keys", file=sys.stderr)
+        return MALFORMED
     report = verify_package(
         package,
         pinned_key=args.key,
         trusted_checkpoint=args.trusted_checkpoint,
         ffmpeg=find_ffmpeg(args.ffmpeg),
+        witnesses=WitnessPolicy(keys, args.quorum) if keys else None,
     )
     if args.json:
         print(json.dumps({**report.to_json(), "exit_status": exit_status(report)}, indent=2))

@@ -94,6 +94,7 @@ class LedgerCheck:
     history_checked: int = 0
     problems: list[str] = field(default_factory=list)
     malformed: list[str] = field(default_factory=list)  # what could not be read at all
+    witnesses: list[str] = field(default_factory=list)  # each trusted witness's verdict
     facts: dict[str, SignedRecording] = field(default_factory=dict)
     case: str | None = None
 

@@ -18,16 +18,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vigil_verify.checkpoint import (
     Checkpoint,
+    CheckpointError,
     key_fingerprint,
     load_public_key,
     parse_checkpoint,
     verify_checkpoint,
+)
+from vigil_verify.cosignature import (
+    CosignatureError,
+    WitnessKey,
+    add_cosignatures,
+    check_quorum,
 )
 from vigil_verify.facts import (
     LedgerCheck,
@@ -98,6 +106,42 @@ def _load_key(package: Path, pinned: Path | None, check: LedgerCheck) -> Ed25519
     return key
 
 
+@dataclass(frozen=True)
+class WitnessPolicy:
+    """The witnesses an auditor trusts (``--witness``) and how many must have cosigned."""
+
+    keys: tuple[WitnessKey, ...]
+    quorum: int | None = None  # None: all of them
+
+
+def _load_cosignatures(path: Path) -> list[str]:
+    """The witnesses' cosignature lines ``ledger/checkpoint.json`` carries (none if absent)."""
+    what = "ledger/checkpoint.json"
+    document = parse_json(read_document(path, what, SMALL_DOCUMENT_BYTES), what)
+    lines = document.get("cosignatures") if isinstance(document, dict) else None
+    return [line for line in lines if isinstance(line, str)] if isinstance(lines, list) else []
+
+
+def _check_witnesses(
+    folder: Path, note: str, head: Checkpoint, witnesses: WitnessPolicy, check: LedgerCheck
+) -> None:
+    """The head must carry cosignatures of at least the quorum of the trusted witnesses."""
+    try:
+        lines = _load_cosignatures(folder / "checkpoint.json")
+        result = check_quorum(add_cosignatures(note, lines), witnesses.keys, witnesses.quorum)
+    except (Malformed, CheckpointError, CosignatureError) as exc:
+        check.malformed.append(f"log: the witnesses' cosignatures are unusable: {exc}")
+        return
+    check.witnesses = [f"{v.witness}: {v.status}" for v in result.verdicts]
+    if not result.ok:
+        needed = witnesses.quorum or len(witnesses.keys)
+        why = "; ".join(f"{v.witness}: {v.status}" for v in result.verdicts if not v.ok)
+        check.problems.append(
+            f"log: the tree head (size {head.size}) is cosigned by {result.verified} of the"
+            f" {needed} witnesses required ({why}): no quorum of witnesses saw this log"
+        )
+
+
 def _load_checkpoint_object(path: Path) -> tuple[str, bytes | None]:
     """The signed note and the timestamp token (if any) of ``ledger/checkpoint.json``."""
     what = "ledger/checkpoint.json"
@@ -151,6 +195,7 @@ def check_ledger(
     *,
     pinned_key: Path | None = None,
     trusted_checkpoint: Path | None = None,
+    witnesses: WitnessPolicy | None = None,
 ) -> LedgerCheck:
     check = LedgerCheck(case=case)
     key = _load_key(package, pinned_key, check)
@@ -165,6 +210,8 @@ def check_ledger(
             f"log: the tree head's signature fails (size {head.size}): it was not signed by the"
             f" ledger key {check.key_fingerprint or ''}"
         )
+    if witnesses is not None and witnesses.keys:
+        _check_witnesses(folder, note, head, witnesses, check)
     if token is not None:
         _check_timestamp(folder, note, token, check)
     _check_events(folder / "events.jsonl", head, check)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vigil_verify.compare import Thresholds
 from vigil_verify.footage import Finding, FootageChecker, OriginalFinding
-from vigil_verify.ledger import LedgerCheck, check_ledger
+from vigil_verify.ledger import LedgerCheck, WitnessPolicy, check_ledger
 from vigil_verify.names import is_id, shown
 from vigil_verify.untrusted import Malformed, guarded, parse_json, read_document
 
@@ -62,6 +62,7 @@ class PackageReport:
                 "root": head.root.hex() if head else None,
                 "signed_at": head.signed_at.isoformat() if head and head.signed_at else None,
                 "timestamp": self.ledger.timestamp,
+                "witnesses": list(self.ledger.witnesses),
                 "events": self.ledger.events_total,
                 "events_proved": self.ledger.events_proved,
                 "history_checked": self.ledger.history_checked,
@@ -127,6 +128,7 @@ def verify_package(
     trusted_checkpoint: Path | None = None,
     ffmpeg: str | None = None,
     thresholds: Thresholds = Thresholds(),
+    witnesses: WitnessPolicy | None = None,
 ) -> PackageReport:
     malformed: list[str] = []
     manifest = _load_manifest(package, malformed)
@@ -135,8 +137,9 @@ def verify_package(
     if case is not None and not is_id(case):
         malformed.append(f"manifest: case_id {shown(case)} is not a case ID")
     ledger = check_ledger(
-        package, case_id, pinned_key=pinned_key, trusted_checkpoint=trusted_checkpoint
-    )
+        package, case_id, pinned_key=pinned_key, trusted_checkpoint=trusted_checkpoint,
+        witnesses=witnesses,
+    )  # fmt: skip
     exported = manifest.get("exported_at")
     report = PackageReport(
         package=str(package),
@@ -241,6 +244,7 @@ def render(report: PackageReport) -> str:
         out.append(f"  tree head   size {led.head.size}, signed {at}")
     if led.timestamp:
         out.append(f"  timestamp   {led.timestamp}")
+    out.extend(f"  witness     {verdict}" for verdict in led.witnesses)
     out.append(f"  events      {led.events_proved} of {led.events_total} proved in the signed log")
     out.append(f"  history     {led.history_checked} earlier signed head(s) checked")
     if not report.ffmpeg:
