@@ -33,6 +33,7 @@ from vigil_verify.ledger import SignedSegment
 from catalog.ids import require_case_id, require_reason
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event, now
+from catalog.scopes import is_whole
 from integrity.errors import LedgerError, ProofError
 from integrity.ledger import CheckpointObject, Ledger, canonical_event
 from integrity.logfacts import ProvedRecording, prove
@@ -82,7 +83,7 @@ class GapEntry(BaseModel):
 
 class RecordingEntry(BaseModel):
     id: str
-    original: FileEntry
+    original: FileEntry | None  # None: the case links a window; the original is whole footage
     original_name: str
     device_id: str
     officer_id: str | None
@@ -292,13 +293,18 @@ def _export_recording(
     rec = view.recording
     base = root / rec.id
     suffix = Path(rec.original_key).suffix
-    original = _copy(
-        store, "originals", rec.original_key, base / f"original{suffix}",
-        log.facts.original_sha256,
-    )  # fmt: skip
-    original.path = f"{rec.id}/original{suffix}"
+    # A case that links a window of a recording discloses that window only: its segments, not
+    # the original nor the whole playlist (whose signed hash covers every segment).
+    whole = is_whole(view.window, rec.duration_s)
+    original = None
+    if whole:
+        original = _copy(
+            store, "originals", rec.original_key, base / f"original{suffix}",
+            log.facts.original_sha256,
+        )  # fmt: skip
+        original.path = f"{rec.id}/original{suffix}"
     playlist = None
-    if rec.playlist_key and rec.playlist_sha256:
+    if whole and rec.playlist_key and rec.playlist_sha256:
         playlist = _copy(
             store, "derived", rec.playlist_key, base / "segments" / "index.m3u8",
             log.playlist_sha256,
@@ -396,7 +402,9 @@ def export_case(
         _export_recording(catalog, store, root, view, facts.of(view.recording.id))
         for view in timeline.recordings
     ]
-    files = sum(1 + len(e.segments) + (1 if e.playlist else 0) for e in entries)
+    files = sum(
+        (1 if e.original else 0) + len(e.segments) + (1 if e.playlist else 0) for e in entries
+    )
     ledger_entry = _write_ledger(
         ledger, catalog, root, case_id, recording_ids, worm_checkpoints, tsa_certs
     )

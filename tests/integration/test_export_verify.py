@@ -391,3 +391,37 @@ def test_tree_heads_carry_a_trusted_timestamp_from_a_real_tsa(
     path.write_text(json.dumps(document))
     report = check(package, ffmpeg)
     assert any("trusted timestamp fails" in p for p in report.log_problems), report.log_problems
+
+
+def test_a_windowed_case_exports_its_window_only_and_verifies(
+    app_factory: Callable[..., Vigil], standard_clip: Path, ffmpeg: str, tmp_path: Path
+) -> None:
+    """A case that links 12-18 s of a recording discloses the segments of that window, never
+    the original; vigil-verify proves it from the signed case link, and still names a whole
+    link whose original has gone missing (issue 14: case windows limit exports too)."""
+    app = app_factory()
+    rec = ingest_and_process(app, standard_clip)
+    app.cases.link("CASE-WIN", rec, from_s=12.0, to_s=18.0, reason="the stop", actor="officer")
+    package = export_case(
+        app.catalog, app.store, app.ledger, "CASE-WIN", tmp_path / "export", actor="reviewer",
+        reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
+        worm_checkpoints=app.worm_checkpoints(),
+    )  # fmt: skip
+    assert not list((package / rec).glob("original*"))
+    exported = sorted(p.name for p in (package / rec / "segments").glob("*.ts"))
+    assert [name.split("-")[1] for name in exported] == ["00001"]  # 10-20 s holds 12-18 s
+    report = check(package, ffmpeg)
+    assert report.clean, (report.log_problems, report.manifest_problems, report.originals)
+    assert [o.kind for o in report.originals] == ["not exported"]
+    # The same recording linked whole to another case: its original must be there.
+    app.cases.link("CASE-ALL", rec, from_s=None, to_s=None, reason="all of it", actor="officer")
+    whole = export_case(
+        app.catalog, app.store, app.ledger, "CASE-ALL", tmp_path / "export2", actor="reviewer",
+        reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
+        worm_checkpoints=app.worm_checkpoints(),
+    )  # fmt: skip
+    for original in (whole / rec).glob("original*"):
+        original.unlink()
+    report = check(whole, ffmpeg)
+    assert [o.kind for o in report.originals] == ["missing"]
+    assert not report.clean

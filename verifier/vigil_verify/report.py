@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vigil_verify.compare import Thresholds
 from vigil_verify.footage import Finding, FootageChecker, OriginalFinding
-from vigil_verify.ledger import LedgerCheck, WitnessPolicy, check_ledger
+from vigil_verify.ledger import LedgerCheck, SignedRecording, WitnessPolicy, check_ledger
 from vigil_verify.names import is_id, shown
 from vigil_verify.untrusted import Malformed, guarded, parse_json, read_document
 
@@ -121,6 +121,17 @@ def _entries(value: object) -> list[dict[str, object]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
+def _windowed_only(rec: SignedRecording) -> bool:
+    """Does the signed log link this recording to the case by windows only (none whole)? Then
+    the package rightly holds its segments in the windows and not its original."""
+    ends = [s.end_s for s in rec.segments.values()]
+    last = max(ends) if ends else None
+    return bool(rec.windows) and not any(
+        (lo is None or lo <= 0) and (hi is None or (last is not None and hi >= last))
+        for lo, hi in rec.windows
+    )
+
+
 def verify_package(
     package: Path,
     *,
@@ -189,7 +200,12 @@ def _check_recording(
     original = entry.get("original") if isinstance(entry.get("original"), dict) else None
     original_path = original.get("path") if isinstance(original, dict) else None
     path = _inside(checker.package, original_path, report.malformed)
-    report.originals.append(checker.original(rec, path))
+    if original is None and _windowed_only(rec):
+        report.originals.append(
+            OriginalFinding(rec_id, "not exported", "the case links a window of it, not all")
+        )
+    else:
+        report.originals.append(checker.original(rec, path))
     if isinstance(original, dict) and original.get("sha256") != rec.original_sha256:
         report.manifest_problems.append(
             f"manifest: {rec_id} original sha256 differs from the signed log"
