@@ -310,7 +310,7 @@ def two_cases(server: Server, make_clip: Callable[[SampleSpec], Path]) -> dict[s
     for case, seed in (("CASE-A", 41), ("CASE-B", 42)):
         data = make_clip(SampleSpec(duration_s=4.0, width=320, height=240, seed=seed)).read_bytes()
         rec = upload(server, data, name=f"{case}.mp4")["recording_id"]
-        server.app.cases.link(case, rec, from_s=None, to_s=None, reason="r", actor="sam")
+        server.app.cases.link(case, rec, from_s=None, to_s=None, reason="for review", actor="sam")
         recs[case] = rec
     server.app.access.assign("CASE-A", "alice", actor="sam")
     server.app.access.assign("CASE-B", "bob", actor="sam")

@@ -167,7 +167,9 @@ def seeded(
                 for case_id, seed in (("CASE-A", 51), ("CASE-B", 52)):
                     clip = make_clip(SampleSpec(duration_s=3.0, width=320, height=240, seed=seed))
                     rec = _upload(device, clip.read_bytes(), f"{case_id}.mp4")
-                    app.cases.link(case_id, rec, from_s=None, to_s=None, reason="r", actor="sam")
+                    app.cases.link(
+                        case_id, rec, from_s=None, to_s=None, reason="for review", actor="sam"
+                    )
                     recordings[case_id] = rec
                 app.access.assign("CASE-A", "alice", actor="sam")
                 open_upload = device.post(

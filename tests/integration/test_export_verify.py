@@ -264,7 +264,7 @@ def test_removed_event_and_rebuilt_tree_fail_consistency(
     app = app_factory()
     clip = make_clip(SampleSpec(duration_s=6.0, width=640, height=360, seed=11))
     rec = ingest_and_process(app, clip)
-    app.cases.link(CASE, rec, from_s=None, to_s=None, reason="r", actor="officer")
+    app.cases.link(CASE, rec, from_s=None, to_s=None, reason="for review", actor="officer")
     first = app.ledger.checkpoint()
     saved = tmp_path / "saved-head.txt"
     saved.write_text(first.note)
@@ -365,7 +365,7 @@ def test_tree_heads_carry_a_trusted_timestamp_from_a_real_tsa(
     app = app_factory(ledger_tsa_url=tsa.url, ledger_tsa_certs=tsa.files.ca_cert)
     clip = make_clip(SampleSpec(duration_s=4.0, width=320, height=240, seed=12))
     rec = ingest_and_process(app, clip)
-    app.cases.link(CASE, rec, from_s=None, to_s=None, reason="r", actor="officer")
+    app.cases.link(CASE, rec, from_s=None, to_s=None, reason="for review", actor="officer")
     package = _export(app, tmp_path / "export", tsa.ca_cert_pem)
     head = app.ledger.latest_head()
     assert head is not None and head.timestamp_token

@@ -91,12 +91,16 @@ def _load_manifest(package: Path, malformed: list[str]) -> dict[str, object]:
 def _manifest_recordings(
     manifest: dict[str, object], malformed: list[str]
 ) -> dict[str, dict[str, object]]:
-    """The manifest's recordings by ID; an entry whose ID is no recording ID is malformed."""
+    """The manifest's recordings by ID; an entry whose ID is no recording ID is malformed. A
+    recording linked to the case more than once has an entry per link: the one that exports
+    its original (a whole link) is the one checked."""
     found: dict[str, dict[str, object]] = {}
     for entry in _entries(manifest.get("recordings")):
         rec_id = entry.get("id")
         if is_id(rec_id):
-            found[rec_id] = entry
+            known = found.get(rec_id)
+            if known is None or known.get("original") is None:
+                found[rec_id] = entry
         else:
             malformed.append(f"manifest: recording id {shown(rec_id)} is not a recording ID")
     return found
