@@ -13,7 +13,11 @@ COPY ingest ingest
 COPY workers workers
 COPY interfaces interfaces
 COPY verifier verifier
-RUN pip install --no-cache-dir ./verifier .
+RUN pip install --no-cache-dir ./verifier . \
+    && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin vigil \
+    && mkdir -p /data && chown vigil /data
+# Never root: a process that handles evidence gets only its data folder.
+USER vigil
 ENV VIGIL_DATA_DIR=/data
 VOLUME ["/data"]
 ENTRYPOINT ["vigil"]

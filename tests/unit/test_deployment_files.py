@@ -3,6 +3,7 @@ them consistent with the code: every setting they pass is one the code reads."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -84,7 +85,7 @@ def test_worker_settings_point_at_the_compose_services_and_their_ports() -> None
     assert f"PLAINTEXT://kafka:{port}" in str(services()["kafka"]["environment"])
     host, _, port = env["VIGIL_S3_ENDPOINT"].partition(":")
     assert host == "minio"
-    assert any(p.endswith(f":{port}") for p in services()["minio"]["ports"])  # type: ignore[attr-defined]
+    assert port in services()["minio"]["expose"]  # type: ignore[operator]
     assert "@postgres:5432/" in env["VIGIL_CATALOG_URL"]
     postgres_env = services()["postgres"]["environment"]
     assert isinstance(postgres_env, dict)
@@ -122,3 +123,42 @@ def test_docker_compose_config_validates_where_the_plugin_exists() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_only_the_api_and_grafana_are_published_and_on_localhost_by_default() -> None:
+    published = {name: s["ports"] for name, s in services().items() if s.get("ports")}
+    assert set(published) == {"api", "grafana"}
+    for ports in published.values():
+        assert isinstance(ports, list)
+        assert all(str(p).startswith("${VIGIL_PUBLISH_HOST:-127.0.0.1}:") for p in ports), ports
+
+
+def test_no_password_or_secret_has_a_default() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    for name in ("POSTGRES_PASSWORD", "VIGIL_S3_SECRET_KEY", "VIGIL_S3_ROOT_PASSWORD",
+                 "VIGIL_API_SECRET", "GRAFANA_ADMIN_PASSWORD"):  # fmt: skip
+        assert f"${{{name}:?" in text, name
+        assert f"${{{name}:-" not in text, name
+
+
+def test_workers_use_their_own_least_privilege_s3_user() -> None:
+    assert vigil_env("segment")["VIGIL_S3_ACCESS_KEY"] == "vigil-worker"
+    minio_env = services()["minio"]["environment"]
+    assert isinstance(minio_env, dict) and minio_env["MINIO_ROOT_USER"] != "vigil-worker"
+    policy = json.loads((ROOT / "deploy" / "minio" / "vigil-worker-policy.json").read_text())
+    resources = {r for st in policy["Statement"] for r in st["Resource"]}
+    assert resources <= {
+        "arn:aws:s3:::vigil-originals", "arn:aws:s3:::vigil-derived",
+        "arn:aws:s3:::vigil-originals/*", "arn:aws:s3:::vigil-derived/*",
+    }  # fmt: skip
+    actions = {a for st in policy["Statement"] for a in st["Action"]}
+    assert not any(a.startswith(("s3:PutBucket", "s3:DeleteBucket", "admin:")) for a in actions)
+    assert "s3:BypassGovernanceRetention" not in actions
+
+
+def test_the_image_runs_as_a_user_and_healthchecks_use_what_the_images_ship() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    user = [line for line in text.splitlines() if line.startswith("USER ")]
+    assert user and user[-1] != "USER root"
+    minio_check = services()["minio"]["healthcheck"]
+    assert isinstance(minio_check, dict) and "curl" not in minio_check["test"]
