@@ -9,7 +9,8 @@ is tested as a table.
 Roles (from the domain's rules: access is by need, every retrieval is approved and logged):
 
 - **device**: uploads its own footage; reads nothing.
-- **officer**: uploads; plays back only recordings they made.
+- **officer**: uploads; plays back only recordings they made: those that name them and came
+  in by their own upload or a device bound to them (``AccessService.playback_officer``).
 - **reviewer**: the cases they are assigned to: timeline, playback, verification, custody log,
   and asking for an export (with a reason).
 - **supervisor**: every case; assigns reviewers, links footage, approves or denies exports.
@@ -33,7 +34,7 @@ from vigil_verify.errors import ErrorKind
 
 from catalog.errors import CatalogError, NotFound
 from catalog.ids import require_case_id, require_principal_id
-from catalog.models import ApiToken, CaseAssignment, Principal
+from catalog.models import ApiToken, CaseAssignment, Principal, Upload
 from catalog.repository import Catalog, Event, now
 
 Role = Literal["device", "officer", "reviewer", "supervisor", "auditor", "admin"]
@@ -370,6 +371,26 @@ class AccessService:
             token_id=row.id,
         )
         return TokenCheck(caller, "", principal.id)
+
+    def playback_officer(self, recording_id: str, officer_id: str | None) -> str | None:
+        """The officer a recording gives playback to: the one it names (``officer_id``), if
+        the upload it came in by was sent by that officer or by a device principal bound to
+        them. An unbound device may name an officer; that is recorded, but proves nothing, so
+        it gives no playback. A recording not uploaded through the API (ingested on the
+        server by an operator) keeps its officer."""
+        if officer_id is None:
+            return None
+        with self.catalog.session() as session:
+            senders = list(
+                session.scalars(
+                    select(Principal.officer_id)
+                    .join(Upload, Upload.principal_id == Principal.id)
+                    .where(Upload.recording_id == recording_id, Upload.status == "complete")
+                )
+            )
+        if not senders or officer_id in senders:
+            return officer_id
+        return None
 
     # -- case assignments ---------------------------------------------------------------------
 

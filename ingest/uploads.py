@@ -10,32 +10,51 @@ Durability, at any crash: a chunk is appended and fsynced before the confirmed o
 (a conditional UPDATE, so two requests for the same offset cannot both land); bytes on disk past
 the confirmed offset (written, not confirmed) are cut off before the next chunk. The whole file
 is hashed once, at finish; the ingest that follows takes that hash and does not hash again.
+
+Limits before work (``UploadLimits``): a start is refused unless its declared size fits in the
+uploads folder's free space, less a margin and less what every open upload has declared and not
+yet sent (the space is reserved for it); a device may have only so many uploads open at once; and
+an open upload that has had no chunk for ``expire_s`` is expired (``expire``: at each start, and
+from the API's own timer): closed as ``expired``, its ``.part`` file deleted, and one custody
+event ``upload.expired`` written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import update
+from sqlalchemy import select, update
 from vigil_verify.errors import ErrorKind
 
 from catalog.errors import NotFound
 from catalog.models import Upload
-from catalog.repository import Catalog, Event, now
+from catalog.repository import SYSTEM_ACTOR, Catalog, Event, now
 from ingest.errors import IngestError
 from ingest.service import IngestResult, RecordingMetadata
 from store.base import CHUNK
 
 MAX_CHUNK = 64 << 20
 MAX_UPLOAD = 1 << 40
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """What uploads may hold (``VIGIL_UPLOAD_*``): open uploads per device (per principal),
+    seconds without a chunk before an open upload expires, and free space kept on the uploads
+    folder beyond what open uploads have reserved."""
+
+    max_open_per_device: int = 4
+    expire_s: float = 86400.0
+    free_margin_bytes: int = 1 << 30
 
 
 class Intake(Protocol):
@@ -78,6 +97,24 @@ class UploadNotOpen(UploadError):
     kind = ErrorKind.CONFLICT
 
 
+class NoRoomForUpload(UploadError):
+    """The declared size does not fit in the free space left for uploads (422)."""
+
+
+class TooManyOpenUploads(UploadError):
+    """The device has as many uploads open as it may (409: finish one, or let it expire)."""
+
+    kind = ErrorKind.CONFLICT
+
+
+class UploadExpiredDetail(BaseModel):
+    upload_id: str
+    principal: str
+    size: int
+    received: int
+    last_chunk_at: datetime
+
+
 class UploadDetail(BaseModel):
     upload_id: str
     size: int
@@ -111,12 +148,21 @@ def _state(row: Upload) -> UploadState:
 
 
 class UploadService:
-    def __init__(self, *, catalog: Catalog, ingest: Intake, folder: Path) -> None:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        ingest: Intake,
+        folder: Path,
+        limits: UploadLimits | None = None,
+    ) -> None:
         self.catalog = catalog
         self.ingest = ingest
         self.folder = folder
+        self.limits = limits or UploadLimits()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._starting = threading.Lock()  # check the limits and reserve, as one step
 
     def _lock(self, upload_id: str) -> threading.Lock:
         with self._guard:
@@ -137,24 +183,93 @@ class UploadService:
     def start(self, principal_id: str, metadata: RecordingMetadata, size: int) -> UploadState:
         if not 0 < size <= MAX_UPLOAD:
             raise UploadError(f"size must be between 1 byte and {MAX_UPLOAD} bytes, got {size}")
+        self.expire()
         upload_id = uuid.uuid4().hex
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._path(upload_id).touch()
-        at = now()
-        row = Upload(
-            id=upload_id,
-            principal_id=principal_id,
-            metadata_json=metadata.model_dump_json(),
-            size=size,
-            offset=0,
-            chunks=0,
-            started_at=at,
-            updated_at=at,
-            status="open",
-        )
-        with self.catalog.session() as session:
-            session.add(row)
+        with self._starting:
+            self._check_room(principal_id, size)
+            self._path(upload_id).touch()
+            at = now()
+            row = Upload(
+                id=upload_id,
+                principal_id=principal_id,
+                metadata_json=metadata.model_dump_json(),
+                size=size,
+                offset=0,
+                chunks=0,
+                started_at=at,
+                updated_at=at,
+                status="open",
+            )
+            with self.catalog.session() as session:
+                session.add(row)
         return _state(row)
+
+    def _check_room(self, principal_id: str, size: int) -> None:
+        """Refuse a start that would pass the device's cap on open uploads, or whose declared
+        size does not fit in the free space left once the margin and every open upload's
+        unsent rest are set aside."""
+        with self.catalog.session() as session:
+            rows = session.execute(
+                select(Upload.principal_id, Upload.size, Upload.offset).where(
+                    Upload.status == "open"
+                )
+            ).all()
+        limit = self.limits.max_open_per_device
+        mine = sum(1 for row in rows if row.principal_id == principal_id)
+        if mine >= limit:
+            raise TooManyOpenUploads(
+                f"{mine} uploads of this device are open, and at most {limit} may be"
+                " (VIGIL_UPLOAD_MAX_OPEN_PER_DEVICE): finish one, or let it expire"
+            )
+        reserved = sum(max(0, row.size - row.offset) for row in rows)
+        margin = self.limits.free_margin_bytes
+        room = max(0, shutil.disk_usage(self.folder).free - margin - reserved)
+        if size > room:
+            raise NoRoomForUpload(
+                f"a declared size of {size} bytes does not fit: {room} bytes are free for"
+                f" uploads (free space less a margin of {margin} bytes,"
+                f" VIGIL_UPLOAD_FREE_MARGIN_BYTES, and {reserved} bytes reserved by open"
+                " uploads)"
+            )
+
+    def expire(self) -> list[str]:
+        """Expire every open upload that has had no chunk for ``limits.expire_s``: closed as
+        ``expired``, with one ``upload.expired`` custody event each, its ``.part`` file deleted.
+        Returns their IDs."""
+        cutoff = now() - timedelta(seconds=self.limits.expire_s)
+        with self.catalog.session() as session:
+            stale = list(
+                session.scalars(
+                    select(Upload.id).where(Upload.status == "open", Upload.updated_at < cutoff)
+                )
+            )
+        return [upload_id for upload_id in stale if self._expire_one(upload_id, cutoff)]
+
+    def _expire_one(self, upload_id: str, cutoff: datetime) -> bool:
+        with self._lock(upload_id):
+            with self.catalog.session() as session:
+                row = session.get(Upload, upload_id)
+                if row is None or row.status != "open" or row.updated_at >= cutoff:
+                    return False  # a chunk came in meanwhile, or it was closed
+                detail = UploadExpiredDetail(
+                    upload_id=upload_id,
+                    principal=row.principal_id,
+                    size=row.size,
+                    received=row.offset,
+                    last_chunk_at=row.updated_at,
+                )
+                row.status = "expired"
+                row.error = (
+                    f"no chunk for {self.limits.expire_s:.0f} s; nothing was stored: keep your"
+                    " copy and upload it again"
+                )
+                row.updated_at = now()
+                self.catalog.event_in(session, Event("upload.expired", SYSTEM_ACTOR, detail=detail))
+            self._path(upload_id).unlink(missing_ok=True)
+        with self._guard:
+            self._locks.pop(upload_id, None)
+        return True
 
     def state(self, upload_id: str, principal_id: str) -> UploadState:
         return _state(self._row(upload_id, principal_id))

@@ -28,7 +28,7 @@ from ingest.custody import SegmentWriter
 from ingest.live import LiveRecorder
 from ingest.segmenting import CustodyPath, Progress, no_progress
 from ingest.service import IngestResult, IngestService, RecordingMetadata
-from ingest.uploads import UploadService
+from ingest.uploads import UploadLimits, UploadService
 from integrity.export import export_case
 from integrity.keys import (
     SigningKey,
@@ -396,6 +396,16 @@ def make_export_builder(
     return build_export
 
 
+def make_uploads(settings: Settings, catalog: Catalog, ingest: AnnouncingIngest) -> UploadService:
+    """Resumable uploads, with their limits: open uploads per device, expiry, free space."""
+    limits = UploadLimits(
+        max_open_per_device=settings.upload_max_open_per_device,
+        expire_s=settings.upload_expire_s,
+        free_margin_bytes=settings.upload_free_margin_bytes,
+    )
+    return UploadService(catalog=catalog, ingest=ingest, folder=settings.uploads_dir, limits=limits)
+
+
 def build_app(
     settings: Settings, progress: Progress = no_progress, metrics: Metrics | None = None
 ) -> Vigil:
@@ -443,7 +453,7 @@ def build_app(
     return Vigil(
         settings=settings,
         access=AccessService(catalog),
-        uploads=UploadService(catalog=catalog, ingest=ingest, folder=settings.uploads_dir),
+        uploads=make_uploads(settings, catalog, ingest),
         exports=ExportService(catalog=catalog, folder=settings.exports_dir, build=build_export),
         catalog=catalog,
         store=store,

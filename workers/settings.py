@@ -106,6 +106,18 @@ class Settings(BaseSettings):
         ge=1,
         description="Failed authentications from one address make one custody event per window.",
     )
+    upload_max_open_per_device: int = Field(
+        4, ge=1, le=1000, description="Open uploads one device may have at once (more: 409)."
+    )
+    upload_expire_s: float = Field(
+        86400.0, ge=60, description="An open upload with no chunk for this long is expired."
+    )
+    upload_free_margin_bytes: int = Field(
+        1 << 30,
+        ge=0,
+        description="Free space kept on the uploads folder beyond what open uploads have declared"
+        " and not yet sent; a start that does not fit is refused (422).",
+    )
     metrics_token: SecretStr = Field(
         SecretStr(""),
         description="Bearer token Prometheus sends to the API's /metrics; unset: not served there.",

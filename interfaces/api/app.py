@@ -25,7 +25,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from vigil_verify.errors import VigilError
 
-from ingest.uploads import MAX_CHUNK
+from ingest.uploads import MAX_CHUNK, UploadService
 from interfaces.api.background import Background, _in_thread
 from interfaces.api.deps import API, Services
 from interfaces.api.errors import vigil_error
@@ -34,6 +34,7 @@ from interfaces.api.limits import BodyCap, BodyLimit
 from interfaces.api.routes import (
     cases,
     custody,
+    docs,
     exports,
     ledger,
     me,
@@ -61,6 +62,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     metrics.router,
     web.router,
     stats.router,
+    docs.router,
 )
 """Every route module's router, in the order of the OpenAPI document."""
 
@@ -100,10 +102,14 @@ def create_api(vigil: Vigil, *, secret: bytes | None = None, background: bool = 
         if worker is not None:
             worker.start()
         flusher = asyncio.create_task(_flush_every(guard, min(60.0, guard.window_s)))
+        sweeper = asyncio.create_task(
+            _expire_every(vigil.uploads, min(600.0, vigil.uploads.limits.expire_s / 4))
+        )
         try:
             yield
         finally:
             flusher.cancel()
+            sweeper.cancel()
             await _in_thread(guard.flush, everything=True)
             if worker is not None:
                 await _in_thread(worker.stop, settings.shutdown_grace_s)
@@ -113,6 +119,8 @@ def create_api(vigil: Vigil, *, secret: bytes | None = None, background: bool = 
         version="1.0.0",
         description="Video evidence: device uploads, case review, custody log, exports.",
         lifespan=lifespan,
+        docs_url=None,  # ours (routes/docs.py): Swagger UI's files served here, not from a CDN
+        redoc_url=None,
     )
     api.state.services = Services(
         vigil, vigil.access, vigil.uploads, vigil.exports, secret, guard, background=worker
@@ -133,6 +141,7 @@ def create_api(vigil: Vigil, *, secret: bytes | None = None, background: bool = 
     for router in ROUTERS:
         api.include_router(router)
     web.mount_static(api)
+    docs.mount_docs(api)
     return api
 
 
@@ -144,3 +153,13 @@ async def _flush_every(guard: AuthGuard, every_s: float) -> None:
             await _in_thread(guard.flush)
         except Exception:
             logger.exception("failed authentication: summaries not written; retrying")
+
+
+async def _expire_every(uploads: UploadService, every_s: float) -> None:
+    """Expire stale uploads even when no new upload starts to do it."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await _in_thread(uploads.expire)
+        except Exception:
+            logger.exception("uploads: stale uploads not expired; retrying")

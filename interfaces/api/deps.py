@@ -105,7 +105,7 @@ def _require(
         caller,
         action,
         case_id=case_id,
-        recording_officer=recording.officer_id if recording else None,
+        recording_officer=_playback_officer(services, caller, recording),
     )
     if not decision.allowed:
         _deny(
@@ -117,6 +117,13 @@ def _require(
             recording.id if recording else None,
         )
         raise HTTPException(403, decision.reason)
+
+
+def _playback_officer(services: Services, caller: Caller, rec: Recording | None) -> str | None:
+    """The officer ``rec`` gives playback to, looked up only for an officer."""
+    if rec is None or caller.role != "officer":
+        return None
+    return services.access.playback_officer(rec.id, rec.officer_id)
 
 
 def _viewed(
@@ -153,8 +160,9 @@ def scope_of(
         LinkedWindow(link.case_id, link.from_s, link.to_s)
         for link in services.vigil.catalog.active_links(rec.id)
     ]
+    officer = _playback_officer(services, caller, rec)
     return recording_scope(
-        caller, action, officer_id=rec.officer_id, links=links, duration_s=rec.duration_s,
+        caller, action, officer_id=officer, links=links, duration_s=rec.duration_s,
         via_case=via_case,
     )  # fmt: skip
 

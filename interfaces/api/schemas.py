@@ -87,7 +87,7 @@ class UploadStatus(BaseModel):
     size: int
     offset: int = Field(description="Bytes confirmed: resume from here.")
     chunks: int
-    status: Literal["open", "complete", "failed"]
+    status: Literal["open", "complete", "failed", "expired"]
     recording_id: str | None
     sha256: str | None
     may_delete: bool = Field(description="True once stored: the device may delete its copy.")

@@ -437,3 +437,29 @@ def test_metrics_are_served_only_to_the_scrape_token(app_factory: Callable[..., 
         assert wrong.status_code == 401
         right = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"})
         assert right.status_code == 200 and "vigil_api_auth_failures_total" in right.text
+
+
+# -- /docs renders under its CSP: Swagger UI from a package, no CDN, no inline script -------------
+
+
+def test_the_docs_page_loads_only_its_own_files_under_its_csp(
+    app_factory: Callable[..., Vigil],
+) -> None:
+    import re
+
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_api(app_factory(), secret=SECRET, background=False)) as client:
+        page = client.get("/docs")
+        assert page.status_code == 200
+        csp = page.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in csp and "script-src" not in csp  # scripts: 'self' only
+        scripts = re.findall(r"<script([^>]*)>", page.text)
+        assert scripts and all('src="/' in attrs for attrs in scripts)  # none inline
+        files = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert files and all(f.startswith("/docs/") for f in files)  # none from another host
+        for f in files:
+            assert client.get(f).status_code == 200, f
+        assert "SwaggerUIBundle" in client.get("/docs/assets/swagger-ui-bundle.js").text
+        assert "/openapi.json" in client.get("/docs/init.js").text
+        assert client.get("/openapi.json").status_code == 200

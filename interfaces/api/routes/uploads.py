@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from pydantic import ValidationError
 
+from catalog.access import Caller
 from ingest.service import RecordingMetadata
 from ingest.uploads import MAX_CHUNK, UploadState
 from interfaces.api.background import _in_thread
@@ -41,9 +42,7 @@ def start_upload(body: UploadStart, caller: CallerDep, services: ServicesDep) ->
         reason = f"device credential {caller.device_id} cannot upload for {body.device_id}"
         _deny(services, caller.id, reason, "POST uploads")
         raise HTTPException(403, reason)
-    officer = body.officer_id
-    if caller.role == "officer":
-        officer = caller.officer_id
+    officer = _officer_named(services, caller, body.officer_id)
     try:
         metadata = RecordingMetadata(
             device_id=body.device_id,
@@ -58,6 +57,23 @@ def start_upload(body: UploadStart, caller: CallerDep, services: ServicesDep) ->
         raise HTTPException(422, f"metadata: {exc.errors()[0]['msg']}") from exc
     state = services.uploads.start(caller.id, metadata, body.size)
     return _upload_status(state, services)
+
+
+def _officer_named(services: Services, caller: Caller, named: str | None) -> str | None:
+    """The officer an upload is recorded for. An officer uploads as themselves. A device bound
+    to an officer names that officer or none (then it is theirs); naming another is refused
+    (422). An unbound device's officer is recorded as named, but gives that officer no
+    playback (``AccessService.playback_officer``)."""
+    if caller.role == "officer" or caller.officer_id is None:
+        return caller.officer_id if caller.role == "officer" else named
+    if named is not None and named != caller.officer_id:
+        reason = (
+            f"device credential {caller.id} is bound to officer {caller.officer_id} and cannot"
+            f" name officer {named}"
+        )
+        _deny(services, caller.id, reason, "POST uploads")
+        raise HTTPException(422, reason)
+    return caller.officer_id
 
 
 @router.get(
@@ -137,14 +153,15 @@ async def finish_upload(
     return _upload_status(state, services)
 
 
+_STATUSES: dict[str, Literal["open", "complete", "failed", "expired"]] = {
+    "complete": "complete",
+    "failed": "failed",
+    "expired": "expired",
+}
+
+
 def _upload_status(state: UploadState, services: Services) -> UploadStatus:
-    status: Literal["open", "complete", "failed"] = (
-        "complete"
-        if state.status == "complete"
-        else "failed"
-        if state.status == "failed"
-        else "open"
-    )
+    status = _STATUSES.get(state.status, "open")
     return UploadStatus(
         upload_id=state.id,
         size=state.size,
