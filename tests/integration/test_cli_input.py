@@ -10,10 +10,13 @@ the real ``vigil`` command run against it.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,8 @@ import pytest
 
 from catalog.db import make_engine
 from catalog.repository import Catalog
+from interfaces.cli.errors import run as run_cli
+from interfaces.cli.main import cli
 from tests.helpers import VIGIL
 from transcode.samples import SampleSpec
 
@@ -37,6 +42,29 @@ class Setup:
     data: Path
     work: Path
     recording: str
+    env: dict[str, str]
+
+
+def run_here(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``vigil -q ARGS`` in this process, through the same entry point as the command
+    (``interfaces.cli.errors.run``): a refusal happens before the app would do anything, and
+    importing Vigil afresh for each of the refusals below cost ~2 s apiece."""
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_argv = dict(os.environ), sys.argv
+    os.environ.update(env)
+    sys.argv = ["vigil", "-q", *args]
+    code: int | str | None = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            run_cli(cli)
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.argv = saved_argv
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    return subprocess.CompletedProcess(args, status, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +90,7 @@ def setup(
     recording = done.stdout.split()[1]
     linked = run("case", "link", "CASE-OK", recording, "--reason", "traffic stop")
     assert linked.returncode == 0, linked.stderr
-    return Setup(run, data, work, recording)
+    return Setup(run, data, work, recording, env)
 
 
 @dataclass(frozen=True)
@@ -177,7 +205,7 @@ def test_refused_with_one_line_exit_2_and_nothing_written(
     names = {"rec": setup.recording, "work": str(setup.work), "clip": str(make_clip(CLIP))}
     argv = [a.format(**names) if "{" in a else a for a in args]
     before = state(setup)
-    done = setup.run(*argv)
+    done = run_here(setup.env, *argv)
     assert_refused(done, *fragments)
     assert state(setup) == before
 
