@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from vigil_verify.checkpoint import Checkpoint, CheckpointError, parse_checkpoint, verify_checkpoint
-from vigil_verify.ledger import LedgerCheck, SignedRecording, _apply, _parse_event
+from vigil_verify.facts import LedgerCheck, SignedRecording, apply_event, parse_event
 from vigil_verify.merkle import leaf_hash, verify_inclusion
 
 from catalog.models import CustodyEvent, LedgerLeaf
@@ -147,13 +147,13 @@ def prove(
 def _learn(proved: ProvedRecording, checker: LedgerCheck, position: int, raw: bytes) -> None:
     """Add what one proved event establishes to ``proved``."""
     try:
-        event = _parse_event(position, raw.decode("utf-8"))
+        event = parse_event(position, raw.decode("utf-8"))
     except (ValueError, KeyError, TypeError) as exc:
         proved.problems.append(f"log: a proved event at leaf {position} is malformed ({exc})")
         return
     checker.facts[proved.facts.id] = proved.facts
     try:
-        _apply(checker, event)
+        apply_event(checker, event)
     except (ValueError, KeyError, TypeError) as exc:
         proved.problems.append(f"log: event #{event.id} ({event.action}) is malformed ({exc})")
         return

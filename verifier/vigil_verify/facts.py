@@ -26,7 +26,9 @@ __all__ = [
     "SignedEvent",
     "SignedRecording",
     "SignedSegment",
+    "apply_event",
     "parse_entry",
+    "parse_event",
 ]
 
 MAX_SECONDS = 1e9
@@ -159,7 +161,7 @@ def _sha256(value: object) -> str:
     return text
 
 
-def _parse_event(position: int, raw: str) -> SignedEvent:
+def parse_event(position: int, raw: str) -> SignedEvent:
     document = json.loads(raw)
     if not isinstance(document, dict):
         raise ValueError("an event must be a JSON object")
@@ -185,7 +187,7 @@ def _parse_event(position: int, raw: str) -> SignedEvent:
     )
 
 
-def _apply(check: LedgerCheck, event: SignedEvent) -> None:
+def apply_event(check: LedgerCheck, event: SignedEvent) -> None:
     """What a proved event establishes about the footage."""
     d = event.detail
     if event.recording is None:
@@ -254,4 +256,4 @@ def parse_entry(line: str) -> tuple[int, bytes, list[bytes], SignedEvent]:
     if not isinstance(proof, list):
         raise ValueError(f"proof {shown(proof)} is not a list")
     hashes = [bytes.fromhex(_str(p)) for p in proof]
-    return position, raw.encode("utf-8"), hashes, _parse_event(position, raw)
+    return position, raw.encode("utf-8"), hashes, parse_event(position, raw)

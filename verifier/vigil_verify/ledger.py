@@ -42,9 +42,8 @@ from vigil_verify.facts import (
     SignedEvent,
     SignedRecording,
     SignedSegment,
-    _apply,
-    _parse_event,
     _str,
+    apply_event,
     parse_entry,
 )
 from vigil_verify.merkle import leaf_hash, verify_consistency, verify_inclusion
@@ -63,8 +62,6 @@ __all__ = [
     "SignedEvent",
     "SignedRecording",
     "SignedSegment",
-    "_apply",  # integrity.logfacts reads the server's own log with these two
-    "_parse_event",
     "check_ledger",
 ]
 
@@ -255,7 +252,7 @@ def _check_events(path: Path, head: Checkpoint, check: LedgerCheck) -> None:
     check.events_proved = len(proved)
     for event in sorted(proved, key=lambda e: e.position):
         try:
-            guarded("", _apply, check, event)
+            guarded("", apply_event, check, event)
         except Malformed as exc:
             check.malformed.append(
                 f"log: event #{event.id} ({_named(event.action)}) is malformed ({exc})"
