@@ -27,19 +27,51 @@ def holes_of(segment: Segment) -> list[tuple[float, float]]:
     return [(float(a), float(b)) for a, b in json.loads(segment.holes)]
 
 
+def _label(segment: Segment) -> str:
+    return f"segment {segment.index}"
+
+
+def _holes(segments: Sequence[Segment]) -> list[Discontinuity]:
+    """The gaps the custody path found in the pictures (``transcode.timing``). Each is kept
+    with the segment of the picture before it; one that starts at or after that segment's
+    end lies between it and the next segment."""
+    found: list[Discontinuity] = []
+    for at, s in enumerate(segments):
+        after = segments[at + 1] if at + 1 < len(segments) else s
+        for start, end in holes_of(s):
+            before = after if start >= s.end_s - 1e-6 else s
+            found.append(Discontinuity("gap", _label(s), _label(before), start, end - start))
+    return found
+
+
+def _covered(boundary: Discontinuity, holes: Sequence[Discontinuity], slack: float) -> bool:
+    """Is a gap between two segments' spans one the custody path found and kept as a hole
+    (the same stretch, to ``slack``)? A missing segment is a longer stretch: not covered."""
+    lo, hi = boundary.start, boundary.start + boundary.seconds
+    return any(abs(h.start - lo) <= slack and abs(h.start + h.seconds - hi) <= slack for h in holes)
+
+
 def recording_gaps(
     recording: Recording, segments: Sequence[Segment], tolerance_frames: float
 ) -> list[Discontinuity]:
-    """Gaps/overlaps between adjacent segments, and holes inside segments, in time order."""
+    """Gaps/overlaps between adjacent segments, and the gaps in the pictures the custody path
+    kept with each segment, in time order (docs/continuity.md).
+
+    The holes are the rule itself: judged against the recording's own cadence when it was
+    cut. The spans are checked too, with the slack of ``tolerance_s``, so that a missing
+    segment, a live segment or a row catalogued before the holes were kept at boundaries
+    still shows; a gap found both ways is listed once.
+    """
     frame = 1.0 / recording.fps if recording.fps else 0.04
     tolerance = tolerance_s(frame, recording.frame_hold_s or frame, tolerance_frames)
-    spans = [Span(f"segment {s.index}", s.start_s, s.end_s) for s in segments]
-    found = check_spans(spans, tolerance)
-    for s in segments:
-        for start, end in holes_of(s):
-            label = f"segment {s.index}"
-            found.append(Discontinuity("gap", label, label, start, end - start))
-    return sorted(found, key=lambda d: d.start)
+    holes = _holes(segments)
+    spans = [Span(_label(s), s.start_s, s.end_s) for s in segments]
+    found = [
+        d
+        for d in check_spans(spans, tolerance)
+        if d.kind == "overlap" or not _covered(d, holes, tolerance)
+    ]
+    return sorted([*found, *holes], key=lambda d: d.start)
 
 
 def wall_span(recording: Recording) -> WallSpan | None:

@@ -17,8 +17,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from vigil_verify.continuity import tolerance_s
-
 from catalog.models import Recording, Segment
 from catalog.repository import SYSTEM_ACTOR, Catalog, Event
 from ingest.custody import SegmentWriter, record_probe
@@ -133,9 +131,7 @@ class CustodyPath:
             probed=probed,
             segment_s=self.segment_s,
             timeout_s=self.tools.timeout_s,
-            hole_tolerance_s=tolerance_s(
-                video.frame_duration_s, video.hold_s, self.gap_tolerance_frames
-            ),
+            tolerance_frames=self.gap_tolerance_frames,
             on_progress=lambda t: self.progress(recording.id, "segment", min(t / total, 1)),
         )
         damage = [recording.damage, probed.describe_damage(), outcome.damage]

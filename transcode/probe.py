@@ -11,10 +11,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from vigil_verify.continuity import Cadence, cadence
 
 from transcode.commands import (
     first_packet_command,
@@ -30,6 +32,7 @@ PLAYABLE_VIDEO = frozenset({"h264"})
 PLAYABLE_AUDIO = frozenset({"aac"})
 
 NOPTS = -(2**63)  # AV_NOPTS_VALUE, printed for packets without a timestamp
+DEFAULT_TOLERANCE_FRAMES = 1.0  # the default of Settings.continuity_tolerance_frames
 _HEADER = re.compile(r"^#(?P<key>[a-z_]+) (?P<index>\d+): (?P<value>.*)$")
 _INPUT = re.compile(r"^Input #0, (?P<format>.+), from ")
 _DURATION = re.compile(r"Duration: (?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?)")
@@ -60,17 +63,27 @@ class StreamInfo:
 
 @dataclass(frozen=True)
 class Track:
-    """One stream's packets, in file order, as arrays (thousands of packets per minute)."""
+    """One stream's packets, in file order, as arrays (thousands of packets per minute).
+
+    ``number`` is each packet's place among all the packets ffmpeg passed on for the stream
+    (those without timestamps or without data included, which the arrays leave out): what the
+    segment muxer counts for ``-segment_frames``. None: packet i is number i.
+    """
 
     stream: StreamInfo
     pts: NDArray[np.int64]
     duration: NDArray[np.int64]
     size: NDArray[np.int64]
     key: NDArray[np.bool_]
+    number: NDArray[np.int64] | None = None
 
     @property
     def count(self) -> int:
         return int(self.pts.size)
+
+    @property
+    def numbers(self) -> NDArray[np.int64]:
+        return self.number if self.number is not None else np.arange(self.count, dtype=np.int64)
 
     @property
     def start_s(self) -> float:
@@ -78,10 +91,15 @@ class Track:
 
     @property
     def end_s(self) -> float:
-        """End of presentation: the last frame's pts plus its duration."""
+        """End of presentation: the last picture's time plus how long it is held (its packet
+        duration, or the recording's closing cadence when the pictures come slower than the
+        packets claim, as from a variable-rate camera; see ``vigil_verify.continuity``)."""
         if not self.count:
             return 0.0
-        return float((self.pts + self.duration).max() * self.stream.time_base)
+        last = int(np.argmax(self.pts))
+        tb = float(self.stream.time_base)
+        held = max(float(max(self.duration[last], 0)) * tb, self.timing().closing_hold_s)
+        return float(self.pts[last]) * tb + held
 
     @property
     def frame_duration_s(self) -> float:
@@ -102,24 +120,48 @@ class Track:
         tb = float(self.stream.time_base)
         return np.sort(self.pts[self.key]).astype(np.float64) * tb
 
+    @cached_property
+    def order(self) -> NDArray[np.intp]:
+        """Packet positions in presentation order (B-frames put back in place)."""
+        return np.argsort(self.pts, kind="stable")
+
+    def times_s(self) -> NDArray[np.float64]:
+        """Presentation times in seconds, in presentation order."""
+        return self.pts[self.order].astype(np.float64) * float(self.stream.time_base)
+
+    def timing(self, tolerance_frames: float = DEFAULT_TOLERANCE_FRAMES) -> Cadence:
+        """The pictures judged against their own cadence (``vigil_verify.continuity``)."""
+        if tolerance_frames == DEFAULT_TOLERANCE_FRAMES:
+            return self._default_timing
+        return cadence(self.times_s(), tolerance_frames)
+
+    @cached_property
+    def _default_timing(self) -> Cadence:
+        return cadence(self.times_s(), DEFAULT_TOLERANCE_FRAMES)
+
     @property
     def hold_s(self) -> float:
-        """The typical interval between pictures (median).
+        """The longest interval between pictures that is not a gap (``timing``).
 
         One frame for a constant-rate camera; longer for variable-rate ones, which hold a
-        picture for a few hundred milliseconds in the dark. Continuity checks scale with it.
+        picture for a few hundred milliseconds in the dark.
         """
         if self.count < 2:
             return self.frame_duration_s
-        intervals = np.diff(np.sort(self.pts)).astype(np.float64) * float(self.stream.time_base)
-        return float(np.median(intervals))
+        return self.timing().longest_hold_s or self.frame_duration_s
+
+    def gaps(self, tolerance_frames: float) -> list[tuple[float, float]]:
+        """Where no picture was recorded, judged against the track's own cadence: (end of the
+        hold of the picture before, start of the picture after), in seconds."""
+        return self.timing(tolerance_frames).holes()
 
     def jumps(self, tolerance_s: float) -> list[tuple[float, float]]:
         """Holes in the timeline longer than ``tolerance_s``: (end of the frame before, start of
-        the frame after), in seconds."""
+        the frame after), in seconds. One tolerance for the whole track; ``gaps`` judges each
+        interval against the cadence around it."""
         if self.count < 2:
             return []
-        order = np.argsort(self.pts, kind="stable")
+        order = self.order
         pts = self.pts[order]
         ends = pts + np.maximum(self.duration[order], 0)
         tb = float(self.stream.time_base)
@@ -196,7 +238,8 @@ def _complaints(stderr: str) -> tuple[str, ...]:
 def parse_framecrc(text: str) -> tuple[tuple[StreamInfo, ...], dict[int, Track]]:
     """Parse ffmpeg ``framecrc`` output into stream descriptions and per-stream packet arrays."""
     headers: dict[int, dict[str, str]] = {}
-    rows: dict[int, list[tuple[int, int, int, bool]]] = {}
+    rows: dict[int, list[tuple[int, int, int, int, bool]]] = {}
+    seen: dict[int, int] = {}
     for line in text.splitlines():
         if not line:
             continue
@@ -209,6 +252,8 @@ def parse_framecrc(text: str) -> tuple[tuple[StreamInfo, ...], dict[int, Track]]
             continue
         index, dts, pts = int(parts[0]), int(parts[1]), int(parts[2])
         duration, size = int(parts[3]), int(parts[4])
+        number = seen.get(index, 0)
+        seen[index] = number + 1
         if pts == NOPTS:
             if dts == NOPTS:
                 continue
@@ -216,7 +261,7 @@ def parse_framecrc(text: str) -> tuple[tuple[StreamInfo, ...], dict[int, Track]]
         if size == 0:
             continue  # an empty packet (AVI's "repeat the last frame"): no picture of its own
         key = not any(p.startswith("F=") and int(p[2:], 16) & 1 == 0 for p in parts[6:])
-        rows.setdefault(index, []).append((pts, duration, size, key))
+        rows.setdefault(index, []).append((pts, duration, size, number, key))
     streams: list[StreamInfo] = []
     tracks: dict[int, Track] = {}
     for index in sorted(headers):
@@ -237,13 +282,14 @@ def parse_framecrc(text: str) -> tuple[tuple[StreamInfo, ...], dict[int, Track]]
         )
         streams.append(info)
         data = rows.get(index, [])
-        arr = np.array([r[:3] for r in data], dtype=np.int64).reshape(-1, 3)
+        arr = np.array([r[:4] for r in data], dtype=np.int64).reshape(-1, 4)
         tracks[index] = Track(
             stream=info,
             pts=arr[:, 0].copy(),
             duration=arr[:, 1].copy(),
             size=arr[:, 2].copy(),
-            key=np.array([r[3] for r in data], dtype=np.bool_),
+            key=np.array([r[4] for r in data], dtype=np.bool_),
+            number=arr[:, 3].copy(),
         )
     return tuple(streams), tracks
 

@@ -5,10 +5,13 @@ the files it made with their timing. The stages in ``workers.stages`` store, has
 catalogue them.
 
 Segments are always stream copies (every packet as recorded, no decode): MPEG-TS when it can
-carry the codecs, Matroska otherwise. Their timing comes from the original's probe, split where
-ffmpeg cut (each cut is on a key packet listed in ``segments.csv``), so the segments need not
-be read again; only when that cannot be matched (a damaged source, packets without
-timestamps) is each segment probed.
+carry the codecs, Matroska otherwise. Where they start is planned on the recording's own
+footage time (``transcode.timing.plan_cuts``) and given to ffmpeg as packet numbers, so a
+source that starts late or whose timestamps jump or wrap keeps its segment length. Their
+timing comes from the original's probe, split at those packets once ``segments.csv`` shows
+ffmpeg cut there, so the segments need not be read again; only when that cannot be matched
+(a damaged source, Matroska) is each segment probed. Either way, spans and gaps are judged
+by the recording's own cadence (``transcode.timing.segment_timings``; docs/continuity.md).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from transcode.commands import (
     SegmentJob,
     proxy_command,
     segment_command,
+    segment_frames,
 )
 from transcode.errors import TranscodeError
 from transcode.ffmpeg import FfmpegFailed, ProcessRunner
@@ -44,6 +48,7 @@ from transcode.probe import (
     probe,
     probe_video_many,
 )
+from transcode.timing import plan_cuts, segment_timings, unwrap
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +88,10 @@ def proxy_audio(audio_codec: str | None) -> AudioPlan:
 class SegmentFile:
     index: int
     path: Path
-    start_s: float  # source timestamps (seconds), measured from the segment's own packets
-    end_s: float
+    start_s: float  # its first picture, on the segments' timestamps (seconds)
+    end_s: float  # the next segment's first picture, or its last picture's usual hold
     frames: int
-    holes: tuple[tuple[float, float], ...]  # jumps in the timestamps inside the segment
+    holes: tuple[tuple[float, float], ...]  # gaps after its pictures (transcode.timing)
 
 
 @dataclass(frozen=True)
@@ -118,8 +123,47 @@ def read_segment_list(path: Path) -> list[tuple[str, float, float]]:
     return rows
 
 
+def split_at(track: Track, cuts: Sequence[int], shift_s: float) -> list[Track]:
+    """``track`` (packets in file order) split before each of the positions ``cuts``, moved
+    by ``shift_s`` onto the segments' timestamps."""
+    tb = float(track.stream.time_base)
+    shifted = track.pts + round(shift_s / tb)
+    bounds = [0, *cuts, track.count]
+    return [
+        Track(
+            stream=track.stream,
+            pts=shifted[a:b],
+            duration=track.duration[a:b],
+            size=track.size[a:b],
+            key=track.key[a:b],
+            number=track.numbers[a:b],
+        )
+        for a, b in itertools.pairwise(bounds)
+    ]
+
+
+def _cut_slack_s(track: Track) -> float:
+    return max(track.frame_duration_s / 2, 1e-3)
+
+
+def cuts_listed(
+    track: Track, cuts: Sequence[int], starts_s: Sequence[float], shift_s: float
+) -> bool:
+    """Did ffmpeg start segment k > 0 at the planned keyframe ``cuts[k - 1]``? Its listed
+    start must be that packet's time on the segments' timestamps, within half a frame."""
+    if len(starts_s) != len(cuts) + 1:
+        return False
+    tb = float(track.stream.time_base)
+    slack = _cut_slack_s(track)
+    return all(
+        abs(float(track.pts[c]) * tb + shift_s - start) <= slack
+        for c, start in zip(cuts, starts_s[1:], strict=True)
+    )
+
+
 def split_track(track: Track, starts_s: Sequence[float], shift_s: float) -> list[Track] | None:
-    """Split a video track (packets in file order) where ffmpeg started each segment.
+    """Split a video track (packets in file order) where ffmpeg started each segment, when
+    it chose the cuts itself (``-segment_time``).
 
     A stream-copy segmenter starts segment k > 0 at the key packet it listed at ``starts_s[k]``
     and keeps file order, so segment k is the packets from that key packet to the next cut.
@@ -133,7 +177,7 @@ def split_track(track: Track, starts_s: Sequence[float], shift_s: float) -> list
     tb = float(track.stream.time_base)
     keys = np.flatnonzero(track.key)
     key_times = track.pts[keys].astype(np.float64) * tb + shift_s
-    tolerance = max(track.frame_duration_s / 2, 1e-3)
+    tolerance = _cut_slack_s(track)
     cuts = [0]
     for start in starts_s[1:]:
         if not key_times.size:
@@ -142,18 +186,7 @@ def split_track(track: Track, starts_s: Sequence[float], shift_s: float) -> list
         if abs(key_times[nearest] - start) > tolerance or keys[nearest] <= cuts[-1]:
             return None
         cuts.append(int(keys[nearest]))
-    cuts.append(track.count)
-    shifted = track.pts + round(shift_s / tb)
-    return [
-        Track(
-            stream=track.stream,
-            pts=shifted[a:b],
-            duration=track.duration[a:b],
-            size=track.size[a:b],
-            key=track.key[a:b],
-        )
-        for a, b in itertools.pairwise(cuts)
-    ]
+    return split_at(track, cuts[1:], shift_s)
 
 
 PROBE_BATCH = 64
@@ -182,6 +215,81 @@ def _measure(
     return measured
 
 
+@dataclass(frozen=True)
+class _Cut:
+    """What ffmpeg was asked for and what it made."""
+
+    job: SegmentJob
+    cuts: list[int]  # planned positions in the source track (ignored when ffmpeg chose)
+    files: list[Path]
+    listed: list[tuple[str, float, float]]
+    damage: str | None
+
+
+def _split(
+    runner: ProcessRunner, ffmpeg: str, video: Track, cut: _Cut, timeout_s: float
+) -> tuple[list[Track], float] | None:
+    """The segments' tracks from the original's probe, split where ffmpeg cut, and the shift
+    of their timestamps; None when that cannot be matched (then each segment is probed)."""
+    if (
+        cut.damage is not None
+        or cut.job.container != "mpegts"
+        or [n for n, _, _ in cut.listed] != [p.name for p in cut.files]
+    ):
+        return None
+    first = first_video_pts(runner, ffmpeg, cut.files[0], timeout_s=timeout_s)
+    if first is None:
+        return None
+    shift = first - float(video.pts[0] * video.stream.time_base)
+    starts = [start for _, start, _ in cut.listed]
+    if cut.job.cuts is not None:
+        if not cuts_listed(video, cut.cuts, starts, shift):
+            return None
+        return split_at(video, cut.cuts, shift), shift
+    tracks = split_track(video, starts, shift)
+    return (tracks, shift) if tracks is not None else None
+
+
+def _probed(
+    runner: ProcessRunner, ffmpeg: str, video: Track, files: Sequence[Path], timeout_s: float
+) -> tuple[list[Track | None], float]:
+    """Each segment's track read from the segment (one clock across a 33-bit wrap), and the
+    shift of their timestamps."""
+    measured = _measure(runner, ffmpeg, files, timeout_s)
+    readable = list(itertools.takewhile(lambda t: t is not None, measured))
+    tracks: list[Track | None] = [*unwrap([t for t in readable if t is not None])]
+    tracks += measured[len(readable) :]
+    shift = 0.0
+    source_keys = video.keyframe_times()
+    first_keys = tracks[0].keyframe_times() if tracks and tracks[0] is not None else None
+    if first_keys is not None and first_keys.size and source_keys.size:
+        shift = float(first_keys[0] - source_keys[0])
+    return tracks, shift
+
+
+def _run_cut(
+    runner: ProcessRunner,
+    ffmpeg: str,
+    job: SegmentJob,
+    cuts: list[int],
+    timeout_s: float,
+    on_progress: Callable[[float], None] | None,
+) -> _Cut:
+    out_dir = job.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.iterdir():
+        if _SEGMENT_NAME.match(stale.name) or stale.name == "segments.csv":
+            stale.unlink()  # a previous attempt's partial output; nothing of it was published
+    damage: str | None = None
+    try:
+        runner.run(segment_command(ffmpeg, job), timeout_s=timeout_s, on_progress=on_progress)
+    except FfmpegFailed as exc:
+        damage = f"segmenting stopped early: {exc}"
+        logger.warning("%s: %s", job.source.name, damage)
+    files = sorted(p for p in out_dir.iterdir() if _SEGMENT_NAME.match(p.name))
+    return _Cut(job, cuts, files, read_segment_list(job.segment_list), damage)
+
+
 def segment_file(
     runner: ProcessRunner,
     ffmpeg: str,
@@ -191,66 +299,49 @@ def segment_file(
     probed: ProbeResult,
     segment_s: float,
     timeout_s: float,
-    hole_tolerance_s: float,
+    tolerance_frames: float,
     on_progress: Callable[[float], None] | None = None,
 ) -> SegmentOutcome:
     """Segment ``source`` into ``out_dir`` by stream copy and time every segment produced.
 
-    Timestamp jumps inside a segment longer than ``hole_tolerance_s`` are returned as holes.
-    A damaged source still yields whatever ffmpeg could cut; its complaint is returned, not
-    raised, as long as at least one segment came out.
+    Cuts are planned on the recording's own footage time (``transcode.timing.plan_cuts``);
+    segments are timed, and gaps found, by the recording's own cadence with
+    ``tolerance_frames`` (``transcode.timing.segment_timings``). A damaged source still
+    yields whatever ffmpeg could cut; its complaint is returned, not raised, as long as at
+    least one segment came out.
     """
-    assert probed.video is not None
-    container = container_for(probed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.iterdir():
-        if _SEGMENT_NAME.match(stale.name) or stale.name == "segments.csv":
-            stale.unlink()  # a previous attempt's partial output; nothing of it was published
-    job = SegmentJob(source, out_dir, segment_s, container, audio=probed.audio is not None)
-    damage: str | None = None
-    try:
-        runner.run(segment_command(ffmpeg, job), timeout_s=timeout_s, on_progress=on_progress)
-    except FfmpegFailed as exc:
-        damage = f"segmenting stopped early: {exc}"
-        logger.warning("%s: %s", source.name, damage)
-    files = sorted(p for p in out_dir.iterdir() if _SEGMENT_NAME.match(p.name))
-    listed = read_segment_list(job.segment_list)
-    tracks: Sequence[Track | None] | None = None
-    if (
-        damage is None
-        and container == "mpegts"
-        and [n for n, _, _ in listed] == [p.name for p in files]
-    ):
-        first = first_video_pts(runner, ffmpeg, files[0], timeout_s=timeout_s)
-        if first is not None:
-            shift = first - float(probed.video.pts[0] * probed.video.stream.time_base)
-            tracks = split_track(probed.video, [start for _, start, _ in listed], shift)
-    measured = "split"
-    if tracks is None:
-        tracks = _measure(runner, ffmpeg, files, timeout_s)
-        measured = "probed"
-        source_keys = probed.video.keyframe_times()
-        first_keys = tracks[0].keyframe_times() if tracks and tracks[0] is not None else None
-        if first_keys is not None and first_keys.size and source_keys.size:
-            shift = float(first_keys[0] - source_keys[0])
-    segments: list[SegmentFile] = []
-    for path, video in zip(files, tracks, strict=False):
-        if video is None:
+    video = probed.video
+    assert video is not None
+    cuts = plan_cuts(video, segment_s, tolerance_frames)
+    numbered = tuple(int(n) for n in video.numbers[cuts])
+    listable = segment_frames(numbered) is not None
+    if not listable:
+        logger.warning("%s: %d cuts are too many to list; ffmpeg cuts", source.name, len(cuts))
+    job = SegmentJob(
+        source, out_dir, segment_s, container_for(probed), audio=probed.audio is not None,
+        cuts=numbered if listable else None,
+    )  # fmt: skip
+    cut = _run_cut(runner, ffmpeg, job, cuts, timeout_s, on_progress)
+    damage = cut.damage
+    split = _split(runner, ffmpeg, video, cut, timeout_s)
+    measured = "split" if split is not None else "probed"
+    tracks, shift = (
+        split if split is not None else _probed(runner, ffmpeg, video, cut.files, timeout_s)
+    )
+    readable: list[Track] = []
+    for path, track in zip(cut.files, tracks, strict=False):
+        if track is None or not track.count:
             damage = f"{path.name} unreadable after cutting"
             break
-        segments.append(
-            SegmentFile(
-                index=len(segments),
-                path=path,
-                start_s=video.start_s,
-                end_s=video.end_s,
-                frames=video.count,
-                holes=tuple(video.jumps(hole_tolerance_s)),
-            )
-        )
-    if not segments:
+        readable.append(track)
+    if not readable:
         raise SegmentingError(f"{source.name}: ffmpeg produced no segment ({damage})")
-    return SegmentOutcome(container, tuple(segments), damage, measured, shift)
+    timings = segment_timings(readable, tolerance_frames)
+    segments = tuple(
+        SegmentFile(i, path, t.start_s, t.end_s, t.frames, t.holes)
+        for i, (path, t) in enumerate(zip(cut.files, timings, strict=False))
+    )
+    return SegmentOutcome(cut.job.container, segments, damage, measured, shift)
 
 
 class ProxyError(TranscodeError):

@@ -99,7 +99,7 @@ def test_split_timing_equals_probing_every_segment(
         probed = probe(app.tools.runner, app.tools.ffmpeg, clip)
         outcome = segment_file(
             app.tools.runner, app.tools.ffmpeg, clip, tmp_path / clip.stem, probed=probed,
-            segment_s=4.0, timeout_s=120, hole_tolerance_s=0.1,
+            segment_s=4.0, timeout_s=120, tolerance_frames=1.0,
         )  # fmt: skip
         assert outcome.measured == "split"
         tracks = _measure(
