@@ -5,22 +5,41 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from integrity.phash import FrameHashes, hash_frames
+from vigil_verify.sampling import FrameTimes, repair_times, timed_hashes
+
+from integrity.phash import FrameHashes, PdqBatches, hash_frames
 from transcode.ffmpeg import Tools
-from transcode.frames import decode_gray_frames, grid_start
+from transcode.frames import decode_gray_frames, decode_timed_frames, grid_start
+
+
+def timed_frame_hashes(tools: Tools, path: Path, *, origin_s: float | None) -> FrameHashes:
+    """Every frame of ``path`` hashed at its own time: on the recording's timeline (``origin_s``
+    is the source timestamp of the recording's first frame) or, with None, on the file's own
+    timeline from its first frame at 0 (an outside copy)."""
+    times = FrameTimes()
+    batches = PdqBatches()
+    for frame in decode_timed_frames(tools, path, times):
+        batches.add(frame)
+    hashes, quality = batches.result()
+    return timed_hashes(repair_times(times.raw), hashes, quality, origin=origin_s)
 
 
 def segment_hashes(
-    tools: Tools, path: Path, *, rate: float, origin_s: float, start_s: float
+    tools: Tools, path: Path, *, rate: float | None, origin_s: float, start_s: float
 ) -> FrameHashes:
     """Hashes of a stored segment that starts ``start_s`` into a recording whose first frame
-    has the source timestamp ``origin_s``."""
+    has the source timestamp ``origin_s``: every frame (``rate`` None), or on the fixed grid
+    of a recording hashed at ``rate`` before every-frame sampling."""
+    if rate is None:
+        return timed_frame_hashes(tools, path, origin_s=origin_s)
     start = grid_start(start_s, rate)
     frames = decode_gray_frames(tools, path, rate=rate, start_time=origin_s + start, copyts=True)
     return hash_frames(frames, start=start, rate=rate)
 
 
-def copy_hashes(tools: Tools, path: Path, *, rate: float) -> FrameHashes:
-    """Hashes of a whole file on its own timeline from 0 (an outside copy)."""
+def copy_hashes(tools: Tools, path: Path, *, rate: float | None) -> FrameHashes:
+    """Hashes of a whole file on its own timeline, its first frame at 0 (an outside copy)."""
+    if rate is None:
+        return timed_frame_hashes(tools, path, origin_s=None)
     frames = decode_gray_frames(tools, path, rate=rate, start_time=0.0, copyts=False)
     return hash_frames(frames, start=0.0, rate=rate)

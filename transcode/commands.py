@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import ffmpeg as ffmpeg_python
+from vigil_verify.sampling import upright_filter
 
 VideoPlan = Literal["copy", "h264"]
 AudioPlan = Literal["copy", "aac", "none"]
@@ -55,6 +56,7 @@ class SegmentJob:
     segment_s: float
     container: SegmentContainer = "mpegts"
     audio: bool = True
+    cuts: tuple[int, ...] | None = None  # video packets where segments 1, 2... start
 
     @property
     def extension(self) -> str:
@@ -119,43 +121,83 @@ def probe_command(ffmpeg: str, source: Path, *, keyframes_to: Path | None = None
     ]  # fmt: skip
 
 
+UNSHIFTED = ["-map", "0:v:0", "-map", "0:a:0?"]
+"""Read a segment's audio along with its video, as the segmenter wrote them, whenever its
+video timing is measured. With ``-copyts``, ffmpeg 5.1 moves the kept streams of an MPEG-TS
+input whose start time is exactly 0 to start at 0 when it drops a stream that starts earlier
+("Correcting start time", ``process_input`` in ffmpeg.c): the first segment of a fragmented
+MP4 whose audio starts 0.067 s before its video would read 0.067 s early, and only that one."""
+
+
 def first_packet_command(ffmpeg: str, source: Path) -> list[str]:
     """The first video packet of ``source`` (file order) on its own timestamps: where a
-    stream-copied segment's timeline sits against its source's."""
+    stream-copied segment's timeline sits against its source's.
+
+    The audio is read too (``UNSHIFTED``), and ``-frames:v 1`` ends the run at the first
+    video packet all the same.
+    """
     return [
-        ffmpeg, *BASE, "-copyts", "-i", str(source),
-        "-map", "0:v:0", "-c", "copy", "-frames:v", "1", "-f", "framecrc", "-",
+        ffmpeg, *BASE, "-copyts", "-i", str(source), *UNSHIFTED,
+        "-c", "copy", "-frames:v", "1", "-f", "framecrc", "-",
     ]  # fmt: skip
 
 
 def probe_video_many_command(ffmpeg: str, sources: Sequence[Path]) -> list[str]:
     """Like ``probe_command`` for the video of several files in one run: output stream i is
-    the first video stream of ``sources[i]`` (one process instead of one per segment)."""
+    the first video stream of ``sources[i]`` (one process instead of one per segment); their
+    audio follows, read only so that no video is moved (``UNSHIFTED``)."""
     cmd = [ffmpeg, *BASE, "-copyts"]
     for source in sources:
         cmd += ["-i", str(source)]
     for index in range(len(sources)):
         cmd += ["-map", f"{index}:v:0"]
+    for index in range(len(sources)):
+        cmd += ["-map", f"{index}:a:0?"]
     return [*cmd, "-c", "copy", "-f", "framecrc", "-"]
 
 
-def segment_command(ffmpeg: str, job: SegmentJob) -> list[str]:
-    """Cut ``job.source`` into segments of about ``segment_s`` seconds by stream copy.
+MAX_CUT_LIST = 120_000
+"""Longest ``-segment_frames`` list (characters) given to ffmpeg: Linux refuses a single
+argument over 128 KiB. About 40 hours of 30 fps footage in 10 s segments."""
 
-    The packets are copied untouched and each cut lands on the first keyframe after a
-    boundary, so no frame is decoded. Timestamps are kept (``-copyts``, no mux delay) so each
-    segment's PTS are the source's own; Matroska gets ``+genpts`` for sources (AVI with
-    B-frames) whose packets carry no PTS, which it cannot store. Each segment is listed in
-    ``segments.csv`` as it closes.
+
+NO_CUT = 2**31 - 2
+"""A packet number no recording reaches (ffmpeg takes numbers below INT_MAX): one segment."""
+
+
+def segment_frames(cuts: Sequence[int]) -> str | None:
+    """The ``-segment_frames`` value for segments starting at video packets ``cuts`` (each
+    number counted as ffmpeg counts the packets of the video stream, from 0), or None when the
+    list would be too long for one argument."""
+    text = ",".join(str(c) for c in cuts) if cuts else str(NO_CUT)
+    return text if len(text) <= MAX_CUT_LIST else None
+
+
+def segment_command(ffmpeg: str, job: SegmentJob) -> list[str]:
+    """Cut ``job.source`` into segments by stream copy.
+
+    With ``job.cuts`` (see ``transcode.timing.plan_cuts``), a segment starts at each of those
+    video packets, all keyframes: where the recording's own footage time says, whatever its
+    timestamps do (an empty list: one segment). With None, at the first keyframe at or after
+    each multiple of ``segment_s`` of the source's timestamps: ffmpeg's own rule, which
+    counts from timestamp 0, not from the first packet, so a source starting at 1000 s, or
+    jumping ahead by an hour, gets a segment per keyframe until the count catches up.
+
+    The packets are copied untouched, so no frame is decoded. Timestamps are kept
+    (``-copyts``, no mux delay) so each segment's PTS are the source's own; Matroska gets
+    ``+genpts`` for sources (AVI with B-frames) whose packets carry no PTS, which it cannot
+    store. Each segment is listed in ``segments.csv`` as it closes.
     """
     genpts = ["-fflags", "+genpts"] if job.container == "matroska" else []
     cmd = [ffmpeg, *BASE, *PROGRESS, *genpts, "-copyts", "-i", str(job.source), "-map", "0:v:0"]
     if job.audio:
         cmd += ["-map", "0:a:0?"]
     muxer = ["-muxdelay", "0", "-muxpreload", "0"] if job.container == "mpegts" else []
+    listed = segment_frames(job.cuts) if job.cuts is not None else None
+    when = ["-segment_frames", listed] if listed else ["-segment_time", f"{job.segment_s:g}"]
     return [
         *cmd, "-c", "copy",
-        "-f", "segment", "-segment_time", f"{job.segment_s:g}",
+        "-f", "segment", *when,
         "-segment_format", job.container, *muxer,
         "-segment_list", str(job.segment_list), "-segment_list_type", "csv",
         "-reset_timestamps", "0", "-y", str(job.pattern),
@@ -196,15 +238,16 @@ def proxy_command(ffmpeg: str, job: ProxyJob) -> list[str]:
     ]  # fmt: skip
 
 
-def _keyframe_output(side: int) -> list[str]:
+def _keyframe_output(side: int, turn: str = "") -> list[str]:
+    graph = f"scale={side}:{side}:flags=area,format=gray,showinfo"
     return [
         "-map", "0:v:0", "-an", "-sn", "-fps_mode", "passthrough",
-        "-vf", f"scale={side}:{side}:flags=area,format=gray,showinfo",
+        "-vf", f"{turn},{graph}" if turn else graph,
         "-f", "rawvideo", "-pix_fmt", "gray",
     ]  # fmt: skip
 
 
-def keyframes_command(ffmpeg: str, source: Path, *, side: int = 64) -> list[str]:
+def keyframes_command(ffmpeg: str, source: Path, *, side: int = 64, rotation: int = 0) -> list[str]:
     """Decode only the keyframes of ``source``'s video to ``side``x``side`` gray, raw on stdout.
 
     ``-skip_frame nokey`` makes the decoder skip every other frame (hundreds of times realtime,
@@ -212,10 +255,16 @@ def keyframes_command(ffmpeg: str, source: Path, *, side: int = 64) -> list[str]
     to the full frame count. ``showinfo`` logs each output frame's ``pts_time`` on stderr, on
     the file's own timestamps (``-copyts``), so each hash gets its true time. Scaling is the
     area averaging of the dense index, so the two are comparable.
+
+    Orientation as in ``vigil_verify.sampling.frame_decode_args``: ``rotation`` 0 leaves
+    ffmpeg's autorotation on; a stored segment's catalogued ``rotation`` switches it off and
+    applies that turn, so keyframes are hashed as displayed either way.
     """
+    turn = upright_filter(rotation)
     return [
-        ffmpeg, *BASE, "-skip_frame", "nokey", "-copyts", "-i", str(source),
-        *_keyframe_output(side), "pipe:1",
+        ffmpeg, *BASE, "-skip_frame", "nokey", "-copyts",
+        *(["-noautorotate"] if turn else []), "-i", str(source),
+        *_keyframe_output(side, turn), "pipe:1",
     ]  # fmt: skip
 
 

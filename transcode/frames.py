@@ -1,4 +1,6 @@
-"""Decoding video into 64x64 gray frames on a fixed-rate time grid, streamed from ffmpeg.
+"""Decoding video into 64x64 gray frames, streamed from ffmpeg: every frame at its own time
+(``decode_timed_frames``, what Vigil hashes now), or on a fixed-rate grid (recordings hashed
+before every-frame sampling, described below).
 
 A recording's grid is multiples of 1/rate from its first frame. A stored segment is decoded on
 the original's own timestamps and sampled from the first grid point inside it; an outside copy
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 from vigil_verify.frames import FRAME_SIDE, read_gray_frames
+from vigil_verify.sampling import FrameTimes, frame_decode_args
 
 from transcode.commands import gray_frames_command
 from transcode.ffmpeg import Tools
@@ -28,6 +31,17 @@ def decode_gray_frames(
         tools.ffmpeg, source, rate=rate, start_time=start_time, copyts=copyts, side=FRAME_SIDE
     )
     with tools.runner.stream(cmd, timeout_s=tools.timeout_s) as (out, _pump):
+        yield from read_gray_frames(out, FRAME_SIDE)
+
+
+def decode_timed_frames(
+    tools: Tools, source: Path, times: FrameTimes
+) -> Iterator[NDArray[np.uint8]]:
+    """Yield every decoded frame of the first video stream as ffmpeg outputs it (64x64 gray);
+    ``times`` has one presentation time per frame once the iterator is exhausted
+    (``vigil_verify.sampling``: the same decode as the stand-alone verifier's)."""
+    cmd = frame_decode_args(tools.ffmpeg, source, side=FRAME_SIDE)
+    with tools.runner.stream(cmd, timeout_s=tools.timeout_s, on_line=times.line) as (out, _):
         yield from read_gray_frames(out, FRAME_SIDE)
 
 

@@ -66,7 +66,11 @@ class Settings(BaseSettings):
     )
     segment_seconds: float = Field(10.0, gt=0.5, le=600, description="Target segment length.")
     phash_fps: float = Field(
-        10.0, gt=0, le=60, description="Rate of the per-frame perceptual hash grid."
+        0.0,
+        ge=0,
+        le=60,
+        description="0: hash every decoded frame at its own time (the default);"
+        " above 0: sample on the fixed-rate grid of earlier versions (kept for benchmarks).",
     )
     ffmpeg_timeout_s: float = Field(
         3600.0, gt=0, description="Longest any one ffmpeg run may take."

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
+from vigil_verify.sampling import SAMPLING_FRAMES
 
 from catalog.clock import LATE_UPLOAD_S, upload_delay_s
 from catalog.models import ProxySegment, Recording, Segment
@@ -100,7 +101,7 @@ class PerceptualStage:
                 hashes = segment_hashes(
                     self.tools,
                     path,
-                    rate=recording.phash_fps or 10.0,
+                    rate=recording.phash_fps or None,
                     origin_s=recording.origin_s or 0.0,
                     start_s=message.start_s,
                 )
@@ -111,6 +112,7 @@ class PerceptualStage:
                 phash_sha256=hashlib.sha256(blob).hexdigest(),
                 frames=len(hashes),
                 rate=hashes.rate,
+                sampling=None if recording.phash_fps else SAMPLING_FRAMES,
             )
             self.catalog.set_segment_phash(
                 recording.id,
@@ -256,7 +258,8 @@ class SegmentHashedDetail(BaseModel):
     segment_sha256: str
     phash_sha256: str
     frames: int
-    rate: float
+    rate: float  # the fixed grid's rate; with every-frame sampling, the usual frame rate
+    sampling: str | None = None  # "frames": every decoded frame at its own time
 
 
 class CatalogueDetail(BaseModel):

@@ -193,7 +193,9 @@ def test_first_packet_command_reads_one_video_packet_on_file_timestamps() -> Non
     assert value_after(cmd, "-frames:v") == "1"
     assert value_after(cmd, "-c") == "copy"
     assert value_after(cmd, "-f") == "framecrc"
-    assert maps(cmd) == ["0:v:0"]
+    # The audio too, as the segmenter wrote it: dropping it moves the video of a first
+    # MPEG-TS segment (ffmpeg's start-time correction; see commands.UNSHIFTED).
+    assert maps(cmd) == ["0:v:0", "0:a:0?"]
 
 
 # -- probe / sniff ----------------------------------------------------------------------------
@@ -289,7 +291,8 @@ def test_probe_video_many_command_maps_each_input_video_in_order() -> None:
     inputs = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-i"]
     assert inputs == [str(p) for p in sources]
     maps = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-map"]
-    assert maps == ["0:v:0", "1:v:0", "2:v:0"]
+    # Output stream i is the video of input i; the audio after them, only read (UNSHIFTED).
+    assert maps == ["0:v:0", "1:v:0", "2:v:0", "0:a:0?", "1:a:0?", "2:a:0?"]
     assert cmd[-5:] == ["-c", "copy", "-f", "framecrc", "-"]
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from vigil_verify.checkpoint import Checkpoint
 from vigil_verify.names import is_id, shown
+from vigil_verify.sampling import SAMPLING_FRAMES
 
 __all__ = [
     "MAX_SEGMENTS",
@@ -67,6 +68,15 @@ class SignedSegment:
     event_id: int
     phash_sha256: str | None = None
     phash_rate: float | None = None
+    phash_sampling: str | None = None  # "frames": every frame at its own time, else a grid
+
+    @property
+    def grid_rate(self) -> float | None:
+        """The fixed grid the signed per-frame hashes were sampled on; None when they are of
+        every decoded frame (``vigil_verify.sampling``)."""
+        if self.phash_sampling == SAMPLING_FRAMES:
+            return None
+        return self.phash_rate or 10.0
 
     @property
     def file_name(self) -> str:
@@ -117,6 +127,10 @@ def _str(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{shown(value)} is not a string")
     return value
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else _str(value)
 
 
 def _int(value: object) -> int:
@@ -232,6 +246,7 @@ def apply_event(check: LedgerCheck, event: SignedEvent) -> None:
                     **stored.__dict__,
                     "phash_sha256": _sha256(d["phash_sha256"]),
                     "phash_rate": _rate(d["rate"]),
+                    "phash_sampling": _opt_str(d.get("sampling")),
                 }
             )
     elif event.action == "segment" and "count" in d:

@@ -1,0 +1,41 @@
+"""Unit tests for transcode.tracks: rotation and extra tracks from ffmpeg's stream dump."""
+
+from __future__ import annotations
+
+from transcode.tracks import ExtraTrack, extra_tracks, header_rotation
+
+DUMP = """Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'sub.mov':
+  Stream #0:0[0x1]: Video: h264 (High) (avc1 / 0x31637661), yuv420p, 320x240, 30 fps (default)
+    Metadata:
+      handler_name    : VideoHandler
+    Side data:
+      displaymatrix: rotation of 90.00 degrees
+  Stream #0:1[0x2](eng): Audio: aac (LC) (mp4a / 0x6134706D), 48000 Hz, stereo
+  Stream #0:2[0x3]: Subtitle: mov_text (text / 0x74786574), 0 kb/s (default)
+  Stream #0:3[0x4](eng): Data: none (tmcd / 0x64636D74) (default)
+  Stream #0:4: Data: bin_data
+"""
+
+
+def test_header_rotation() -> None:
+    assert header_rotation(DUMP) == 270
+    assert header_rotation(DUMP.replace("90.00", "-90.00")) == 90
+    assert header_rotation(DUMP.replace("displaymatrix", "other")) == 0
+    assert header_rotation("") == 0
+
+
+def test_rotation_of_a_later_stream_is_not_the_videos() -> None:
+    dump = (
+        "  Stream #0:0: Video: h264\n  Stream #0:1: Video: mjpeg\n    Side data:\n"
+        "      displaymatrix: rotation of 90.00 degrees\n"
+    )
+    assert header_rotation(dump) == 0
+
+
+def test_extra_tracks() -> None:
+    assert extra_tracks(DUMP) == (
+        ExtraTrack(2, "mov_text", "subtitle"),
+        ExtraTrack(3, "none", "timecode"),
+        ExtraTrack(4, "bin_data", "data"),
+    )
+    assert extra_tracks("") == ()

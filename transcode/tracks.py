@@ -1,0 +1,63 @@
+"""What a probe's ffmpeg header says beyond the video and audio timing (issue 17).
+
+Pure parsers of the stream dump ffmpeg writes to stderr when it opens an input:
+
+* the display matrix of the first video stream, as the clockwise turn that makes its stored
+  pixels upright (``vigil_verify.sampling.display_rotation``): stored segments lose the
+  matrix, so this is what must be catalogued and applied when they are decoded;
+* the subtitle, data and timecode tracks, which the segments do not carry (the original,
+  stored byte-exact, keeps them).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from vigil_verify.sampling import display_rotation
+
+TrackKind = Literal["subtitle", "data", "timecode"]
+
+_STREAM = re.compile(r"^\s*Stream #\d+:(\d+)\S*:\s*(Video|Audio|Subtitle|Data|Attachment):\s*(\S+)")
+_MATRIX = re.compile(r"displaymatrix:\s*rotation of\s*(-?[\d.]+)\s*degrees")
+
+
+@dataclass(frozen=True)
+class ExtraTrack:
+    """A track that is neither video nor audio: its stream index, codec name and kind."""
+
+    index: int
+    codec: str
+    kind: TrackKind
+
+
+def header_rotation(stderr: str) -> int:
+    """Clockwise degrees (0, 90, 180, 270) that make the first video stream upright."""
+    in_first_video = False
+    for line in stderr.splitlines():
+        stream = _STREAM.match(line)
+        if stream is not None:
+            if in_first_video:
+                return 0
+            in_first_video = stream.group(2) == "Video"
+            continue
+        matrix = _MATRIX.search(line)
+        if in_first_video and matrix is not None:
+            return display_rotation(float(matrix.group(1)))
+    return 0
+
+
+def extra_tracks(stderr: str) -> tuple[ExtraTrack, ...]:
+    """The subtitle, data and timecode tracks of the input, in stream order."""
+    found: list[ExtraTrack] = []
+    for line in stderr.splitlines():
+        stream = _STREAM.match(line)
+        if stream is None or stream.group(2) not in ("Subtitle", "Data"):
+            continue
+        codec = stream.group(3).rstrip(",")
+        kind: TrackKind = "subtitle" if stream.group(2) == "Subtitle" else "data"
+        if "tmcd" in line:
+            kind = "timecode"
+        found.append(ExtraTrack(int(stream.group(1)), codec, kind))
+    return tuple(found)
