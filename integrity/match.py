@@ -16,7 +16,7 @@ from catalog.repository import Catalog, Event
 from integrity.errors import ProofError
 from integrity.frames import copy_hashes
 from integrity.phash import FrameHashes
-from transcode.ffmpeg import Tools
+from transcode.ffmpeg import FfmpegFailed, Tools
 
 
 class MatchError(ProofError):
@@ -48,6 +48,16 @@ def references(catalog: Catalog, recording_id: str) -> list[SegmentReference]:
     return refs
 
 
+def _reason(exc: FfmpegFailed, copy: Path) -> str:
+    """ffmpeg's own complaint, without its per-frame log or the folder the copy is in."""
+    lines = [
+        line.strip()
+        for line in exc.stderr_tail.splitlines()
+        if line.strip() and "showinfo" not in line and "Conversion failed" not in line
+    ]
+    return (lines[-1] if lines else f"exit status {exc.returncode}").replace(str(copy), copy.name)
+
+
 def match_copy(
     catalog: Catalog,
     tools: Tools,
@@ -59,7 +69,12 @@ def match_copy(
 ) -> MatchReport:
     rec = catalog.recording(recording_id)
     refs = references(catalog, rec.id)
-    hashed = copy_hashes(tools, copy, rate=rec.phash_fps or 10.0)
+    try:
+        hashed = copy_hashes(tools, copy, rate=rec.phash_fps or None)
+    except FfmpegFailed as exc:
+        raise MatchError(
+            f"{copy.name}: ffmpeg cannot decode its video ({_reason(exc, copy)})"
+        ) from exc
     if not len(hashed):
         raise MatchError(f"{copy.name}: no video frames could be decoded")
     report = match_recording(refs, hashed, thresholds)

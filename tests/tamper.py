@@ -93,19 +93,105 @@ def overlay_command(
 
 
 def cut_command(
-    ffmpeg: str, src: Path, out: Path, *, at_s: float, duration_s: float = 1.0
+    ffmpeg: str,
+    src: Path,
+    out: Path,
+    *,
+    at_s: float,
+    duration_s: float = 1.0,
+    keep_cadence: bool = False,
 ) -> list[str]:
     """Remove ``[at_s, at_s + duration_s)`` from video and audio and re-timestamp the rest
-    continuously (so the splice is not visible as a timestamp jump); re-encoded at CRF 18."""
+    continuously (so the splice is not visible as a timestamp jump); re-encoded at CRF 18.
+
+    By default frames are renumbered at the stream's frame rate (``N/FRAME_RATE``), which
+    also makes a variable-rate source constant-rate; with ``keep_cadence`` the frames after
+    the cut only move earlier by ``duration_s``, keeping their own spacing.
+    """
     _check_window(at_s, duration_s)
-    keep = f"lt(t,{_num(at_s)})+gte(t,{_num(at_s + duration_s)})"
+    end = _num(at_s + duration_s)
+    keep = f"lt(t,{_num(at_s)})+gte(t,{end})"
+    video, audio = "setpts=N/FRAME_RATE/TB", "asetpts=N/SR/TB"
+    if keep_cadence:
+        shift = f"gte(T,{end})*{_num(duration_s)}"
+        video, audio = f"setpts='PTS-{shift}/TB'", f"asetpts='PTS-{shift}/TB'"
     return [
         *_inputs(ffmpeg, src),
-        "-vf", f"select='{keep}',setpts=N/FRAME_RATE/TB",
-        "-af", f"aselect='{keep}',asetpts=N/SR/TB",
+        "-vf", f"select='{keep}',{video}",
+        "-af", f"aselect='{keep}',{audio}",
         *_X264, "-crf", str(_HIGH_QUALITY_CRF), *_AAC,
         str(out),
     ]  # fmt: skip
+
+
+def _video_only(ffmpeg: str, src: Path) -> list[str]:
+    return [ffmpeg, *_GLOBAL, "-i", str(src), "-map", "0:v:0", "-an"]
+
+
+def _encode(crf: int = _HIGH_QUALITY_CRF) -> list[str]:
+    return [*_X264, "-crf", str(crf)]
+
+
+def remux_command(ffmpeg: str, src: Path, out: Path) -> list[str]:
+    """Stream-copy every video and audio packet into a new container (``out``'s suffix),
+    generating presentation times where the source has none (AVI)."""
+    return [
+        ffmpeg, *_GLOBAL, "-fflags", "+genpts", "-i", str(src),
+        "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", str(out),
+    ]  # fmt: skip
+
+
+def resample_command(ffmpeg: str, src: Path, out: Path, *, fps: float) -> list[str]:
+    """Re-encode the video at a constant ``fps`` (frames dropped or repeated by ffmpeg)."""
+    return [*_video_only(ffmpeg, src), "-vf", f"fps={_num(fps)}", *_encode(23), str(out)]
+
+
+def drop_frames_command(
+    ffmpeg: str, src: Path, out: Path, *, first: int, frames: int, shift_s: float, retime: bool
+) -> list[str]:
+    """Drop ``frames`` consecutive decoded frames from frame number ``first``. With ``retime``
+    the frames after move earlier by ``shift_s`` (no hole); without, every kept frame keeps
+    its time, so the hole is in the timestamps."""
+    if first < 0 or frames < 1:
+        raise ValueError(f"bad frame range: first {first}, {frames} frames")
+    chain = f"select='not(between(n,{first},{first + frames - 1}))'"
+    if retime:
+        shift = f"gte(N,{first})*{_num(shift_s)}"
+        return [*_video_only(ffmpeg, src), "-vf", f"{chain},setpts='PTS-{shift}/TB'",
+                *_encode(), str(out)]  # fmt: skip
+    return [*_video_only(ffmpeg, src), "-vf", chain, "-fps_mode", "passthrough",
+            *_encode(), str(out)]  # fmt: skip
+
+
+def freeze_command(ffmpeg: str, src: Path, out: Path, *, first: int, last: int) -> list[str]:
+    """Replace decoded frames ``first``..``last`` with frame ``first`` held (same length)."""
+    if not 0 <= first <= last:
+        raise ValueError(f"bad frame range {first}..{last}")
+    graph = f"[0:v]split[a][b];[a][b]freezeframes=first={first}:last={last}:replace={first}"
+    return [ffmpeg, *_GLOBAL, "-i", str(src), "-filter_complex", graph, "-an",
+            *_encode(), str(out)]  # fmt: skip
+
+
+def insert_command(
+    ffmpeg: str, src: Path, out: Path, *, at_s: float, duration_s: float
+) -> list[str]:
+    """Insert ``duration_s`` of other footage (the clip's opening, mirrored and in negative)
+    at ``at_s``; everything after moves later."""
+    _check_window(at_s, duration_s)
+    at, d = _num(at_s), _num(duration_s)
+    graph = (
+        f"[0:v]split=3[a][b][c];[a]trim=end={at},setpts=PTS-STARTPTS[p];"
+        f"[b]trim=start={at},setpts=PTS-STARTPTS[q];"
+        f"[c]trim=end={d},setpts=PTS-STARTPTS,hflip,negate[i];[p][i][q]concat=n=3:v=1:a=0"
+    )
+    return [ffmpeg, *_GLOBAL, "-i", str(src), "-filter_complex", graph, "-an",
+            *_encode(), str(out)]  # fmt: skip
+
+
+def tail_cut_command(ffmpeg: str, src: Path, out: Path, *, keep_s: float) -> list[str]:
+    """Keep only the first ``keep_s`` seconds (re-encoded)."""
+    _check_window(0.0, keep_s)
+    return [*_video_only(ffmpeg, src), "-t", _num(keep_s), *_encode(), str(out)]
 
 
 def truncate_file(src: Path, out: Path, fraction: float) -> Path:

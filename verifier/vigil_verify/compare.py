@@ -1,16 +1,29 @@
-"""Locate edits in time by comparing per-frame hashes at aligned timestamps.
+"""Compare a copy with the original frame by frame, by time: what is the same, what changed,
+what is gone, what was added, each placed on the timeline.
 
-Frames are paired by timestamp (original time + offset), never by searching for
-the most similar content: static scenes look alike across time. A small offset
-search (±``max_offset_s`` around a running offset) absorbs cuts and insertions,
-so that a removed second flags only the segment holding it.
+Frames are paired by time (original time + offset), never by searching for the most similar
+content: static scenes look alike across time. The offset may change inside a segment (a cut,
+a run of dropped frames, an insertion); ``vigil_verify.align`` finds the path of offsets.
+Then, on that path:
 
-A segment is judged by a rolling window mean of aligned distances, not by its
-overall mean, so a short edit inside a long segment is not diluted.
+- **edited**: a window of ``window_s`` whose mean distance exceeds the recording's threshold,
+  or frames with no counterpart at all, placed where the content differs;
+- **cut** / **inserted**: a change of offset (original content removed, copy content added),
+  placed at the change;
+- **dropped frames**: the copy holds one frame across two or more of the original's, where
+  its own cadence has a hole (timing: the times say which frames are gone);
+- **frozen**: the copy shows one picture for ``window_s`` or longer while the original's
+  picture moves by more than the threshold;
+- **truncated**: the copy ends (or starts) inside the segment.
+
+The threshold is the recording's own (``threshold_bits``): how far its pictures move in
+``window_s``, within a floor and a ceiling (docs/forensic-precision.md has the rule and the
+distances it was set on).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,25 +32,26 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from vigil_verify.frames import HASH_BITS, MIN_QUALITY, FrameHashes, hamming
+from vigil_verify.align import Path, best_path, candidate_offsets, costs
+from vigil_verify.frames import MIN_QUALITY, FrameHashes, hamming
 
 SegmentStatus = Literal["same", "edited", "missing"]
-
-_TIE_BITS = 0.25
-"""Offsets scoring within this of the best count as tied; the one nearest the
-running offset wins (keeps static scenes from drifting)."""
+EditKind = Literal["edited", "cut", "inserted", "dropped", "frozen", "truncated"]
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Decision parameters; defaults calibrated by bench/calibrate_phash.py."""
+    """Decision parameters (bench/tamper_suite.py measures them on real footage)."""
 
-    edited_bits: float = 16.0  # window-mean bits above which a window is an edit
-    window_s: float = 1.0
+    edited_bits: float = 16.0  # ceiling of the per-recording threshold (window-mean bits)
+    floor_bits: float = 12.0  # floor of the per-recording threshold
+    motion_factor: float = 1.0  # threshold = factor x median motion over window_s, clamped
+    window_s: float = 0.5
     max_offset_s: float = 3.0
-    min_coverage: float = 0.5  # share of original frames with a counterpart, else "missing"
-    min_extra_s: float = 1.0  # shortest unmatched copy stretch reported as extra
-    jitter_frames: int = 1  # copy frames within ± this many grid steps may stand in
+    min_coverage: float = 0.5  # share of original frames found in the copy, else "missing"
+    min_extra_s: float = 1.0  # shortest unmatched copy stretch reported as inserted
+    jitter_frames: int = 1  # copy frames within ± this many frames may stand in
+    penalty_windows: float = 1.5  # cost of an offset change, in threshold x window frames
 
 
 @dataclass(frozen=True)
@@ -51,20 +65,32 @@ class SegmentReference:
 
 
 @dataclass(frozen=True)
+class Edit:
+    """One change, on the original's timeline (for ``inserted``: where, and ``length_s``)."""
+
+    kind: EditKind
+    start: float
+    end: float
+    length_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class SegmentVerdict:
     """Outcome for one segment. Distances are NaN when the segment is missing."""
 
     index: int
     status: SegmentStatus
-    offset_s: float  # best alignment offset (copy time = original time + offset)
-    max_window_bits: float  # worst window mean distance
-    mean_bits: float  # mean aligned distance
+    offset_s: float  # alignment offset at the segment's start (copy time = original + offset)
+    max_window_bits: float  # worst window mean distance on the path
+    mean_bits: float  # mean distance of frames found
     edited_ranges: tuple[tuple[float, float], ...]  # original timeline seconds
+    edits: tuple[Edit, ...] = ()
+    threshold_bits: float = math.nan
 
 
 @dataclass(frozen=True)
 class ExtraRange:
-    """A stretch of the copy that matches no original segment (copy seconds)."""
+    """A stretch of the copy that matches no original footage (copy seconds)."""
 
     start: float
     end: float
@@ -83,88 +109,25 @@ class MatchReport:
         return not self.extra and all(s.status == "same" for s in self.segments)
 
 
-@dataclass(frozen=True)
-class _Alignment:
-    """Original frames paired with copy frames at one offset."""
-
-    offset: float
-    matched: NDArray[np.bool_]  # original frame has a copy frame at time + offset
-    valid: NDArray[np.bool_]  # matched and not both sides below MIN_QUALITY
-    exact: NDArray[np.int64]  # Hamming bits to the nearest copy frame (0 where not matched)
-    distance: NDArray[np.int64]  # least bits within the jitter reach (0 where not matched)
-
-    @property
-    def coverage(self) -> float:
-        return float(self.matched.mean()) if self.matched.size else 0.0
-
-    @property
-    def score(self) -> float:
-        """Mean of the lower half of exact distances: robust to an edited minority.
-
-        Unmatched frames count as unrelated (128 bits), so an offset cannot win by
-        pushing frames off the copy's ends. Exact (not jittered) distances, so
-        neighbouring offsets do not tie.
-        """
-        unmatched = np.full(int(np.count_nonzero(~self.matched)), HASH_BITS / 2)
-        d = np.sort(np.concatenate((self.exact[self.valid].astype(np.float64), unmatched)))
-        if d.size == 0:
-            return 0.0
-        return float(d[: (d.size + 1) // 2].mean())
-
-
-def _align(
-    original: FrameHashes, copy: FrameHashes, offset: float, jitter_frames: int
-) -> _Alignment:
-    """Pair each original frame with the copy frame nearest ``time + offset``.
-
-    The distance is the least over copy frames within ``jitter_frames`` grid steps
-    of that time: sampling-phase jitter on low-frame-rate or fast footage would
-    otherwise raise isolated frames, while an edit lasting longer is unaffected.
-    """
-    n = len(original)
-    matched = np.zeros(n, dtype=np.bool_)
-    distance = np.zeros(n, dtype=np.int64)
-    if n == 0 or len(copy) == 0:
-        return _Alignment(offset, matched, matched.copy(), distance, distance.copy())
-    target = original.times + offset
-    pos = np.searchsorted(copy.times, target)
-    right = np.minimum(pos, len(copy) - 1)
-    left = np.maximum(pos - 1, 0)
-    nearest = np.where(
-        np.abs(copy.times[left] - target) <= np.abs(copy.times[right] - target), left, right
+def threshold_bits(frames: FrameHashes, thresholds: Thresholds) -> float:
+    """The recording's own edit threshold: ``motion_factor`` x the median distance between
+    its frames ``window_s`` apart (how far its pictures move in a window), within
+    [``floor_bits``, ``edited_bits``]. Footage that barely moves gets a low threshold, so a
+    cut or freeze in a slow scene shows; busy footage keeps the ceiling."""
+    if len(frames) < 2:
+        return thresholds.edited_bits
+    later = np.searchsorted(frames.times, frames.times + thresholds.window_s, side="left")
+    ok = later < len(frames)
+    if not ok.any():
+        return thresholds.edited_bits
+    a, b = np.flatnonzero(ok), later[ok]
+    good = (frames.quality[a] >= MIN_QUALITY) & (frames.quality[b] >= MIN_QUALITY)
+    if not good.any():
+        return thresholds.edited_bits
+    motion = float(np.median(hamming(frames.hashes[a[good]], frames.hashes[b[good]])))
+    return float(
+        np.clip(thresholds.motion_factor * motion, thresholds.floor_bits, thresholds.edited_bits)
     )
-    tol = 0.5 / original.rate + 1e-6
-    matched = np.abs(copy.times[nearest] - target) <= tol
-    idx = nearest[matched]
-    exact = distance.copy()
-    exact[matched] = best = hamming(original.hashes[matched], copy.hashes[idx])
-    reach = tol + jitter_frames / original.rate
-    for step in range(-jitter_frames, jitter_frames + 1):
-        other = np.clip(idx + step, 0, len(copy) - 1)
-        near = np.abs(copy.times[other] - target[matched]) <= reach
-        bits = hamming(original.hashes[matched], copy.hashes[other])
-        best = np.where(near, np.minimum(best, bits), best)
-    distance[matched] = best
-    both_low = np.zeros(n, dtype=np.bool_)
-    both_low[matched] = (original.quality[matched] < MIN_QUALITY) & (
-        copy.quality[idx] < MIN_QUALITY
-    )
-    return _Alignment(offset, matched, matched & ~both_low, exact, distance)
-
-
-def _best_alignment(
-    original: FrameHashes, copy: FrameHashes, center: float, thresholds: Thresholds
-) -> _Alignment:
-    """Offset within ±max_offset_s of ``center`` minimising the robust score."""
-    steps = round(thresholds.max_offset_s * original.rate)
-    # ordered by distance from center, so the first of tied offsets is the nearest
-    candidates = [
-        _align(original, copy, center + k / original.rate, thresholds.jitter_frames)
-        for k in sorted(range(-steps, steps + 1), key=abs)
-    ]
-    scores = [a.score for a in candidates]
-    best = min(scores)
-    return next(a for a, s in zip(candidates, scores, strict=True) if s <= best + _TIE_BITS)
 
 
 def _runs(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
@@ -184,65 +147,198 @@ def _merge(ranges: list[tuple[float, float]], gap: float) -> tuple[tuple[float, 
     return tuple(merged)
 
 
-def _judge(
-    original: FrameHashes,
-    alignment: _Alignment,
-    entry: _Alignment,
-    thresholds: Thresholds,
-    index: int,
-) -> SegmentVerdict:
-    """Window rule on ``alignment``; ``entry`` (the offset carried in) narrows ranges.
+@dataclass(frozen=True)
+class _Frames:
+    """The original segment's frames with their display durations."""
 
-    A frame that matches at the entry offset is present in the copy, so a cut or
-    insertion is reported where content is actually absent, not over the part of
-    the segment before it.
+    hashes: FrameHashes
+    until: NDArray[np.float64]  # time each frame is shown until
+
+    @classmethod
+    def of(cls, frames: FrameHashes) -> _Frames:
+        t = frames.times
+        until = np.append(t[1:], t[-1] + 1.0 / frames.rate) if len(t) else t
+        return cls(frames, until)
+
+    def span(self, a: int, b: int) -> tuple[float, float]:
+        return float(self.hashes.times[a]), float(self.until[b])
+
+
+def _held_distance(f: _Frames, path: Path, copy: FrameHashes) -> NDArray[np.float64]:
+    """Per original frame, the largest distance to it of the copy frames shown while it is
+    (strictly inside its display time): a frame held for long, as in a slow or
+    variable-rate recording, must be what the copy shows all that time, not only at its
+    start. NaN where the copy has no frame inside."""
+    out = np.full(len(f.hashes), np.nan)
+    if len(copy) == 0:
+        return out
+    tol = 0.5 / max(f.hashes.rate, copy.rate)
+    for i in np.flatnonzero(path.present):
+        lo = f.hashes.times[i] + path.offset[i] + tol
+        hi = f.until[i] + path.offset[i] - tol
+        a, b = np.searchsorted(copy.times, [lo, hi])
+        if b > a:
+            bits = hamming(copy.hashes[a:b], np.broadcast_to(f.hashes.hashes[i], (b - a, 32)))
+            out[i] = float(bits.max())
+    return out
+
+
+def _window_edits(
+    f: _Frames, path: Path, limit: float, th: Thresholds, held: NDArray[np.float64]
+) -> tuple[list[Edit], float, NDArray[np.bool_]]:
+    """Frames with no counterpart, and windows whose mean distance exceeds ``limit`` (the
+    edits, the worst window mean, and which frames are hot)."""
+    cap = 2 * limit
+    value = np.where(path.present, np.minimum(np.fmax(path.distance, held), cap), cap)
+    n = value.size
+    hot = ~path.present
+    worst = 0.0
+    if n:
+        # windows of window_s of time, each frame weighted by how long it is shown, so a
+        # picture held for half a second weighs what fifteen frames at 30 fps do
+        t = f.hashes.times
+        weight = np.clip(f.until - t, 1e-6, th.window_s)
+        cw = np.concatenate(([0.0], np.cumsum(weight)))
+        cwd = np.concatenate(([0.0], np.cumsum(weight * value)))
+        ends = np.searchsorted(t, t + th.window_s - 1e-9, side="left")
+        ends = np.maximum(ends, np.minimum(np.arange(n) + 2, n))  # at least two frames
+        means = (cwd[ends] - cwd[:-1]) / (cw[ends] - cw[:-1])
+        worst = float(means.max())
+        for w in np.flatnonzero(means > limit):
+            hot[w : ends[w]] |= value[w : ends[w]] > limit
+    edits = []
+    for a, b in _runs(hot):
+        lo, hi = f.span(a, b)
+        if b - a + 1 < 2 and hi - lo < th.window_s:
+            continue
+        kind: EditKind = "edited"
+        if not path.present[a : b + 1].any() and (b == n - 1 or a == 0):
+            kind = "truncated"
+        edits.append(Edit(kind, lo, hi))
+    return edits, worst, hot
+
+
+def _jump_edits(f: _Frames, path: Path, hot: NDArray[np.bool_], window_s: float) -> list[Edit]:
+    """Changes of offset between frames found: content cut from, or inserted into, the copy.
+
+    The change is placed where the pictures stop matching: at the start of the run of
+    differing frames just before it, if there is one; else the cut content is taken to end
+    where the new offset begins (a static stretch cannot say more).
     """
-    times, frame_s = original.times, 1.0 / original.rate
-    valid_idx = np.flatnonzero(alignment.valid)
-    d = alignment.distance[valid_idx].astype(np.float64)
-    hot = np.zeros(len(original), dtype=np.bool_)
-    max_window = 0.0
-    if d.size:
-        width = min(d.size, max(1, round(thresholds.window_s * original.rate)))
-        sums = np.cumsum(np.concatenate(([0.0], d)))
-        means = (sums[width:] - sums[:-width]) / width
-        max_window = float(means.max())
-        for w in np.flatnonzero(means > thresholds.edited_bits):
-            members = valid_idx[w : w + width]
-            hot[members] = alignment.distance[members] > thresholds.edited_bits
-    unmatched = ~alignment.matched
-    if entry.offset != alignment.offset:
-        present = entry.matched & (entry.distance <= thresholds.edited_bits)
-        if np.any(hot & ~present):
-            hot &= ~present
-        unmatched &= ~present
-    ranges = [(float(times[a]), float(times[b]) + frame_s) for a, b in _runs(hot)]
-    for a, b in _runs(unmatched):
-        if (times[b] + frame_s - times[a]) >= thresholds.window_s - 1e-9:
-            ranges.append((float(times[a]), float(times[b]) + frame_s))
-    edited = _merge(ranges, thresholds.window_s)
-    return SegmentVerdict(
-        index=index,
-        status="edited" if edited else "same",
-        offset_s=alignment.offset,
-        max_window_bits=max_window,
-        mean_bits=float(d.mean()) if d.size else 0.0,
-        edited_ranges=edited,
-    )
+    step = 1.0 / f.hashes.rate
+    times = f.hashes.times
+    found = np.flatnonzero(path.present)
+    edits = []
+    for p, q in itertools.pairwise(found):
+        delta = float(path.offset[q] - path.offset[p])
+        if abs(delta) < min(1.5 * step, 0.8 * window_s):  # two frames, or most of a window
+            continue
+        a = int(q)
+        while a > 0 and hot[a - 1]:
+            a -= 1
+        disturbed = a < q
+        if delta < 0:
+            lo = float(times[a]) if disturbed else max(float(times[0]), float(times[q]) + delta)
+            edits.append(Edit("cut", lo, lo - delta, -delta))
+        else:
+            at = float(times[a])
+            edits.append(Edit("inserted", at, at, delta))
+    return edits
+
+
+def _timing_edits(
+    f: _Frames, path: Path, copy: FrameHashes, limit: float, th: Thresholds
+) -> list[Edit]:
+    """Dropped frames (the copy's cadence has a hole where the original has frames) and
+    freezes (the copy's picture stands still while the original's moves)."""
+    edits: list[Edit] = []
+    j = path.copy_index
+    present = path.present
+    if len(copy) < 2 or not present.any():
+        return edits
+    usual = float(np.median(np.diff(copy.times)))
+    step = 1.0 / f.hashes.rate
+    gap_after = np.append(np.diff(copy.times), usual)
+    held = present[1:] & present[:-1] & (j[1:] == j[:-1])
+    for a, b in _runs(held):
+        first, last = a + 1, b + 1  # original frames shown the copy frame of frame a
+        shown = j[a]
+        if last - first + 1 >= 2 and gap_after[shown] - usual >= 1.5 * step:
+            edits.append(Edit("dropped", *f.span(first, last)))
+    still = present[1:] & present[:-1] & (j[1:] >= 0) & (j[:-1] >= 0)
+    safe = np.where(j >= 0, j, 0)
+    change = hamming(copy.hashes[safe[1:]], copy.hashes[safe[:-1]])
+    still &= change <= 2
+    for a, b in _runs(still):
+        lo, hi = f.span(a, b + 1)
+        if hi - lo < th.window_s:
+            continue
+        moved = int(hamming(f.hashes.hashes[a : a + 1], f.hashes.hashes[b + 1 : b + 2])[0])
+        drift = int(hamming(copy.hashes[j[a] : j[a] + 1], copy.hashes[j[b + 1] : j[b + 1] + 1])[0])
+        if moved > limit and drift <= 2:
+            edits.append(Edit("frozen", lo, hi))
+    return edits
+
+
+def _truncation(f: _Frames, path: Path, copy: FrameHashes, edits: list[Edit]) -> list[Edit]:
+    """Edits running into the segment's end after the copy has ended (or out of its start
+    before the copy begins) are the copy's truncation, from where the copy stops."""
+    if not path.present.any() or len(copy) == 0:
+        return edits
+    step = 1.0 / f.hashes.rate
+    found = np.flatnonzero(path.present)
+    stops = copy.end - float(path.offset[found[-1]])  # the copy's end, in original time
+    begins = copy.start - float(path.offset[found[0]])
+    last, first = float(f.until[-1]), float(f.hashes.times[0])
+    out = []
+    for e in edits:
+        if e.kind == "edited" and e.end >= last - 1e-6 and stops < last - step:
+            out.append(Edit("truncated", max(e.start, stops), e.end))
+        elif e.kind == "edited" and e.start <= first + 1e-6 and begins > first + step:
+            out.append(Edit("truncated", e.start, min(e.end, begins)))
+        else:
+            out.append(e)
+    return out
 
 
 def _verdict(
     original: FrameHashes,
     copy: FrameHashes,
     center: float,
-    thresholds: Thresholds,
+    th: Thresholds,
     index: int,
-) -> SegmentVerdict:
-    alignment = _best_alignment(original, copy, center, thresholds)
-    if alignment.coverage < thresholds.min_coverage:
-        return SegmentVerdict(index, "missing", alignment.offset, math.nan, math.nan, ())
-    entry = _align(original, copy, center, thresholds.jitter_frames)
-    return _judge(original, alignment, entry, thresholds, index)
+    limit: float,
+) -> tuple[SegmentVerdict, Path]:
+    f = _Frames.of(original)
+    offsets, entry = candidate_offsets(center, 1.0 / original.rate, th.max_offset_s)
+    table = costs(original, copy, offsets, th.jitter_frames)
+    width = max(2, round(th.window_s * original.rate))
+    path = best_path(
+        table,
+        entry=entry,
+        absent_cost=limit,
+        cap=2 * limit,
+        penalty=th.penalty_windows * limit * width,
+    )
+    # missing: the copy has nothing at these times (other pictures there are an edit)
+    shown = float((table.copy_index[entry] >= 0).mean()) if len(original) else 0.0
+    start_offset = float(path.offset[path.present][0]) if path.present.any() else center
+    if len(original) == 0 or shown < th.min_coverage:
+        verdict = SegmentVerdict(index, "missing", start_offset, math.nan, math.nan, (), (), limit)
+        return verdict, path
+    held = _held_distance(f, path, copy)
+    window, worst, hot = _window_edits(f, path, limit, th, held)
+    edits = (
+        window + _jump_edits(f, path, hot, th.window_s) + _timing_edits(f, path, copy, limit, th)
+    )
+    edits = _truncation(f, path, copy, edits)
+    edits.sort(key=lambda e: (e.start, e.end))
+    ranges = _merge([(e.start, e.end) for e in edits], 1e-9)
+    mean = float(np.nanmean(path.distance)) if path.present.any() else math.nan
+    status: SegmentStatus = "edited" if edits else "same"
+    return SegmentVerdict(
+        index, status, start_offset, worst, mean, ranges, tuple(edits), limit
+    ), path
 
 
 def compare_segment(
@@ -251,9 +347,58 @@ def compare_segment(
     thresholds: Thresholds = Thresholds(),
     *,
     index: int = 0,
+    limit: float | None = None,
 ) -> SegmentVerdict:
     """Compare a segment with a candidate on the same timeline (offset searched ±max)."""
-    return _verdict(original, candidate, 0.0, thresholds, index)
+    bits = threshold_bits(original, thresholds) if limit is None else limit
+    return _verdict(original, candidate, 0.0, thresholds, index, bits)[0]
+
+
+def _covered(f: _Frames, path: Path, copy: FrameHashes) -> NDArray[np.bool_]:
+    """Copy frames that stand for original frames: shown where a found frame is, or in place
+    of an absent stretch that the copy replaced by as much footage (not more: that is added)."""
+    covered = np.zeros(len(copy), dtype=np.bool_)
+
+    def cover(lo: float, hi: float) -> None:
+        a, b = np.searchsorted(copy.times, [lo - 1e-6, hi - 1e-6])
+        covered[a:b] = True
+
+    for i in np.flatnonzero(path.present):
+        cover(f.hashes.times[i] + path.offset[i], f.until[i] + path.offset[i])
+    step = 1.0 / f.hashes.rate
+    for a, b in _runs(~path.present):
+        if a == 0 or b == len(path.present) - 1:
+            continue
+        lo = f.hashes.times[a] + path.offset[a - 1]
+        hi = f.until[b] + path.offset[b + 1]
+        if hi - lo <= f.until[b] - f.hashes.times[a] + step:
+            cover(lo, hi)
+    return covered
+
+
+def _is_original(copy: FrameHashes, a: int, b: int, every: FrameHashes, limit: float) -> bool:
+    """Whether copy frames a..b are the recording's own footage (moved, not added)."""
+    pick = np.linspace(a, b, num=min(b - a + 1, 25)).round().astype(np.int64)
+    bits = [
+        int(hamming(every.hashes, np.broadcast_to(copy.hashes[k], every.hashes.shape)).min())
+        for k in pick
+    ]
+    return float(np.median(bits)) <= limit
+
+
+def _all_frames(original: Sequence[SegmentReference], rate: float) -> FrameHashes:
+    """Every segment's frames on one timeline (segments hashed apart keep their own rate)."""
+    parts = [s.frames for s in original if len(s.frames)]
+    if not parts:
+        return FrameHashes.empty(rate)
+    times = np.concatenate([p.times for p in parts])
+    keep = np.concatenate(([True], np.diff(times) > 0))
+    return FrameHashes(
+        times[keep],
+        parts[0].rate,
+        np.concatenate([p.hashes for p in parts])[keep],
+        np.concatenate([p.quality for p in parts])[keep],
+    )
 
 
 def match_recording(
@@ -261,27 +406,26 @@ def match_recording(
     copy: FrameHashes,
     thresholds: Thresholds = Thresholds(),
 ) -> MatchReport:
-    """Match a whole outside copy (own timeline from ~0) against a recording's segments.
+    """Match a whole outside copy (own timeline from 0) against a recording's segments.
 
-    Each segment's offset is searched around the previous found one, so a cut or
-    insertion shifts later segments once. Copy stretches >= min_extra_s that no
-    found segment covers are reported as extra.
+    Each segment's path starts at the offset the previous one ended on. Copy stretches of at
+    least ``min_extra_s`` that no found frame covers, and that are not the recording's own
+    footage elsewhere, are reported as inserted.
     """
+    every = _all_frames(original, copy.rate)
+    limit = threshold_bits(every, thresholds)
     running = 0.0
     verdicts: list[SegmentVerdict] = []
     covered = np.zeros(len(copy), dtype=np.bool_)
     for segment in original:
-        verdict = _verdict(segment.frames, copy, running, thresholds, segment.index)
+        verdict, path = _verdict(segment.frames, copy, running, thresholds, segment.index, limit)
         verdicts.append(verdict)
-        if verdict.status == "missing":
-            continue
-        running = verdict.offset_s
-        covered |= (copy.times >= segment.start + running - 1e-9) & (
-            copy.times < segment.end + running - 1e-9
-        )
+        if path.present.any():
+            running = float(path.offset[path.present][-1])
+            covered |= _covered(_Frames.of(segment.frames), path, copy)
     extra: list[ExtraRange] = []
     for a, b in _runs(~covered):
         lo, hi = float(copy.times[a]), float(copy.times[b]) + 1.0 / copy.rate
-        if hi - lo >= thresholds.min_extra_s - 1e-9:
+        if hi - lo >= thresholds.min_extra_s - 1e-9 and not _is_original(copy, a, b, every, limit):
             extra.append(ExtraRange(lo, hi))
     return MatchReport(tuple(verdicts), tuple(extra))
