@@ -42,6 +42,8 @@ class ProvedRecording:
     chain_head: str | None = None
     unsigned: list[str] = field(default_factory=list)  # events no signed head covers yet
     problems: list[str] = field(default_factory=list)  # events that fail against the log
+    events: int = 0  # custody events of the recording read
+    events_proved: int = 0  # of them, proved included in the signed head
 
     @property
     def original_known(self) -> bool:
@@ -120,6 +122,7 @@ def prove(
     for event, leaf in rows:
         assert event.recording_id is not None
         proved = facts.of(event.recording_id)
+        proved.events += 1
         raw = canonical_event(event)
         if head is None or leaf is None or leaf.position >= head.checkpoint.size:
             proved.unsigned.append(f"event #{event.id} ({event.action})")
@@ -140,6 +143,7 @@ def prove(
                 f" {size} ({head.where}): the log was rewritten"
             )
             continue
+        proved.events_proved += 1
         _learn(proved, checker, leaf.position, raw)
     return facts
 

@@ -1,7 +1,7 @@
 """Catalogue rows against the signed log: every recording and segment row field that the log
 also holds must say the same. A row that disagrees is *catalogue altered*, named with its
-recording, segment and field: its own verdict, distinct from footage altered (the footage may
-well be intact; an index someone can edit was changed).
+recording, segment and field: its own verdict (``vigil_verify.verdicts``), distinct from what the
+footage is (the footage may well be intact; an index someone can edit was changed).
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+from vigil_verify.verdicts import Verdict
 
 from catalog.models import Recording, Segment
 from integrity.logfacts import ProvedRecording
@@ -27,7 +29,7 @@ class RowFinding:
     def __str__(self) -> str:
         where = "recording" if self.segment is None else f"segment {self.segment}"
         return (
-            f"catalogue altered: {self.recording_id} {where} {self.field}"
+            f"{Verdict.CATALOGUE_ALTERED}: {self.recording_id} {where} {self.field}"
             f" (the row says {self.row}, the signed log {self.signed})"
         )
 

@@ -2,12 +2,15 @@
 proves (``integrity.logfacts``), never with a catalogue row.
 
 Checks, in order: the original's SHA-256 and size; each signed segment's presence at its signed
-key and its SHA-256 (and, where the bytes changed or ``full`` is asked, its per-frame perceptual
-hashes, which tell a re-encode of the same content from an edit and locate the edit in time,
-used only when the blob's SHA-256 is the signed one); the hash chain over the signed segments;
-the playlist. Then the catalogue rows are compared with the same signed facts
+key and its SHA-256; where the bytes are not the signed ones, whose they are (another signed
+segment: *reordered* or *foreign*) and, else, what the pictures say, by the decision
+``vigil-verify`` makes too (``vigil_verify.changed``): per-frame perceptual hashes, used only
+when the blob's SHA-256 is the signed one, tell a re-encode from an edit and locate the edit in
+time; with ``full``, intact segments are re-decoded too. Then the hash chain over the signed
+segments; the playlist. Then the catalogue rows are compared with the same signed facts
 (``integrity.rows``): a row that disagrees is *catalogue altered*, its own verdict, distinct
-from *footage altered*. The outcome, per segment, is a custody event.
+from what the footage is. Every verdict is a word of ``vigil_verify.verdicts``. The outcome, per
+segment, is a custody event.
 """
 
 from __future__ import annotations
@@ -18,9 +21,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel
+from sqlalchemy import select
 from vigil_verify.chain import ChainEntry, first_break
-from vigil_verify.compare import SegmentVerdict, Thresholds, compare_segment
+from vigil_verify.changed import Undecodable, changed_segment, original_finding, placed
+from vigil_verify.checkpoint import Checkpoint
+from vigil_verify.compare import Thresholds, compare_segment
+from vigil_verify.footage import stand_in_hashes
 from vigil_verify.ledger import SignedSegment
+from vigil_verify.verdicts import Finding, Verdict
 
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event, now
@@ -34,27 +42,28 @@ from store.errors import ObjectMissing
 from transcode.errors import TranscodeError
 from transcode.ffmpeg import Tools
 
-SegmentState = Literal["intact", "altered", "re-encoded", "missing", "unverifiable"]
-ObjectState = Literal["intact", "altered", "missing"]
-
 
 @dataclass(frozen=True)
-class SegmentCheck:
-    index: int
-    state: SegmentState
-    detail: str = ""
-    perceptual: SegmentVerdict | None = None
+class SignedLog:
+    """The signed head the verdicts were read from, and how many of the recording's custody
+    events it proves."""
+
+    head: Checkpoint | None
+    events: int
+    events_proved: int
 
 
 @dataclass(frozen=True)
 class RecordingVerification:
     recording_id: str
-    original: Literal["intact", "altered", "missing", "unproved"]
-    segments: tuple[SegmentCheck, ...]
+    original: Finding
+    segments: tuple[Finding, ...]
     chain_break: int | None  # first signed segment position whose link does not follow
-    playlist: Literal["intact", "altered", "missing", "none"]
+    playlist: Finding | None  # None: the log signs no playlist
     problems: tuple[str, ...] = field(default=())
     catalogue: tuple[RowFinding, ...] = field(default=())  # rows that disagree with the log
+    log_problems: tuple[str, ...] = field(default=())  # the log itself (part of ``problems``)
+    log: SignedLog = SignedLog(None, 0, 0)
 
     @property
     def ok(self) -> bool:
@@ -62,7 +71,8 @@ class RecordingVerification:
 
 
 class VerifyDetail(BaseModel):
-    """The custody event of a verification: its outcome per segment, as the timeline shows it."""
+    """The custody event of a verification: its outcome per segment, as the timeline shows it
+    ("verified" for *intact*, else the verdict's word)."""
 
     ok: bool
     problems: list[str]
@@ -97,26 +107,41 @@ class Verifier:
             self.ledger.checkpoint()  # what happened until now is in a signed head
         facts = prove(self.ledger, self.ledger.public_key, [rec.id])
         log = facts.of(rec.id)
-        problems = [*facts.problems, *log.problems]
+        log_problems = [*facts.problems, *log.problems]
         if log.unsigned and not self.ledger.can_sign:
-            problems.append(
+            log_problems.append(
                 f"not yet signed: {len(log.unsigned)} custody event(s) of {rec.id} are in no"
                 " signed tree head yet; verified against what is signed"
             )
-        original = self._check_original(rec, log, problems)
-        segments = self.catalog.segments(rec.id)
-        checks = self._check_segments(rec, segments, log, full)
-        problems.extend(
-            f"segment {c.index}: {c.state}{c.detail}" for c in checks if c.state != "intact"
-        )
         chain_break = _chain_break(log)
         if chain_break is not None:
-            problems.append(f"log: the signed hash chain breaks at segment {chain_break}")
-        playlist = self._check_playlist(rec, log, problems)
+            log_problems.append(f"log: the signed hash chain breaks at segment {chain_break}")
+        original = self._check_original(rec, log)
+        segments = self.catalog.segments(rec.id)
+        checks = self._check_segments(rec, segments, log, full)
+        playlist = self._check_playlist(rec, log)
         rows = recording_row_findings(rec, segments, log)
-        problems.extend(str(f) for f in rows)
+        footage = [
+            ("original", original),
+            *((f"segment {c.index}", c) for c in checks),
+            *([("playlist", playlist)] if playlist is not None else []),
+        ]
+        problems = [
+            *log_problems,
+            *(f"{what}: {f.kind}: {f.detail}" for what, f in footage if not f.clean),
+            *(str(f) for f in rows),
+        ]
+        head = facts.head.checkpoint if facts.head is not None else None
         result = RecordingVerification(
-            rec.id, original, tuple(checks), chain_break, playlist, tuple(problems), tuple(rows)
+            recording_id=rec.id,
+            original=original,
+            segments=tuple(checks),
+            chain_break=chain_break,
+            playlist=playlist,
+            problems=tuple(problems),
+            catalogue=tuple(rows),
+            log_problems=tuple(log_problems),
+            log=SignedLog(head, log.events, log.events_proved),
         )
         self._record(result, actor)
         return result
@@ -124,9 +149,15 @@ class Verifier:
     def _record(self, result: RecordingVerification, actor: str) -> None:
         if not result.ok and self.on_failure is not None:
             self.on_failure()
-        states = {c.index: "verified" if c.state == "intact" else c.state for c in result.segments}
+        states = {
+            c.index: "verified" if c.kind == Verdict.INTACT else str(c.kind)
+            for c in result.segments
+            if c.index is not None
+        }
         altered = {f.segment for f in result.catalogue if f.segment is not None}
-        states.update({i: "catalogue altered" for i in altered if states.get(i) == "verified"})
+        states.update(
+            {i: Verdict.CATALOGUE_ALTERED.value for i in altered if states.get(i) == "verified"}
+        )
         self.catalog.set_verification(result.recording_id, states, now())
         detail = VerifyDetail(
             ok=result.ok,
@@ -136,98 +167,176 @@ class Verifier:
         )
         self.catalog.add_event(Event("verify", actor, result.recording_id, detail=detail))
 
-    def _object(
-        self, bucket: Literal["originals", "derived"], key: str, expected: str
-    ) -> tuple[ObjectState, int]:
+    def _object(self, bucket: Literal["originals", "derived"], key: str) -> tuple[str, int] | None:
+        """The stored object's SHA-256 and size; None when it is not in the store."""
         try:
             with self.store.local_path(bucket, key) as path:
-                actual, size = sha256_file(path)
+                return sha256_file(path)
         except ObjectMissing:
-            return "missing", 0
-        return ("intact" if actual == expected else "altered"), size
+            return None
 
-    def _check_original(
-        self, rec: Recording, log: ProvedRecording, problems: list[str]
-    ) -> Literal["intact", "altered", "missing", "unproved"]:
+    def _check_original(self, rec: Recording, log: ProvedRecording) -> Finding:
         signed = log.facts
         if signed.original_sha256 is None:
-            problems.append(
-                f"original: no signed event gives its hash; {rec.id} cannot be verified"
-                " from the log"
+            return Finding(
+                kind=Verdict.UNVERIFIABLE,
+                recording=rec.id,
+                detail=f"no signed event gives the original's hash; {rec.id} cannot be verified"
+                " from the log",
             )
-            return "unproved"
         key = log.original_key or rec.original_key
-        state, size = self._object("originals", key, signed.original_sha256)
-        if state == "altered":
-            problems.append(
-                f"footage altered: original {key}: sha256 differs from the signed log"
-                f" ({size} bytes, {signed.original_size} signed)"
+        found = self._object("originals", key)
+        if found is None:
+            return Finding(
+                kind=Verdict.MISSING,
+                recording=rec.id,
+                detail=f"{key} is not in the store",
+                file=key,
             )
-        elif state == "missing":
-            problems.append(f"footage missing: original {key} is not in the store")
-        return state
+        sha, size = found
+        return original_finding(
+            rec.id, sha, size, signed.original_sha256, signed.original_size, key
+        )
 
     def _check_segments(
         self, rec: Recording, rows: list[Segment], log: ProvedRecording, full: bool
-    ) -> list[SegmentCheck]:
+    ) -> list[Finding]:
         by_index = {s.index: s for s in rows}
         checks = [
-            self._check_segment(rec, signed, by_index.get(index), full)
+            self._check_segment(rec, signed, by_index.get(index), log, full)
             for index, signed in sorted(log.facts.segments.items())
         ]
         count = log.facts.segment_count
         if count is not None:
             checks.extend(
-                SegmentCheck(i, "missing", ": signed in the recording's count, no segment event")
+                Finding(
+                    kind=Verdict.MISSING,
+                    recording=rec.id,
+                    index=i,
+                    detail="signed in the recording's count, no segment event",
+                )
                 for i in range(count)
                 if i not in log.facts.segments
             )
-        return sorted(checks, key=lambda c: c.index)
+        return sorted(checks, key=lambda c: c.index or 0)
 
     def _check_segment(
-        self, rec: Recording, signed: SignedSegment, row: Segment | None, full: bool
-    ) -> SegmentCheck:
-        state, _size = self._object("derived", signed.key, signed.sha256)
-        if state == "missing":
-            return SegmentCheck(signed.index, "missing", f" ({signed.key} is not in the store)")
-        if state == "intact" and not full:
-            return SegmentCheck(signed.index, "intact")
+        self,
+        rec: Recording,
+        signed: SignedSegment,
+        row: Segment | None,
+        log: ProvedRecording,
+        full: bool,
+    ) -> Finding:
+        found = self._object("derived", signed.key)
+        if found is None:
+            return Finding(
+                kind=Verdict.MISSING,
+                recording=rec.id,
+                index=signed.index,
+                detail=f"{signed.key} is not in the store",
+                file=signed.key,
+            )
+        sha, size = found
         reference = _signed_blob(signed, row)
-        if reference is None:
-            if state == "intact":
-                return SegmentCheck(signed.index, "intact")
-            return SegmentCheck(
-                signed.index, "altered", ": footage altered, sha256 differs from the signed log"
-            )
-        try:
-            fresh = self._rehash(rec, signed)
-        except TranscodeError as exc:
-            return SegmentCheck(
-                signed.index, "altered", f": footage altered, sha256 differs, undecodable ({exc})"
-            )
-        verdict = compare_segment(reference, fresh, self.thresholds, index=signed.index)
-        return _perceptual_check(signed.index, state, verdict)
+        if sha == signed.sha256:
+            return self._intact(rec, signed, reference if full else None)
+        moved = placed(rec.id, signed.index, self._owner(sha, log), signed.key)
+        if moved is not None:
+            return moved
+        return changed_segment(
+            rec.id,
+            signed,
+            size=size,
+            file=signed.key,
+            reference=reference,
+            decode=lambda reference: self._decode_changed(signed, reference),
+            thresholds=self.thresholds,
+        )
 
-    def _rehash(self, rec: Recording, signed: SignedSegment) -> FrameHashes:
+    def _intact(
+        self, rec: Recording, signed: SignedSegment, reference: FrameHashes | None
+    ) -> Finding:
+        """Bytes as signed; with ``reference`` (``full``), the pictures re-decoded too."""
+        verdict, detail = Verdict.INTACT, "sha256 as signed"
+        if reference is not None:
+            try:
+                fresh = self._decode(signed)
+            except Undecodable as exc:
+                verdict, detail = Verdict.UNVERIFIABLE, f"bytes as signed, but now {exc}"
+            else:
+                compared = compare_segment(reference, fresh, self.thresholds, index=signed.index)
+                if compared.status == "same":
+                    detail += f"; the picture matches (mean {compared.mean_bits:.1f} bits)"
+                else:
+                    verdict = Verdict.UNVERIFIABLE
+                    detail = (
+                        "bytes as signed, but the re-decoded picture no longer matches the"
+                        " signed per-frame hashes (a decoder change?)"
+                    )
+        return Finding(
+            kind=verdict, recording=rec.id, index=signed.index, detail=detail, file=signed.key
+        )
+
+    def _owner(self, sha: str, log: ProvedRecording) -> tuple[str, int] | None:
+        """The signed segment whose SHA-256 is ``sha``: this recording's (from its signed
+        facts), else another's that the catalogue points at and the signed log confirms."""
+        own = log.facts.id
+        for index, seg in sorted(log.facts.segments.items()):
+            if seg.sha256 == sha:
+                return own, index
+        with self.catalog.session() as session:
+            rows = session.execute(
+                select(Segment.recording_id).where(
+                    Segment.sha256 == sha, Segment.recording_id != own
+                )
+            ).all()
+        others = sorted({r for (r,) in rows})
+        if not others:
+            return None
+        proved = prove(self.ledger, self.ledger.public_key, others)
+        for rec_id in others:
+            for index, seg in sorted(proved.of(rec_id).facts.segments.items()):
+                if seg.sha256 == sha:
+                    return rec_id, index
+        return None
+
+    def _decode_changed(self, signed: SignedSegment, reference: FrameHashes) -> FrameHashes:
+        """A stored segment whose bytes are not the signed ones, decoded as ``vigil-verify``
+        decodes it (on its own timeline: an edited or re-encoded file seldom keeps the
+        original's timestamps), so that both reach the same verdict."""
         with self.store.local_path("derived", signed.key) as path:
-            return segment_hashes(
-                self.tools,
-                path,
-                rate=signed.phash_rate or rec.phash_fps or 10.0,
-                origin_s=signed.origin_s,
-                start_s=signed.start_s,
-            )
+            return stand_in_hashes(self.tools.ffmpeg, path, signed, reference)
 
-    def _check_playlist(
-        self, rec: Recording, log: ProvedRecording, problems: list[str]
-    ) -> Literal["intact", "altered", "missing", "none"]:
+    def _decode(self, signed: SignedSegment) -> FrameHashes:
+        """The stored segment's per-frame hashes, on the signed footing (as at ingest)."""
+        try:
+            with self.store.local_path("derived", signed.key) as path:
+                return segment_hashes(
+                    self.tools,
+                    path,
+                    rate=signed.grid_rate,
+                    origin_s=signed.origin_s,
+                    start_s=signed.start_s,
+                )
+        except TranscodeError as exc:
+            raise Undecodable(f"ffmpeg cannot decode it ({exc})") from exc
+
+    def _check_playlist(self, rec: Recording, log: ProvedRecording) -> Finding | None:
         if log.playlist_sha256 is None:
-            return "none"
+            return None
         key = f"{rec.id}/index.m3u8"
-        state, _ = self._object("derived", key, log.playlist_sha256)
-        if state != "intact":
-            problems.append(f"playlist {key}: {state}")
-        return state
+        found = self._object("derived", key)
+        if found is None:
+            kind, detail = Verdict.MISSING, f"the playlist {key} is not in the store"
+        elif found[0] == log.playlist_sha256:
+            kind, detail = Verdict.INTACT, "the playlist's sha256 as signed"
+        else:
+            kind, detail = (
+                Verdict.BYTES_ALTERED,
+                "the playlist's sha256 differs from the signed one",
+            )
+        return Finding(kind=kind, recording=rec.id, detail=detail, file=key)
 
 
 def _signed_blob(signed: SignedSegment, row: Segment | None) -> FrameHashes | None:
@@ -237,32 +346,6 @@ def _signed_blob(signed: SignedSegment, row: Segment | None) -> FrameHashes | No
     if hashlib.sha256(row.phash).hexdigest() != signed.phash_sha256:
         return None
     return FrameHashes.from_bytes(row.phash)
-
-
-def _perceptual_check(index: int, state: ObjectState, verdict: SegmentVerdict) -> SegmentCheck:
-    if state == "intact":
-        if verdict.status == "same":
-            return SegmentCheck(index, "intact", perceptual=verdict)
-        return SegmentCheck(
-            index,
-            "unverifiable",
-            ": bytes intact but the perceptual hash no longer matches (decoder change?)",
-            verdict,
-        )
-    if verdict.status == "same":
-        return SegmentCheck(
-            index,
-            "re-encoded",
-            f": sha256 differs, content the same (mean {verdict.mean_bits:.1f} bits)",
-            verdict,
-        )
-    where = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in verdict.edited_ranges)
-    return SegmentCheck(
-        index,
-        "altered",
-        f": footage altered, sha256 differs and the picture changed at {where or 'unknown'}",
-        verdict,
-    )
 
 
 def _chain_break(log: ProvedRecording) -> int | None:

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
+from vigil_verify.verdicts import Finding, Verdict
 
 from ingest.service import GpsFix
 from ingest.uploads import MAX_CHUNK
@@ -181,12 +182,41 @@ class PlaybackOut(BaseModel):
     expires_at: datetime
 
 
+class FindingOut(BaseModel):
+    """One verdict, as ``vigil verify --json`` and ``vigil-verify --json`` give it
+    (``vigil_verify.verdicts``; the README's "Verdicts" lists the words)."""
+
+    kind: Verdict
+    recording: str
+    index: int | None = Field(description="The segment; null: the original.")
+    ranges: list[tuple[float, float]] = Field(
+        description="Seconds on the recording's timeline: where the picture was edited, what a"
+        " truncated segment lacks, all of a segment none of whose pictures is found."
+    )
+    detail: str
+    file: str | None = Field(description="The object's key in the store.")
+
+    @classmethod
+    def of(cls, finding: Finding) -> FindingOut:
+        return cls(
+            kind=finding.kind,
+            recording=finding.recording,
+            index=finding.index,
+            ranges=list(finding.ranges),
+            detail=finding.detail,
+            file=finding.file,
+        )
+
+
 class VerifyOut(BaseModel):
     recording_id: str
     ok: bool
-    original: str
+    original: Verdict
     problems: list[str]
-    segments: dict[str, str]
+    segments: dict[str, Verdict] = Field(description="Each segment's verdict, by its index.")
+    findings: list[FindingOut] = Field(
+        description="The original's finding, then each segment's, with detail and time ranges."
+    )
 
 
 class EventOut(BaseModel):

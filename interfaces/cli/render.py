@@ -1,4 +1,5 @@
-"""Plain-text views for the CLI: case timeline, verification, match report."""
+"""Plain-text views for the CLI: case timeline, verification (and its ``--json`` form), match
+report."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import math
 from collections.abc import Sequence
 
 from vigil_verify.compare import MatchReport
+from vigil_verify.facts import LedgerCheck
+from vigil_verify.match_report import match_findings
+from vigil_verify.verdicts import Finding, Verdict, report_json
 
 from catalog.ids import InvalidInput, require_window
 from integrity.timeline import CaseTimeline, RecordingView
@@ -117,27 +121,65 @@ def render_verification(results: Sequence[RecordingVerification]) -> str:
     lines: list[str] = []
     for result in results:
         verdict = "OK" if result.ok else "FAILED"
-        intact = sum(1 for s in result.segments if s.state == "intact")
+        intact = sum(1 for s in result.segments if s.clean)
+        playlist = "not signed" if result.playlist is None else result.playlist.kind
         lines.append(
-            f"{result.recording_id}: {verdict} — original {result.original}, "
+            f"{result.recording_id}: {verdict} — original {result.original.kind}, "
             f"{intact}/{len(result.segments)} segments intact, chain "
-            f"{'intact' if result.chain_break is None else 'BROKEN'}, playlist {result.playlist}"
+            f"{'intact' if result.chain_break is None else 'BROKEN'}, playlist {playlist}"
         )
         lines.extend(f"  - {problem}" for problem in result.problems)
     return _lines(lines)
 
 
+def verification_json(
+    results: Sequence[RecordingVerification],
+    *,
+    case: str | None,
+    key_fingerprint: str,
+    exit_status: int,
+) -> dict[str, object]:
+    """``vigil verify --json``: the schema of ``vigil-verify --json``
+    (``vigil_verify.verdicts.report_json``) for footage in the store rather than a package."""
+    heads = [r.log.head for r in results if r.log.head is not None]
+    ledger = LedgerCheck(
+        key_fingerprint=key_fingerprint,
+        key_source="server",
+        head=max(heads, key=lambda h: h.size) if heads else None,
+        events_total=sum(r.log.events for r in results),
+        events_proved=sum(r.log.events_proved for r in results),
+    )
+    segments: list[Finding] = []
+    for result in results:
+        segments.extend(result.segments)
+        if result.playlist is not None and not result.playlist.clean:
+            segments.append(result.playlist)
+    report = report_json(
+        package=None,
+        case=case,
+        clean=all(r.ok for r in results),
+        ledger=ledger,
+        log_problems=list(dict.fromkeys(p for r in results for p in r.log_problems)),
+        manifest_problems=[str(f) for r in results for f in r.catalogue],
+        malformed=[],
+        originals=[r.original for r in results],
+        segments=segments,
+        scope=[],
+    )
+    return {**report, "exit_status": exit_status}
+
+
 def render_match(recording_id: str, name: str, report: MatchReport) -> str:
     lines = [f"{name} against {recording_id}:"]
-    for v in report.segments:
-        where = ""
-        if v.edited_ranges:
-            where = " at " + ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in v.edited_ranges)
+    for verdict, finding in zip(
+        report.segments, match_findings(recording_id, report), strict=False
+    ):
         lines.append(
-            f"  segment {v.index:3d}: {v.status:<7} offset {v.offset_s:+.2f} s"
-            f"  worst 1 s window {v.max_window_bits:5.1f} bits{where}"
+            f"  segment {verdict.index:3d}: {finding.kind:<9} offset {verdict.offset_s:+.2f} s"
+            f"  worst window {verdict.max_window_bits:5.1f} bits"
+            + (f"  {finding.detail}" if finding.kind != Verdict.INTACT else "")
         )
     for extra in report.extra:
-        lines.append(f"  extra footage in the copy: {extra.start:.1f}-{extra.end:.1f} s")
+        lines.append(f"  inserted: {extra.start:.1f}-{extra.end:.1f} s of the copy, in no segment")
     lines.append("verdict: " + ("same content" if report.clean else "DIFFERS"))
     return _lines(lines)

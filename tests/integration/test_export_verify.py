@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 from vigil_verify.cli import main as verify_main
-from vigil_verify.footage import Finding
 from vigil_verify.report import PackageReport, verify_package
+from vigil_verify.verdicts import Finding
 
 from integrity.export import export_case
 from tests import tamper
@@ -121,10 +121,10 @@ def test_untouched_package_verifies_clean(
     assert "RESULT: CLEAN (4 intact)" in capsys.readouterr().out
 
 
-def test_byte_flip_is_an_in_place_edit_of_that_segment(copy: Exported, ffmpeg: str) -> None:
+def test_byte_flip_is_bytes_altered_in_that_segment(copy: Exported, ffmpeg: str) -> None:
     tamper.flip_byte(copy.segments[1], copy.segments[1].stat().st_size // 2)
     report = check(copy.package, ffmpeg)
-    assert kinds(report) == {0: "intact", 1: "edited", 2: "intact", 3: "intact"}
+    assert kinds(report) == {0: "intact", 1: "bytes altered", 2: "intact", 3: "intact"}
     assert "in place" in only(report, 1).detail
     assert not report.clean
 
@@ -178,9 +178,10 @@ def test_overlay_is_an_edit_located_in_time(copy: Exported, ffmpeg: str, tmp_pat
     shutil.move(out, copy.segments[2])
     report = check(copy.package, ffmpeg)
     assert kinds(report) == {0: "intact", 1: "intact", 2: "edited", 3: "intact"}
-    detail = only(report, 2).detail
-    start, end = (float(x) for x in detail.rpartition(" at ")[2].removesuffix(" s").split("-"))
-    assert 23.0 <= start <= 24.5 and 25.5 <= end <= 27.0, detail
+    found = only(report, 2)
+    ((start, end),) = found.ranges  # recording seconds, in the detail line too
+    assert 23.0 <= start <= 24.5 and 25.5 <= end <= 27.0, found
+    assert f"{start:.1f}-{end:.1f} s" in found.detail
 
 
 def test_dropped_frame_run_is_an_edit(copy: Exported, ffmpeg: str, tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 can rewrite is named, with the right kind, recording and segment, by ``vigil verify``, ``vigil
 ledger check`` and ``vigil-verify`` on an export; an untouched system stays clean.
 
-Kinds: *footage altered* (stored bytes differ from the signed log), *catalogue altered* (a row
-differs from the event that signed its value). docs/threat-model.md points here.
+Kinds are the words of ``vigil_verify.verdicts``: what the footage is (*bytes altered*, *foreign*,
+...: stored bytes differ from the signed log) and *catalogue altered* (a row differs from the
+event that signed its value). docs/threat-model.md points here.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def exported(s: Store, tmp_path: Path, ffmpeg: str) -> PackageReport:
 
 
 def segment_states(result: RecordingVerification) -> dict[int, str]:
-    return {c.index: c.state for c in result.segments}
+    return {c.index: c.kind for c in result.segments if c.index is not None}
 
 
 def test_an_untouched_system_is_clean_everywhere(store: Store, tmp_path: Path, ffmpeg: str) -> None:
@@ -100,7 +101,7 @@ def test_rows_rewritten_are_catalogue_altered_and_the_footage_intact(store: Stor
     assert not result.ok
     assert named(result) == {(rec, 3, "sha256"), (rec, 3, "chain link"), (rec, None, "chain head")}
     assert set(segment_states(result).values()) == {"intact"}  # the footage itself is untouched
-    assert result.original == "intact"
+    assert result.original.kind == "intact"
     assert any(p.startswith(f"catalogue altered: {rec} segment 3 sha256") for p in result.problems)
     audit = full_audit(app.ledger)
     assert audit.ledger.ok  # the log is intact ...
@@ -111,7 +112,7 @@ def test_rows_rewritten_are_catalogue_altered_and_the_footage_intact(store: Stor
     assert states == {0: "verified", 1: "verified", 2: "verified", 3: "catalogue altered"}
 
 
-def test_a_file_replaced_is_footage_altered_and_the_rows_clean(
+def test_a_file_replaced_by_another_recordings_is_foreign_and_the_rows_clean(
     store: Store, tmp_path: Path, ffmpeg: str
 ) -> None:
     app, rec = store.app, store.rec
@@ -120,7 +121,9 @@ def test_a_file_replaced_is_footage_altered_and_the_rows_clean(
     shutil.copyfile(object_path(app, "derived", foreign.key), writable(
         object_path(app, "derived", target.key)))  # fmt: skip
     result = verify(store)
-    assert segment_states(result) == {0: "intact", 1: "intact", 2: "altered", 3: "intact"}
+    assert segment_states(result) == {0: "intact", 1: "intact", 2: "foreign", 3: "intact"}
+    (found,) = [c for c in result.segments if c.index == 2]
+    assert f"segment 0 of recording {store.other}" in found.detail  # whose it is, from the log
     assert result.catalogue == ()  # nobody touched a row: no false "catalogue altered"
     assert full_audit(app.ledger).ok  # the log and the rows are intact: nothing to name there
     report = exported(store, tmp_path, ffmpeg)
@@ -143,7 +146,7 @@ def test_rows_and_files_rewritten_together_are_both_named(
         s=foreign.sha256, z=foreign.size, c=foreign.chain, r=rec)  # fmt: skip
     sql(app, "UPDATE recordings SET chain_head = :c WHERE id = :r", c=foreign.chain, r=rec)
     result = verify(store)
-    assert segment_states(result)[3] == "altered"
+    assert segment_states(result)[3] == "foreign"
     assert {(rec, 3, "sha256"), (rec, 3, "chain link")} <= named(result)
     assert {(rec, 3, "sha256"), (rec, 3, "chain link")} <= named(full_audit(app.ledger))
     report = exported(store, tmp_path, ffmpeg)
@@ -163,7 +166,7 @@ def test_an_original_grown_by_a_byte_with_its_rows_rewritten(
     sql(app, "UPDATE recordings SET sha256 = :s, size = size + 1, chain_anchor = :s WHERE id = :r",
         s=sha, r=rec)  # fmt: skip
     result = verify(store)
-    assert result.original == "altered"
+    assert result.original.kind == "bytes altered"
     assert {(rec, None, "sha256"), (rec, None, "size"), (rec, None, "chain anchor")} <= named(
         result
     )

@@ -240,7 +240,7 @@ def test_a_pushing_camera_away_for_5_s_leaves_one_5_s_gap_in_one_recording(
     # perceptual hashes are recomputed too, on the retimed second session).
     verification = app.verifier.verify_recording(rec.id, actor="test", full=True)
     assert verification.ok, verification.problems
-    assert all(c.state == "intact" for c in verification.segments)
+    assert all(c.kind == "intact" for c in verification.segments)
 
     # The custody log tells the disconnect and the reconnect, in order with the segments.
     log = events(app, rec.id)

@@ -238,7 +238,7 @@ def test_segments_in_index_order_with_phash_and_verification(catalog: Catalog) -
         catalog.add_segment(segment(rec, i, i * 10.0, (i + 1) * 10.0))
     catalog.set_segment_phash(rec.id, 1, b"\x01\x02", "d" * 64, 100)
     at = START + timedelta(days=1)
-    catalog.set_verification(rec.id, {2: "altered"}, at)
+    catalog.set_verification(rec.id, {2: "bytes altered"}, at)
     segs = catalog.segments(rec.id)
     assert [s.index for s in segs] == [0, 1, 2]
     assert (segs[1].phash, segs[1].phash_digest, segs[1].phash_frames) == (
@@ -246,9 +246,10 @@ def test_segments_in_index_order_with_phash_and_verification(catalog: Catalog) -
         "d" * 64,
         100,
     )
-    assert (segs[2].verify_status, segs[2].verified_at) == ("altered", at)
+    assert (segs[2].verify_status, segs[2].verified_at) == ("bytes altered", at)
     # The timeline's state comes from the latest verification's custody event, not this row.
-    assert [integrity_state(s, {2: "altered"}) for s in segs] == ["pending", "hashed", "altered"]
+    states = [integrity_state(s, {2: "bytes altered"}) for s in segs]
+    assert states == ["pending", "hashed", "bytes altered"]
     assert [integrity_state(s, {}) for s in segs] == ["pending", "hashed", "pending"]
 
 

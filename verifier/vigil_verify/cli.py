@@ -5,7 +5,8 @@ Exit status:
 - ``0`` (``CLEAN``): everything is intact and the log checks out;
 - ``1`` (``PROBLEMS``): the package is well formed and something in it does not check out (a
   segment edited, missing or foreign, a signature or proof that fails, a manifest entry that
-  differs from the signed log);
+  differs from the signed log, a recording the signed log does not link to the package's case,
+  a segment outside the windows it links);
 - ``2`` (``MALFORMED``): the package, or part of it, cannot be read as its format requires (a
   file missing, not JSON, of the wrong shape; a timestamp token, key or proof that does not
   parse), or is not a folder, or ``--key`` / ``--trusted-checkpoint`` cannot be read. The report

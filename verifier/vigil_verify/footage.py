@@ -1,17 +1,19 @@
 """The footage half of a package check: every signed segment against the file in the package.
 
-Per segment, in this order:
+Per segment, in this order, in the words of ``vigil_verify.verdicts``:
 
 - **missing**: no file where the package keeps it;
 - **intact**: its SHA-256 is the signed one;
-- **reordered**: it holds another segment of the same recording (its hash is signed for another
-  position);
-- **foreign**: it holds a segment of another recording, or a file no signed event names;
-- otherwise its bytes changed, and the picture decides (re-decoded by ffmpeg and hashed with PDQ
-  at the signed rate, compared by timestamp with the signed per-frame hashes):
-  **truncated** when what is there matches but ends early; **re-encoded** when it all matches;
-  **edited** when a window of the picture differs, frames are gone from inside it, or its bytes
-  were changed in place (same size as the signed file: no re-encode keeps the exact size).
+- otherwise ``vigil_verify.changed`` decides, as the server's ``vigil verify`` does:
+  **reordered** or **foreign** when it holds another signed segment (of this recording or of
+  another), **bytes altered** when it has the signed size (changed in place), else the picture
+  (re-decoded by ffmpeg and hashed with PDQ at the signed rate, compared by timestamp with the
+  signed per-frame hashes): **truncated**, **re-encoded**, **edited** (with time ranges),
+  **missing** (none of its pictures), **unverifiable** (no ffmpeg, no signed per-frame hashes).
+
+A file in a recording's segments folder that no signed event names is **foreign**. An original
+is **intact**, **missing**, **bytes altered** (checked by its bytes alone), **unverifiable** (no
+signed event gives its hash) or **not exported** (``vigil_verify.report``).
 """
 
 from __future__ import annotations
@@ -22,39 +24,40 @@ import os
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from vigil_verify.chain import ChainEntry, link
-from vigil_verify.compare import Thresholds, compare_segment
+from vigil_verify.changed import (
+    NoDecoder,
+    Undecodable,
+    changed_segment,
+    original_finding,
+    placed,
+)
+from vigil_verify.compare import Thresholds
 from vigil_verify.frames import FRAME_SIDE, FrameHashes
 from vigil_verify.ledger import LedgerCheck, SignedRecording, SignedSegment
 from vigil_verify.pdq import pdq_hashes
+from vigil_verify.sampling import FrameTimes, frame_decode_args, repair_times, timed_hashes
 from vigil_verify.untrusted import Malformed, guarded, read_document
+from vigil_verify.verdicts import Finding, Verdict
 
-Kind = Literal[
-    "intact", "re-encoded", "edited", "missing", "reordered", "foreign", "truncated", "changed"
+__all__ = [
+    "DECODE_TIMEOUT_S",
+    "SEGMENT_SUFFIXES",
+    "Finding",
+    "FootageChecker",
+    "find_ffmpeg",
+    "gray_frames_args",
+    "grid_start",
+    "segment_frame_hashes",
+    "sha256_file",
+    "stand_in_hashes",
 ]
+
 DECODE_TIMEOUT_S = 600.0
-
-
-@dataclass(frozen=True)
-class Finding:
-    recording: str
-    index: int | None  # None: a file that is no signed segment
-    kind: Kind
-    detail: str
-    file: str
-
-
-@dataclass(frozen=True)
-class OriginalFinding:
-    recording: str
-    kind: Literal["intact", "missing", "edited", "truncated", "not exported"]
-    detail: str
 
 
 def find_ffmpeg(explicit: str | None = None) -> str | None:
@@ -98,8 +101,12 @@ def segment_frame_hashes(
     segment's first frame is at its signed start. The comparison's offset search absorbs the
     rest.
     """
-    start = grid_start(segment.start_s, rate)
-    args = gray_frames_args(ffmpeg, path, rate=rate, start_time=start - segment.start_s)
+    grid = segment.grid_rate
+    if grid is None:
+        args = frame_decode_args(ffmpeg, path)
+    else:
+        start = grid_start(segment.start_s, grid)
+        args = gray_frames_args(ffmpeg, path, rate=grid, start_time=start - segment.start_s)
     done = subprocess.run(args, capture_output=True, timeout=DECODE_TIMEOUT_S, check=False)
     if done.returncode != 0 and not done.stdout:
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
@@ -111,7 +118,32 @@ def segment_frame_hashes(
     if n == 0:
         return FrameHashes.empty(rate)
     hashes, quality = pdq_hashes(frames)
-    return FrameHashes.on_grid(start, rate, hashes, quality)
+    if grid is None:
+        times = FrameTimes()
+        for line in done.stderr.decode(errors="replace").splitlines():
+            times.line(line)
+        fresh = timed_hashes(repair_times(times.raw), hashes, quality, origin=None)
+        return FrameHashes(fresh.times + segment.start_s, fresh.rate, fresh.hashes, fresh.quality)
+    return FrameHashes.on_grid(start, grid, hashes, quality)
+
+
+def stand_in_hashes(
+    ffmpeg: str | None, path: Path, segment: SignedSegment, reference: FrameHashes
+) -> FrameHashes:
+    """``segment_frame_hashes`` of the file at ``path`` that stands in for ``segment`` and is
+    not its signed bytes, on the footing of its signed per-frame hashes ``reference``; why there
+    are none as ``vigil_verify.changed`` wants it (``NoDecoder``, ``Undecodable``). The server's
+    ``vigil verify`` decodes a changed segment with it too."""
+    if ffmpeg is None:
+        raise NoDecoder("no ffmpeg")
+    try:
+        return segment_frame_hashes(ffmpeg, path, segment, reference.rate)
+    except OSError as exc:
+        raise NoDecoder(f"ffmpeg {ffmpeg} does not run: {exc.strerror or exc}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise NoDecoder(f"ffmpeg did not finish in {DECODE_TIMEOUT_S:g} s") from exc
+    except (ValueError, subprocess.SubprocessError) as exc:
+        raise Undecodable(str(exc)) from exc
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -188,7 +220,12 @@ class FootageChecker:
         if rec.segment_count is None or rec.windows:
             return []
         return [
-            Finding(rec.id, i, "missing", "no signed event and no file for this position", "")
+            Finding(
+                kind=Verdict.MISSING,
+                recording=rec.id,
+                index=i,
+                detail="no signed event and no file for this position",
+            )
             for i in range(rec.segment_count)
             if i not in rec.segments
         ]
@@ -199,24 +236,26 @@ class FootageChecker:
         rel = f"{rec.id}/segments/{seg.file_name}"
         path = self.package / rel
         if not path.is_file():
-            return Finding(rec.id, seg.index, "missing", f"{rel} is not in the package", rel)
+            return Finding(
+                kind=Verdict.MISSING,
+                recording=rec.id,
+                index=seg.index,
+                detail=f"{rel} is not in the package",
+                file=rel,
+            )
         sha, size = sha256_file(path)
         if sha == seg.sha256:
-            return Finding(rec.id, seg.index, "intact", "sha256 as signed", rel)
-        owner = self.by_sha.get(sha)
-        if owner is not None and owner[0] == rec.id:
             return Finding(
-                rec.id, seg.index, "reordered", f"holds segment {owner[1]}'s content", rel
+                kind=Verdict.INTACT,
+                recording=rec.id,
+                index=seg.index,
+                detail="sha256 as signed",
+                file=rel,
             )
-        if owner is not None:
-            return Finding(
-                rec.id,
-                seg.index,
-                "foreign",
-                f"holds segment {owner[1]} of recording {owner[0]}, not this chain's",
-                rel,
-            )
-        return self._changed(rec, seg, path, rel, same_size=size == seg.size)
+        moved = placed(rec.id, seg.index, self.by_sha.get(sha), rel)
+        if moved is not None:
+            return moved
+        return self._changed(rec, seg, path, rel, size=size)
 
     def _reference(self, rec: SignedRecording, seg: SignedSegment) -> FrameHashes | None:
         if seg.phash_sha256 is None:
@@ -236,60 +275,17 @@ class FootageChecker:
             return None
 
     def _changed(
-        self, rec: SignedRecording, seg: SignedSegment, path: Path, rel: str, *, same_size: bool
+        self, rec: SignedRecording, seg: SignedSegment, path: Path, rel: str, *, size: int
     ) -> Finding:
-        def finding(kind: Kind, detail: str) -> Finding:
-            return Finding(rec.id, seg.index, kind, detail, rel)
-
-        in_place = " in place (same size as signed)" if same_size else ""
-
-        def undecided(why: str) -> Finding:
-            if same_size:
-                return finding("edited", f"sha256 differs, bytes changed{in_place} ({why})")
-            return finding("changed", f"sha256 differs; cannot tell re-encode from edit ({why})")
-
-        reference = self._reference(rec, seg)
-        if self.ffmpeg is None or reference is None:
-            return undecided("no ffmpeg" if self.ffmpeg is None else "no signed perceptual hashes")
-        try:
-            fresh = segment_frame_hashes(self.ffmpeg, path, seg, reference.rate)
-        except OSError as exc:
-            return undecided(f"ffmpeg {self.ffmpeg} does not run: {exc.strerror or exc}")
-        except (ValueError, subprocess.SubprocessError) as exc:
-            return finding("edited", f"sha256 differs and {exc}")
-        if len(fresh) == 0:
-            return finding("edited", "sha256 differs and no picture decodes")
-        window = self.thresholds.window_s
-        if fresh.end < reference.end - window:
-            head = reference.slice_time(reference.start, fresh.end)
-            prefix = compare_segment(head, fresh, self.thresholds, index=seg.index)
-            if prefix.status == "same" and abs(prefix.offset_s) < 1.5 / reference.rate:
-                if same_size:
-                    return finding("edited", f"bytes changed{in_place}; picture ends early")
-                return finding(
-                    "truncated",
-                    f"ends {reference.end - fresh.end:.1f} s early, at {fresh.end:.1f} s of"
-                    f" {reference.end:.1f} s; what remains matches",
-                )
-        verdict = compare_segment(reference, fresh, self.thresholds, index=seg.index)
-        if verdict.status == "same" and fresh.end >= reference.end - window:
-            if same_size:
-                return finding(
-                    "edited",
-                    f"bytes changed{in_place}; the picture still matches"
-                    f" (mean {verdict.mean_bits:.1f} bits)",
-                )
-            return finding(
-                "re-encoded",
-                f"sha256 differs, same content (mean {verdict.mean_bits:.1f} bits)",
-            )
-        where = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in verdict.edited_ranges)
-        if verdict.status == "missing":
-            return finding("edited", "sha256 differs and the picture is another one")
-        if not where:
-            short = reference.end - fresh.end
-            where = f"{short:.1f} s of frames gone"
-        return finding("edited", f"sha256 differs and the picture changed at {where}")
+        return changed_segment(
+            rec.id,
+            seg,
+            size=size,
+            file=rel,
+            reference=self._reference(rec, seg),
+            decode=lambda reference: stand_in_hashes(self.ffmpeg, path, seg, reference),
+            thresholds=self.thresholds,
+        )
 
     # -- files nobody signed ------------------------------------------------------------------
 
@@ -315,28 +311,38 @@ class FootageChecker:
                     else "no signed event names this file: not in the chain"
                 )
                 findings.append(
-                    Finding(rec_id, None, "foreign", detail, f"{rec_id}/segments/{path.name}")
+                    Finding(
+                        kind=Verdict.FOREIGN,
+                        recording=rec_id,
+                        detail=detail,
+                        file=f"{rec_id}/segments/{path.name}",
+                    )
                 )
         return findings
 
     # -- originals ----------------------------------------------------------------------------
 
-    def original(self, rec: SignedRecording, manifest_path: str | None) -> OriginalFinding:
+    def original(self, rec: SignedRecording, manifest_path: str | None) -> Finding:
         if rec.original_sha256 is None:
-            return OriginalFinding(rec.id, "missing", "no signed event gives the original's hash")
+            return Finding(
+                kind=Verdict.UNVERIFIABLE,
+                recording=rec.id,
+                detail="no signed event gives the original's hash",
+            )
         candidates = sorted((self.package / rec.id).glob("original*"))
         if manifest_path:
             candidates.insert(0, self.package / manifest_path)
         path = next((p for p in candidates if p.is_file()), None)
         if path is None:
-            return OriginalFinding(rec.id, "missing", "the original is not in the package")
-        sha, size = sha256_file(path)
-        if sha == rec.original_sha256:
-            return OriginalFinding(rec.id, "intact", f"sha256 as signed ({size} bytes)")
-        if rec.original_size is not None and size < rec.original_size:
-            return OriginalFinding(
-                rec.id,
-                "truncated",
-                f"sha256 differs: {size} of the signed {rec.original_size} bytes",
+            return Finding(
+                kind=Verdict.MISSING, recording=rec.id, detail="the original is not in the package"
             )
-        return OriginalFinding(rec.id, "edited", "sha256 differs from the signed one")
+        sha, size = sha256_file(path)
+        return original_finding(
+            rec.id,
+            sha,
+            size,
+            rec.original_sha256,
+            rec.original_size,
+            str(path.relative_to(self.package)),
+        )

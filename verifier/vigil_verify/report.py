@@ -1,4 +1,6 @@
-"""A whole package check: the log, the footage, and the manifest against the signed facts.
+"""A whole package check: the log, the footage, the manifest against the signed facts, and the
+scope: every recording the package holds is linked to its case by the signed log
+(``vigil_verify.scope``).
 
 Nothing in a package can make the check raise: every file is read through
 ``vigil_verify.untrusted``, what cannot be read is listed in ``PackageReport.malformed`` (and
@@ -14,10 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vigil_verify.compare import Thresholds
-from vigil_verify.footage import Finding, FootageChecker, OriginalFinding
+from vigil_verify.footage import FootageChecker
 from vigil_verify.ledger import LedgerCheck, SignedRecording, WitnessPolicy, check_ledger
 from vigil_verify.names import is_id, shown
+from vigil_verify.scope import NOT_LINKED, ScopeFinding, check_scope, links_whole
 from vigil_verify.untrusted import Malformed, guarded, parse_json, read_document
+from vigil_verify.verdicts import Finding, Verdict, report_json
 
 __all__ = ["UNCHECKED", "PackageReport", "render", "verify_package"]
 
@@ -33,11 +37,12 @@ class PackageReport:
     exported: str | None
     ledger: LedgerCheck
     ffmpeg: str | None
-    originals: list[OriginalFinding] = field(default_factory=list)
+    originals: list[Finding] = field(default_factory=list)
     segments: list[Finding] = field(default_factory=list)
     log_problems: list[str] = field(default_factory=list)
     manifest_problems: list[str] = field(default_factory=list)
     malformed: list[str] = field(default_factory=list)  # what could not be read as it must be
+    scope: list[ScopeFinding] = field(default_factory=list)  # held beyond what the case links
 
     @property
     def clean(self) -> bool:
@@ -45,34 +50,26 @@ class PackageReport:
             not self.log_problems
             and not self.manifest_problems
             and not self.malformed
-            and all(o.kind in ("intact", "not exported") for o in self.originals)
-            and all(s.kind == "intact" for s in self.segments)
+            and not self.scope
+            and all(o.clean for o in self.originals)
+            and all(s.kind == Verdict.INTACT for s in self.segments)
         )
 
     def to_json(self) -> dict[str, object]:
-        head = self.ledger.head
-        return {
-            "package": self.package,
-            "case": self.case,
-            "clean": self.clean,
-            "ledger": {
-                "key_fingerprint": self.ledger.key_fingerprint,
-                "key_source": self.ledger.key_source,
-                "tree_size": head.size if head else None,
-                "root": head.root.hex() if head else None,
-                "signed_at": head.signed_at.isoformat() if head and head.signed_at else None,
-                "timestamp": self.ledger.timestamp,
-                "witnesses": list(self.ledger.witnesses),
-                "events": self.ledger.events_total,
-                "events_proved": self.ledger.events_proved,
-                "history_checked": self.ledger.history_checked,
-            },
-            "log_problems": self.log_problems,
-            "manifest_problems": self.manifest_problems,
-            "malformed": self.malformed,
-            "originals": [asdict(o) for o in self.originals],
-            "segments": [asdict(s) for s in self.segments],
-        }
+        """The report's JSON form: ``vigil_verify.verdicts.report_json``, the schema ``vigil
+        verify --json`` shares."""
+        return report_json(
+            package=self.package,
+            case=self.case,
+            clean=self.clean,
+            ledger=self.ledger,
+            log_problems=self.log_problems,
+            manifest_problems=self.manifest_problems,
+            malformed=self.malformed,
+            originals=self.originals,
+            segments=self.segments,
+            scope=[asdict(s) for s in self.scope],
+        )
 
 
 def _load_manifest(package: Path, malformed: list[str]) -> dict[str, object]:
@@ -128,12 +125,7 @@ def _entries(value: object) -> list[dict[str, object]]:
 def _windowed_only(rec: SignedRecording) -> bool:
     """Does the signed log link this recording to the case by windows only (none whole)? Then
     the package rightly holds its segments in the windows and not its original."""
-    ends = [s.end_s for s in rec.segments.values()]
-    last = max(ends) if ends else None
-    return bool(rec.windows) and not any(
-        (lo is None or lo <= 0) and (hi is None or (last is not None and hi >= last))
-        for lo, hi in rec.windows
-    )
+    return bool(rec.windows) and not links_whole(rec)
 
 
 def verify_package(
@@ -178,6 +170,11 @@ def verify_package(
         report.segments += guarded("", checker.unsigned_files, rec_ids)
     except Malformed as exc:
         report.malformed.append(f"footage: the files nobody signed {UNCHECKED} ({exc})")
+    if is_id(case_id):  # else the manifest is malformed: no case to check the links of
+        try:
+            report.scope += guarded("", check_scope, package, case_id, manifest, ledger.facts)
+        except Malformed as exc:
+            report.malformed.append(f"scope: the recordings' links {UNCHECKED} ({exc})")
     report.malformed += checker.malformed
     return report
 
@@ -193,7 +190,12 @@ def _check_recording(
             f"manifest: lists recording {rec_id}, which no proved event describes"
         )
         report.segments += [
-            Finding(rec_id, None, "foreign", "not in any signed chain", str(s.get("file", "")))
+            Finding(
+                kind=Verdict.FOREIGN,
+                recording=rec_id,
+                detail="not in any signed chain",
+                file=str(s.get("file", "")),
+            )
             for s in _entries(entry.get("segments"))
         ]
         return
@@ -206,7 +208,11 @@ def _check_recording(
     path = _inside(checker.package, original_path, report.malformed)
     if original is None and _windowed_only(rec):
         report.originals.append(
-            OriginalFinding(rec_id, "not exported", "the case links a window of it, not all")
+            Finding(
+                kind=Verdict.NOT_EXPORTED,
+                recording=rec_id,
+                detail="the case links a window of it, not all",
+            )
         )
     else:
         report.originals.append(checker.original(rec, path))
@@ -234,11 +240,11 @@ def _cross_check(
             )
             report.segments.append(
                 Finding(
-                    rec_id,
-                    index if isinstance(index, int) else None,
-                    "foreign",
-                    "listed by the manifest only: not in the signed chain",
-                    str(seg_entry.get("file", "")),
+                    kind=Verdict.FOREIGN,
+                    recording=rec_id,
+                    index=index if isinstance(index, int) else None,
+                    detail="listed by the manifest only: not in the signed chain",
+                    file=str(seg_entry.get("file", "")),
                 )
             )
             continue
@@ -276,12 +282,15 @@ def render(report: PackageReport) -> str:
             key=lambda s: (s.index is None, s.index or 0),
         ):
             where = f"segment {seg.index}" if seg.index is not None else "extra file"
-            out.append(f"  {where:<12} {seg.kind:<11} {seg.detail}  [{seg.file}]")
-    others = [
-        s for s in report.segments if s.recording not in {o.recording for o in report.originals}
-    ]
-    for seg in others:
-        out.append(f"{seg.recording}  {seg.kind}: {seg.detail}  [{seg.file}]")
+            out.append(f"  {where:<12} {seg.kind:<13} {seg.detail}  [{seg.file or ''}]")
+        out.extend(_scope_line(f) for f in report.scope if f.recording == original.recording)
+    checked = {o.recording for o in report.originals}
+    for seg in report.segments:
+        if seg.recording not in checked:
+            out.append(f"{seg.recording}  {seg.kind}: {seg.detail}  [{seg.file or ''}]")
+    for found in report.scope:
+        if found.recording not in checked:
+            out.append(f"{found.recording}  {found.kind}: {found.detail}  [{found.file}]")
     for problem in report.log_problems:
         out.append(f"PROBLEM {problem}")
     for problem in report.manifest_problems:
@@ -289,14 +298,23 @@ def render(report: PackageReport) -> str:
     for problem in report.malformed:
         out.append(f"MALFORMED {problem}")
     counts: dict[str, int] = {}
-    for seg in report.segments:
-        counts[seg.kind] = counts.get(seg.kind, 0) + 1
+    for kind in [*(s.kind for s in report.segments), *(f.kind for f in report.scope)]:
+        counts[kind] = counts.get(kind, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     verdict = "CLEAN" if report.clean else "PROBLEMS FOUND"
     if report.malformed:
         verdict = "MALFORMED PACKAGE"
     out.append(f"RESULT: {verdict} ({summary or 'no segments'})")
     return "".join(_printable(line) + "\n" for line in out)
+
+
+def _scope_line(found: ScopeFinding) -> str:
+    """A scope finding in its recording's block of the report."""
+    if found.index is not None:
+        where = f"segment {found.index}"
+    else:
+        where = "recording" if found.kind == NOT_LINKED else "original"
+    return f"  {where:<12} {found.kind}: {found.detail}  [{found.file}]"
 
 
 def _printable(line: str) -> str:

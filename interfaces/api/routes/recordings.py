@@ -17,7 +17,15 @@ from catalog.scopes import Scope, visible_indexes
 from interfaces.api.background import _in_thread
 from interfaces.api.deps import API, CallerDep, Services, ServicesDep, reachable_recording
 from interfaces.api.links import issue_link
-from interfaces.api.schemas import _ID, ERRORS, CasePath, PlaybackOut, VerifyOut, WindowOut
+from interfaces.api.schemas import (
+    _ID,
+    ERRORS,
+    CasePath,
+    FindingOut,
+    PlaybackOut,
+    VerifyOut,
+    WindowOut,
+)
 
 router = APIRouter()
 
@@ -76,10 +84,12 @@ async def _verify(services: Services, caller: Caller, recording_id: str, scope: 
     )
     spans = [(s.index, s.start_s, s.end_s) for s in services.vigil.catalog.segments(recording_id)]
     shown = visible_indexes(scope, spans)
+    segments = [c for c in result.segments if c.index in shown]
     return VerifyOut(
         recording_id=result.recording_id,
         ok=result.ok,
-        original=result.original,
+        original=result.original.kind,
         problems=list(result.problems),
-        segments={str(c.index): c.state for c in result.segments if c.index in shown},
+        segments={str(c.index): c.kind for c in segments},
+        findings=[FindingOut.of(f) for f in (result.original, *segments)],
     )

@@ -5,14 +5,20 @@
 const API = "/api/v1";
 const TOKEN_KEY = "vigil.api-token";
 
+// The verdicts are the words of vigil_verify/verdicts.py (the README's "Verdicts").
 const STATES = [
-  ["verified", "verified: hashes recomputed and matching"],
+  ["verified", "verified: hashes recomputed and matching the signed log"],
   ["hashed", "hashed: fingerprinted at ingest, not yet re-verified"],
   ["pending", "pending: still being processed"],
-  ["altered", "altered: bytes differ from the catalogue"],
+  ["bytes altered", "bytes altered: bytes changed in place"],
+  ["edited", "edited: the picture changed in places"],
+  ["truncated", "truncated: the picture ends early"],
   ["re-encoded", "re-encoded: same picture, different bytes"],
-  ["missing", "missing: not in the store"],
-  ["unverifiable", "unverifiable"],
+  ["missing", "missing: not in the store, or none of its picture"],
+  ["reordered", "reordered: holds another segment of the recording"],
+  ["foreign", "foreign: holds another recording's segment"],
+  ["catalogue altered", "catalogue altered: a row differs from the signed log"],
+  ["unverifiable", "unverifiable: cannot be decided here"],
 ];
 const KNOWN_STATES = new Set(STATES.map(([name]) => name));
 
@@ -60,8 +66,8 @@ function timeEl(iso) {
 }
 
 function stateClass(integrity) {
-  const name = String(integrity || "unknown").toLowerCase().replace(/[^a-z-]/g, "");
-  return KNOWN_STATES.has(name) ? `state-${name}` : "state-other";
+  const name = String(integrity || "unknown").toLowerCase();
+  return KNOWN_STATES.has(name) ? `state-${name.replace(/[^a-z-]+/g, "-")}` : "state-other";
 }
 
 function setStatus(id, text, kind = "") {

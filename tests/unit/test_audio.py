@@ -1,0 +1,124 @@
+"""Pure audio fingerprint and comparison (vigil_verify.audio) on synthetic numpy signals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from vigil_verify.audio import (
+    HOP,
+    RATE,
+    AudioFingerprint,
+    audio_decode_args,
+    compare_audio,
+    desync,
+    fingerprint,
+)
+
+
+def _speech(seconds: float = 8.0, seed: int = 1) -> NDArray[np.float64]:
+    """Gliding harmonic tone gated at syllable rate plus a little noise, in [-1, 1]."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    f0 = 220 + 90 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / RATE
+    voice = 0.3 * np.sin(phase) + 0.15 * np.sin(2 * phase) + 0.08 * np.sin(3 * phase)
+    gate = np.maximum(0.0, np.sin(2 * np.pi * 3.7 * t)) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.23 * t))
+    noise = np.random.default_rng(seed).normal(0, 0.02, t.size)
+    return np.asarray(voice * gate + noise, dtype=np.float64)
+
+
+def _pcm(signal: NDArray[np.float64]) -> NDArray[np.int16]:
+    return np.clip(np.round(signal * 32767), -32768, 32767).astype(np.int16)
+
+
+def _fp(signal: NDArray[np.float64], start: float = 0.0) -> AudioFingerprint:
+    return fingerprint(_pcm(signal), start)
+
+
+def test_fingerprint_shape_and_times() -> None:
+    fp = _fp(_speech(4.0), start=10.0)
+    assert len(fp) > 300
+    assert fp.rate == pytest.approx(RATE / HOP)
+    assert np.allclose(np.diff(fp.times), HOP / RATE)
+    assert 10.0 < fp.times[0] < 10.5
+    assert fp.bits.dtype == np.uint32 and not fp.bits.flags.writeable
+
+
+def test_round_trip_bytes() -> None:
+    fp = _fp(_speech(3.0), start=2.5)
+    back = AudioFingerprint.from_bytes(fp.to_bytes())
+    assert np.array_equal(back.times, fp.times)
+    assert np.array_equal(back.bits, fp.bits)
+    assert np.array_equal(back.loudness, fp.loudness)
+    assert np.array_equal(back.tonality, fp.tonality)
+    assert back.rate == fp.rate
+
+
+@pytest.mark.parametrize("blob", [b"", b"XXXX" + bytes(20), None])
+def test_from_bytes_rejects_bad_blobs(blob: bytes | None) -> None:
+    data = blob if blob is not None else _fp(_speech(2.0)).to_bytes()[:-1]
+    with pytest.raises(ValueError):
+        AudioFingerprint.from_bytes(data)
+
+
+def test_short_audio_gives_empty_fingerprint() -> None:
+    assert len(fingerprint(np.zeros(100, dtype=np.int16))) == 0
+
+
+def test_decode_args_are_mono_pcm_at_rate() -> None:
+    args = audio_decode_args("ffmpeg", Path("/x/in.mp4"))
+    assert args[0] == "ffmpeg"
+    for pair in (["-ac", "1"], ["-ar", str(RATE)], ["-f", "s16le"], ["-map", "0:a:0"]):
+        i = args.index(pair[0])
+        assert args[i : i + 2] == pair
+    assert args[-1] == "pipe:1"
+
+
+def test_identical_and_slightly_noisy_copy_is_same() -> None:
+    signal = _speech()
+    noisy = signal * 0.9 + np.random.default_rng(9).normal(0, 0.003, signal.size)
+    assert compare_audio(_fp(signal), _fp(signal)).kind == "same"
+    verdict = compare_audio(_fp(signal), _fp(noisy))
+    assert verdict.kind == "same"
+    assert verdict.distance < 0.15
+
+
+def test_muted_stretch_is_edited_and_located() -> None:
+    signal = _speech()
+    muted = signal.copy()
+    muted[int(3.0 * RATE) : int(5.0 * RATE)] = 0.0
+    verdict = compare_audio(_fp(signal), _fp(muted))
+    assert verdict.kind == "edited"
+    assert len(verdict.ranges) == 1
+    start, end = verdict.ranges[0]
+    assert abs(start - 3.0) < 0.5 and abs(end - 5.0) < 0.5
+
+
+def test_replaced_by_noise_is_edited() -> None:
+    signal = _speech()
+    replaced = signal.copy()
+    span = slice(int(2.0 * RATE), int(4.0 * RATE))
+    replaced[span] = np.random.default_rng(3).normal(0, 0.2, span.stop - span.start)
+    verdict = compare_audio(_fp(signal), _fp(replaced))
+    assert verdict.kind == "edited"
+    assert abs(verdict.ranges[0][0] - 2.0) < 0.5
+
+
+def test_offset_is_found_for_desync() -> None:
+    signal = _speech()
+    shift = int(0.3 * RATE)
+    delayed = np.concatenate([np.zeros(shift), signal[:-shift]])
+    verdict = compare_audio(_fp(signal), _fp(delayed))
+    assert verdict.offset == pytest.approx(0.3, abs=2 * HOP / RATE)
+    assert desync(verdict.offset, 0.0)
+    assert not desync(verdict.offset, 0.25)
+
+
+def test_missing_and_extra() -> None:
+    empty = fingerprint(np.zeros(0, dtype=np.int16))
+    some = _fp(_speech(2.0))
+    assert compare_audio(some, empty).kind == "missing"
+    assert compare_audio(empty, some).kind == "extra"
+    assert compare_audio(empty, empty).kind == "same"
