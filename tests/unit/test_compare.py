@@ -245,3 +245,14 @@ def test_missing_when_coverage_too_low(rec40: FrameHashes) -> None:
     verdict = compare_segment(original, partial)
     assert verdict.status == "missing"
     assert compare_segment(original, partial, Thresholds(min_coverage=0.3)).status == "edited"
+
+
+def test_footage_of_a_segment_moved_elsewhere_is_never_called_inserted(
+    rec40: FrameHashes,
+) -> None:
+    # segments 2 and 3 swapped: copy 20-30 s shows content 30-40 s, copy 30-40 s content 20-30
+    swapped = copy_of(40.0, lambda c: c if c < 20.0 else (c + 10.0 if c < 30.0 else c - 10.0))
+    report = match_recording(segments(rec40), swapped)
+    assert statuses(report.segments)[:2] == ["same", "same"]
+    assert {v.status for v in report.segments[2:]} <= {"edited", "missing"}
+    assert report.extra == ()  # it is the recording's own footage, only moved
