@@ -62,7 +62,8 @@ def recording_gaps(
     segment, a live segment or a row catalogued before the holes were kept at boundaries
     still shows; a gap found both ways is listed once.
     """
-    frame = 1.0 / recording.fps if recording.fps else 0.04
+    # An audio-only recording has no frame rate: its audio packets' usual interval instead.
+    frame = 1.0 / recording.fps if recording.fps else (recording.frame_hold_s or 0.04)
     tolerance = tolerance_s(frame, recording.frame_hold_s or frame, tolerance_frames)
     holes = _holes(segments)
     spans = [Span(_label(s), s.start_s, s.end_s) for s in segments]

@@ -80,6 +80,7 @@ class Recording(Base):
     container: Mapped[str | None] = mapped_column(String(64))
     video_codec: Mapped[str | None] = mapped_column(String(32))
     audio_codec: Mapped[str | None] = mapped_column(String(32))
+    audio_tracks: Mapped[int | None] = mapped_column(Integer)  # audio streams in the segments
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     fps: Mapped[float | None] = mapped_column(Float)
@@ -124,6 +125,9 @@ class Segment(Base):
     phash: Mapped[bytes | None] = mapped_column(LargeBinary)
     phash_digest: Mapped[str | None] = mapped_column(String(64))
     phash_frames: Mapped[int | None] = mapped_column(Integer)
+    # the ``vigil_verify.audio_tracks`` blob: every audio track's fingerprint (None: not yet,
+    # or hashed before audio was); its SHA-256 is in the signed ``segment.hashed`` event
+    audio: Mapped[bytes | None] = mapped_column(LargeBinary)
     keyframes: Mapped[str | None] = mapped_column(Text)  # JSON [{t, pdq, quality}, ...]
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     verify_status: Mapped[str | None] = mapped_column(String(32))

@@ -225,9 +225,11 @@ class Catalog:
         digest: str,
         frames: int,
         event: Event | None = None,
+        *,
+        audio: bytes | None = None,
     ) -> bool:
-        """Set a segment's perceptual hashes once; True (and ``event`` recorded in the same
-        transaction) only for the call that set them."""
+        """Set a segment's perceptual hashes (and its audio fingerprints) once; True (and
+        ``event`` recorded in the same transaction) only for the call that set them."""
         with self.session() as session:
             result = session.execute(
                 update(Segment)
@@ -236,7 +238,7 @@ class Catalog:
                     Segment.index == index,
                     Segment.phash.is_(None),
                 )
-                .values(phash=blob, phash_digest=digest, phash_frames=frames)
+                .values(phash=blob, phash_digest=digest, phash_frames=frames, audio=audio)
             )
             changed = bool(getattr(result, "rowcount", 0))
             if changed and event is not None:

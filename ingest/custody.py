@@ -69,19 +69,29 @@ class SegmentStoredDetail(BaseModel):
 
 
 def record_probe(catalog: Catalog, recording_id: str, probed: ProbeResult, **also: object) -> None:
-    """Catalogue what the probe found about a recording's streams (and ``also``)."""
+    """Catalogue what the probe found about a recording's streams (and ``also``).
+
+    An audio-only recording has no video codec, size or frame rate; its ``frame_hold_s`` is
+    the longest normal interval between its audio packets, what its gaps are judged by."""
     video = probed.video
-    assert video is not None
     catalog.update_recording(
         recording_id,
-        video_codec=video.stream.codec,
+        video_codec=video.stream.codec if video else None,
         audio_codec=probed.audio.stream.codec if probed.audio else None,
-        width=video.stream.width,
-        height=video.stream.height,
-        fps=round(video.fps, 3),
-        frame_hold_s=video.hold_s,
+        width=video.stream.width if video else None,
+        height=video.stream.height if video else None,
+        fps=round(video.fps, 3) if video else None,
+        frame_hold_s=probed.primary.hold_s,
         **also,
     )
+
+
+def frame_s(recording: Recording) -> float:
+    """The usual interval between a recording's pictures (an audio-only one's: between its
+    audio packets, its ``frame_hold_s``); 0.04 s when unknown."""
+    if recording.fps:
+        return 1.0 / recording.fps
+    return recording.frame_hold_s or 0.04
 
 
 class Listed(Protocol):
@@ -103,7 +113,7 @@ def store_playlist(
 ) -> str:
     """Write the HLS playlist of ``files`` to ``path`` (with the recording's wall clock, and a
     discontinuity at each gap), store it as ``key``; return its SHA-256."""
-    frame = 1.0 / recording.fps if recording.fps else 0.04
+    frame = frame_s(recording)
     tolerance = tolerance_s(frame, recording.frame_hold_s or frame, gap_tolerance_frames)
     text = playlist(
         [PlaylistEntry(f.key.rpartition("/")[2], f.start_s, f.end_s) for f in files],

@@ -2,9 +2,10 @@
 keyframes, store, chain and catalogue with custody events.
 
 Nothing here decodes more than the keyframes, so a recording is on record and tamper evident
-within seconds; the dense index and the review proxy follow in their own stages and never hold
-this one up. The runtime (``workers.stages.SegmentStage``) calls it per message and announces
-what it returns.
+within seconds (an audio-only recording has none: its audio is cut, hashed and chained alike);
+the dense index and the review proxy follow in their own stages and never hold this one up.
+The runtime (``workers.stages.SegmentStage``) calls it per message and announces what it
+returns.
 """
 
 from __future__ import annotations
@@ -98,13 +99,14 @@ class CustodyPath:
             except NotVideoError as exc:
                 self._unreadable(recording, str(exc))
                 return None
+            if probed.video is None:
+                keyframes.cancel()  # audio only: no pictures to hash (the run fails, unread)
             record_probe(
                 self.catalog, recording.id, probed, status="segmenting", container=probed.container
             )
-            video = probed.video
-            assert video is not None
+            track = probed.primary  # the video, or an audio-only recording's audio
             work = self.work_dir / recording.id
-            total = max(video.end_s - video.start_s, 1e-3)
+            total = max(track.end_s - track.start_s, 1e-3)
             try:
                 segments = self._segment(recording, source, probed, work, total, keyframes)
             finally:
@@ -121,8 +123,6 @@ class CustodyPath:
         total: float,
         keyframes: Future[Keyframes],
     ) -> list[Segment]:
-        video = probed.video
-        assert video is not None
         outcome = segment_file(
             self.tools.runner,
             self.tools.ffmpeg,
@@ -138,16 +138,12 @@ class CustodyPath:
         # Hash and store every file while the keyframes still decode on the other core (I/O
         # and hashing here, decoding there); the rows and events follow once both are done.
         stored = [self.writer.put(recording, produced) for produced in outcome.segments]
-        try:
-            found = keyframes.result()
-        except TranscodeError as exc:  # the custody record goes on; the gap is on record
-            damage.append(f"keyframes not hashed: {exc}")
-            found = None
+        found = self._keyframes(probed, keyframes, damage)
         segments: list[Segment] = []
         origin = outcome.segments[0].start_s
         # Keyframe k belongs to the segment whose span holds it (half a frame of slack for
         # the timestamp rounding between the source's and the segments' time bases).
-        slack = video.frame_duration_s / 2
+        slack = probed.primary.frame_duration_s / 2
         starts = [p.start_s - outcome.shift_s - slack for p in outcome.segments]
         ends = [*starts[1:], math.inf]
         for produced, kept, lo, hi in zip(outcome.segments, stored, starts, ends, strict=True):
@@ -169,6 +165,20 @@ class CustodyPath:
             playback="copy" if playable(probed) else "proxy",
         )
         return segments
+
+    @staticmethod
+    def _keyframes(
+        probed: ProbeResult, keyframes: Future[Keyframes], damage: list[str | None]
+    ) -> Keyframes | None:
+        """The keyframe hashes, or None: an audio-only recording has none (not damage), and
+        keyframes that could not be decoded are noted in ``damage``."""
+        if probed.video is None:
+            return None
+        try:
+            return keyframes.result()
+        except TranscodeError as exc:  # the custody record goes on; the gap is on record
+            damage.append(f"keyframes not hashed: {exc}")
+            return None
 
     def _unreadable(self, recording: Recording, reason: str) -> None:
         damage = recording.damage or f"unreadable: {reason}"

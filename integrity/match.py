@@ -1,20 +1,36 @@
 """``vigil match``: compare an outside copy with the catalogued recording it claims to be.
 
-The copy is decoded whole on the same fixed-rate 64x64 grid as the catalogue's hashes, then
-aligned segment by segment by timestamp (see ``vigil_verify.compare``).
+The copy is decoded whole (every frame at its own time, and every audio track) on its own
+timeline, then aligned segment by segment by timestamp (``vigil_verify.compare`` for the
+pictures, ``vigil_verify.audio_tracks`` for the sound). What it is compared against are the
+segments' per-frame hashes and audio fingerprints whose SHA-256 the signed log holds: a row
+someone rewrote is refused, never believed.
 """
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 from pydantic import BaseModel
-from vigil_verify.compare import MatchReport, SegmentReference, Thresholds, match_recording
+from vigil_verify.audio_tracks import AudioTracks, AudioUndecodable, match_audio
+from vigil_verify.compare import (
+    MatchReport,
+    SegmentReference,
+    SegmentVerdict,
+    Thresholds,
+    match_recording,
+)
 from vigil_verify.errors import ErrorKind
 
+from catalog.models import Segment
 from catalog.repository import Catalog, Event
+from integrity.audio import copy_audio
 from integrity.errors import ProofError
 from integrity.frames import copy_hashes
+from integrity.ledger import Ledger
+from integrity.logfacts import ProvedRecording, prove
 from integrity.phash import FrameHashes
 from transcode.ffmpeg import FfmpegFailed, Tools
 
@@ -31,21 +47,55 @@ class MatchDetail(BaseModel):
     edited: list[int]
     missing: list[int]
     extra_s: float
+    audio_edited: list[int] = []
+
+
+def _sha(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _signed_segments(
+    catalog: Catalog, recording_id: str, log: ProvedRecording | None
+) -> list[Segment]:
+    """The recording's segments, each with per-frame hashes; with ``log``, only as signed."""
+    segments = catalog.segments(recording_id)
+    if not segments:
+        raise MatchError(f"{recording_id} has no catalogued segments")
+    for segment in segments:
+        if segment.phash is None:
+            raise MatchError(f"{recording_id} segment {segment.index} has no perceptual hash yet")
+        signed = log.facts.segments.get(segment.index) if log is not None else None
+        if log is not None and (signed is None or signed.phash_sha256 != _sha(segment.phash)):
+            raise MatchError(
+                f"{recording_id} segment {segment.index}: its per-frame hashes are not the ones"
+                " the signed log holds (run vigil verify on the recording)"
+            )
+    return segments
 
 
 def references(catalog: Catalog, recording_id: str) -> list[SegmentReference]:
-    refs: list[SegmentReference] = []
-    for segment in catalog.segments(recording_id):
-        if segment.phash is None:
-            raise MatchError(f"{recording_id} segment {segment.index} has no perceptual hash yet")
-        refs.append(
-            SegmentReference(
-                segment.index, segment.start_s, segment.end_s, FrameHashes.from_bytes(segment.phash)
-            )
-        )
-    if not refs:
-        raise MatchError(f"{recording_id} has no catalogued segments")
-    return refs
+    return [_reference(s) for s in _signed_segments(catalog, recording_id, None)]
+
+
+def _reference(segment: Segment) -> SegmentReference:
+    assert segment.phash is not None
+    frames = FrameHashes.from_bytes(segment.phash)
+    return SegmentReference(segment.index, segment.start_s, segment.end_s, frames)
+
+
+def audio_references(
+    segments: list[Segment], log: ProvedRecording | None
+) -> dict[int, AudioTracks]:
+    """Each segment's audio fingerprints, where there are some (and, with ``log``, signed)."""
+    found: dict[int, AudioTracks] = {}
+    for segment in segments:
+        if segment.audio is None:
+            continue
+        signed = log.facts.segments.get(segment.index) if log is not None else None
+        if log is not None and (signed is None or signed.audio_sha256 != _sha(segment.audio)):
+            continue
+        found[segment.index] = AudioTracks.from_bytes(segment.audio)
+    return found
 
 
 def _reason(exc: FfmpegFailed, copy: Path) -> str:
@@ -58,6 +108,32 @@ def _reason(exc: FfmpegFailed, copy: Path) -> str:
     return (lines[-1] if lines else f"exit status {exc.returncode}").replace(str(copy), copy.name)
 
 
+def _proved(ledger: Ledger | None, recording_id: str) -> ProvedRecording | None:
+    if ledger is None:
+        return None
+    if ledger.can_sign:
+        ledger.checkpoint()
+    return prove(ledger, ledger.public_key, [recording_id]).of(recording_id)
+
+
+def _match_pictures(
+    tools: Tools,
+    copy: Path,
+    refs: list[SegmentReference],
+    rate: float | None,
+    thresholds: Thresholds,
+) -> MatchReport:
+    try:
+        hashed = copy_hashes(tools, copy, rate=rate)
+    except FfmpegFailed as exc:
+        raise MatchError(
+            f"{copy.name}: ffmpeg cannot decode its video ({_reason(exc, copy)})"
+        ) from exc
+    if not len(hashed):
+        raise MatchError(f"{copy.name}: no video frames could be decoded")
+    return match_recording(refs, hashed, thresholds)
+
+
 def match_copy(
     catalog: Catalog,
     tools: Tools,
@@ -66,24 +142,32 @@ def match_copy(
     *,
     actor: str,
     thresholds: Thresholds = Thresholds(),
+    ledger: Ledger | None = None,
 ) -> MatchReport:
+    """Compare ``copy`` with the recording; with ``ledger``, against what its log signed."""
     rec = catalog.recording(recording_id)
-    refs = references(catalog, rec.id)
-    try:
-        hashed = copy_hashes(tools, copy, rate=rec.phash_fps or None)
-    except FfmpegFailed as exc:
-        raise MatchError(
-            f"{copy.name}: ffmpeg cannot decode its video ({_reason(exc, copy)})"
-        ) from exc
-    if not len(hashed):
-        raise MatchError(f"{copy.name}: no video frames could be decoded")
-    report = match_recording(refs, hashed, thresholds)
+    log = _proved(ledger, rec.id)
+    segments = _signed_segments(catalog, rec.id, log)
+    refs = [_reference(s) for s in segments]
+    audio_refs = audio_references(segments, log)
+    if any(len(r.frames) for r in refs):
+        report = _match_pictures(tools, copy, refs, rec.phash_fps or None, thresholds)
+    else:  # an audio-only recording: its sound is all there is to compare
+        report = MatchReport(tuple(SegmentVerdict(r.index, "same", 0.0) for r in refs), ())
+    if audio_refs:
+        try:
+            heard = copy_audio(tools, copy)
+        except AudioUndecodable as exc:
+            raise MatchError(f"{copy.name}: {exc}") from exc
+        spans = {r.index: (r.start, r.end) for r in refs}
+        report = replace(report, audio=match_audio(report.segments, spans, audio_refs, heard))
     detail = MatchDetail(
         file_name=copy.name,
         clean=report.clean,
         edited=[v.index for v in report.segments if v.status == "edited"],
         missing=[v.index for v in report.segments if v.status == "missing"],
         extra_s=sum(e.end - e.start for e in report.extra),
+        audio_edited=[a.index for a in report.audio if not a.same],
     )
     catalog.add_event(Event("match", actor, rec.id, detail=detail))
     return report

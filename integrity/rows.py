@@ -90,6 +90,9 @@ def recording_row_findings(
         ]
         if blob is not None:
             pairs.append(("per-frame hashes sha256", blob, signed.phash_sha256))
+        if row.audio is not None:
+            audio = hashlib.sha256(row.audio).hexdigest()
+            pairs.append(("audio fingerprints sha256", audio, signed.audio_sha256))
         found.extend(_fields(rec.id, index, pairs))
     if not log.unsigned:  # every event is signed: a row the log never mentions was added
         found.extend(

@@ -17,6 +17,8 @@ from vigil_verify.sampling import upright_filter
 
 VideoPlan = Literal["copy", "h264"]
 AudioPlan = Literal["copy", "aac", "none"]
+Media = Literal["video", "audio"]
+_FIRST: dict[Media, str] = {"video": "v", "audio": "a"}
 
 BASE = ["-hide_banner", "-nostdin", "-nostats"]
 PROGRESS = ["-progress", "pipe:2"]
@@ -56,7 +58,14 @@ class SegmentJob:
     segment_s: float
     container: SegmentContainer = "mpegts"
     audio: bool = True
-    cuts: tuple[int, ...] | None = None  # video packets where segments 1, 2... start
+    cuts: tuple[int, ...] | None = None  # packets of the cut stream where segments 1... start
+    video: bool = True  # False: an audio-only source, cut on its audio packets
+
+    @property
+    def media(self) -> Media:
+        """The stream the cuts are counted on: the video, or the audio of an audio-only
+        source (the segment muxer's reference stream either way)."""
+        return "video" if self.video else "audio"
 
     @property
     def extension(self) -> str:
@@ -80,6 +89,7 @@ class ProxyJob:
     segment_s: float
     audio: AudioPlan
     proxy: ProxySettings = ProxySettings()
+    video: bool = True  # False: an audio-only source gets an audio-only (AAC) proxy
 
     @property
     def pattern(self) -> Path:
@@ -91,10 +101,11 @@ class ProxyJob:
 
 
 def sniff_command(ffmpeg: str, source: Path) -> list[str]:
-    """Read the container header and one video packet: is this readable video at all?"""
+    """Read the container header and one video and one audio packet: is this readable video
+    or audio at all? With neither stream, ffmpeg exits saying its output has no stream."""
     return [
-        ffmpeg, *BASE, "-i", str(source),
-        "-map", "0:v:0", "-c", "copy", "-frames:v", "1", "-f", "framecrc", "-",
+        ffmpeg, *BASE, "-i", str(source), "-map", "0:v:0?", "-map", "0:a:0?", "-c", "copy",
+        "-frames:v", "1", "-frames:a", "1", "-f", "framecrc", "-",
     ]  # fmt: skip
 
 
@@ -129,30 +140,40 @@ input whose start time is exactly 0 to start at 0 when it drops a stream that st
 MP4 whose audio starts 0.067 s before its video would read 0.067 s early, and only that one."""
 
 
-def first_packet_command(ffmpeg: str, source: Path) -> list[str]:
+def first_packet_command(ffmpeg: str, source: Path, media: Media = "video") -> list[str]:
     """The first video packet of ``source`` (file order) on its own timestamps: where a
     stream-copied segment's timeline sits against its source's.
 
     The audio is read too (``UNSHIFTED``), and ``-frames:v 1`` ends the run at the first
-    video packet all the same.
+    video packet all the same. ``media="audio"``: the first audio packet of an audio-only
+    file, the only stream read.
     """
+    if media == "audio":
+        return [
+            ffmpeg, *BASE, "-copyts", "-i", str(source), "-map", "0:a:0",
+            "-c", "copy", "-frames:a", "1", "-f", "framecrc", "-",
+        ]  # fmt: skip
     return [
         ffmpeg, *BASE, "-copyts", "-i", str(source), *UNSHIFTED,
         "-c", "copy", "-frames:v", "1", "-f", "framecrc", "-",
     ]  # fmt: skip
 
 
-def probe_video_many_command(ffmpeg: str, sources: Sequence[Path]) -> list[str]:
+def probe_video_many_command(
+    ffmpeg: str, sources: Sequence[Path], media: Media = "video"
+) -> list[str]:
     """Like ``probe_command`` for the video of several files in one run: output stream i is
     the first video stream of ``sources[i]`` (one process instead of one per segment); their
-    audio follows, read only so that no video is moved (``UNSHIFTED``)."""
+    audio follows, read only so that no video is moved (``UNSHIFTED``). ``media="audio"``:
+    output stream i is the first audio stream of audio-only ``sources[i]``, and nothing else."""
     cmd = [ffmpeg, *BASE, "-copyts"]
     for source in sources:
         cmd += ["-i", str(source)]
     for index in range(len(sources)):
-        cmd += ["-map", f"{index}:v:0"]
-    for index in range(len(sources)):
-        cmd += ["-map", f"{index}:a:0?"]
+        cmd += ["-map", f"{index}:{_FIRST[media]}:0"]
+    if media == "video":
+        for index in range(len(sources)):
+            cmd += ["-map", f"{index}:a:0?"]
     return [*cmd, "-c", "copy", "-f", "framecrc", "-"]
 
 
@@ -183,15 +204,21 @@ def segment_command(ffmpeg: str, job: SegmentJob) -> list[str]:
     counts from timestamp 0, not from the first packet, so a source starting at 1000 s, or
     jumping ahead by an hour, gets a segment per keyframe until the count catches up.
 
+    An audio-only source (``job.video`` False) is cut the same way on its audio packets,
+    each a key packet; the segment muxer counts them, its reference stream being the audio
+    when no video is mapped.
+
     The packets are copied untouched, so no frame is decoded. Timestamps are kept
     (``-copyts``, no mux delay) so each segment's PTS are the source's own; Matroska gets
     ``+genpts`` for sources (AVI with B-frames) whose packets carry no PTS, which it cannot
     store. Each segment is listed in ``segments.csv`` as it closes.
     """
     genpts = ["-fflags", "+genpts"] if job.container == "matroska" else []
-    cmd = [ffmpeg, *BASE, *PROGRESS, *genpts, "-copyts", "-i", str(job.source), "-map", "0:v:0"]
-    if job.audio:
-        cmd += ["-map", "0:a:0?"]
+    cmd = [ffmpeg, *BASE, *PROGRESS, *genpts, "-copyts", "-i", str(job.source)]
+    if not job.video:
+        cmd += ["-map", "0:a:0"]  # an audio-only source: cut on its audio packets
+    else:
+        cmd += ["-map", "0:v:0", *(["-map", "0:a:0?"] if job.audio else [])]
     muxer = ["-muxdelay", "0", "-muxpreload", "0"] if job.container == "mpegts" else []
     listed = segment_frames(job.cuts) if job.cuts is not None else None
     when = ["-segment_frames", listed] if listed else ["-segment_time", f"{job.segment_s:g}"]
@@ -211,21 +238,23 @@ def proxy_command(ffmpeg: str, job: ProxyJob) -> list[str]:
     One output frame per source frame (``-fps_mode passthrough``: nothing invented or dropped,
     even for variable-rate sources), on the source's own timestamps (``-copyts``, no mux
     delay), so the proxy lines up with the evidence segments. ``+genpts`` gives AVI packets
-    without PTS their times.
+    without PTS their times. An audio-only source (``job.video`` False) gets an audio-only
+    proxy: its audio as AAC (or copied when a browser plays it), cut on audio packets.
     """
     p = job.proxy
-    cmd = [
-        ffmpeg, *BASE, *PROGRESS, "-fflags", "+genpts", "-copyts", "-i", str(job.source),
-        "-map", "0:v:0",
-    ]  # fmt: skip
-    if job.audio != "none":
-        cmd += ["-map", "0:a:0?"]
-    cmd += [
-        "-c:v", "libx264", "-preset", p.preset, "-crf", str(p.crf),
-        "-pix_fmt", "yuv420p", "-profile:v", "high", "-fps_mode", "passthrough",
-        "-threads", str(p.threads),
-        "-force_key_frames", f"expr:gte(t,n_forced*{job.segment_s:g})",
-    ]  # fmt: skip
+    cmd = [ffmpeg, *BASE, *PROGRESS, "-fflags", "+genpts", "-copyts", "-i", str(job.source)]
+    if not job.video:
+        if job.audio == "none":
+            raise ValueError("an audio-only proxy needs the source's audio")
+        cmd += ["-map", "0:a:0", "-vn", "-sn", "-dn"]
+    else:
+        cmd += ["-map", "0:v:0", *(["-map", "0:a:0?"] if job.audio != "none" else [])]
+        cmd += [
+            "-c:v", "libx264", "-preset", p.preset, "-crf", str(p.crf),
+            "-pix_fmt", "yuv420p", "-profile:v", "high", "-fps_mode", "passthrough",
+            "-threads", str(p.threads),
+            "-force_key_frames", f"expr:gte(t,n_forced*{job.segment_s:g})",
+        ]  # fmt: skip
     if job.audio == "copy":
         cmd += ["-c:a", "copy"]
     elif job.audio == "aac":

@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 from vigil_verify.continuity import Cadence, cadence
+from vigil_verify.errors import ErrorKind
 
 from transcode.commands import (
+    Media,
     first_packet_command,
     probe_command,
     probe_video_many_command,
@@ -30,6 +32,9 @@ from transcode.ffmpeg import FfmpegFailed, ProcessRunner
 # Codecs a browser plays inside HLS/MPEG-TS without transcoding.
 PLAYABLE_VIDEO = frozenset({"h264"})
 PLAYABLE_AUDIO = frozenset({"aac"})
+# An audio-only recording's: HLS players take AAC or MP3 in MPEG-TS as an audio rendition.
+PLAYABLE_AUDIO_ONLY = frozenset({"aac", "mp3"})
+NO_MEDIA = "holds neither video nor audio that ffmpeg can read"
 
 NOPTS = -(2**63)  # AV_NOPTS_VALUE, printed for packets without a timestamp
 DEFAULT_TOLERANCE_FRAMES = 1.0  # the default of Settings.continuity_tolerance_frames
@@ -47,7 +52,16 @@ class ProbeError(TranscodeError):
 
 
 class NotVideoError(ProbeError):
-    """The file holds no readable video stream."""
+    """The file holds no readable video stream (where video is needed)."""
+
+
+class NoMediaError(NotVideoError):
+    """The file holds neither video nor audio that ffmpeg can read: nothing to segment.
+
+    A ``NotVideoError`` too, so that callers which refuse or flag a file without video do the
+    same for one without either; an audio-only file is no longer one of them."""
+
+    kind = ErrorKind.INVALID
 
 
 @dataclass(frozen=True)
@@ -181,9 +195,25 @@ class ProbeResult:
     exit_code: int = 0
 
     @property
+    def primary(self) -> Track:
+        """The track the recording's timeline is on: its video, or an audio-only recording's
+        audio (``probe`` returns no result with neither)."""
+        track = self.video if self.video is not None else self.audio
+        if track is None:
+            raise NoMediaError(NO_MEDIA)
+        return track
+
+    @property
+    def audio_only(self) -> bool:
+        return self.video is None and self.audio is not None
+
+    @property
     def playable(self) -> bool:
-        """Browser-playable as is: H.264 video and AAC audio (or none)."""
-        if self.video is None or self.video.stream.codec not in PLAYABLE_VIDEO:
+        """Browser-playable as is: H.264 video and AAC audio (or none); audio-only, AAC or
+        MP3."""
+        if self.video is None:
+            return self.audio is not None and self.audio.stream.codec in PLAYABLE_AUDIO_ONLY
+        if self.video.stream.codec not in PLAYABLE_VIDEO:
             return False
         return self.audio is None or self.audio.stream.codec in PLAYABLE_AUDIO
 
@@ -193,17 +223,20 @@ class ProbeResult:
 
     @property
     def truncated(self) -> bool:
-        """Fewer seconds of packets than the container header declares."""
-        if self.video is None or self.declared_duration_s is None:
+        """Fewer seconds of packets than the container header declares (of the video, or of
+        an audio-only recording's audio)."""
+        track = self.video if self.video is not None else self.audio
+        if track is None or self.declared_duration_s is None:
             return False
-        frame = self.video.frame_duration_s or 0.04
-        covered = self.video.end_s - self.video.start_s
+        frame = track.frame_duration_s or 0.04
+        covered = track.end_s - track.start_s
         return covered + 2 * frame < self.declared_duration_s * 0.98
 
     def describe_damage(self) -> str:
         parts: list[str] = []
-        if self.truncated and self.video is not None and self.declared_duration_s is not None:
-            covered = self.video.end_s - self.video.start_s
+        track = self.video if self.video is not None else self.audio
+        if self.truncated and track is not None and self.declared_duration_s is not None:
+            covered = track.end_s - track.start_s
             parts.append(
                 f"truncated: packets cover {covered:.2f} s of the {self.declared_duration_s:.2f} s"
                 " the container declares"
@@ -294,6 +327,17 @@ def parse_framecrc(text: str) -> tuple[tuple[StreamInfo, ...], dict[int, Track]]
     return tuple(streams), tracks
 
 
+def _last_line(text: str, source: Path) -> str:
+    """ffmpeg's last word on ``source``, naming the file but not the folder it is in."""
+    lines = text.strip().splitlines()
+    return lines[-1].strip().replace(str(source), source.name) if lines else ""
+
+
+def _readable(tracks: dict[int, Track], media_type: str) -> Track | None:
+    """The first stream of ``media_type`` with packets, else None."""
+    return next((t for t in tracks.values() if t.stream.media_type == media_type and t.count), None)
+
+
 def probe(
     runner: ProcessRunner,
     ffmpeg: str,
@@ -303,9 +347,12 @@ def probe(
     keyframes_to: Path | None = None,
     on_line: Callable[[str], None] | None = None,
 ) -> ProbeResult:
-    """Probe ``source``. Raises ``NotVideoError`` if ffmpeg finds no video packets at all.
+    """Probe ``source``: its video and audio packets. An audio-only recording (audio packets,
+    no video) gives ``video=None``; ``NoMediaError`` if ffmpeg reads neither.
 
     ``keyframes_to`` and ``on_line``: see ``probe_command`` (``transcode.keyframes`` uses them).
+    Keyframes need pictures: with ``keyframes_to``, a file without video raises
+    ``NotVideoError``.
     """
     result = runner.run(
         probe_command(ffmpeg, source, keyframes_to=keyframes_to),
@@ -316,11 +363,13 @@ def probe(
     )
     streams, tracks = parse_framecrc(result.stdout.decode("ascii", "replace"))
     container, declared = _parse_header(result.stderr_head)
-    video = next((t for t in tracks.values() if t.stream.media_type == "video"), None)
-    audio = next((t for t in tracks.values() if t.stream.media_type == "audio"), None)
-    if video is None or video.count == 0:
-        last = result.stderr_tail.strip().splitlines()[-1:] or ["no video stream"]
-        raise NotVideoError(f"{source.name}: no readable video stream ({last[0].strip()})")
+    video = _readable(tracks, "video")
+    audio = _readable(tracks, "audio")
+    said = _last_line(result.stderr_tail, source)
+    if video is None and keyframes_to is not None:  # ffmpeg read nothing: no video to decode
+        raise NotVideoError(f"{source.name}: no readable video stream")
+    if video is None and audio is None:
+        raise NoMediaError(f"{source.name}: {NO_MEDIA}" + (f" ({said})" if said else ""))
     return ProbeResult(
         container=container,
         declared_duration_s=declared,
@@ -332,46 +381,80 @@ def probe(
     )
 
 
-def probe_video_many(
-    runner: ProcessRunner, ffmpeg: str, sources: Sequence[Path], timeout_s: float = 600
+def probe_many(
+    runner: ProcessRunner,
+    ffmpeg: str,
+    sources: Sequence[Path],
+    timeout_s: float = 600,
+    media: Media = "video",
 ) -> list[Track]:
-    """The video track of each source, read by one ffmpeg run. Raises if any is unreadable."""
+    """The ``media`` track (video, or an audio-only file's audio) of each source, read by one
+    ffmpeg run. Raises if any is unreadable."""
     if not sources:
         return []
     result = runner.run(
-        probe_video_many_command(ffmpeg, sources), timeout_s=timeout_s, capture_stdout=True
+        probe_video_many_command(ffmpeg, sources, media),
+        timeout_s=timeout_s,
+        capture_stdout=True,
     )
     _streams, tracks = parse_framecrc(result.stdout.decode("ascii", "replace"))
     found: list[Track] = []
     for index, source in enumerate(sources):
         track = tracks.get(index)
-        if track is None or track.count == 0 or track.stream.media_type != "video":
-            raise NotVideoError(f"{source.name}: no readable video stream")
+        if track is None or track.count == 0 or track.stream.media_type != media:
+            raise NotVideoError(f"{source.name}: no readable {media} stream")
         found.append(track)
     return found
+
+
+def probe_video_many(
+    runner: ProcessRunner, ffmpeg: str, sources: Sequence[Path], timeout_s: float = 600
+) -> list[Track]:
+    """The video track of each source, read by one ffmpeg run. Raises if any is unreadable."""
+    return probe_many(runner, ffmpeg, sources, timeout_s, "video")
+
+
+def first_pts(
+    runner: ProcessRunner, ffmpeg: str, source: Path, timeout_s: float = 60, media: Media = "video"
+) -> float | None:
+    """The presentation time (s) of ``source``'s first ``media`` packet in file order (for
+    audio: of an audio-only file), or None."""
+    result = runner.run(
+        first_packet_command(ffmpeg, source, media), timeout_s=timeout_s, capture_stdout=True
+    )
+    _streams, tracks = parse_framecrc(result.stdout.decode("ascii", "replace"))
+    track = next((t for t in tracks.values() if t.stream.media_type == media), None)
+    if track is None or not track.count:
+        return None
+    return float(track.pts[0] * track.stream.time_base)
 
 
 def first_video_pts(
     runner: ProcessRunner, ffmpeg: str, source: Path, timeout_s: float = 60
 ) -> float | None:
     """The presentation time (s) of ``source``'s first video packet in file order, or None."""
-    result = runner.run(
-        first_packet_command(ffmpeg, source), timeout_s=timeout_s, capture_stdout=True
-    )
-    _streams, tracks = parse_framecrc(result.stdout.decode("ascii", "replace"))
-    track = next((t for t in tracks.values() if t.stream.media_type == "video"), None)
-    if track is None or not track.count:
-        return None
-    return float(track.pts[0] * track.stream.time_base)
+    return first_pts(runner, ffmpeg, source, timeout_s, "video")
+
+
+def has_video(runner: ProcessRunner, ffmpeg: str, source: Path, timeout_s: float = 60) -> bool:
+    """Does ffmpeg read a video packet from ``source``?"""
+    try:
+        return first_video_pts(runner, ffmpeg, source, timeout_s) is not None
+    except FfmpegFailed:
+        return False
 
 
 def sniff(runner: ProcessRunner, ffmpeg: str, source: Path, timeout_s: float = 60) -> str | None:
-    """A quick look: ``None`` if ffmpeg reads a video packet, else ffmpeg's reason."""
+    """A quick look: ``None`` if ffmpeg reads a video or an audio packet, else the reason:
+    ``NO_MEDIA`` when the container opens but holds neither stream, else ffmpeg's own last
+    line (which may name ``source`` by its full path: the caller puts its own name in)."""
     try:
         result = runner.run(sniff_command(ffmpeg, source), timeout_s=timeout_s, capture_stdout=True)
     except FfmpegFailed as exc:
+        if "does not contain any stream" in exc.stderr_tail:
+            return NO_MEDIA
         lines = exc.stderr_tail.strip().splitlines()
         return lines[-1].strip() if lines else f"ffmpeg exited with code {exc.returncode}"
-    if b"\n0," not in b"\n" + result.stdout:
-        return "no video packet found"
+    if not any(line and not line.startswith(b"#") for line in result.stdout.splitlines()):
+        return "no video or audio packet found"
     return None

@@ -28,6 +28,7 @@ import numpy as np
 
 from transcode.commands import (
     AudioPlan,
+    Media,
     ProxyJob,
     ProxySettings,
     SegmentContainer,
@@ -41,11 +42,12 @@ from transcode.ffmpeg import FfmpegFailed, ProcessRunner
 from transcode.probe import (
     NOPTS,
     PLAYABLE_AUDIO,
-    PLAYABLE_VIDEO,
     ProbeResult,
     Track,
-    first_video_pts,
+    first_pts,
+    has_video,
     probe,
+    probe_many,
     probe_video_many,
 )
 from transcode.timing import plan_cuts, segment_timings, unwrap
@@ -65,16 +67,18 @@ class SegmentingError(TranscodeError):
 
 
 def container_for(probed: ProbeResult) -> SegmentContainer:
-    assert probed.video is not None
+    """MPEG-TS when it carries every stream copied (an audio-only recording's audio alone),
+    else Matroska."""
     audio_ok = probed.audio is None or probed.audio.stream.codec in TS_AUDIO
+    if probed.video is None:
+        return "mpegts" if probed.audio is not None and audio_ok else "matroska"
     return "mpegts" if probed.video.stream.codec in TS_VIDEO and audio_ok else "matroska"
 
 
 def playable(probed: ProbeResult) -> bool:
-    """Do the stream-copied segments play in a browser (HLS: H.264 + AAC in MPEG-TS)?"""
-    assert probed.video is not None
-    audio_ok = probed.audio is None or probed.audio.stream.codec in PLAYABLE_AUDIO
-    return probed.video.stream.codec in PLAYABLE_VIDEO and audio_ok
+    """Do the stream-copied segments play in a browser (HLS: H.264 + AAC in MPEG-TS; an
+    audio-only recording's AAC or MP3)? A Matroska segment never does."""
+    return probed.playable and container_for(probed) == "mpegts"
 
 
 def proxy_audio(audio_codec: str | None) -> AudioPlan:
@@ -193,15 +197,23 @@ PROBE_BATCH = 64
 
 
 def _measure(
-    runner: ProcessRunner, ffmpeg: str, files: Sequence[Path], timeout_s: float
+    runner: ProcessRunner,
+    ffmpeg: str,
+    files: Sequence[Path],
+    timeout_s: float,
+    media: Media = "video",
 ) -> list[Track | None]:
-    """Each segment's video packets, by one ffmpeg run per batch of segments; a batch that
-    fails is measured file by file, so a damaged segment is ``None`` and the rest are kept."""
+    """Each segment's video packets (an audio-only recording's: audio), by one ffmpeg run per
+    batch of segments; a batch that fails is measured file by file, so a damaged segment is
+    ``None`` and the rest are kept."""
     measured: list[Track | None] = []
     for at in range(0, len(files), PROBE_BATCH):
         batch = files[at : at + PROBE_BATCH]
         try:
-            measured.extend(probe_video_many(runner, ffmpeg, batch, timeout_s=timeout_s))
+            if media == "video":  # (by this name: bench/pipeline.py times it)
+                measured.extend(probe_video_many(runner, ffmpeg, batch, timeout_s=timeout_s))
+            else:
+                measured.extend(probe_many(runner, ffmpeg, batch, timeout_s, media))
             continue
         except TranscodeError:
             logger.warning(
@@ -209,7 +221,8 @@ def _measure(
             )
         for path in batch:
             try:
-                measured.append(probe(runner, ffmpeg, path, timeout_s=timeout_s).video)
+                found = probe(runner, ffmpeg, path, timeout_s=timeout_s)
+                measured.append(found.video if media == "video" else found.audio)
             except TranscodeError:
                 measured.append(None)
     return measured
@@ -230,14 +243,15 @@ def _split(
     runner: ProcessRunner, ffmpeg: str, video: Track, cut: _Cut, timeout_s: float
 ) -> tuple[list[Track], float] | None:
     """The segments' tracks from the original's probe, split where ffmpeg cut, and the shift
-    of their timestamps; None when that cannot be matched (then each segment is probed)."""
+    of their timestamps; None when that cannot be matched (then each segment is probed).
+    ``video`` is the track cut on: an audio-only recording's audio."""
     if (
         cut.damage is not None
         or cut.job.container != "mpegts"
         or [n for n, _, _ in cut.listed] != [p.name for p in cut.files]
     ):
         return None
-    first = first_video_pts(runner, ffmpeg, cut.files[0], timeout_s=timeout_s)
+    first = first_pts(runner, ffmpeg, cut.files[0], timeout_s, cut.job.media)
     if first is None:
         return None
     shift = first - float(video.pts[0] * video.stream.time_base)
@@ -251,11 +265,16 @@ def _split(
 
 
 def _probed(
-    runner: ProcessRunner, ffmpeg: str, video: Track, files: Sequence[Path], timeout_s: float
+    runner: ProcessRunner,
+    ffmpeg: str,
+    video: Track,
+    files: Sequence[Path],
+    timeout_s: float,
+    media: Media = "video",
 ) -> tuple[list[Track | None], float]:
     """Each segment's track read from the segment (one clock across a 33-bit wrap), and the
-    shift of their timestamps."""
-    measured = _measure(runner, ffmpeg, files, timeout_s)
+    shift of their timestamps. ``video`` is the source's track cut on (``media``)."""
+    measured = _measure(runner, ffmpeg, files, timeout_s, media)
     readable = list(itertools.takewhile(lambda t: t is not None, measured))
     tracks: list[Track | None] = [*unwrap([t for t in readable if t is not None])]
     tracks += measured[len(readable) :]
@@ -309,9 +328,11 @@ def segment_file(
     ``tolerance_frames`` (``transcode.timing.segment_timings``). A damaged source still
     yields whatever ffmpeg could cut; its complaint is returned, not raised, as long as at
     least one segment came out.
+
+    An audio-only recording is cut, timed and judged the same way on its audio packets
+    (each a key packet), its audio alone in each segment.
     """
-    video = probed.video
-    assert video is not None
+    video = probed.primary  # the track cut on: the video, or an audio-only recording's audio
     cuts = plan_cuts(video, segment_s, tolerance_frames)
     numbered = tuple(int(n) for n in video.numbers[cuts])
     listable = segment_frames(numbered) is not None
@@ -319,14 +340,16 @@ def segment_file(
         logger.warning("%s: %d cuts are too many to list; ffmpeg cuts", source.name, len(cuts))
     job = SegmentJob(
         source, out_dir, segment_s, container_for(probed), audio=probed.audio is not None,
-        cuts=numbered if listable else None,
+        cuts=numbered if listable else None, video=probed.video is not None,
     )  # fmt: skip
     cut = _run_cut(runner, ffmpeg, job, cuts, timeout_s, on_progress)
     damage = cut.damage
     split = _split(runner, ffmpeg, video, cut, timeout_s)
     measured = "split" if split is not None else "probed"
     tracks, shift = (
-        split if split is not None else _probed(runner, ffmpeg, video, cut.files, timeout_s)
+        split
+        if split is not None
+        else _probed(runner, ffmpeg, video, cut.files, timeout_s, job.media)
     )
     readable: list[Track] = []
     for path, track in zip(cut.files, tracks, strict=False):
@@ -359,18 +382,27 @@ def make_proxy(
     proxy: ProxySettings,
     timeout_s: float,
     on_progress: Callable[[float], None] | None = None,
+    video: bool | None = None,
 ) -> tuple[ProxyFile, ...]:
     """Transcode ``source`` into browser-playable HLS segments (H.264/AAC) in ``out_dir``.
 
     The proxy is for viewing only: it is never evidence, and the stage that stores it links
     each file to the original's SHA-256. A failed transcode raises: a partial proxy would
     show a reviewer less than was recorded.
+
+    ``video``: whether ``source`` has video (the catalogue knows: its ``video_codec``); None
+    looks. An audio-only source gets an audio-only proxy, its audio as AAC (``audio`` "none"
+    is taken as "aac" then: the audio is all there is to play).
     """
+    if video is None:
+        video = has_video(runner, ffmpeg, source, timeout_s=min(timeout_s, 60))
+    if not video and audio == "none":
+        audio = "aac"
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.iterdir():
         if _PROXY_NAME.match(stale.name) or stale.name == "proxy.csv":
             stale.unlink()
-    job = ProxyJob(source, out_dir, segment_s, audio, proxy)
+    job = ProxyJob(source, out_dir, segment_s, audio, proxy, video=video)
     try:
         runner.run(proxy_command(ffmpeg, job), timeout_s=timeout_s, on_progress=on_progress)
     except FfmpegFailed as exc:

@@ -16,14 +16,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
-from vigil_verify.sampling import SAMPLING_FRAMES
+from vigil_verify.audio_tracks import AudioTracks, AudioUndecodable
+from vigil_verify.sampling import DEFAULT_RATE, SAMPLING_FRAMES
 
 from catalog.clock import LATE_UPLOAD_S, upload_delay_s
 from catalog.models import ProxySegment, Recording, Segment
 from catalog.repository import SYSTEM_ACTOR, Catalog, Event, now
 from ingest.custody import store_playlist
 from ingest.segmenting import CustodyPath, Progress, no_progress
+from integrity.audio import segment_audio
 from integrity.frames import segment_hashes
+from integrity.phash import FrameHashes
 from store.base import ObjectStore, sha256_file
 from transcode.commands import ProxySettings
 from transcode.ffmpeg import Tools
@@ -97,15 +100,21 @@ class PerceptualStage:
             raise StageError(f"{recording.id} segment {message.index} is not catalogued")
         if done.phash is None:
             started = time.monotonic()
+            origin = recording.origin_s or 0.0
             with self.store.local_path("derived", message.key) as path:
-                hashes = segment_hashes(
-                    self.tools,
-                    path,
-                    rate=recording.phash_fps or None,
-                    origin_s=recording.origin_s or 0.0,
-                    start_s=message.start_s,
-                )
+                if recording.video_codec is None and recording.audio_codec is not None:
+                    hashes = FrameHashes.empty(DEFAULT_RATE)  # an audio-only recording
+                else:
+                    hashes = segment_hashes(
+                        self.tools,
+                        path,
+                        rate=recording.phash_fps or None,
+                        origin_s=origin,
+                        start_s=message.start_s,
+                    )
+                audio = self._audio(recording, path, origin)
             blob = hashes.to_bytes()
+            audio_blob = audio.to_bytes() if audio is not None else None
             detail = SegmentHashedDetail(
                 index=message.index,
                 segment_sha256=done.sha256,
@@ -113,6 +122,8 @@ class PerceptualStage:
                 frames=len(hashes),
                 rate=hashes.rate,
                 sampling=None if recording.phash_fps else SAMPLING_FRAMES,
+                audio_sha256=hashlib.sha256(audio_blob).hexdigest() if audio_blob else None,
+                audio_tracks=len(audio) if audio is not None else None,
             )
             self.catalog.set_segment_phash(
                 recording.id,
@@ -121,6 +132,7 @@ class PerceptualStage:
                 hashes.digest(),
                 len(hashes),
                 Event("segment.hashed", SYSTEM_ACTOR, recording.id, detail=detail),
+                audio=audio_blob,
             )
             self.metrics.processed("phash", message.end_s - message.start_s, done.size)
             self.metrics.speed(
@@ -129,6 +141,15 @@ class PerceptualStage:
             if recording.segment_count:
                 self.progress(recording.id, "phash", (message.index + 1) / recording.segment_count)
         return [SegmentHashed(recording_id=recording.id, index=message.index)]
+
+    def _audio(self, recording: Recording, path: Path, origin: float) -> AudioTracks | None:
+        """The segment's audio fingerprints; None when its audio does not decode (the log
+        says so; its pictures are still hashed and signed)."""
+        try:
+            return segment_audio(self.tools, path, origin_s=origin)
+        except AudioUndecodable as exc:
+            logger.warning("%s: audio not fingerprinted: %s", recording.id, exc)
+            return None
 
 
 class ProxyFileDetail(BaseModel):
@@ -260,6 +281,10 @@ class SegmentHashedDetail(BaseModel):
     frames: int
     rate: float  # the fixed grid's rate; with every-frame sampling, the usual frame rate
     sampling: str | None = None  # "frames": every decoded frame at its own time
+    # the ``vigil_verify.audio_tracks`` blob's SHA-256 and its number of tracks (0: no audio);
+    # None: not fingerprinted (hashed before audio was, or the audio does not decode)
+    audio_sha256: str | None = None
+    audio_tracks: int | None = None
 
 
 class CatalogueDetail(BaseModel):

@@ -177,6 +177,7 @@ def render_match(recording_id: str, name: str, report: MatchReport) -> str:
         lines.append(
             f"  segment {verdict.index:3d}: {finding.kind:<9} offset {verdict.offset_s:+.2f} s"
             f"  worst window {verdict.max_window_bits:5.1f} bits"
+            + (f"  audio {finding.audio}" if finding.audio is not None else "")
             + (f"  {finding.detail}" if finding.kind != Verdict.INTACT else "")
         )
     for extra in report.extra:

@@ -87,7 +87,7 @@ def match(ctx: click.Context, file: Path, recording: str | None, as_json: bool, 
             if len(complete) != 1:
                 raise click.UsageError("name the recording with --recording ID")
             rec_id = complete[0].id
-        report = match_copy(app.catalog, app.tools, rec_id, file, actor=actor)
+        report = match_copy(app.catalog, app.tools, rec_id, file, actor=actor, ledger=app.ledger)
     status = 0 if report.clean else CHECK_FAILED
     if as_json:
         body = {**match_json(rec_id, file.name, report), "exit_status": status}

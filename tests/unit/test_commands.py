@@ -214,13 +214,14 @@ def test_probe_command_does_not_ask_for_progress() -> None:
     assert "-progress" not in probe_command(FF, SOURCE)
 
 
-def test_sniff_command_reads_one_video_packet() -> None:
+def test_sniff_command_reads_one_video_and_one_audio_packet() -> None:
     cmd = sniff_command(FF, SOURCE)
     assert cmd[0] == FF
     assert value_after(cmd, "-i") == str(SOURCE)
-    assert maps(cmd) == ["0:v:0"]
+    assert maps(cmd) == ["0:v:0?", "0:a:0?"]  # an audio-only recording is readable too
     assert value_after(cmd, "-c") == "copy"
     assert value_after(cmd, "-frames:v") == "1"
+    assert value_after(cmd, "-frames:a") == "1"
     assert value_after(cmd, "-f") == "framecrc"
     assert cmd[-1] == "-"
     assert "-copyts" not in cmd

@@ -485,7 +485,9 @@ def test_probe_text_file_raises_not_video(ffmpeg: str, tmp_path: Path) -> None:
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video\n" * 20)
     runner = ProcessRunner(default_timeout_s=30)
-    with pytest.raises(NotVideoError, match="no readable video stream"):
+    # Neither video nor audio: NoMediaError, still a NotVideoError; the file named, not its folder.
+    with pytest.raises(NotVideoError, match=r"notes\.mp4: holds neither video nor audio") as info:
         probe(runner, ffmpeg, text, timeout_s=30)
+    assert str(tmp_path) not in str(info.value)
     reason = sniff(runner, ffmpeg, text, timeout_s=30)
     assert reason is not None and "Invalid data" in reason

@@ -16,18 +16,25 @@ In this order:
   **unverifiable** when the pictures cannot be compared here (no signed per-frame hashes, no
   decoder that runs).
 
+Beside the pictures, the sound (``hear``): where the segment has signed audio fingerprints, the
+stand-in's audio is compared with them where its pictures sit; sound that is not the same makes
+a re-encoded or truncated segment *edited* (``vigil_verify.match_report.with_audio``).
+
 Each side decodes in its own way (the package's ffmpeg, the server's tools) and hands the result
 in through ``decode``; ``NoDecoder`` and ``Undecodable`` say why there is none.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from vigil_verify.compare import Thresholds, compare_segment
+from vigil_verify.audio_tracks import SegmentAudio
+from vigil_verify.compare import SegmentVerdict, Thresholds, compare_segment
 from vigil_verify.facts import SignedSegment
 from vigil_verify.frames import FrameHashes
+from vigil_verify.match_report import with_audio
 from vigil_verify.verdicts import Finding, Verdict
 
 __all__ = ["NoDecoder", "Undecodable", "changed_segment", "original_finding", "placed"]
@@ -46,6 +53,7 @@ class _Picture:
     kind: Verdict
     ranges: tuple[tuple[float, float], ...]
     detail: str
+    offset: float | None = None  # where the stand-in's pictures sit (None: not compared)
 
 
 def placed(
@@ -81,14 +89,23 @@ def changed_segment(
     reference: FrameHashes | None,
     decode: Callable[[FrameHashes], FrameHashes],
     thresholds: Thresholds,
+    hear: Callable[[float], SegmentAudio | None] | None = None,
 ) -> Finding:
     """The verdict on signed segment ``signed`` of ``recording`` whose stand-in (``file``,
     ``size`` bytes) has another SHA-256 than the signed one and is no other signed segment.
 
     ``reference``: the signed per-frame hashes (None: none whose SHA-256 is the signed one);
     ``decode(reference)``: the stand-in's per-frame hashes on the reference's footing, raising
-    ``NoDecoder`` or ``Undecodable``."""
+    ``NoDecoder`` or ``Undecodable``; ``hear(offset)``: the stand-in's sound against the signed
+    audio fingerprints, its pictures ``offset`` s from the segment's (None: none signed)."""
     picture = _picture(signed, reference, decode, thresholds)
+    heard = hear(picture.offset) if hear is not None and picture.offset is not None else None
+    return with_audio(_finding(recording, signed, picture, size=size, file=file), heard)
+
+
+def _finding(
+    recording: str, signed: SignedSegment, picture: _Picture, *, size: int, file: str | None
+) -> Finding:
     if size == signed.size:
         return Finding(
             kind=Verdict.BYTES_ALTERED,
@@ -145,8 +162,21 @@ def _compared(
                 (gone,),
                 f"the picture ends {reference.end - fresh.end:.1f} s early, at {fresh.end:.1f} s"
                 f" of {reference.end:.1f} s; what remains matches",
+                offset=prefix.offset_s,
             )
     verdict = compare_segment(reference, fresh, thresholds, index=index)
+    offset = verdict.offset_s if math.isfinite(verdict.offset_s) else 0.0
+    return replace(_judged(signed, reference, fresh, verdict, window), offset=offset)
+
+
+def _judged(
+    signed: SignedSegment,
+    reference: FrameHashes,
+    fresh: FrameHashes,
+    verdict: SegmentVerdict,
+    window: float,
+) -> _Picture:
+    gone = (fresh.end, reference.end)
     if verdict.status == "same" and fresh.end >= reference.end - window:
         return _Picture(
             Verdict.RE_ENCODED, (), f"the picture matches (mean {verdict.mean_bits:.1f} bits)"

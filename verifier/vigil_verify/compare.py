@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vigil_verify.align import Path, best_path, candidate_offsets, costs
+from vigil_verify.audio_tracks import SegmentAudio
 from vigil_verify.frames import MIN_QUALITY, FrameHashes, hamming
 
 SegmentStatus = Literal["same", "edited", "missing"]
@@ -81,9 +82,9 @@ class SegmentVerdict:
     index: int
     status: SegmentStatus
     offset_s: float  # alignment offset at the segment's start (copy time = original + offset)
-    max_window_bits: float  # worst window mean distance on the path
-    mean_bits: float  # mean distance of frames found
-    edited_ranges: tuple[tuple[float, float], ...]  # original timeline seconds
+    max_window_bits: float = 0.0  # worst window mean distance on the path
+    mean_bits: float = 0.0  # mean distance of frames found
+    edited_ranges: tuple[tuple[float, float], ...] = ()  # original timeline seconds
     edits: tuple[Edit, ...] = ()
     threshold_bits: float = math.nan
 
@@ -102,11 +103,14 @@ class MatchReport:
 
     segments: tuple[SegmentVerdict, ...]
     extra: tuple[ExtraRange, ...]
+    audio: tuple[SegmentAudio, ...] = ()  # each segment's sound, where either side has any
 
     @property
     def clean(self) -> bool:
-        """True when every segment is "same" and the copy has nothing extra."""
-        return not self.extra and all(s.status == "same" for s in self.segments)
+        """True when every segment is "same", in pictures and sound, and the copy has nothing
+        extra."""
+        pictures = not self.extra and all(s.status == "same" for s in self.segments)
+        return pictures and all(a.same for a in self.audio)
 
 
 def threshold_bits(frames: FrameHashes, thresholds: Thresholds) -> float:

@@ -2,7 +2,9 @@
 and between recordings of a device.
 
 Pure functions over timestamps, so the rules are tested as tables. The rule for pictures
-(``cadence``) is written down in docs/continuity.md.
+(``cadence``) is written down in docs/continuity.md. An audio-only recording is judged by the
+same rule on its audio packets' times (each packet one "picture"): their cadence is as steady
+as a constant-rate camera's, so only packets that are missing make a gap.
 """
 
 from __future__ import annotations

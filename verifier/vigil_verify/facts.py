@@ -69,6 +69,8 @@ class SignedSegment:
     phash_sha256: str | None = None
     phash_rate: float | None = None
     phash_sampling: str | None = None  # "frames": every frame at its own time, else a grid
+    audio_sha256: str | None = None  # the audio fingerprints blob (None: none signed)
+    audio_tracks: int | None = None
 
     @property
     def grid_rate(self) -> float | None:
@@ -149,6 +151,10 @@ def _index(value: object) -> int:
 
 def _opt_seconds(value: object) -> float | None:
     return None if value is None else _seconds(value)
+
+
+def _opt_sha256(value: object) -> str | None:
+    return None if value is None else _sha256(value)
 
 
 def _seconds(value: object) -> float:
@@ -247,6 +253,10 @@ def apply_event(check: LedgerCheck, event: SignedEvent) -> None:
                     "phash_sha256": _sha256(d["phash_sha256"]),
                     "phash_rate": _rate(d["rate"]),
                     "phash_sampling": _opt_str(d.get("sampling")),
+                    "audio_sha256": _opt_sha256(d.get("audio_sha256")),
+                    "audio_tracks": None
+                    if d.get("audio_tracks") is None
+                    else _int(d["audio_tracks"]),
                 }
             )
     elif event.action == "segment" and "count" in d:

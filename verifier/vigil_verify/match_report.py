@@ -1,14 +1,20 @@
 """A ``vigil match`` result in the one vocabulary (``vigil_verify.verdicts``).
 
-Per segment: **intact** (the same pictures), **edited** (with the ranges changed: pictures that
-differ, content cut, frames dropped, a freeze, footage inserted inside it), **truncated** (the
-copy ends or starts inside it, and the rest matches), **missing** (the copy has nothing at its
-times). Footage in the copy that is in no segment is **inserted**, its ranges in the copy's
-seconds. The JSON form uses the same finding objects as ``vigil-verify --json``.
+Per segment: **intact** (the same pictures, and the same sound where it has any),
+**edited** (with the ranges changed: pictures that differ, content cut, frames dropped, a
+freeze, footage inserted inside it), **truncated** (the copy ends or starts inside it, and the
+rest matches), **missing** (the copy has nothing at its times). Beside it, the sound's own
+verdict (same / edited / missing / extra / desync): a segment whose pictures are the same and
+whose sound is not is **edited** at the sound's ranges. Footage in the copy that is in no
+segment is **inserted**, its ranges in the copy's seconds. The JSON form uses the same
+finding objects as ``vigil-verify --json``.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from vigil_verify.audio_tracks import SegmentAudio
 from vigil_verify.compare import Edit, MatchReport, SegmentVerdict
 from vigil_verify.verdicts import Finding, Verdict
 
@@ -31,8 +37,34 @@ def _describe(edit: Edit) -> str:
     return f"{what} {edit.start:.2f}-{edit.end:.2f} s"
 
 
-def segment_finding(recording: str, verdict: SegmentVerdict) -> Finding:
-    """The finding for one segment of a match."""
+def segment_finding(
+    recording: str, verdict: SegmentVerdict, audio: SegmentAudio | None = None
+) -> Finding:
+    """The finding for one segment of a match: its pictures' verdict, with its sound's beside
+    it. Pictures the same and the sound not is *edited* (the sound's ranges), never intact."""
+    return with_audio(_picture_finding(recording, verdict), audio)
+
+
+def with_audio(found: Finding, audio: SegmentAudio | None) -> Finding:
+    """``found`` (a segment's pictures) with its sound's verdict beside it. Sound that is not
+    the same makes an intact, re-encoded or truncated segment *edited* (at the sound's ranges
+    too); a missing segment, or one whose bytes were altered in place, keeps its word."""
+    if audio is None:
+        return found
+    if audio.same or found.kind in (Verdict.MISSING, Verdict.UNVERIFIABLE):
+        return replace(found, audio=audio.kind)
+    keep = found.kind in (Verdict.BYTES_ALTERED, Verdict.EDITED)
+    return replace(
+        found,
+        kind=found.kind if keep else Verdict.EDITED,
+        ranges=tuple(sorted({*found.ranges, *audio.ranges})),
+        detail=f"{found.detail}; {audio.detail}",
+        audio=audio.kind,
+        audio_ranges=audio.ranges,
+    )
+
+
+def _picture_finding(recording: str, verdict: SegmentVerdict) -> Finding:
     if verdict.status == "missing":
         return Finding(
             kind=Verdict.MISSING,
@@ -60,7 +92,8 @@ def segment_finding(recording: str, verdict: SegmentVerdict) -> Finding:
 
 def match_findings(recording: str, report: MatchReport) -> list[Finding]:
     """Every segment's finding, then each stretch of inserted footage (copy seconds)."""
-    findings = [segment_finding(recording, v) for v in report.segments]
+    heard = {a.index: a for a in report.audio}
+    findings = [segment_finding(recording, v, heard.get(v.index)) for v in report.segments]
     findings += [
         Finding(
             kind=Verdict.INSERTED,

@@ -93,6 +93,12 @@ MEANINGS: Mapping[Verdict, str] = {
 CLEAN = frozenset({Verdict.INTACT, Verdict.NOT_EXPORTED})
 """The verdicts that are no problem."""
 
+AUDIO_KINDS = ("same", "edited", "missing", "extra", "desync")
+"""What a finding says of a segment's audio, beside its pictures (``vigil_verify.audio_tracks``):
+the same sound; edited in the ranges given (muted, replaced, cut, mixed with something); a track
+the segment has is gone; a track it never had was added; the sound shifted against the
+pictures by 0.2 s or more."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class Finding:
@@ -104,6 +110,8 @@ class Finding:
     ranges: tuple[tuple[float, float], ...] = ()  # seconds (see the module's note)
     detail: str = ""
     file: str | None = None  # where it was looked for (in the package or the store)
+    audio: str | None = None  # the segment's audio: same / edited / missing / extra / desync
+    audio_ranges: tuple[tuple[float, float], ...] = ()  # where the audio was edited (s)
 
     @property
     def clean(self) -> bool:
@@ -117,6 +125,12 @@ class Finding:
             "ranges": [[round(a, 3), round(b, 3)] for a, b in self.ranges],
             "detail": self.detail,
             "file": self.file,
+            "audio": None
+            if self.audio is None
+            else {
+                "kind": self.audio,
+                "ranges": [[round(a, 3), round(b, 3)] for a, b in self.audio_ranges],
+            },
         }
 
     @classmethod
@@ -130,6 +144,7 @@ class Finding:
             raise ValueError(f"index {index!r} is no segment index")
         if file is not None and not isinstance(file, str):
             raise ValueError(f"file {file!r} is no path")
+        audio, audio_ranges = _audio(value.get("audio"))
         return cls(
             kind=Verdict(str(value.get("kind"))),
             recording=recording,
@@ -137,7 +152,17 @@ class Finding:
             ranges=_ranges(ranges),
             detail=detail,
             file=file,
+            audio=audio,
+            audio_ranges=audio_ranges,
         )
+
+
+def _audio(value: object) -> tuple[str | None, tuple[tuple[float, float], ...]]:
+    if value is None:
+        return None, ()
+    if not isinstance(value, Mapping) or value.get("kind") not in AUDIO_KINDS:
+        raise ValueError(f"audio {value!r} is no audio verdict")
+    return str(value["kind"]), _ranges(value.get("ranges", []))
 
 
 def _ranges(value: object) -> tuple[tuple[float, float], ...]:
