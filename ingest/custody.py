@@ -72,12 +72,15 @@ def record_probe(catalog: Catalog, recording_id: str, probed: ProbeResult, **als
     """Catalogue what the probe found about a recording's streams (and ``also``).
 
     An audio-only recording has no video codec, size or frame rate; its ``frame_hold_s`` is
-    the longest normal interval between its audio packets, what its gaps are judged by."""
+    the longest normal interval between its audio packets, what its gaps are judged by.
+    ``audio_tracks``: how many audio tracks its segments carry, every one byte-copied (none
+    when no audio track has a packet: then none is cut); ``audio_codec`` is the first's."""
     video = probed.video
     catalog.update_recording(
         recording_id,
         video_codec=video.stream.codec if video else None,
         audio_codec=probed.audio.stream.codec if probed.audio else None,
+        audio_tracks=len(probed.audio_tracks) if probed.audio is not None else 0,
         width=video.stream.width if video else None,
         height=video.stream.height if video else None,
         fps=round(video.fps, 3) if video else None,

@@ -12,4 +12,4 @@ class IngestError(VigilError):
 
 
 class NotVideo(IngestError):
-    """The input is not a video recording; nothing was stored."""
+    """The input is not a video or audio recording; nothing was stored."""

@@ -33,7 +33,7 @@ from catalog.repository import Catalog, Event, now, recording_id_for
 from ingest.errors import IngestError, NotVideo
 from store.base import CHUNK, ObjectStore
 from transcode.ffmpeg import ProcessRunner
-from transcode.probe import sniff
+from transcode.probe import NO_MEDIA, sniff
 
 logger = logging.getLogger(__name__)
 
@@ -103,10 +103,12 @@ class IngestResult:
 
 
 # Container signatures: a file with one of these is a recording even if ffmpeg cannot read it
-# (a body camera that lost power leaves an MP4 without its index).
+# (a body camera that lost power leaves an MP4 without its index; an audio recorder, a WAV
+# with a bad header).
 _MAGIC: tuple[tuple[int, bytes], ...] = (
     (4, b"ftyp"), (4, b"moov"), (4, b"mdat"), (4, b"free"), (4, b"wide"),
     (0, b"\x1a\x45\xdf\xa3"), (0, b"FLV"), (8, b"AVI "), (0, b"\x00\x00\x01\xba"),
+    (0, b"OggS"), (8, b"WAVE"), (0, b"ID3"), (0, b"fLaC"), (0, b"#!AMR"),
 )  # fmt: skip
 
 
@@ -225,22 +227,7 @@ class IngestService:
         known = self.catalog.recording_by_sha(sha256)
         if known is not None:
             return self._already_known(known)
-        reason = sniff(self.runner, self.ffmpeg, staged, timeout_s=self.probe_timeout_s)
-        if reason is not None:  # name the file as the device gave it, never the staging path
-            reason = reason.replace(str(staged), metadata.original_name)
-        if reason is not None:
-            with staged.open("rb") as fh:
-                head = fh.read(512)
-            if not looks_like_container(head):
-                raise NotVideo(
-                    f"{metadata.original_name}: not a video recording ({reason}); nothing was"
-                    " stored"
-                )
-            logger.warning(
-                "%s: unreadable video container (%s); storing it as damaged evidence",
-                metadata.original_name,
-                reason,
-            )
+        reason = self._unreadable(staged, metadata.original_name)
         recording_id = recording_id_for(sha256)
         suffix = Path(metadata.original_name).suffix.lower()[:8]
         key = f"{recording_id}/original{suffix}"
@@ -290,6 +277,25 @@ class IngestService:
             stored.id, sha256, size, created=created, resumed=not created, original_key=key,
             announce=True,
         )  # fmt: skip
+
+    def _unreadable(self, staged: Path, name: str) -> str | None:
+        """Why ffmpeg cannot read the staged file ``name`` (None: it can): a recording
+        damaged, to be kept as evidence. Raises ``NotVideo`` when it is no recording at all
+        (nothing in it to keep, or no container signature)."""
+        reason = sniff(self.runner, self.ffmpeg, staged, timeout_s=self.probe_timeout_s)
+        if reason is None:
+            return None
+        reason = reason.replace(str(staged), name)  # the device's name, never the staging path
+        if reason == NO_MEDIA:  # it opens, and there is nothing in it to keep as footage
+            raise NotVideo(f"{name}: {NO_MEDIA}; nothing was stored")
+        with staged.open("rb") as fh:
+            head = fh.read(512)
+        if not looks_like_container(head):
+            raise NotVideo(f"{name}: not a video or audio recording ({reason}); nothing was stored")
+        logger.warning(
+            "%s: unreadable container (%s); storing it as damaged evidence", name, reason
+        )
+        return reason
 
     def _already_known(self, known: Recording) -> IngestResult:
         # A crash stopped its processing if it is not finished; the stages are idempotent.

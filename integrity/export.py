@@ -4,7 +4,7 @@ Layout of ``DIR/<case>/``:
 
 - ``manifest.json``: every recording, segment, hash, chain link, gap and metadata;
 - per recording ``<id>/original.*``, ``<id>/segments/index.m3u8``, ``<id>/segments/*.ts`` with
-  the ``*.pdq`` per-frame perceptual hashes beside them;
+  the ``*.pdq`` per-frame perceptual hashes beside them, and the ``*.vgat`` audio fingerprints;
 - ``ledger/``: the custody events the package relies on (their exact leaf bytes) each with its
   inclusion proof (``events.jsonl``), the signed tree head they are proved against
   (``checkpoint.json``), every earlier signed head with a consistency proof to it
@@ -71,6 +71,9 @@ class SegmentEntry(BaseModel):
     phash_file: str | None
     phash_sha256: str | None
     phash_frames: int | None
+    audio_file: str | None = None  # the audio fingerprints (``.vgat``; None: none stored)
+    audio_sha256: str | None = None
+    audio_tracks: int | None = None
     integrity: str
 
 
@@ -266,6 +269,12 @@ def _export_segment(
         phash_path.write_bytes(seg.phash)
         phash_file = f"{rec.id}/segments/{phash_path.name}"
         phash_sha256 = hashlib.sha256(seg.phash).hexdigest()
+    audio_file = audio_sha256 = None
+    if seg.audio is not None:
+        audio_path = base / "segments" / (Path(name).stem + ".vgat")
+        audio_path.write_bytes(seg.audio)
+        audio_file = f"{rec.id}/segments/{audio_path.name}"
+        audio_sha256 = hashlib.sha256(seg.audio).hexdigest()
     return SegmentEntry(
         index=seg.index,
         file=f"{rec.id}/segments/{name}",
@@ -281,6 +290,9 @@ def _export_segment(
         phash_file=phash_file,
         phash_sha256=phash_sha256,
         phash_frames=seg.phash_frames,
+        audio_file=audio_file,
+        audio_sha256=audio_sha256,
+        audio_tracks=signed.audio_tracks if signed is not None else None,
         integrity=view.integrity,
     )
 

@@ -22,8 +22,15 @@ from typing import Literal
 
 from pydantic import BaseModel
 from sqlalchemy import select
+from vigil_verify.audio_tracks import AudioTracks, SegmentAudio
 from vigil_verify.chain import ChainEntry, first_break
-from vigil_verify.changed import Undecodable, changed_segment, original_finding, placed
+from vigil_verify.changed import (
+    Undecodable,
+    changed_segment,
+    original_finding,
+    placed,
+    stand_in_hearing,
+)
 from vigil_verify.checkpoint import Checkpoint
 from vigil_verify.compare import Thresholds, compare_segment
 from vigil_verify.footage import stand_in_hashes
@@ -32,6 +39,7 @@ from vigil_verify.verdicts import Finding, Verdict
 
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event, now
+from integrity.audio import tools_run
 from integrity.frames import segment_hashes
 from integrity.ledger import Ledger
 from integrity.logfacts import ProvedRecording, prove
@@ -252,6 +260,7 @@ class Verifier:
             reference=reference,
             decode=lambda reference: self._decode_changed(signed, reference),
             thresholds=self.thresholds,
+            hear=self._hearing(signed, _signed_audio(signed, row)),
         )
 
     def _intact(
@@ -308,6 +317,23 @@ class Verifier:
         with self.store.local_path("derived", signed.key) as path:
             return stand_in_hashes(self.tools.ffmpeg, path, signed, reference)
 
+    def _hearing(
+        self, signed: SignedSegment, reference: AudioTracks | None
+    ) -> Callable[[float], SegmentAudio | None] | None:
+        """``changed_segment``'s ``hear`` for a stored segment whose bytes are not the signed
+        ones: its sound against the signed fingerprints, heard as ``vigil-verify`` hears it."""
+        if reference is None:
+            return None
+
+        def hear(offset: float) -> SegmentAudio | None:
+            with self.store.local_path("derived", signed.key) as path:
+                heard = stand_in_hearing(
+                    tools_run(self.tools), self.tools.ffmpeg, path, signed, reference
+                )
+                return heard(offset) if heard is not None else None
+
+        return hear
+
     def _decode(self, signed: SignedSegment) -> FrameHashes:
         """The stored segment's per-frame hashes, on the signed footing (as at ingest)."""
         try:
@@ -346,6 +372,15 @@ def _signed_blob(signed: SignedSegment, row: Segment | None) -> FrameHashes | No
     if hashlib.sha256(row.phash).hexdigest() != signed.phash_sha256:
         return None
     return FrameHashes.from_bytes(row.phash)
+
+
+def _signed_audio(signed: SignedSegment, row: Segment | None) -> AudioTracks | None:
+    """The audio fingerprints to compare against, only if the blob is the one the log signed."""
+    if row is None or row.audio is None or signed.audio_sha256 is None:
+        return None
+    if hashlib.sha256(row.audio).hexdigest() != signed.audio_sha256:
+        return None
+    return AudioTracks.from_bytes(row.audio)
 
 
 def _chain_break(log: ProvedRecording) -> int | None:

@@ -142,8 +142,9 @@ def remux_command(ffmpeg: str, src: Path, out: Path) -> list[str]:
 
 
 def resample_command(ffmpeg: str, src: Path, out: Path, *, fps: float) -> list[str]:
-    """Re-encode the video at a constant ``fps`` (frames dropped or repeated by ffmpeg)."""
-    return [*_video_only(ffmpeg, src), "-vf", f"fps={_num(fps)}", *_encode(23), str(out)]
+    """Re-encode the video at a constant ``fps`` (frames dropped or repeated by ffmpeg); the
+    audio is kept (AAC), as a benign conversion keeps it."""
+    return [*_inputs(ffmpeg, src), "-vf", f"fps={_num(fps)}", *_encode(23), *_AAC, str(out)]
 
 
 def drop_frames_command(
@@ -248,3 +249,130 @@ def _tail(stderr: bytes | str | None, lines: int = 15) -> str:
         return ""
     text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
     return "\n".join(text.strip().splitlines()[-lines:])
+
+
+# -- audio edits with the pictures left alone (issue 16) -------------------------------------
+# Each copy keeps the source's video packets (stream copy; ``video`` can ask for a re-encode,
+# e.g. VP8 for WebM) and re-encodes the first audio track (AAC 192k unless told otherwise),
+# so only the sound differs from the original. Times are on the source's own timeline.
+
+_AUDIO_EDIT_CODEC: Final[tuple[str, ...]] = ("-c:a", "aac", "-b:a", "192k")
+_STEREO_48K: Final = "aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo"
+
+
+def _keep_video(ffmpeg: str, src: Path, video: tuple[str, ...]) -> list[str]:
+    # +genpts: stream copy out of AVI needs presentation times.
+    return [ffmpeg, *_GLOBAL, "-fflags", "+genpts", "-i", str(src), "-map", "0:v:0", *video]
+
+
+def audio_transcode_command(
+    ffmpeg: str,
+    src: Path,
+    out: Path,
+    *,
+    audio: tuple[str, ...],
+    video: tuple[str, ...] = ("-c:v", "copy"),
+) -> list[str]:
+    """A benign audio conversion: the first audio track re-encoded with ``audio`` (codec,
+    bitrate, ``-ar``, ``-ac``), the video stream-copied (or encoded with ``video``)."""
+    return [*_keep_video(ffmpeg, src, video), "-map", "0:a:0", *audio, str(out)]
+
+
+def audio_filter_command(
+    ffmpeg: str,
+    src: Path,
+    out: Path,
+    *,
+    af: str,
+    audio: tuple[str, ...] = _AUDIO_EDIT_CODEC,
+) -> list[str]:
+    """The first audio track through the filter chain ``af``; video stream-copied."""
+    return [*_keep_video(ffmpeg, src, ("-c:v", "copy")), "-map", "0:a:0", "-af", af,
+            *audio, str(out)]  # fmt: skip
+
+
+def audio_mute_command(
+    ffmpeg: str, src: Path, out: Path, *, start_s: float, duration_s: float
+) -> list[str]:
+    """Silence ``[start_s, start_s + duration_s]`` of the audio; video stream-copied."""
+    _check_window(start_s, duration_s)
+    a, b = _num(start_s), _num(start_s + duration_s)
+    return audio_filter_command(ffmpeg, src, out, af=f"volume=enable='between(t,{a},{b})':volume=0")
+
+
+def audio_cut_command(
+    ffmpeg: str, src: Path, out: Path, *, at_s: float, duration_s: float
+) -> list[str]:
+    """Remove ``[at_s, at_s + duration_s)`` of the audio only: the audio after it moves
+    ``duration_s`` earlier (its own cadence kept), the video is stream-copied untouched."""
+    _check_window(at_s, duration_s)
+    end, d = _num(at_s + duration_s), _num(duration_s)
+    af = f"aselect='lt(t,{_num(at_s)})+gte(t,{end})',asetpts='PTS-gte(T,{end})*{d}/TB'"
+    return audio_filter_command(ffmpeg, src, out, af=af)
+
+
+def audio_delay_command(ffmpeg: str, src: Path, out: Path, *, delay_s: float) -> list[str]:
+    """The whole audio track ``delay_s`` later against the (stream-copied) video: its
+    timestamps moved, its samples untouched but re-encoded."""
+    if not (math.isfinite(delay_s) and delay_s > 0):
+        raise ValueError(f"delay must be > 0, got {delay_s}")
+    return [
+        ffmpeg, *_GLOBAL, "-fflags", "+genpts", "-i", str(src),
+        "-itsoffset", _num(delay_s), "-fflags", "+genpts", "-i", str(src),
+        "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", *_AUDIO_EDIT_CODEC, str(out),
+    ]  # fmt: skip
+
+
+def other_speech_source(seconds: float) -> str:
+    """A lavfi source of speech-like sound unlike ``tests``' synthetic clip: another voice
+    (higher, faster-gliding pitch, a 5 Hz syllable rate), stereo 48 kHz."""
+    f0 = "(330+120*sin(2*PI*1.1*t))"
+    return (
+        f"aevalsrc='(0.3*sin(2*PI*{f0}*t)+0.15*sin(4*PI*{f0}*t)+0.05*sin(6*PI*{f0}*t))"
+        f"*max(0,sin(2*PI*5*t+0.5))':s=48000:d={_num(seconds)}:c=stereo"
+    )
+
+
+def audio_replace_command(
+    ffmpeg: str, src: Path, out: Path, *, start_s: float, duration_s: float, source: str
+) -> list[str]:
+    """Replace ``[start_s, start_s + duration_s]`` of the audio with ``source``: "noise"
+    (pink noise at a speaking level) or "speech" (``other_speech_source``); the rest of the
+    audio and the (stream-copied) video are untouched. The sound is mixed at 48 kHz stereo."""
+    _check_window(start_s, duration_s)
+    a, b = _num(start_s), _num(start_s + duration_s)
+    length = _num(start_s + duration_s + 1)
+    other = {
+        "noise": f"anoisesrc=c=pink:a=0.15:r=48000:d={length}:seed=11",
+        "speech": other_speech_source(start_s + duration_s + 1),
+    }[source]
+    graph = (
+        f"{other},{_STEREO_48K},volume=enable='not(between(t,{a},{b}))':volume=0[o];"
+        f"[0:a:0]{_STEREO_48K},volume=enable='between(t,{a},{b})':volume=0[m];"
+        "[m][o]amix=inputs=2:duration=first:normalize=0[a]"
+    )
+    return [*_keep_video(ffmpeg, src, ("-c:v", "copy")), "-filter_complex", graph,
+            "-map", "[a]", *_AUDIO_EDIT_CODEC, str(out)]  # fmt: skip
+
+
+def audio_tone_command(
+    ffmpeg: str,
+    src: Path,
+    out: Path,
+    *,
+    start_s: float,
+    duration_s: float,
+    level_db: float = -20.0,
+    hz: float = 1000.0,
+) -> list[str]:
+    """Mix a ``hz`` sine at ``level_db`` dBFS into ``[start_s, start_s + duration_s]`` of the
+    audio (the rest untouched); video stream-copied. Mixed at 48 kHz stereo."""
+    _check_window(start_s, duration_s)
+    a, b = _num(start_s), _num(start_s + duration_s)
+    graph = (
+        f"sine=f={_num(hz)}:r=48000:d={_num(start_s + duration_s + 1)},{_STEREO_48K},"
+        f"volume={_num(level_db)}dB,volume=enable='not(between(t,{a},{b}))':volume=0[t];"
+        f"[0:a:0]{_STEREO_48K}[m];[m][t]amix=inputs=2:duration=first:normalize=0[a]"
+    )
+    return [*_keep_video(ffmpeg, src, ("-c:v", "copy")), "-filter_complex", graph,
+            "-map", "[a]", *_AUDIO_EDIT_CODEC, str(out)]  # fmt: skip

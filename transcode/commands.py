@@ -132,12 +132,14 @@ def probe_command(ffmpeg: str, source: Path, *, keyframes_to: Path | None = None
     ]  # fmt: skip
 
 
-UNSHIFTED = ["-map", "0:v:0", "-map", "0:a:0?"]
-"""Read a segment's audio along with its video, as the segmenter wrote them, whenever its
-video timing is measured. With ``-copyts``, ffmpeg 5.1 moves the kept streams of an MPEG-TS
-input whose start time is exactly 0 to start at 0 when it drops a stream that starts earlier
-("Correcting start time", ``process_input`` in ffmpeg.c): the first segment of a fragmented
-MP4 whose audio starts 0.067 s before its video would read 0.067 s early, and only that one."""
+UNSHIFTED = ["-map", "0:v:0", "-map", "0:a?"]
+"""Read a segment's audio tracks (every one) along with its video, as the segmenter wrote
+them, whenever its video timing is measured. With ``-copyts``, ffmpeg 5.1 moves the kept
+streams of an MPEG-TS input whose start time is exactly 0 to start at 0 when it drops a stream
+that starts earlier ("Correcting start time", ``process_input`` in ffmpeg.c): the first
+segment of a fragmented MP4 whose audio starts 0.067 s before its video would read 0.067 s
+early, and only that one; so would one whose second audio track starts first, were it
+dropped."""
 
 
 def first_packet_command(ffmpeg: str, source: Path, media: Media = "video") -> list[str]:
@@ -146,12 +148,13 @@ def first_packet_command(ffmpeg: str, source: Path, media: Media = "video") -> l
 
     The audio is read too (``UNSHIFTED``), and ``-frames:v 1`` ends the run at the first
     video packet all the same. ``media="audio"``: the first audio packet of an audio-only
-    file, the only stream read.
+    file's first audio track (output stream 0, whose first packet ends the run), its other
+    tracks read along for the same reason.
     """
     if media == "audio":
         return [
-            ffmpeg, *BASE, "-copyts", "-i", str(source), "-map", "0:a:0",
-            "-c", "copy", "-frames:a", "1", "-f", "framecrc", "-",
+            ffmpeg, *BASE, "-copyts", "-i", str(source), "-map", "0:a",
+            "-c", "copy", "-frames:a:0", "1", "-f", "framecrc", "-",
         ]  # fmt: skip
     return [
         ffmpeg, *BASE, "-copyts", "-i", str(source), *UNSHIFTED,
@@ -163,17 +166,18 @@ def probe_video_many_command(
     ffmpeg: str, sources: Sequence[Path], media: Media = "video"
 ) -> list[str]:
     """Like ``probe_command`` for the video of several files in one run: output stream i is
-    the first video stream of ``sources[i]`` (one process instead of one per segment); their
-    audio follows, read only so that no video is moved (``UNSHIFTED``). ``media="audio"``:
-    output stream i is the first audio stream of audio-only ``sources[i]``, and nothing else."""
+    the first video stream of ``sources[i]`` (one process instead of one per segment); all
+    their audio tracks follow, read only so that no stream read is moved (``UNSHIFTED``).
+    ``media="audio"``: output stream i is the first audio stream of audio-only
+    ``sources[i]``; every audio track of each follows for the same reason (the first one
+    again: a stream cannot be mapped "all but the first")."""
     cmd = [ffmpeg, *BASE, "-copyts"]
     for source in sources:
         cmd += ["-i", str(source)]
     for index in range(len(sources)):
         cmd += ["-map", f"{index}:{_FIRST[media]}:0"]
-    if media == "video":
-        for index in range(len(sources)):
-            cmd += ["-map", f"{index}:a:0?"]
+    for index in range(len(sources)):
+        cmd += ["-map", f"{index}:a?"]
     return [*cmd, "-c", "copy", "-f", "framecrc", "-"]
 
 
@@ -205,8 +209,11 @@ def segment_command(ffmpeg: str, job: SegmentJob) -> list[str]:
     jumping ahead by an hour, gets a segment per keyframe until the count catches up.
 
     An audio-only source (``job.video`` False) is cut the same way on its audio packets,
-    each a key packet; the segment muxer counts them, its reference stream being the audio
-    when no video is mapped.
+    each a key packet; the segment muxer counts them, its reference stream being the first
+    audio track when no video is mapped.
+
+    Every audio track is kept (``-map 0:a``), each byte-copied: a recording's second
+    microphone or its commentary is evidence as much as the first.
 
     The packets are copied untouched, so no frame is decoded. Timestamps are kept
     (``-copyts``, no mux delay) so each segment's PTS are the source's own; Matroska gets
@@ -216,9 +223,9 @@ def segment_command(ffmpeg: str, job: SegmentJob) -> list[str]:
     genpts = ["-fflags", "+genpts"] if job.container == "matroska" else []
     cmd = [ffmpeg, *BASE, *PROGRESS, *genpts, "-copyts", "-i", str(job.source)]
     if not job.video:
-        cmd += ["-map", "0:a:0"]  # an audio-only source: cut on its audio packets
+        cmd += ["-map", "0:a"]  # an audio-only source: cut on its (first track's) packets
     else:
-        cmd += ["-map", "0:v:0", *(["-map", "0:a:0?"] if job.audio else [])]
+        cmd += ["-map", "0:v:0", *(["-map", "0:a?"] if job.audio else [])]
     muxer = ["-muxdelay", "0", "-muxpreload", "0"] if job.container == "mpegts" else []
     listed = segment_frames(job.cuts) if job.cuts is not None else None
     when = ["-segment_frames", listed] if listed else ["-segment_time", f"{job.segment_s:g}"]

@@ -28,6 +28,7 @@ from transcode.commands import (
 )
 from transcode.errors import TranscodeError
 from transcode.ffmpeg import FfmpegFailed, ProcessRunner
+from transcode.tracks import AudioTrack, audio_languages
 
 # Codecs a browser plays inside HLS/MPEG-TS without transcoding.
 PLAYABLE_VIDEO = frozenset({"h264"})
@@ -73,6 +74,7 @@ class StreamInfo:
     width: int | None = None
     height: int | None = None
     sample_rate: int | None = None
+    channels: str | None = None  # an audio stream's channel layout, as ffmpeg names it
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,20 @@ class ProbeResult:
     audio: Track | None
     complaints: tuple[str, ...] = field(default=())
     exit_code: int = 0
+    languages: tuple[str | None, ...] = field(default=())  # of the audio streams, in order
+
+    @property
+    def audio_tracks(self) -> tuple[AudioTrack, ...]:
+        """Every audio stream, in stream order: what the segments carry, each byte-copied.
+        ``audio`` is the first of them with packets."""
+        audio = [s for s in self.streams if s.media_type == "audio"]
+        if not audio and self.audio is not None:  # a result made without its stream list
+            audio = [self.audio.stream]
+        languages = (*self.languages, *(None,) * len(audio))
+        return tuple(
+            AudioTrack(s.codec, s.channels, language)
+            for s, language in zip(audio, languages, strict=False)
+        )
 
     @property
     def primary(self) -> Track:
@@ -312,6 +328,7 @@ def parse_framecrc(text: str) -> tuple[tuple[StreamInfo, ...], dict[int, Track]]
             width=width,
             height=height,
             sample_rate=int(h["sample_rate"]) if "sample_rate" in h else None,
+            channels=h.get("channel_layout_name"),
         )
         streams.append(info)
         data = rows.get(index, [])
@@ -378,6 +395,7 @@ def probe(
         audio=audio,
         complaints=_complaints(result.stderr_tail),
         exit_code=result.returncode,
+        languages=audio_languages(result.stderr_head),
     )
 
 

@@ -6,12 +6,14 @@ Pure parsers of the stream dump ffmpeg writes to stderr when it opens an input:
   pixels upright (``vigil_verify.sampling.display_rotation``): stored segments lose the
   matrix, so this is what must be catalogued and applied when they are decoded;
 * the subtitle, data and timecode tracks, which the segments do not carry (the original,
-  stored byte-exact, keeps them).
+  stored byte-exact, keeps them);
+* the language of each audio track, which the segments carry every one of.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +22,8 @@ from vigil_verify.sampling import display_rotation
 TrackKind = Literal["subtitle", "data", "timecode"]
 
 _STREAM = re.compile(r"^\s*Stream #\d+:(\d+)\S*:\s*(Video|Audio|Subtitle|Data|Attachment):\s*(\S+)")
+_AUDIO = re.compile(r"^\s*Stream #0:\d+(?:\[[^\]]*\])?(?:\((?P<lang>[^)]*)\))?:\s*Audio:")
+_UNDETERMINED = frozenset({"", "und", "unk", "xxx"})
 _MATRIX = re.compile(r"displaymatrix:\s*rotation of\s*(-?[\d.]+)\s*degrees")
 
 
@@ -61,3 +65,39 @@ def extra_tracks(stderr: str) -> tuple[ExtraTrack, ...]:
             kind = "timecode"
         found.append(ExtraTrack(int(stream.group(1)), codec, kind))
     return tuple(found)
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    """An audio track of a recording, as ffmpeg names it: its codec, channel layout ("mono",
+    "stereo", "5.1"...; None: not said) and language (ISO 639 code; None: not said)."""
+
+    codec: str
+    channels: str | None = None
+    language: str | None = None
+
+    def describe(self) -> str:
+        """``aac stereo eng``: what is known of it, codec first."""
+        return " ".join(p for p in (self.codec, self.channels, self.language) if p)
+
+
+def audio_languages(stderr: str) -> tuple[str | None, ...]:
+    """The language of each audio stream of input #0, in stream order (None where the input
+    says none, or "und"). The dump of the outputs that follows it is not read."""
+    found: list[str | None] = []
+    for line in stderr.splitlines():
+        if line.startswith("Output #"):
+            break
+        audio = _AUDIO.match(line)
+        if audio is not None:
+            language = (audio.group("lang") or "").strip().lower()
+            found.append(None if language in _UNDETERMINED else language)
+    return tuple(found)
+
+
+def describe_audio(tracks: Sequence[AudioTrack]) -> str:
+    """``2 tracks (aac stereo eng, pcm_s16le mono)``; ``none`` without any."""
+    if not tracks:
+        return "none"
+    count = f"{len(tracks)} track" + ("s" if len(tracks) > 1 else "")
+    return f"{count} ({', '.join(t.describe() for t in tracks)})"

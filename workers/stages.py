@@ -227,6 +227,7 @@ class TranscodeStage:
                     on_progress=lambda t: self.progress(
                         recording.id, "transcode", min(t / total, 1)
                     ),
+                    video=_has_video(recording),
                 )
             origin = recording.origin_s or 0.0
             rows: list[ProxySegment] = []
@@ -344,3 +345,11 @@ def segment_stored(row: Segment) -> SegmentStored:
         start_s=row.start_s,
         end_s=row.end_s,
     )
+
+
+def _has_video(recording: Recording) -> bool | None:
+    """Whether the original has pictures, as the custody stage's probe catalogued it (None:
+    the catalogue does not say; ``make_proxy`` looks)."""
+    if recording.video_codec is not None:
+        return True
+    return False if recording.audio_codec is not None else None

@@ -133,6 +133,14 @@ class RecordingOut(BaseModel):
     status: str
     sha256: str
     damage: str | None
+    audio_tracks: int | None = Field(
+        default=None,
+        description="How many audio tracks the segments carry, each byte-copied (0: none);"
+        " null: not counted (not yet probed, or catalogued before tracks were counted).",
+    )
+    audio_codec: str | None = Field(
+        default=None, description="The codec of the first audio track; null: none."
+    )
     window_from_s: float | None
     window_to_s: float | None
     segments: list[SegmentOut]

@@ -12,6 +12,7 @@ from vigil_verify.match_report import match_findings
 from vigil_verify.verdicts import Finding, Verdict, report_json
 
 from catalog.ids import InvalidInput, require_window
+from catalog.models import Recording
 from integrity.timeline import CaseTimeline, RecordingView
 from integrity.verify import RecordingVerification
 
@@ -50,6 +51,22 @@ def _window(view: RecordingView) -> str:
     return text
 
 
+def audio_summary(rec: Recording) -> str:
+    """Which audio tracks a recording's segments carry: ``audio 2 tracks (first aac)``,
+    ``audio 1 track (aac)``, ``audio none``; ``audio aac`` for one catalogued before its
+    tracks were counted, ``audio ?`` before it is probed."""
+    codec = rec.audio_codec or "?"
+    if rec.audio_tracks is None:
+        if rec.audio_codec is not None:
+            return f"audio {rec.audio_codec}"
+        return "audio ?" if rec.video_codec is None else "audio none"
+    if rec.audio_tracks == 0:
+        return "audio none"
+    if rec.audio_tracks == 1:
+        return f"audio 1 track ({codec})"
+    return f"audio {rec.audio_tracks} tracks (first {codec})"
+
+
 def _recording_block(view: RecordingView) -> list[str]:
     rec = view.recording
     window = _window(view)
@@ -58,7 +75,8 @@ def _recording_block(view: RecordingView) -> list[str]:
         f"recording {rec.id}  device {rec.device_id}  officer {rec.officer_id or '-'}"
         f"  window {window}",
         f"  original sha256 {rec.sha256}  {rec.size} bytes  {rec.video_codec or '?'}"
-        f" {rec.width or '?'}x{rec.height or '?'} @ {rec.fps or 0:g} fps  playback {rec.playback}",
+        f" {rec.width or '?'}x{rec.height or '?'} @ {rec.fps or 0:g} fps  {audio_summary(rec)}"
+        f"  playback {rec.playback}",
         f"  device start {rec.device_start.isoformat() if rec.device_start else 'unknown'}"
         f"  received {rec.received_at.isoformat()}"
         f"  clock offset {offset}",

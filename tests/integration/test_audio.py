@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from vigil_verify.audio import AudioFingerprint, audio_decode_args, compare_audio, fingerprint
+from vigil_verify.audio import AudioFingerprint, compare_audio, fingerprint
+from vigil_verify.audio_tracks import audio_decode_args
 
 pytestmark = pytest.mark.ffmpeg
 

@@ -10,6 +10,7 @@ codecs such recorders write: AAC in .m4a, MP3, Opus in .ogg and .webm, PCM in .w
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +18,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from vigil_verify.report import verify_package
 
 from catalog.gaps import recording_gaps
 from ingest.errors import NotVideo
+from integrity.export import export_case
+from integrity.match import match_copy
 from tests.helpers import ingest_and_process, metadata, object_path
 from transcode.ffmpeg import ProcessRunner
 from transcode.probe import NO_MEDIA, probe
@@ -192,11 +196,6 @@ def test_a_file_that_is_not_media_at_all_is_refused(app: Vigil, tmp_path: Path) 
     assert count_rows(app, "recordings") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest/service.py IngestService._ingest_staged stores a well-formed container"
-    " whose sniff reason is NO_MEDIA as damaged evidence; it must refuse it (NotVideo)",
-)
 def test_a_container_with_neither_video_nor_audio_is_refused_and_nothing_is_written(
     app: Vigil, ffmpeg: str, tmp_path: Path
 ) -> None:
@@ -211,3 +210,69 @@ def test_a_container_with_neither_video_nor_audio_is_refused_and_nothing_is_writ
     assert stored_files(app) == []
     assert count_rows(app, "recordings") == 0
     assert count_rows(app, "custody_events") == 0
+
+
+SPEECH = (  # syllables at a varying rate and pitch, pauses, under room noise
+    "0.3*sin(2*PI*(150+40*sin(2*PI*0.31*t))*t)*pow(max(0,sin(2*PI*(2.7+0.9*sin(2*PI*0.17*t))*t)),2)"
+    "*gt(sin(2*PI*0.23*t+1.3),-0.3)+0.02*(random(0)-0.5)"
+)
+
+
+def make_speech(ffmpeg: str, out: Path, *args: str, seconds: float = SECONDS) -> Path:
+    ffmpeg_run(
+        ffmpeg, "-f", "lavfi", "-i", f"aevalsrc='{SPEECH}':s=48000:d={seconds}",
+        *args, str(out),
+    )  # fmt: skip
+    return out
+
+
+def test_an_audio_only_recording_is_fingerprinted_matched_exported_and_verified(
+    app: Vigil, ffmpeg: str, tmp_path: Path
+) -> None:
+    """The sound is all there is, and it is evidence: signed per-segment fingerprints; an MP3
+    of the interview is the same; 2 s muted is an edit at its place, in ``vigil match`` and in
+    a package ``vigil-verify`` checks; nothing else is flagged."""
+    source = make_speech(ffmpeg, tmp_path / "interview.m4a", "-c:a", "aac", "-b:a", "96k")
+    rec_id = ingest_and_process(app, source)
+    events = app.catalog.events(recording_ids=[rec_id])
+    hashed = [json.loads(e.detail or "{}") for e in events if e.action == "segment.hashed"]
+    assert len(hashed) == 3 and all(h["audio_tracks"] == 1 and h["audio_sha256"] for h in hashed)
+
+    mp3 = tmp_path / "copy.mp3"
+    ffmpeg_run(ffmpeg, "-i", str(source), "-c:a", "libmp3lame", "-b:a", "64k", str(mp3))
+    same = match_copy(app.catalog, app.tools, rec_id, mp3, actor="test", ledger=app.ledger)
+    assert same.clean and [a.kind for a in same.audio] == ["same"] * 3, same.audio
+
+    muted = tmp_path / "muted.m4a"
+    ffmpeg_run(
+        ffmpeg, "-i", str(source), "-af", "volume=enable='between(t,13,15)':volume=0",
+        "-c:a", "aac", "-b:a", "96k", str(muted),
+    )  # fmt: skip
+    edited = match_copy(app.catalog, app.tools, rec_id, muted, actor="test", ledger=app.ledger)
+    assert not edited.clean
+    assert [a.kind for a in edited.audio] == ["same", "edited", "same"], edited.audio
+    ((start, end),) = edited.audio[1].ranges
+    assert start == pytest.approx(13.0, abs=0.5) and end == pytest.approx(15.0, abs=0.5)
+
+    app.cases.link("CASE-INTERVIEW", rec_id, from_s=None, to_s=None, reason="review", actor="sam")
+    package = export_case(
+        app.catalog, app.store, app.ledger, "CASE-INTERVIEW", tmp_path / "export",
+        actor="sam", reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
+        worm_checkpoints=app.worm_checkpoints(),
+    )  # fmt: skip
+    assert verify_package(package, ffmpeg=ffmpeg).clean
+    (seg,) = [p for p in (package / rec_id / "segments").iterdir() if p.name.startswith("seg-00001")
+              and p.suffix in (".ts", ".mkv")]  # fmt: skip
+    assert seg.with_suffix(".vgat").is_file()
+    stand_in = tmp_path / f"stand-in{seg.suffix}"
+    ffmpeg_run(
+        ffmpeg, "-i", str(seg), "-af", "volume=enable='between(t,3,5)':volume=0",
+        "-c:a", "aac", "-b:a", "96k", str(stand_in),
+    )  # fmt: skip
+    stand_in.replace(seg)
+    report = verify_package(package, ffmpeg=ffmpeg)
+    assert {f.index: f.kind for f in report.segments} == {0: "intact", 1: "edited", 2: "intact"}
+    (found,) = [f for f in report.segments if f.index == 1]
+    assert found.audio == "edited", found
+    ((start, end),) = found.audio_ranges
+    assert start == pytest.approx(13.0, abs=0.5) and end == pytest.approx(15.0, abs=0.5)

@@ -146,7 +146,7 @@ def test_bad_input_gets_a_clear_error(vigil: Vigil, tmp_path: Path) -> None:
     notes.write_text("not a video\n" * 100)
     result = vigil("ingest", str(notes), "--device", "BC-0042")
     assert result.returncode == 2
-    assert "notes.txt: not a video recording" in result.stderr
+    assert "notes.txt: not a video or audio recording" in result.stderr
     assert "nothing was stored" in result.stderr
     naive = vigil("ingest", str(notes), "--device", "BC-0042", "--start", "2026-11-27T09:30:00")
     assert naive.returncode == 2

@@ -167,6 +167,46 @@ def test_reencoded_segment_is_same_content(copy: Exported, ffmpeg: str, tmp_path
     shutil.move(out, copy.segments[1])
     report = check(copy.package, ffmpeg)
     assert kinds(report) == {0: "intact", 1: "re-encoded", 2: "intact", 3: "intact"}
+    assert only(report, 1).audio == "same"  # its sound heard against the signed .vgat
+
+
+def _mute(ffmpeg: str, src: Path, out: Path, *, start_s: float, seconds: float) -> None:
+    """The pictures copied, the sound re-encoded with ``seconds`` muted from ``start_s`` of the
+    file's own time (as a muted warning would be)."""
+    tamper.run([
+        ffmpeg, "-hide_banner", "-loglevel", "error", "-i", str(src), "-map", "0",
+        "-c:v", "copy", "-c:a", "aac", "-b:a", "128k",
+        "-af", f"volume=enable='between(t,{start_s},{start_s + seconds})':volume=0",
+        str(out),
+    ])  # fmt: skip
+
+
+def test_muted_sound_with_the_pictures_untouched_is_an_audio_edit(
+    copy: Exported, ffmpeg: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "muted.ts"
+    _mute(ffmpeg, copy.segments[2], out, start_s=4.0, seconds=2.0)  # recording time 24-26 s
+    shutil.move(out, copy.segments[2])
+    report = check(copy.package, ffmpeg)
+    assert kinds(report) == {0: "intact", 1: "intact", 2: "edited", 3: "intact"}
+    found = only(report, 2)
+    assert found.audio == "edited", found
+    assert len(found.audio_ranges) == 1, found
+    ((start, end),) = found.audio_ranges
+    assert start == pytest.approx(24.0, abs=0.5) and end == pytest.approx(26.0, abs=0.5), found
+
+
+def test_without_its_signed_fingerprints_the_sound_is_said_not_compared(
+    copy: Exported, ffmpeg: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "muted.ts"
+    _mute(ffmpeg, copy.segments[2], out, start_s=4.0, seconds=2.0)
+    shutil.move(out, copy.segments[2])
+    for stripped in copy.segments[2].parent.glob("*.vgat"):
+        stripped.unlink()
+    found = only(check(copy.package, ffmpeg), 2)
+    assert found.kind != "intact" and found.audio is None
+    assert "sound not compared" in found.detail
 
 
 def test_overlay_is_an_edit_located_in_time(copy: Exported, ffmpeg: str, tmp_path: Path) -> None:

@@ -242,6 +242,6 @@ def test_vigil_match_json_names_the_cut_in_the_shared_finding_form(
     assert body["clean"] is False and body["exit_status"] == 1
     (segment,) = body["segments"]
     assert segment["kind"] == "edited" and segment["recording"] == megamind.rec_id
-    assert set(segment) == {"kind", "recording", "index", "ranges", "detail", "file"}
-    assert segment["ranges"][0][0] == pytest.approx(5.0, abs=0.2)
+    assert set(segment) == {"kind", "recording", "index", "ranges", "detail", "file", "audio"}
+    assert segment["ranges"][0][0] == pytest.approx(5.0, abs=0.2), json.dumps(segment)
     assert "content cut" in segment["detail"]

@@ -145,6 +145,35 @@ def test_a_re_encoded_segment_is_re_encoded_on_both_sides(
     assert offline == expected
 
 
+def test_a_muted_warning_is_an_audio_edit_on_both_sides(
+    world: World,
+    tampered: Callable[[int, Callable[[Path], None]], Path],
+    ffmpeg: str,
+    tmp_path: Path,
+) -> None:
+    def mute(path: Path) -> None:  # the pictures copied, 1.5 s of sound muted 3 s in
+        out = tmp_path / f"muted{path.suffix}"
+        tamper.run([
+            ffmpeg, "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0",
+            "-c:v", "copy", "-c:a", "aac", "-af", "volume=enable='between(t,3,4.5)':volume=0",
+            str(out),
+        ])  # fmt: skip
+        shutil.move(out, path)
+
+    package = tampered(1, mute)
+    expected = {0: "intact", 1: "edited", 2: "intact", 3: "intact"}
+    server = world.app.verifier.verify_recording(world.recording, actor="auditor").segments
+    offline = verify_package(package, ffmpeg=ffmpeg).segments
+    begins = next(s.start_s for s in world.app.catalog.segments(world.recording) if s.index == 1)
+    for found in (server, offline):
+        assert {f.index: f.kind for f in found} == expected
+        (edited,) = [f for f in found if f.index == 1]
+        assert edited.audio == "edited" and "audio" in edited.detail, edited
+        ((start, end),) = edited.audio_ranges
+        assert start - begins == pytest.approx(3.0, abs=0.5), edited
+        assert end - begins == pytest.approx(4.5, abs=0.5), edited
+
+
 def test_vigil_verify_json_has_the_schema_of_vigil_verify_json(world: World, ffmpeg: str) -> None:
     server = vigil(world, "verify", CASE, "--json")
     assert server.returncode == 0, server.stdout + server.stderr

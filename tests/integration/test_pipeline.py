@@ -110,7 +110,7 @@ def test_tampering_with_the_catalogue_is_named_against_the_log(
 def test_a_non_video_file_is_refused_and_nothing_is_written(app: Vigil, tmp_path: Path) -> None:
     bogus = tmp_path / "notes.mp4"
     bogus.write_bytes(b"This is a text file pretending to be a recording.\n" * 1000)
-    with pytest.raises(NotVideo, match="not a video recording"):
+    with pytest.raises(NotVideo, match="not a video or audio recording"):
         app.ingest.ingest_file(bogus, metadata(bogus.name), actor="test")
     assert app.run_pipeline() == 0
     assert stored_files(app) == []

@@ -8,14 +8,17 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 from vigil_verify.audio import (
+    BANDS,
     HOP,
+    LEVEL_STEP,
     RATE,
     AudioFingerprint,
-    audio_decode_args,
+    align,
     compare_audio,
     desync,
     fingerprint,
 )
+from vigil_verify.audio_tracks import audio_decode_args
 
 
 def _speech(seconds: float = 8.0, seed: int = 1) -> NDArray[np.float64]:
@@ -53,6 +56,8 @@ def test_round_trip_bytes() -> None:
     assert np.array_equal(back.bits, fp.bits)
     assert np.array_equal(back.loudness, fp.loudness)
     assert np.array_equal(back.tonality, fp.tonality)
+    assert np.array_equal(back.levels, fp.levels)
+    assert back.levels.shape == (-(-len(fp) // LEVEL_STEP), BANDS + 1)
     assert back.rate == fp.rate
 
 
@@ -122,3 +127,40 @@ def test_missing_and_extra() -> None:
     assert compare_audio(some, empty).kind == "missing"
     assert compare_audio(empty, some).kind == "extra"
     assert compare_audio(empty, empty).kind == "same"
+
+
+def test_a_louder_or_softer_copy_is_the_same_sound() -> None:
+    signal = _speech(8.0)
+    for gain_db in (-8.0, 6.0):
+        copy = signal * 10 ** (gain_db / 20)
+        verdict = compare_audio(_fp(signal), _fp(np.clip(copy, -1, 1)))
+        assert verdict.kind == "same", (gain_db, verdict)
+
+
+def test_a_quiet_tone_under_louder_speech_is_found_by_its_band() -> None:
+    signal = _speech(8.0)
+    t = np.arange(signal.size) / RATE
+    tone = 0.05 * np.sin(2 * np.pi * 1000 * t) * ((t >= 3.0) & (t < 5.0))  # -26 dBFS
+    verdict = compare_audio(_fp(signal), _fp(signal + tone))
+    assert verdict.kind == "edited"
+    ((start, end),) = verdict.ranges
+    assert start == pytest.approx(3.0, abs=0.5) and end == pytest.approx(5.0, abs=0.5)
+
+
+def test_a_cut_of_sound_is_placed_where_it_was_made_and_the_rest_is_not_flagged() -> None:
+    signal = _speech(10.0, seed=3)
+    cut = np.concatenate([signal[: 4 * RATE], signal[5 * RATE :]])  # 1 s gone at 4 s
+    verdict = compare_audio(_fp(signal), _fp(cut))
+    assert verdict.kind == "edited"
+    ((start, end),) = verdict.ranges
+    assert start == pytest.approx(4.0, abs=0.5) and end == pytest.approx(5.0, abs=0.5)
+
+
+def test_align_changes_column_only_when_the_evidence_outweighs_the_switch_cost() -> None:
+    costs = np.full((40, 3), 0.5)
+    costs[:20, 0] = 0.1
+    costs[20:, 2] = 0.1
+    assert align(costs, 2.0).tolist() == [0] * 20 + [2] * 20
+    costs[20:23, 0], costs[20:23, 2] = 0.5, 0.1  # three better frames do not pay for a switch
+    costs[23:, 0] = 0.1
+    assert align(costs, 2.0).tolist() == [0] * 40

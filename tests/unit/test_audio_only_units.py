@@ -57,12 +57,12 @@ def value_after(cmd: list[str], flag: str) -> str:
 def test_an_audio_only_source_is_cut_on_its_audio_alone() -> None:
     job = SegmentJob(SOURCE, Path("/w"), 10.0, "mpegts", audio=True, cuts=(469, 938), video=False)
     cmd = segment_command(FF, job)
-    assert maps(cmd) == ["0:a:0"]  # no video asked for: ffmpeg would fail on a missing one
+    assert maps(cmd) == ["0:a"]  # every audio track; no video asked for (there is none)
     assert value_after(cmd, "-c") == "copy"
     assert value_after(cmd, "-segment_frames") == "469,938"  # audio packets, all key packets
     assert job.media == "audio"
     video = segment_command(FF, SegmentJob(SOURCE, Path("/w"), 10.0, "mpegts", audio=True))
-    assert maps(video) == ["0:v:0", "0:a:0?"]  # unchanged for video
+    assert maps(video) == ["0:v:0", "0:a?"]  # the video, and every audio track
 
 
 def test_the_audio_only_proxy_is_aac_without_any_video_encoder() -> None:
@@ -80,11 +80,11 @@ def test_the_audio_only_proxy_is_aac_without_any_video_encoder() -> None:
 
 def test_first_packet_and_many_probes_read_the_audio_of_audio_only_files() -> None:
     cmd = first_packet_command(FF, SOURCE, "audio")
-    assert maps(cmd) == ["0:a:0"]
-    assert value_after(cmd, "-frames:a") == "1"
+    assert maps(cmd) == ["0:a"]
+    assert value_after(cmd, "-frames:a:0") == "1"
     many = probe_video_many_command(FF, [Path("/a.ts"), Path("/b.ts")], "audio")
-    assert maps(many) == ["0:a:0", "1:a:0"]
-    assert maps(probe_video_many_command(FF, [Path("/a.ts")])) == ["0:v:0", "0:a:0?"]
+    assert maps(many) == ["0:a:0", "1:a:0", "0:a?", "1:a?"]
+    assert maps(probe_video_many_command(FF, [Path("/a.ts")])) == ["0:v:0", "0:a?"]
 
 
 # -- container and playback -------------------------------------------------------------------
@@ -204,6 +204,7 @@ def test_record_probe_of_an_audio_only_recording() -> None:
         "height": None,
         "fps": None,
         "frame_hold_s": pytest.approx(1024 / 48000),
+        "audio_tracks": 1,
         "status": "segmenting",
     }
 

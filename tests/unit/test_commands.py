@@ -9,6 +9,7 @@ import pytest
 from transcode.commands import (
     ProxyJob,
     ProxySettings,
+    SegmentContainer,
     SegmentJob,
     first_packet_command,
     gray_frames_command,
@@ -102,12 +103,24 @@ def test_segment_job_paths_live_in_out_dir() -> None:
 
 
 @pytest.mark.parametrize(
-    ("audio", "expected_maps"), [(True, ["0:v:0", "0:a:0?"]), (False, ["0:v:0"])]
+    ("audio", "expected_maps"), [(True, ["0:v:0", "0:a?"]), (False, ["0:v:0"])]
 )
 def test_segment_command_maps_audio_only_when_there_is_some(
     audio: bool, expected_maps: list[str]
 ) -> None:
+    # Every audio track, not only the first: each is evidence, each byte-copied.
     assert maps(segment_command(FF, job(audio=audio))) == expected_maps
+
+
+@pytest.mark.parametrize("container", ["mpegts", "matroska"])
+def test_segment_command_keeps_every_audio_track_of_an_audio_only_source(
+    container: SegmentContainer,
+) -> None:
+    j = SegmentJob(SOURCE, OUT, 10.0, container, audio=True, cuts=(469,), video=False)
+    cmd = segment_command(FF, j)
+    assert maps(cmd) == ["0:a"]  # not optional: the audio is all there is
+    assert value_after(cmd, "-c") == "copy"
+    assert value_after(cmd, "-segment_frames") == "469"  # counted on the first track
 
 
 # -- proxy_command: the transcode path --------------------------------------------------------
@@ -193,9 +206,18 @@ def test_first_packet_command_reads_one_video_packet_on_file_timestamps() -> Non
     assert value_after(cmd, "-frames:v") == "1"
     assert value_after(cmd, "-c") == "copy"
     assert value_after(cmd, "-f") == "framecrc"
-    # The audio too, as the segmenter wrote it: dropping it moves the video of a first
-    # MPEG-TS segment (ffmpeg's start-time correction; see commands.UNSHIFTED).
-    assert maps(cmd) == ["0:v:0", "0:a:0?"]
+    # Every audio track too, as the segmenter wrote them: dropping one moves the video of a
+    # first MPEG-TS segment (ffmpeg's start-time correction; see commands.UNSHIFTED).
+    assert maps(cmd) == ["0:v:0", "0:a?"]
+
+
+def test_first_packet_command_of_audio_only_reads_every_track_and_stops_on_the_first() -> None:
+    cmd = first_packet_command(FF, SOURCE, "audio")
+    assert maps(cmd) == ["0:a"]  # output stream 0: the first audio track
+    # Only the first track's first packet ends the run: were every track limited to one
+    # packet, a second track's packet coming first would end it before the first's.
+    assert value_after(cmd, "-frames:a:0") == "1"
+    assert "-frames:a" not in cmd and "-frames:v" not in cmd
 
 
 # -- probe / sniff ----------------------------------------------------------------------------
@@ -292,9 +314,17 @@ def test_probe_video_many_command_maps_each_input_video_in_order() -> None:
     inputs = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-i"]
     assert inputs == [str(p) for p in sources]
     maps = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-map"]
-    # Output stream i is the video of input i; the audio after them, only read (UNSHIFTED).
-    assert maps == ["0:v:0", "1:v:0", "2:v:0", "0:a:0?", "1:a:0?", "2:a:0?"]
+    # Output stream i is the video of input i; every audio track after them, only read
+    # (UNSHIFTED).
+    assert maps == ["0:v:0", "1:v:0", "2:v:0", "0:a?", "1:a?", "2:a?"]
     assert cmd[-5:] == ["-c", "copy", "-f", "framecrc", "-"]
+
+
+def test_probe_video_many_command_of_audio_only_files_puts_each_first_track_first() -> None:
+    cmd = probe_video_many_command(FF, [Path("/a.ts"), Path("/b.ts")], "audio")
+    # Output stream i: the first audio track of input i; then all the tracks of each again
+    # (a first track read twice costs little; one left unread could move the others).
+    assert maps(cmd) == ["0:a:0", "1:a:0", "0:a?", "1:a?"]
 
 
 def test_live_command_writes_segments_and_the_stream_as_received() -> None:

@@ -33,7 +33,10 @@ def ts_packets(count: int) -> bytes:
         (ts_packets(3)[:376], False),  # too short to see the third sync byte
         (b"\x47" + b"\x00" * 400, False),  # one sync byte is not a stream
         (b"\x47" + b"\x00" * 187 + b"\x47" + b"\x00" * 187 + b"\x00" * 10, False),
-        (b"RIFF\x24\x10\x00\x00WAVEfmt ", False),  # audio, not video
+        (b"RIFF\x24\x10\x00\x00WAVEfmt ", True),  # audio: a recording too
+        (b"OggS\x00\x02" + bytes(20), True),
+        (b"ID3\x04\x00\x00" + bytes(20), True),
+        (b"fLaC\x00\x00\x00\x22", True),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", False),
         (b"\xff\xd8\xff\xe0\x00\x10JFIF", False),
         (b"%PDF-1.7\n", False),
@@ -56,6 +59,9 @@ def ts_packets(count: int) -> bytes:
         "one-sync",
         "two-syncs",
         "wav",
+        "ogg",
+        "mp3-id3",
+        "flac",
         "png",
         "jpeg",
         "pdf",

@@ -22,6 +22,7 @@ from transcode.probe import (
     probe,
     sniff,
 )
+from transcode.tracks import AudioTrack
 
 # What `ffmpeg -copyts -i x.mp4 -map 0:v? -map 0:a? -c copy -f framecrc -` prints for an
 # H.264 (25 fps, tb 1/12800) + AAC (44.1 kHz) MP4 with B-frames: dts runs ahead of pts.
@@ -84,7 +85,7 @@ def test_parse_framecrc_reads_stream_headers() -> None:
     streams, _ = h264_aac()
     assert streams == (
         StreamInfo(0, "video", "h264", Fraction(1, 12800), width=1280, height=720),
-        StreamInfo(1, "audio", "aac", Fraction(1, 44100), sample_rate=44100),
+        StreamInfo(1, "audio", "aac", Fraction(1, 44100), sample_rate=44100, channels="stereo"),
     )
 
 
@@ -476,6 +477,7 @@ def test_probe_real_testsrc_mp4(ffmpeg: str, testsrc_mp4: Path) -> None:
     assert r.video.jumps(tolerance_s=0.04) == []
     assert r.playable
     assert not r.damaged, r.describe_damage()
+    assert r.audio_tracks == (AudioTrack("aac", "mono", None),)  # ffmpeg's sine: mono, "und"
     assert sniff(runner, ffmpeg, testsrc_mp4, timeout_s=30) is None
     assert runner.live_count == 0
 
@@ -491,3 +493,34 @@ def test_probe_text_file_raises_not_video(ffmpeg: str, tmp_path: Path) -> None:
     assert str(tmp_path) not in str(info.value)
     reason = sniff(runner, ffmpeg, text, timeout_s=30)
     assert reason is not None and "Invalid data" in reason
+
+
+# -- every audio track ------------------------------------------------------------------------
+
+TWO_AUDIO = H264_AAC.replace(
+    "#channel_layout_name 1: stereo\n",
+    "#channel_layout_name 1: stereo\n#tb 2: 1/48000\n#media_type 2: audio\n"
+    "#codec_id 2: pcm_s16le\n#sample_rate 2: 48000\n#channel_layout_name 2: mono\n",
+)
+
+
+def test_probe_result_lists_every_audio_track_with_its_language() -> None:
+    streams, tracks = parse_framecrc(TWO_AUDIO)
+    probed = ProbeResult(
+        "mov,mp4,m4a,3gp,3g2,mj2", 1.0, streams, tracks[0], tracks[1], languages=("eng",)
+    )
+    assert probed.audio_tracks == (
+        AudioTrack("aac", "stereo", "eng"),
+        AudioTrack("pcm_s16le", "mono", None),  # no language said: none
+    )
+    assert probed.audio is tracks[1]  # the first track, as before
+
+
+def test_probe_result_without_audio_has_no_audio_track() -> None:
+    assert result(TEN_SECONDS).audio_tracks == ()
+
+
+def test_probe_result_made_without_its_streams_still_has_its_audio_track() -> None:
+    audio = make_track([0, 1024], codec="mp3", media_type="audio")
+    probed = ProbeResult(None, None, (), None, audio)
+    assert probed.audio_tracks == (AudioTrack("mp3"),)

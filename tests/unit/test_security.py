@@ -281,12 +281,12 @@ def test_server_paths_are_redacted_from_messages(tmp_path: Path) -> None:
 
     staged = tmp_path / "vigil" / "staging" / "uploads" / "3fa2.part"
     text = (
-        f"notes.mp4: not a video recording ({staged}: Invalid data found when processing"
+        f"notes.mp4: not a video or audio recording ({staged}: Invalid data found when processing"
         " input); nothing was stored"
     )
     redacted = redact_paths(text, tmp_path / "vigil")
     assert redacted == (
-        "notes.mp4: not a video recording (Invalid data found when processing input);"
+        "notes.mp4: not a video or audio recording (Invalid data found when processing input);"
         " nothing was stored"
     )
     assert redact_paths(f"cannot read {staged}", tmp_path / "vigil") == "cannot read a server file"

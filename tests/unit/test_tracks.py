@@ -1,8 +1,16 @@
-"""Unit tests for transcode.tracks: rotation and extra tracks from ffmpeg's stream dump."""
+"""Unit tests for transcode.tracks: rotation, extra tracks and audio languages from ffmpeg's
+stream dump."""
 
 from __future__ import annotations
 
-from transcode.tracks import ExtraTrack, extra_tracks, header_rotation
+from transcode.tracks import (
+    AudioTrack,
+    ExtraTrack,
+    audio_languages,
+    describe_audio,
+    extra_tracks,
+    header_rotation,
+)
 
 DUMP = """Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'sub.mov':
   Stream #0:0[0x1]: Video: h264 (High) (avc1 / 0x31637661), yuv420p, 320x240, 30 fps (default)
@@ -39,3 +47,33 @@ def test_extra_tracks() -> None:
         ExtraTrack(4, "bin_data", "data"),
     )
     assert extra_tracks("") == ()
+
+
+TWO_AUDIO = """Input #0, matroska,webm, from 'two.mkv':
+  Duration: 00:00:03.00, start: 0.000000, bitrate: 900 kb/s
+  Stream #0:0: Video: h264 (High), yuv420p(progressive), 160x120, 25 fps (default)
+  Stream #0:1(eng): Audio: aac (LC), 44100 Hz, stereo, fltp (default)
+    Metadata:
+      title           : officer
+  Stream #0:2[0x3](und): Audio: pcm_s16le, 48000 Hz, mono, s16, 768 kb/s
+  Stream #0:3(fre): Subtitle: subrip
+  Stream #0:4[0x5](DEU): Audio: mp3, 44100 Hz, mono, fltp, 64 kb/s
+Output #0, framecrc, to 'pipe:':
+  Stream #0:1(eng): Audio: aac (LC), 44100 Hz, stereo, fltp (default)
+"""
+
+
+def test_audio_languages_of_the_input_in_stream_order() -> None:
+    # "und" is no language; a subtitle's is not an audio track's; the outputs are not read.
+    assert audio_languages(TWO_AUDIO) == ("eng", None, "deu")
+    assert audio_languages(DUMP) == ("eng",)
+    assert audio_languages("  Stream #0:0: Audio: aac, 48000 Hz, mono\n") == (None,)
+    assert audio_languages("") == ()
+
+
+def test_describe_audio() -> None:
+    tracks = (AudioTrack("aac", "stereo", "eng"), AudioTrack("pcm_s16le", "mono"))
+    assert describe_audio(tracks) == "2 tracks (aac stereo eng, pcm_s16le mono)"
+    assert describe_audio(tracks[:1]) == "1 track (aac stereo eng)"
+    assert describe_audio(()) == "none"
+    assert AudioTrack("opus").describe() == "opus"

@@ -75,6 +75,7 @@ def test_every_word_has_one_line_of_meaning_and_a_json_form() -> None:
     assert json.loads(text) == {
         "kind": "edited", "recording": REC, "index": 2, "ranges": [[23.95, 26.05]],
         "detail": "the picture changed at 23.9-26.1 s", "file": f"{REC}/segments/seg-00002.ts",
+        "audio": None,
     }  # fmt: skip
     assert Finding.from_json(json.loads(text)) == found
     with pytest.raises(ValueError):

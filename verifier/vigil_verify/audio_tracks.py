@@ -201,7 +201,7 @@ class AudioTracks:
         """The same fingerprints ``by`` seconds later."""
         return AudioTracks(
             tuple(
-                AudioFingerprint(t.times + by, t.rate, t.bits, t.loudness, t.tonality)
+                AudioFingerprint(t.times + by, t.rate, t.bits, t.loudness, t.tonality, t.levels)
                 for t in self.tracks
             )
         )
@@ -237,7 +237,7 @@ class AudioTracks:
 
 @dataclass(frozen=True)
 class SegmentAudio:
-    """The audio verdict on one segment: ``kind`` same / edited / missing / extra / desync,
+    """The audio verdict on one segment: ``kind`` one of ``verdicts.AUDIO_KINDS``,
     ``ranges`` on the recording's timeline, ``detail`` one line for people."""
 
     index: int
@@ -291,7 +291,8 @@ def segment_audio(
         ranges.extend(where)
         if note:
             notes.append(f"{name} {note}")
-    kind = next((k for k in ("edited", "desync", "missing", "extra") if k in kinds), "same")
+    order = ("edited", "desync", "missing", "truncated", "extra")
+    kind = next((k for k in order if k in kinds), "same")
     return SegmentAudio(index, kind, tuple(sorted(set(ranges))), "; ".join(notes))
 
 
@@ -304,6 +305,8 @@ def _judge(
         return "extra", "added", ()
     if verdict.kind == "edited":
         return "edited", f"edited {_where(verdict.ranges)}", verdict.ranges
+    if verdict.kind == "truncated":
+        return "truncated", f"ends early: {_where(verdict.ranges)} gone", verdict.ranges
     if desync(verdict.offset, video_offset):
         shift = verdict.offset - video_offset
         late = "late" if shift > 0 else "early"

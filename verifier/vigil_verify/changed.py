@@ -27,17 +27,33 @@ in through ``decode``; ``NoDecoder`` and ``Undecodable`` say why there is none.
 from __future__ import annotations
 
 import math
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-from vigil_verify.audio_tracks import SegmentAudio
+from vigil_verify.audio_tracks import (
+    AudioTracks,
+    AudioUndecodable,
+    Run,
+    SegmentAudio,
+    decode_tracks,
+    segment_audio,
+)
 from vigil_verify.compare import SegmentVerdict, Thresholds, compare_segment
 from vigil_verify.facts import SignedSegment
 from vigil_verify.frames import FrameHashes
 from vigil_verify.match_report import with_audio
 from vigil_verify.verdicts import Finding, Verdict
 
-__all__ = ["NoDecoder", "Undecodable", "changed_segment", "original_finding", "placed"]
+__all__ = [
+    "NoDecoder",
+    "Undecodable",
+    "changed_segment",
+    "original_finding",
+    "placed",
+    "stand_in_hearing",
+]
 
 
 class NoDecoder(Exception):
@@ -100,6 +116,13 @@ def changed_segment(
     audio fingerprints, its pictures ``offset`` s from the segment's (None: none signed)."""
     picture = _picture(signed, reference, decode, thresholds)
     heard = hear(picture.offset) if hear is not None and picture.offset is not None else None
+    if heard is None and picture.offset is not None and signed.audio_tracks:
+        silent = reference is not None and len(reference) == 0  # the sound was all there was
+        picture = replace(
+            picture,
+            kind=Verdict.UNVERIFIABLE if silent else picture.kind,
+            detail=f"{picture.detail}; sound not compared: no signed fingerprints here",
+        )
     return with_audio(_finding(recording, signed, picture, size=size, file=file), heard)
 
 
@@ -137,6 +160,9 @@ def _picture(
         return _Picture(
             Verdict.UNVERIFIABLE, (), "pictures not compared: no signed per-frame hashes"
         )
+    if len(reference) == 0 and signed.audio_sha256 is not None:
+        # An audio-only recording: no picture was signed, its sound decides.
+        return _Picture(Verdict.RE_ENCODED, (), "no pictures (an audio-only recording)", 0.0)
     try:
         fresh = decode(reference)
     except NoDecoder as exc:
@@ -201,6 +227,29 @@ def _judged(
         ((signed.start_s, signed.end_s),),
         f"the picture differs (mean {verdict.mean_bits:.1f} bits)",
     )
+
+
+def stand_in_hearing(
+    run: Run, ffmpeg: str | None, path: Path, signed: SignedSegment, reference: AudioTracks | None
+) -> Callable[[float], SegmentAudio | None] | None:
+    """``changed_segment``'s ``hear``: the sound of the file at ``path`` standing in for
+    ``signed`` against its signed fingerprints ``reference`` (None: none signed, nothing to
+    hear). The file is heard on its own timeline (zero at its first picture, as its pictures
+    are decoded), moved to the segment's start. A sound that does not decode is *missing*."""
+    if reference is None or ffmpeg is None:
+        return None
+    span = (signed.start_s, signed.end_s)
+
+    def hear(offset: float) -> SegmentAudio | None:
+        try:
+            copy = decode_tracks(run, ffmpeg, path, origin=None, first_video=None)
+        except AudioUndecodable as exc:
+            return SegmentAudio(signed.index, "missing", (span,), f"audio {exc}")
+        except (OSError, subprocess.SubprocessError):
+            return None  # no decoder that runs: the pictures say why
+        return segment_audio(signed.index, span, reference, copy.shifted(signed.start_s), offset)
+
+    return hear
 
 
 def original_finding(

@@ -9,7 +9,9 @@ Per segment, in this order, in the words of ``vigil_verify.verdicts``:
   another), **bytes altered** when it has the signed size (changed in place), else the picture
   (re-decoded by ffmpeg and hashed with PDQ at the signed rate, compared by timestamp with the
   signed per-frame hashes): **truncated**, **re-encoded**, **edited** (with time ranges),
-  **missing** (none of its pictures), **unverifiable** (no ffmpeg, no signed per-frame hashes).
+  **missing** (none of its pictures), **unverifiable** (no ffmpeg, no signed per-frame hashes);
+  and its sound, against the signed audio fingerprints (``<segment>.vgat``): sound that is not
+  the same makes it **edited** (``vigil_verify.changed.stand_in_hearing``).
 
 A file in a recording's segments folder that no signed event names is **foreign**. An original
 is **intact**, **missing**, **bytes altered** (checked by its bytes alone), **unverifiable** (no
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vigil_verify.audio_tracks import AudioTracks, subprocess_run
 from vigil_verify.chain import ChainEntry, link
 from vigil_verify.changed import (
     NoDecoder,
@@ -35,6 +38,7 @@ from vigil_verify.changed import (
     changed_segment,
     original_finding,
     placed,
+    stand_in_hearing,
 )
 from vigil_verify.compare import Thresholds
 from vigil_verify.frames import FRAME_SIDE, FrameHashes
@@ -274,9 +278,28 @@ class FootageChecker:
             self.malformed.append(f"footage: per-frame hashes {exc}")
             return None
 
+    def _audio_reference(self, rec: SignedRecording, seg: SignedSegment) -> AudioTracks | None:
+        """The segment's signed audio fingerprints from the package (None: none signed, or
+        none here whose SHA-256 is the signed one)."""
+        if seg.audio_sha256 is None:
+            return None
+        rel = f"{rec.id}/segments/{Path(seg.file_name).stem}.vgat"
+        path = self.package / rel
+        if not path.is_file():
+            return None
+        try:
+            blob = read_document(path, rel)
+            if hashlib.sha256(blob).hexdigest() != seg.audio_sha256:
+                return None
+            return guarded(rel, AudioTracks.from_bytes, blob)
+        except Malformed as exc:
+            self.malformed.append(f"footage: audio fingerprints {exc}")
+            return None
+
     def _changed(
         self, rec: SignedRecording, seg: SignedSegment, path: Path, rel: str, *, size: int
     ) -> Finding:
+        run = subprocess_run(DECODE_TIMEOUT_S)
         return changed_segment(
             rec.id,
             seg,
@@ -285,6 +308,7 @@ class FootageChecker:
             reference=self._reference(rec, seg),
             decode=lambda reference: stand_in_hashes(self.ffmpeg, path, seg, reference),
             thresholds=self.thresholds,
+            hear=stand_in_hearing(run, self.ffmpeg, path, seg, self._audio_reference(rec, seg)),
         )
 
     # -- files nobody signed ------------------------------------------------------------------

@@ -48,11 +48,14 @@ def segment_finding(
 def with_audio(found: Finding, audio: SegmentAudio | None) -> Finding:
     """``found`` (a segment's pictures) with its sound's verdict beside it. Sound that is not
     the same makes an intact, re-encoded or truncated segment *edited* (at the sound's ranges
-    too); a missing segment, or one whose bytes were altered in place, keeps its word."""
+    too), but for sound that ends early where the pictures do; a missing segment, or one whose
+    bytes were altered in place, keeps its word."""
     if audio is None:
         return found
     if audio.same or found.kind in (Verdict.MISSING, Verdict.UNVERIFIABLE):
         return replace(found, audio=audio.kind)
+    if audio.kind == "truncated" and found.kind is Verdict.TRUNCATED:  # both end early
+        return replace(found, audio=audio.kind, audio_ranges=audio.ranges)
     keep = found.kind in (Verdict.BYTES_ALTERED, Verdict.EDITED)
     return replace(
         found,

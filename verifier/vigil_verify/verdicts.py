@@ -93,11 +93,11 @@ MEANINGS: Mapping[Verdict, str] = {
 CLEAN = frozenset({Verdict.INTACT, Verdict.NOT_EXPORTED})
 """The verdicts that are no problem."""
 
-AUDIO_KINDS = ("same", "edited", "missing", "extra", "desync")
+AUDIO_KINDS = ("same", "edited", "truncated", "missing", "extra", "desync")
 """What a finding says of a segment's audio, beside its pictures (``vigil_verify.audio_tracks``):
-the same sound; edited in the ranges given (muted, replaced, cut, mixed with something); a track
-the segment has is gone; a track it never had was added; the sound shifted against the
-pictures by 0.2 s or more."""
+the same sound; edited in the ranges given (muted, replaced, cut, mixed with something); the
+same sound but ending early; a track the segment has is gone; a track it never had was added;
+the sound shifted against the pictures by 0.2 s or more."""
 
 
 @dataclass(frozen=True, kw_only=True)

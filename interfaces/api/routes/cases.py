@@ -97,6 +97,8 @@ def _timeline_out(timeline: CaseTimeline) -> TimelineOut:
                 status=v.recording.status,
                 sha256=v.recording.sha256,
                 damage=v.recording.damage,
+                audio_tracks=v.recording.audio_tracks,
+                audio_codec=v.recording.audio_codec,
                 window_from_s=v.window[0],
                 window_to_s=v.window[1],
                 segments=[
