@@ -30,10 +30,19 @@ Parts:
   floor-decode           ffmpeg -vf fps=10,scale=64:64:flags=area,format=gray -f rawvideo
   floor-proxy            Vigil's own proxy command line (transcode.commands.proxy_command), run
                            bare with subprocess on the MPEG-4 clip, into a temporary folder
+  floor-audio-decode     per floor segment: ffmpeg -i SEG -map 0:a:0 -vn -ac 1 -ar 5512
+                           -f s16le - > /dev/null (the bare audio decode the fingerprint needs)
+  audio-profile          per floor segment, Vigil's audio fingerprint taken apart: ffmpeg with
+                           Vigil's arguments (vigil_verify.audio_tracks.audio_decode_args), the
+                           same without ashowinfo, the stderr lines through AudioLog + redact,
+                           and the numpy fingerprint (not compared; where the time goes)
   vigil                  build_app on embedded defaults (fresh data dir), ingest_file +
                            run_pipeline on the H.264 clip; each path timed by wrappers around
                            its handlers (custody = ingest_file + SegmentStage, dense =
                            PerceptualStage, transcode = TranscodeStage: ~0 on playable H.264)
+  vigil-noaudio          the vigil part with PerceptualStage._audio stubbed to None in that
+                           subprocess only: the dense path without the audio fingerprint
+                           (``--skip-audio-cost`` skips it and the two audio parts above)
   vigil-transcode        the same on the MPEG-4 clip (TranscodeStage makes the review proxy)
   vigil-profile          the H.264 run once more under cProfile (not compared; per-path
                            profiles: bench/profile_paths.py)
@@ -42,7 +51,9 @@ Parts:
 The floor parts and the Vigil runs are repeated in interleaved rounds (default 2);
 each floor part and each Vigil path reports its fastest round, to damp other load on the machine
 (the load average is printed per part). The output is also written to
-``bench/results/pipeline-<quick|full>.txt``.
+``bench/results/pipeline-<quick|full>.txt``; the audio-fingerprint section (dense with / without
+audio, the audio step against the bare audio decode) also to
+``bench/results/audio_cost[-quick].txt``.
 """
 
 from __future__ import annotations
@@ -119,6 +130,12 @@ CUSTODY_FLOOR = (
     "floor-keyframes",
 )
 DENSE_FLOOR = "floor-decode"
+AUDIO_FLOOR = "floor-audio-decode"
+AUDIO_PROFILE_PART = "audio-profile"
+VIGIL_NOAUDIO_PART = "vigil-noaudio"
+AUDIO_RATE = 5512  # vigil_verify.audio.RATE, checked in part_audio_profile
+AUDIO_FILTER = "ashowinfo,aresample=async=1"  # Vigil's -af, checked in part_audio_profile
+AUDIO_TARGET = 0.10  # the issue: fingerprinting adds under 10% to the dense path
 TRANSCODE_FLOOR = "floor-proxy"
 VIGIL_PART = "vigil"
 VIGIL_TRANSCODE_PART = "vigil-transcode"
@@ -132,6 +149,9 @@ PART_TITLES = {
     "floor-keyframes": "floor: keyframes 64x64 gray",
     "floor-decode": "floor: decode 64x64 gray 10 fps",
     "floor-proxy": "floor: proxy, bare ffmpeg",
+    "floor-audio-decode": "floor: audio decode 5512 Hz mono",
+    "audio-profile": "audio fingerprint taken apart",
+    "vigil-noaudio": "vigil: ingest + run_pipeline, no audio",
     "vigil": "vigil: ingest + run_pipeline",
     "vigil-transcode": "vigil: ingest + run_pipeline",
     "vigil-profile": "vigil under cProfile",
@@ -443,6 +463,8 @@ def _bucket_label(args: tuple[object, ...], kwargs: dict[str, object]) -> str:
     return f"store.put_file {bucket}"
 
 
+AUDIO_STEP = "audio fingerprint (PerceptualStage._audio)"
+
 # The handlers of each path: (path, label, targets).
 PATH_HOOKS: tuple[tuple[str, str, tuple[Target, ...]], ...] = (
     ("custody", "ingest_file", (("ingest.service", "IngestService.ingest_file"),)),
@@ -499,6 +521,26 @@ STEP_HOOKS: tuple[tuple[Label, tuple[Target, ...], bool], ...] = (
         False,
     ),
     ("framecrc parse, Python", (("transcode.probe", "parse_framecrc"),), False),
+    (
+        AUDIO_STEP,
+        (("workers.stages", "PerceptualStage._audio"),),
+        False,
+    ),
+    (
+        "audio decode (ffmpeg via the runner + stderr pump)",
+        (("vigil_verify.audio_tracks", "_decode_first"),),
+        False,
+    ),
+    (
+        "AudioLog.line: ashowinfo log parse (pump thread)",
+        (("vigil_verify.audio_tracks", "AudioLog.line"),),
+        True,
+    ),
+    (
+        "audio fingerprint, numpy (this thread)",
+        (("vigil_verify.audio_tracks", "fingerprint"),),
+        True,
+    ),
 )
 CATALOGUE = "catalogue, SQLAlchemy/SQLite"
 
@@ -524,6 +566,10 @@ BREAKDOWN: dict[str, tuple[tuple[str, int], ...]] = {
         ("PerceptualStage", 1),
         ("segment_hashes (ffmpeg decode + PDQ)", 2),
         ("PDQ, numpy batches (this thread)", 3),
+        (AUDIO_STEP, 2),
+        ("audio decode (ffmpeg via the runner + stderr pump)", 3),
+        ("AudioLog.line: ashowinfo log parse (pump thread)", 4),
+        ("audio fingerprint, numpy (this thread)", 3),
         ("store.put_file derived", 2),
         (CATALOGUE, 1),
     ),
@@ -669,6 +715,112 @@ def part_decode(ffmpeg: str, clip: Path) -> PartResult:
     return result
 
 
+def audio_floor_command(ffmpeg: str, segment: Path) -> list[str]:
+    """The bare decode of a segment's first audio track to what the fingerprint reads."""
+    return [
+        ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(segment),
+        "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(AUDIO_RATE),
+        "-f", "s16le", "-acodec", "pcm_s16le", "-",
+    ]  # fmt: skip
+
+
+def floor_segments(work: Path) -> list[Path]:
+    files = sorted(segment_dir(work).glob("seg-*.ts"))
+    if not files:
+        raise SystemExit(f"no floor segments in {segment_dir(work)} (run floor-segment first)")
+    return files
+
+
+def part_audio_decode(ffmpeg: str, work: Path) -> PartResult:
+    files = floor_segments(work)
+    with measured(AUDIO_FLOOR) as result:
+        for segment in files:
+            run_quiet(audio_floor_command(ffmpeg, segment))
+    result.output_files = len(files)
+    result.command = (
+        f"for each of the {len(files)} floor segments: "
+        + shlex.join(audio_floor_command(ffmpeg, Path("SEG.ts")))
+        + " > /dev/null"
+    )
+    return result
+
+
+def part_audio_profile(ffmpeg: str, work: Path) -> PartResult:
+    """Vigil's audio fingerprint of each floor segment, step by step (sequential, so the
+    steps' times add up): ffmpeg with Vigil's arguments (stdout and stderr captured), the same
+    without ``ashowinfo`` at ``-loglevel error``, the stderr lines through ``AudioLog.line`` and
+    the runner's ``redact`` (what the stderr pump does per line), the numpy fingerprint and the
+    blob + SHA-256."""
+    from vigil_verify.audio import RATE
+    from vigil_verify.audio_tracks import (
+        AudioLog,
+        AudioTracks,
+        audio_decode_args,
+        track_fingerprint,
+    )
+
+    from transcode.ffmpeg import redact
+
+    assert RATE == AUDIO_RATE, f"vigil_verify.audio.RATE is {RATE}, the bench says {AUDIO_RATE}"
+    files = floor_segments(work)
+    clock = StageClock()
+    labels = (
+        "ffmpeg, Vigil's args (ashowinfo, loglevel info)",
+        "ffmpeg, Vigil's args without ashowinfo (loglevel error)",
+        "stderr lines: AudioLog.line + redact x2 (Python)",
+        "fingerprint, numpy (track_fingerprint)",
+        "AudioTracks.to_bytes + sha256",
+    )
+    lines_total = pcm_total = frames_total = 0
+    with measured(AUDIO_PROFILE_PART) as result:
+        for segment in files:
+            args = audio_decode_args(ffmpeg, segment, first_video=False)
+            with clock.measure(labels[0]):
+                done = subprocess.run(args, capture_output=True, check=False)
+            assert AUDIO_FILTER in args, f"Vigil's audio args changed: {args}"
+            assert "info" in args, f"Vigil's audio args changed: {args}"
+            quiet = [
+                "aresample=async=1" if a == AUDIO_FILTER else "error" if a == "info" else a
+                for a in args
+            ]
+            with clock.measure(labels[1]):
+                subprocess.run(quiet, capture_output=True, check=False)
+            text = done.stderr.decode(errors="replace").splitlines()
+            with clock.measure(labels[2]):
+                log = AudioLog()
+                for line in text:
+                    log.line(line)
+                    redact(line)
+                    redact(line)
+            with clock.measure(labels[3]):
+                tracks = AudioTracks((track_fingerprint(done.stdout, log, 0.0),))
+            with clock.measure(labels[4]):
+                hashlib.sha256(tracks.to_bytes()).hexdigest()
+            lines_total += len(text)
+            pcm_total += len(done.stdout)
+            frames_total += len(tracks.tracks[0])
+    result.stages = [clock.stages[label] for label in labels]
+    result.output_files = len(files)
+    result.command = (
+        f"{len(files)} segments, {lines_total} stderr lines ({lines_total / len(files):.0f} per"
+        f" segment), {pcm_total / 2 / AUDIO_RATE:.1f} s of PCM, {frames_total} fingerprint"
+        f" frames; Vigil's args: {shlex.join(audio_decode_args(ffmpeg, Path('SEG.ts')))}"
+    )
+    return result
+
+
+def stub_audio() -> None:
+    """Take the audio fingerprint out of the dense path, in this process only: the segment's
+    audio is then treated as undecodable (no ``audio_sha256``, no blob), as Vigil does when
+    its audio does not decode."""
+    stages = importlib.import_module("workers.stages")
+
+    def no_audio(self: object, recording: object, path: Path, origin: float) -> None:
+        return None
+
+    stages.PerceptualStage._audio = no_audio
+
+
 def proxy_floor_command(ffmpeg: str, clip: Path, out_dir: Path) -> list[str]:
     """The command line Vigil runs for the review proxy of ``clip``, from Vigil's builder."""
     from transcode.commands import ProxySettings
@@ -723,6 +875,8 @@ def part_vigil(name: str, clip: Path, work: Path, *, profile: bool) -> PartResul
     from workers.settings import Settings
 
     clock = StageClock()
+    if name == VIGIL_NOAUDIO_PART:
+        stub_audio()
     missing = [] if profile else install_hooks(clock)
     data_dir = work / f"vigil-data-{name}"
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -813,7 +967,11 @@ def run_part(name: str, clip: Path, work: Path) -> PartResult:
         return part_decode(ffmpeg, clip)
     if name == TRANSCODE_FLOOR:
         return part_proxy(ffmpeg, clip, work)
-    if name in (VIGIL_PART, VIGIL_TRANSCODE_PART, PROFILE_PART, MEMORY_PART):
+    if name == AUDIO_FLOOR:
+        return part_audio_decode(ffmpeg, work)
+    if name == AUDIO_PROFILE_PART:
+        return part_audio_profile(ffmpeg, work)
+    if name in (VIGIL_PART, VIGIL_NOAUDIO_PART, VIGIL_TRANSCODE_PART, PROFILE_PART, MEMORY_PART):
         return part_vigil(name, clip, work, profile=name == PROFILE_PART)
     raise SystemExit(f"unknown part {name!r}")
 
@@ -1056,8 +1214,8 @@ def best_path(runs: Sequence[PartResult], path: str) -> BestPath | None:
     return BestPath(best, load, [t.wall_s for t, _ in timed])
 
 
-def path_line(best: BestPath | None, path: str, clip_s: float) -> str:
-    title = PATH_TITLES[path]
+def path_line(best: BestPath | None, path: str, clip_s: float, title: str | None = None) -> str:
+    title = title or PATH_TITLES[path]
     if best is None:
         return f"{title:<40} (not timed: no such handler ran)"
     t = best.time
@@ -1153,6 +1311,9 @@ class Measured:
     memory: list[tuple[str, Clip, PartResult | None]]
     rounds: int
     quick: bool
+    vigil_noaudio: list[PartResult] = field(default_factory=list)
+    audio_profile: PartResult | None = None
+    command: str = ""
 
 
 def best_round(results: Sequence[PartResult | None]) -> PartResult | None:
@@ -1288,11 +1449,110 @@ def report(m: Measured) -> list[str]:
             " per core)"
         )
     lines += memory_lines(m)
+    lines += audio_lines(m)
     load = os.getloadavg()
     lines.append(f"load average at end (1/5/15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if m.profiled is not None and m.profiled.profile:
         lines += ["", f"cProfile of one more Vigil run ({m.profiled.wall_s:.2f} s wall):"]
         lines += m.profiled.profile.splitlines()
+    return lines
+
+
+def seconds(values: Sequence[float]) -> str:
+    return " ".join(f"{v:.2f}" for v in values)
+
+
+def stage_of(part: PartResult, label: str) -> StageTime | None:
+    return next((s for s in part.stages if s.label == label), None)
+
+
+def audio_lines(m: Measured) -> list[str]:
+    """Dense with and without the audio fingerprint, the audio step against the bare decode."""
+    if not m.vigil_noaudio:
+        return ["", "audio fingerprint cost: not measured (--skip-audio-cost, or the run failed)"]
+    clip_s = m.clip.duration_s
+    with_audio = best_path(m.vigil, "dense")
+    without = best_path(m.vigil_noaudio, "dense")
+    floor = m.floors.get(AUDIO_FLOOR)
+    lines = [
+        "",
+        f"audio fingerprint cost, dense path, {m.clip.path.name} (target: fingerprinting adds"
+        f" < {AUDIO_TARGET:.0%} to the dense path; vigil-noaudio = the same run with"
+        " PerceptualStage._audio stubbed to None in its subprocess)",
+        HEADER,
+        path_line(with_audio, "dense", clip_s, "vigil dense, with audio"),
+        path_line(without, "dense", clip_s, "vigil dense, audio stubbed out"),
+        part_line(floor, clip_s, PART_TITLES[AUDIO_FLOOR]),
+    ]
+    if with_audio is None or without is None:
+        return [*lines, "  (a dense run failed: no ratio)"]
+    a, b = with_audio.time, without.time
+    wall_ratio = a.wall_s / b.wall_s if b.wall_s else math.nan
+    cpu_ratio = a.cpu_s / b.cpu_s if b.cpu_s else math.nan
+    estimates = {"wall, run vs run": wall_ratio - 1, "CPU, run vs run": cpu_ratio - 1}
+    lines += [
+        f"ratio dense with audio / dense without audio: wall {wall_ratio:.3f}"
+        f" ({wall_ratio - 1:+.1%}), CPU {cpu_ratio:.3f} ({cpu_ratio - 1:+.1%}) (fastest rounds of"
+        f" each; dense walls per round: with {seconds(with_audio.round_walls)},"
+        f" without {seconds(without.round_walls)})",
+    ]
+    # The audio step inside the same runs (wrapped PerceptualStage._audio), per round.
+    shares: list[tuple[float, float, float, float]] = []  # audio wall, cpu, dense wall, cpu
+    for run in m.vigil:
+        step, dense = stage_of(run, f"dense|{AUDIO_STEP}"), run.paths.get("dense")
+        if step is not None and dense is not None and dense.wall_s:
+            cpu = step.cpu_self_s + step.cpu_children_s
+            shares.append((step.wall_s, cpu, dense.wall_s, dense.cpu_s))
+    if shares:
+        best = min(shares, key=lambda t: t[0])
+        lines.append(
+            "the audio step inside the dense path (wrapped PerceptualStage._audio), per round:"
+            + "".join(
+                f" {w:.2f} s wall / {c:.2f} s CPU = {w / dw:.1%} of dense wall, {c / dc:.1%} of"
+                f" dense CPU;"
+                for w, c, dw, dc in shares
+            )
+        )
+        lines.append(
+            f"  audio step / (dense - audio step), round with the fastest audio step: wall"
+            f" {best[0]:.2f} s / {best[2] - best[0]:.2f} s = {best[0] / (best[2] - best[0]):+.1%},"
+            f" CPU {best[1]:.2f} s / {best[3] - best[1]:.2f} s ="
+            f" {best[1] / (best[3] - best[1]):+.1%} (the in-run estimate of what fingerprinting"
+            " adds: no run-to-run load noise)"
+        )
+        estimates["wall, in-run"] = best[0] / (best[2] - best[0])
+        estimates["CPU, in-run"] = best[1] / (best[3] - best[1])
+        if floor is not None and floor.wall_s:
+            lines.append(
+                f"  audio step vs bare ffmpeg audio decode of the same {floor.output_files}"
+                f" segments: wall {best[0]:.2f} / {floor.wall_s:.2f} s ="
+                f" {best[0] / floor.wall_s:.2f}x, CPU {best[1]:.2f} / {floor.cpu_s:.2f} s ="
+                f" {best[1] / floor.cpu_s:.2f}x (ratio floor/audio step:"
+                f" {ratio(floor.wall_s, best[0])})"
+            )
+    if floor is not None:
+        lines.append(f"  audio floor command: {floor.command}")
+    meets = [name for name, value in estimates.items() if value < AUDIO_TARGET]
+    verdict = (
+        "MEETS"
+        if len(meets) == len(estimates)
+        else "MISSES"
+        if not meets
+        else "UNCLEAR (the estimates disagree: rerun on a quieter machine)"
+    )
+    lines.append(
+        f"verdict: fingerprinting adds < {AUDIO_TARGET:.0%} to the dense path: {verdict};"
+        f" estimates: {', '.join(f'{n} {v:+.1%}' for n, v in estimates.items())}"
+    )
+    prof = m.audio_profile
+    if prof is not None and prof.stages:
+        lines.append(
+            f"audio fingerprint taken apart (audio-profile part, sequential, {prof.wall_s:.2f} s"
+            f" wall in all): {prof.command}"
+        )
+        lines.append(f"  {'step':<56} {'wall s':>8}  {'CPU s':>7}  {'py':>6}  {'ffmpeg':>7}")
+        for stage in prof.stages:
+            lines.append(f"  {stage.label:<56} {stage.wall_s:8.2f}  {cpu_text(stage)}")
     return lines
 
 
@@ -1351,6 +1611,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--skip-memory", action="store_true", help="skip the 200 MB / 2 GB memory runs (full)"
     )
+    parser.add_argument(
+        "--skip-audio-cost",
+        action="store_true",
+        help="skip the dense run without audio fingerprints and the audio floor / profile parts",
+    )
     parser.add_argument("--part", help=argparse.SUPPRESS)  # internal: run one measured part
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -1393,7 +1658,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for index in range(rounds):
             print(f"round {index + 1}/{rounds}", file=sys.stderr, flush=True)
-            for name in (*CUSTODY_FLOOR, DENSE_FLOOR, VIGIL_PART):
+            names: tuple[str, ...] = (*CUSTODY_FLOOR, DENSE_FLOOR, VIGIL_PART)
+            if not args.skip_audio_cost:
+                names += (AUDIO_FLOOR, AUDIO_PROFILE_PART, VIGIL_NOAUDIO_PART)
+            for name in names:
                 runs[name].append(spawn_part(name, clip_path, work))
             for name in (TRANSCODE_FLOOR, VIGIL_TRANSCODE_PART):
                 runs[name].append(spawn_part(name, tclip_path, work))
@@ -1406,6 +1674,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     floors = {name: best_round(runs[name]) for name in (*CUSTODY_FLOOR, DENSE_FLOOR)}
     floors[TRANSCODE_FLOOR] = best_round(runs[TRANSCODE_FLOOR])
+    floors[AUDIO_FLOOR] = best_round(runs[AUDIO_FLOOR])
     measured_all = Measured(
         env=env,
         clip=clip,
@@ -1417,6 +1686,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         memory=memory,
         rounds=rounds,
         quick=args.quick,
+        vigil_noaudio=[r for r in runs[VIGIL_NOAUDIO_PART] if r is not None],
+        audio_profile=best_round(runs[AUDIO_PROFILE_PART]),
+        command=bench_command(argv),
     )
     text = "\n".join(report(measured_all)) + "\n"
     print(text, end="")
@@ -1424,7 +1696,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = f"pipeline-{mode}.txt" if args.clip is None else f"pipeline-{mode}-{clip_path.stem}.txt"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / name).write_text(text)
+    if not args.skip_audio_cost:
+        audio = "audio_cost.txt" if not args.quick else "audio_cost-quick.txt"
+        audio = audio if args.clip is None else f"audio_cost-{mode}-{clip_path.stem}.txt"
+        (RESULTS / audio).write_text(audio_report(measured_all))
     return 0
+
+
+def bench_command(argv: Sequence[str] | None) -> str:
+    """The command line of this run, as typed from the repo root."""
+    python = Path(sys.executable)
+    with contextlib.suppress(ValueError):
+        python = python.relative_to(ROOT)
+    args = list(sys.argv[1:] if argv is None else argv)
+    return shlex.join([str(python), "bench/pipeline.py", *args])
+
+
+def audio_report(m: Measured) -> str:
+    """bench/results/audio_cost*.txt: the environment, the command, the audio section."""
+    lines = [*m.env, f"command (from the repo root): {m.command}"]
+    lines.append(f"clip (custody, dense): {m.clip.describe()}")
+    lines.append(
+        f"{m.rounds} interleaved round(s) of: custody floors, dense floor, vigil (with audio),"
+        " floor-audio-decode, audio-profile, vigil-noaudio; each in a fresh subprocess"
+    )
+    lines += audio_lines(m)
+    whole = best_round(m.vigil)
+    if whole is not None:
+        lines += ["", "dense breakdown of the vigil round with the least total wall:"]
+        lines += breakdown_lines(whole, ("dense",))
+    bare = best_round(m.vigil_noaudio)
+    if bare is not None:
+        lines += ["", "dense breakdown of the vigil-noaudio round with the least total wall:"]
+        lines += breakdown_lines(bare, ("dense",))
+        if bare.pipeline is not None:
+            lines.append(f"  vigil-noaudio status {bare.pipeline.status}")
+    load = os.getloadavg()
+    lines.append(f"load average at end (1/5/15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
