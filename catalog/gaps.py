@@ -51,6 +51,14 @@ def _covered(boundary: Discontinuity, holes: Sequence[Discontinuity], slack: flo
     return any(abs(h.start - lo) <= slack and abs(h.start + h.seconds - hi) <= slack for h in holes)
 
 
+def recording_tolerance_s(recording: Recording, tolerance_frames: float) -> float:
+    """The gap tolerance of ``recording`` (``vigil_verify.continuity.tolerance_s``) on its usual
+    interval between pictures (an audio-only recording's: between its audio packets, its
+    ``frame_hold_s``; 0.04 s when unknown)."""
+    frame = 1.0 / recording.fps if recording.fps else (recording.frame_hold_s or 0.04)
+    return tolerance_s(frame, recording.frame_hold_s or frame, tolerance_frames)
+
+
 def recording_gaps(
     recording: Recording, segments: Sequence[Segment], tolerance_frames: float
 ) -> list[Discontinuity]:
@@ -62,9 +70,7 @@ def recording_gaps(
     segment, a live segment or a row catalogued before the holes were kept at boundaries
     still shows; a gap found both ways is listed once.
     """
-    # An audio-only recording has no frame rate: its audio packets' usual interval instead.
-    frame = 1.0 / recording.fps if recording.fps else (recording.frame_hold_s or 0.04)
-    tolerance = tolerance_s(frame, recording.frame_hold_s or frame, tolerance_frames)
+    tolerance = recording_tolerance_s(recording, tolerance_frames)
     holes = _holes(segments)
     spans = [Span(_label(s), s.start_s, s.end_s) for s in segments]
     found = [

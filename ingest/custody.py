@@ -15,9 +15,9 @@ from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel
 from vigil_verify.chain import ChainEntry, link
-from vigil_verify.continuity import tolerance_s
 
 from catalog.clock import wall_clock
+from catalog.gaps import recording_tolerance_s
 from catalog.models import Recording, Segment
 from catalog.repository import SYSTEM_ACTOR, Catalog, Event
 from ingest.errors import IngestError
@@ -89,14 +89,6 @@ def record_probe(catalog: Catalog, recording_id: str, probed: ProbeResult, **als
     )
 
 
-def frame_s(recording: Recording) -> float:
-    """The usual interval between a recording's pictures (an audio-only one's: between its
-    audio packets, its ``frame_hold_s``); 0.04 s when unknown."""
-    if recording.fps:
-        return 1.0 / recording.fps
-    return recording.frame_hold_s or 0.04
-
-
 class Listed(Protocol):
     """A file an HLS playlist lists: a segment, or a file of the review proxy."""
 
@@ -116,8 +108,7 @@ def store_playlist(
 ) -> str:
     """Write the HLS playlist of ``files`` to ``path`` (with the recording's wall clock, and a
     discontinuity at each gap), store it as ``key``; return its SHA-256."""
-    frame = frame_s(recording)
-    tolerance = tolerance_s(frame, recording.frame_hold_s or frame, gap_tolerance_frames)
+    tolerance = recording_tolerance_s(recording, gap_tolerance_frames)
     text = playlist(
         [PlaylistEntry(f.key.rpartition("/")[2], f.start_s, f.end_s) for f in files],
         wall_start=wall_clock(recording, 0.0, corrected=recording.clock_offset_s is not None),

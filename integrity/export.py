@@ -263,18 +263,8 @@ def _export_segment(
     name = seg.key.rpartition("/")[2]
     expected = signed.sha256 if signed is not None else None
     copied = _copy(store, "derived", seg.key, base / "segments" / name, expected)
-    phash_file = phash_sha256 = None
-    if seg.phash is not None:
-        phash_path = base / "segments" / (Path(name).stem + ".pdq")
-        phash_path.write_bytes(seg.phash)
-        phash_file = f"{rec.id}/segments/{phash_path.name}"
-        phash_sha256 = hashlib.sha256(seg.phash).hexdigest()
-    audio_file = audio_sha256 = None
-    if seg.audio is not None:
-        audio_path = base / "segments" / (Path(name).stem + ".vgat")
-        audio_path.write_bytes(seg.audio)
-        audio_file = f"{rec.id}/segments/{audio_path.name}"
-        audio_sha256 = hashlib.sha256(seg.audio).hexdigest()
+    phash_file, phash_sha256 = _beside(base, rec.id, name, ".pdq", seg.phash)
+    audio_file, audio_sha256 = _beside(base, rec.id, name, ".vgat", seg.audio)
     return SegmentEntry(
         index=seg.index,
         file=f"{rec.id}/segments/{name}",
@@ -295,6 +285,18 @@ def _export_segment(
         audio_tracks=signed.audio_tracks if signed is not None else None,
         integrity=view.integrity,
     )
+
+
+def _beside(
+    base: Path, rec_id: str, name: str, suffix: str, blob: bytes | None
+) -> tuple[str | None, str | None]:
+    """Write ``blob`` beside segment ``name`` (its stem, ``suffix``); its package path and
+    SHA-256 (None, None: no blob)."""
+    if blob is None:
+        return None, None
+    path = base / "segments" / (Path(name).stem + suffix)
+    path.write_bytes(blob)
+    return f"{rec_id}/segments/{path.name}", hashlib.sha256(blob).hexdigest()
 
 
 def _export_recording(

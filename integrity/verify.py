@@ -367,20 +367,20 @@ class Verifier:
 
 def _signed_blob(signed: SignedSegment, row: Segment | None) -> FrameHashes | None:
     """The per-frame hashes to compare against, only if the blob is the one the log signed."""
-    if row is None or row.phash is None or signed.phash_sha256 is None:
-        return None
-    if hashlib.sha256(row.phash).hexdigest() != signed.phash_sha256:
-        return None
-    return FrameHashes.from_bytes(row.phash)
+    blob = _as_signed(row.phash if row is not None else None, signed.phash_sha256)
+    return FrameHashes.from_bytes(blob) if blob is not None else None
 
 
 def _signed_audio(signed: SignedSegment, row: Segment | None) -> AudioTracks | None:
     """The audio fingerprints to compare against, only if the blob is the one the log signed."""
-    if row is None or row.audio is None or signed.audio_sha256 is None:
+    blob = _as_signed(row.audio if row is not None else None, signed.audio_sha256)
+    return AudioTracks.from_bytes(blob) if blob is not None else None
+
+
+def _as_signed(blob: bytes | None, signed_sha256: str | None) -> bytes | None:
+    if blob is None or signed_sha256 is None:
         return None
-    if hashlib.sha256(row.audio).hexdigest() != signed.audio_sha256:
-        return None
-    return AudioTracks.from_bytes(row.audio)
+    return blob if hashlib.sha256(blob).hexdigest() == signed_sha256 else None
 
 
 def _chain_break(log: ProvedRecording) -> int | None:

@@ -211,10 +211,15 @@ class ProbeResult:
         )
 
     @property
-    def primary(self) -> Track:
+    def timeline_track(self) -> Track | None:
         """The track the recording's timeline is on: its video, or an audio-only recording's
-        audio (``probe`` returns no result with neither)."""
-        track = self.video if self.video is not None else self.audio
+        audio."""
+        return self.video if self.video is not None else self.audio
+
+    @property
+    def primary(self) -> Track:
+        """``timeline_track``, which there is (``probe`` returns no result with neither)."""
+        track = self.timeline_track
         if track is None:
             raise NoMediaError(NO_MEDIA)
         return track
@@ -241,7 +246,7 @@ class ProbeResult:
     def truncated(self) -> bool:
         """Fewer seconds of packets than the container header declares (of the video, or of
         an audio-only recording's audio)."""
-        track = self.video if self.video is not None else self.audio
+        track = self.timeline_track
         if track is None or self.declared_duration_s is None:
             return False
         frame = track.frame_duration_s or 0.04
@@ -250,7 +255,7 @@ class ProbeResult:
 
     def describe_damage(self) -> str:
         parts: list[str] = []
-        track = self.video if self.video is not None else self.audio
+        track = self.timeline_track
         if self.truncated and track is not None and self.declared_duration_s is not None:
             covered = track.end_s - track.start_s
             parts.append(

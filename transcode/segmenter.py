@@ -69,10 +69,7 @@ class SegmentingError(TranscodeError):
 def container_for(probed: ProbeResult) -> SegmentContainer:
     """MPEG-TS when it carries every stream copied: the video and every audio track (an
     audio-only recording's audio tracks alone), else Matroska."""
-    codecs = {t.codec for t in probed.audio_tracks}
-    if probed.audio is not None:
-        codecs.add(probed.audio.stream.codec)
-    audio_ok = codecs <= TS_AUDIO
+    audio_ok = {t.codec for t in probed.audio_tracks} <= TS_AUDIO
     if probed.video is None:
         return "mpegts" if probed.audio is not None and audio_ok else "matroska"
     return "mpegts" if probed.video.stream.codec in TS_VIDEO and audio_ok else "matroska"

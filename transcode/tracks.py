@@ -13,7 +13,6 @@ Pure parsers of the stream dump ffmpeg writes to stderr when it opens an input:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -76,10 +75,6 @@ class AudioTrack:
     channels: str | None = None
     language: str | None = None
 
-    def describe(self) -> str:
-        """``aac stereo eng``: what is known of it, codec first."""
-        return " ".join(p for p in (self.codec, self.channels, self.language) if p)
-
 
 def audio_languages(stderr: str) -> tuple[str | None, ...]:
     """The language of each audio stream of input #0, in stream order (None where the input
@@ -93,11 +88,3 @@ def audio_languages(stderr: str) -> tuple[str | None, ...]:
             language = (audio.group("lang") or "").strip().lower()
             found.append(None if language in _UNDETERMINED else language)
     return tuple(found)
-
-
-def describe_audio(tracks: Sequence[AudioTrack]) -> str:
-    """``2 tracks (aac stereo eng, pcm_s16le mono)``; ``none`` without any."""
-    if not tracks:
-        return "none"
-    count = f"{len(tracks)} track" + ("s" if len(tracks) > 1 else "")
-    return f"{count} ({', '.join(t.describe() for t in tracks)})"

@@ -102,7 +102,7 @@ class PerceptualStage:
             started = time.monotonic()
             origin = recording.origin_s or 0.0
             with self.store.local_path("derived", message.key) as path:
-                if recording.video_codec is None and recording.audio_codec is not None:
+                if _has_video(recording) is False:
                     hashes = FrameHashes.empty(DEFAULT_RATE)  # an audio-only recording
                 else:
                     hashes = segment_hashes(

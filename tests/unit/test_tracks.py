@@ -4,10 +4,8 @@ stream dump."""
 from __future__ import annotations
 
 from transcode.tracks import (
-    AudioTrack,
     ExtraTrack,
     audio_languages,
-    describe_audio,
     extra_tracks,
     header_rotation,
 )
@@ -69,11 +67,3 @@ def test_audio_languages_of_the_input_in_stream_order() -> None:
     assert audio_languages(DUMP) == ("eng",)
     assert audio_languages("  Stream #0:0: Audio: aac, 48000 Hz, mono\n") == (None,)
     assert audio_languages("") == ()
-
-
-def test_describe_audio() -> None:
-    tracks = (AudioTrack("aac", "stereo", "eng"), AudioTrack("pcm_s16le", "mono"))
-    assert describe_audio(tracks) == "2 tracks (aac stereo eng, pcm_s16le mono)"
-    assert describe_audio(tracks[:1]) == "1 track (aac stereo eng)"
-    assert describe_audio(()) == "none"
-    assert AudioTrack("opus").describe() == "opus"

@@ -230,16 +230,16 @@ def _smooth(values: NDArray[np.float64], width: int) -> NDArray[np.float64]:
     return np.asarray(np.convolve(values, kernel, mode="same"), dtype=np.float64)
 
 
+def _runs(flags: NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """The ``[start, end)`` frame index runs where ``flags`` is set."""
+    padded = np.diff(np.concatenate([[False], flags, [False]]).astype(np.int8))
+    starts, ends = np.flatnonzero(padded == 1), np.flatnonzero(padded == -1)
+    return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
+
+
 def _ranges(times: NDArray[np.float64], flags: NDArray[np.bool_]) -> list[tuple[float, float]]:
-    out: list[tuple[float, float]] = []
-    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
-    starts, ends = np.flatnonzero(np.diff(padded) == 1), np.flatnonzero(np.diff(padded) == -1)
-    for a, b in zip(starts, ends, strict=True):
-        if out and float(times[a]) - out[-1][1] < WINDOW_S:
-            out[-1] = (out[-1][0], float(times[b - 1]))
-        else:
-            out.append((float(times[a]), float(times[b - 1])))
-    return out
+    """The time ranges (first to last frame) of the runs of ``flags``."""
+    return [(float(times[a]), float(times[b - 1])) for a, b in _runs(flags)]
 
 
 Curves = tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
@@ -406,7 +406,7 @@ def compare_audio(
     )
     flagged = np.zeros(len(orig), dtype=bool)
     flagged[paired] = flags
-    lost = ~paired & _runs_longer(~paired, round(WINDOW_S * orig.rate))
+    lost = _runs_longer(~paired, round(WINDOW_S * orig.rate))
     ranges = _merged(sorted(_ranges(orig.times, flagged | lost) + _jumps(orig.times, path)))
     offset = float(copy.times[0] - orig.times[0]) - shift / orig.rate
     distance = float(np.mean(costs[np.arange(len(orig)), np.searchsorted(shifts, path)]))
@@ -419,15 +419,14 @@ def compare_audio(
 def _runs_longer(flags: NDArray[np.bool_], length: int) -> NDArray[np.bool_]:
     """``flags`` kept only in runs of more than ``length`` frames."""
     out = np.zeros_like(flags)
-    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
-    starts, ends = np.flatnonzero(np.diff(padded) == 1), np.flatnonzero(np.diff(padded) == -1)
-    for a, b in zip(starts, ends, strict=True):
+    for a, b in _runs(flags):
         if b - a > length:
             out[a:b] = True
     return out
 
 
 def _merged(ranges: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Sorted ``ranges`` with gaps under ``WINDOW_S`` between them joined."""
     out: list[tuple[float, float]] = []
     for a, b in ranges:
         if out and a - out[-1][1] < WINDOW_S:

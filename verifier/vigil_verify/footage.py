@@ -25,8 +25,9 @@ import math
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -62,6 +63,8 @@ __all__ = [
 ]
 
 DECODE_TIMEOUT_S = 600.0
+
+_T = TypeVar("_T")
 
 
 def find_ffmpeg(explicit: str | None = None) -> str | None:
@@ -262,38 +265,40 @@ class FootageChecker:
         return self._changed(rec, seg, path, rel, size=size)
 
     def _reference(self, rec: SignedRecording, seg: SignedSegment) -> FrameHashes | None:
-        if seg.phash_sha256 is None:
-            return None
-        rel = f"{rec.id}/segments/{Path(seg.file_name).stem}.pdq"
-        path = self.package / rel
-        if not path.is_file():
-            return None
-        try:
-            blob = read_document(path, rel)
-            if hashlib.sha256(blob).hexdigest() != seg.phash_sha256:
-                return None
-            return guarded(rel, FrameHashes.from_bytes, blob)
-        except Malformed as exc:
-            # Unreadable, or its hash is the signed one and it is still no per-frame hashes.
-            self.malformed.append(f"footage: per-frame hashes {exc}")
-            return None
+        return self._signed_beside(
+            rec, seg, ".pdq", seg.phash_sha256, FrameHashes.from_bytes, "per-frame hashes"
+        )
 
     def _audio_reference(self, rec: SignedRecording, seg: SignedSegment) -> AudioTracks | None:
-        """The segment's signed audio fingerprints from the package (None: none signed, or
-        none here whose SHA-256 is the signed one)."""
-        if seg.audio_sha256 is None:
+        return self._signed_beside(
+            rec, seg, ".vgat", seg.audio_sha256, AudioTracks.from_bytes, "audio fingerprints"
+        )
+
+    def _signed_beside(
+        self,
+        rec: SignedRecording,
+        seg: SignedSegment,
+        suffix: str,
+        signed_sha256: str | None,
+        parse: Callable[[bytes], _T],
+        what: str,
+    ) -> _T | None:
+        """The file beside the segment (its stem, ``suffix``) parsed, only if its SHA-256 is
+        the signed one (None: none signed, none here, or another)."""
+        if signed_sha256 is None:
             return None
-        rel = f"{rec.id}/segments/{Path(seg.file_name).stem}.vgat"
+        rel = f"{rec.id}/segments/{Path(seg.file_name).stem}{suffix}"
         path = self.package / rel
         if not path.is_file():
             return None
         try:
             blob = read_document(path, rel)
-            if hashlib.sha256(blob).hexdigest() != seg.audio_sha256:
+            if hashlib.sha256(blob).hexdigest() != signed_sha256:
                 return None
-            return guarded(rel, AudioTracks.from_bytes, blob)
+            return guarded(rel, parse, blob)
         except Malformed as exc:
-            self.malformed.append(f"footage: audio fingerprints {exc}")
+            # Unreadable, or its hash is the signed one and it still does not parse.
+            self.malformed.append(f"footage: {what} {exc}")
             return None
 
     def _changed(

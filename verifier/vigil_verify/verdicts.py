@@ -110,7 +110,7 @@ class Finding:
     ranges: tuple[tuple[float, float], ...] = ()  # seconds (see the module's note)
     detail: str = ""
     file: str | None = None  # where it was looked for (in the package or the store)
-    audio: str | None = None  # the segment's audio: same / edited / missing / extra / desync
+    audio: str | None = None  # the segment's audio: one of AUDIO_KINDS (None: not compared)
     audio_ranges: tuple[tuple[float, float], ...] = ()  # where the audio was edited (s)
 
     @property
