@@ -86,15 +86,23 @@ def _reference(segment: Segment) -> SegmentReference:
 def audio_references(
     segments: list[Segment], log: ProvedRecording | None
 ) -> dict[int, AudioTracks]:
-    """Each segment's audio fingerprints, where there are some (and, with ``log``, signed)."""
+    """Each segment's audio fingerprints, where there are some. With ``log``, only where the
+    log signed some, and only those: a blob the log signed that the row lost or rewrote is
+    refused (its sound would otherwise go uncompared)."""
     found: dict[int, AudioTracks] = {}
     for segment in segments:
-        if segment.audio is None:
-            continue
-        signed = log.facts.segments.get(segment.index) if log is not None else None
-        if log is not None and (signed is None or signed.audio_sha256 != _sha(segment.audio)):
-            continue
-        found[segment.index] = AudioTracks.from_bytes(segment.audio)
+        blob = segment.audio
+        if log is not None:
+            signed = log.facts.segments.get(segment.index)
+            if signed is None or signed.audio_sha256 is None:
+                continue
+            if blob is None or _sha(blob) != signed.audio_sha256:
+                raise MatchError(
+                    f"{segment.recording_id} segment {segment.index}: its audio fingerprints are"
+                    " not the ones the signed log holds (run vigil verify on the recording)"
+                )
+        if blob is not None:
+            found[segment.index] = AudioTracks.from_bytes(blob)
     return found
 
 

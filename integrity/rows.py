@@ -53,6 +53,10 @@ def _fields(
             yield RowFinding(rec_id, segment, name, _short(row), _short(signed))
 
 
+def _sha256(blob: bytes | None) -> str | None:
+    return hashlib.sha256(blob).hexdigest() if blob is not None else None
+
+
 def recording_row_findings(
     rec: Recording, segments: Sequence[Segment], log: ProvedRecording
 ) -> list[RowFinding]:
@@ -79,7 +83,6 @@ def recording_row_findings(
         if row is None:
             found.append(RowFinding(rec.id, index, "row", "gone", f"segment {index}"))
             continue
-        blob = hashlib.sha256(row.phash).hexdigest() if row.phash is not None else None
         pairs: list[tuple[str, object, object]] = [
             ("key", row.key, signed.key),
             ("sha256", row.sha256, signed.sha256),
@@ -87,12 +90,10 @@ def recording_row_findings(
             ("start", row.start_s, signed.start_s),
             ("end", row.end_s, signed.end_s),
             ("chain link", row.chain, signed.chain),
+            # a blob the log signed and the row lost is named as much as one rewritten
+            ("per-frame hashes sha256", _sha256(row.phash), signed.phash_sha256),
+            ("audio fingerprints sha256", _sha256(row.audio), signed.audio_sha256),
         ]
-        if blob is not None:
-            pairs.append(("per-frame hashes sha256", blob, signed.phash_sha256))
-        if row.audio is not None:
-            audio = hashlib.sha256(row.audio).hexdigest()
-            pairs.append(("audio fingerprints sha256", audio, signed.audio_sha256))
         found.extend(_fields(rec.id, index, pairs))
     if not log.unsigned:  # every event is signed: a row the log never mentions was added
         found.extend(

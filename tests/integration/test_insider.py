@@ -21,6 +21,7 @@ from vigil_verify.report import PackageReport, verify_package
 
 from integrity.audit import FullAudit, full_audit
 from integrity.export import export_case
+from integrity.match import MatchError, match_copy
 from integrity.timeline import case_timeline
 from integrity.verify import RecordingVerification
 from tests.helpers import ingest_and_process, object_path
@@ -186,3 +187,20 @@ def test_a_per_frame_hash_blob_swapped_with_its_row(store: Store) -> None:
     result = verify(store)
     assert named(result) == {(rec, 1, "per-frame hashes sha256")}
     assert named(full_audit(app.ledger)) == {(rec, 1, "per-frame hashes sha256")}
+
+
+@pytest.mark.parametrize("blob", ["another recording's", "none"])
+def test_an_audio_fingerprint_blob_rewritten_or_dropped_is_named_and_never_believed(
+    store: Store, blob: str
+) -> None:
+    """Without its signed fingerprints a segment's sound would go uncompared: a muted warning
+    would pass. A blob swapped or set to NULL is named, and ``vigil match`` refuses it."""
+    app, rec = store.app, store.rec
+    foreign = app.catalog.segments(store.other)[0].audio if blob != "none" else None
+    sql(app, 'UPDATE segments SET audio = :b WHERE recording_id = :r AND "index" = 2',
+        b=foreign, r=rec)  # fmt: skip
+    assert named(verify(store)) == {(rec, 2, "audio fingerprints sha256")}
+    assert named(full_audit(app.ledger)) == {(rec, 2, "audio fingerprints sha256")}
+    original = object_path(app, "originals", app.catalog.recording(rec).original_key)
+    with pytest.raises(MatchError, match="segment 2: its audio fingerprints are not the ones"):
+        match_copy(app.catalog, app.tools, rec, original, actor="auditor", ledger=app.ledger)
