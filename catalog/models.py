@@ -84,6 +84,9 @@ class Recording(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     fps: Mapped[float | None] = mapped_column(Float)
+    # clockwise degrees (0/90/180/270) that turn the stored pixels upright (the original's
+    # display matrix, which stream-copied segments lose); None: probed before 0008, or no video
+    rotation: Mapped[int | None] = mapped_column(Integer)
     frame_hold_s: Mapped[float | None] = mapped_column(Float)  # longest normal frame interval
     origin_s: Mapped[float | None] = mapped_column(Float)  # source pts of the timeline's zero
     duration_s: Mapped[float | None] = mapped_column(Float)

@@ -74,7 +74,8 @@ def record_probe(catalog: Catalog, recording_id: str, probed: ProbeResult, **als
     An audio-only recording has no video codec, size or frame rate; its ``frame_hold_s`` is
     the longest normal interval between its audio packets, what its gaps are judged by.
     ``audio_tracks``: how many audio tracks its segments carry, every one byte-copied (none
-    when no audio track has a packet: then none is cut); ``audio_codec`` is the first's."""
+    when no audio track has a packet: then none is cut); ``audio_codec`` is the first's.
+    ``rotation`` (video only): the clockwise turn that makes its pictures upright."""
     video = probed.video
     catalog.update_recording(
         recording_id,
@@ -85,6 +86,8 @@ def record_probe(catalog: Catalog, recording_id: str, probed: ProbeResult, **als
         height=video.stream.height if video else None,
         fps=round(video.fps, 3) if video else None,
         frame_hold_s=probed.primary.hold_s,
+        # the turn to upright (issue 17): what stored segments are decoded with
+        **({"rotation": probed.rotation} if video else {}),
         **also,
     )
 

@@ -12,26 +12,37 @@ from transcode.ffmpeg import Tools
 from transcode.frames import decode_gray_frames, decode_timed_frames, grid_start
 
 
-def timed_frame_hashes(tools: Tools, path: Path, *, origin_s: float | None) -> FrameHashes:
+def timed_frame_hashes(
+    tools: Tools, path: Path, *, origin_s: float | None, rotation: int = 0
+) -> FrameHashes:
     """Every frame of ``path`` hashed at its own time: on the recording's timeline (``origin_s``
     is the source timestamp of the recording's first frame) or, with None, on the file's own
-    timeline from its first frame at 0 (an outside copy)."""
+    timeline from its first frame at 0 (an outside copy). Pictures are hashed upright: a
+    stored segment turned by its ``rotation`` (its recording's display matrix, which the
+    segment lost), anything else by ffmpeg's autorotation (``rotation`` 0)."""
     times = FrameTimes()
     batches = PdqBatches()
-    for frame in decode_timed_frames(tools, path, times):
+    for frame in decode_timed_frames(tools, path, times, rotation=rotation):
         batches.add(frame)
     hashes, quality = batches.result()
     return timed_hashes(repair_times(times.raw), hashes, quality, origin=origin_s)
 
 
 def segment_hashes(
-    tools: Tools, path: Path, *, rate: float | None, origin_s: float, start_s: float
+    tools: Tools,
+    path: Path,
+    *,
+    rate: float | None,
+    origin_s: float,
+    start_s: float,
+    rotation: int = 0,
 ) -> FrameHashes:
     """Hashes of a stored segment that starts ``start_s`` into a recording whose first frame
-    has the source timestamp ``origin_s``: every frame (``rate`` None), or on the fixed grid
-    of a recording hashed at ``rate`` before every-frame sampling."""
+    has the source timestamp ``origin_s``: every frame (``rate`` None), turned upright by
+    ``rotation`` (signed in its ``segment.hashed`` event), or on the fixed grid of a recording
+    hashed at ``rate`` before every-frame sampling (and before orientation was recorded)."""
     if rate is None:
-        return timed_frame_hashes(tools, path, origin_s=origin_s)
+        return timed_frame_hashes(tools, path, origin_s=origin_s, rotation=rotation)
     start = grid_start(start_s, rate)
     frames = decode_gray_frames(tools, path, rate=rate, start_time=origin_s + start, copyts=True)
     return hash_frames(frames, start=start, rate=rate)

@@ -35,12 +35,13 @@ def decode_gray_frames(
 
 
 def decode_timed_frames(
-    tools: Tools, source: Path, times: FrameTimes
+    tools: Tools, source: Path, times: FrameTimes, *, rotation: int = 0
 ) -> Iterator[NDArray[np.uint8]]:
     """Yield every decoded frame of the first video stream as ffmpeg outputs it (64x64 gray);
     ``times`` has one presentation time per frame once the iterator is exhausted
-    (``vigil_verify.sampling``: the same decode as the stand-alone verifier's)."""
-    cmd = frame_decode_args(tools.ffmpeg, source, side=FRAME_SIDE)
+    (``vigil_verify.sampling``: the same decode as the stand-alone verifier's). ``rotation``:
+    a stored segment's signed turn to upright; 0 lets ffmpeg autorotate (an outside copy)."""
+    cmd = frame_decode_args(tools.ffmpeg, source, side=FRAME_SIDE, rotation=rotation)
     with tools.runner.stream(cmd, timeout_s=tools.timeout_s, on_line=times.line) as (out, _):
         yield from read_gray_frames(out, FRAME_SIDE)
 

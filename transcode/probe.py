@@ -28,7 +28,7 @@ from transcode.commands import (
 )
 from transcode.errors import TranscodeError
 from transcode.ffmpeg import FfmpegFailed, ProcessRunner
-from transcode.tracks import AudioTrack, audio_languages
+from transcode.tracks import AudioTrack, audio_languages, header_rotation
 
 # Codecs a browser plays inside HLS/MPEG-TS without transcoding.
 PLAYABLE_VIDEO = frozenset({"h264"})
@@ -196,6 +196,10 @@ class ProbeResult:
     complaints: tuple[str, ...] = field(default=())
     exit_code: int = 0
     languages: tuple[str | None, ...] = field(default=())  # of the audio streams, in order
+    # clockwise degrees (0, 90, 180, 270) that make the video's stored pixels upright, from
+    # its display matrix (``transcode.tracks.header_rotation``); stream-copied segments lose
+    # the matrix, so it is catalogued and applied wherever a segment is decoded (issue 17)
+    rotation: int = 0
 
     @property
     def audio_tracks(self) -> tuple[AudioTrack, ...]:
@@ -230,12 +234,12 @@ class ProbeResult:
 
     @property
     def playable(self) -> bool:
-        """Browser-playable as is: H.264 video and AAC audio (or none); audio-only, AAC or
-        MP3."""
+        """Browser-playable as is: H.264 video and AAC audio (or none), stored upright (a
+        stream copy loses a display matrix); audio-only, AAC or MP3."""
         if self.video is None:
             return self.audio is not None and self.audio.stream.codec in PLAYABLE_AUDIO_ONLY
-        if self.video.stream.codec not in PLAYABLE_VIDEO:
-            return False
+        if self.video.stream.codec not in PLAYABLE_VIDEO or self.rotation:
+            return False  # a turned picture: its segments lost the matrix, so play a proxy
         return self.audio is None or self.audio.stream.codec in PLAYABLE_AUDIO
 
     @property
@@ -401,6 +405,7 @@ def probe(
         complaints=_complaints(result.stderr_tail),
         exit_code=result.returncode,
         languages=audio_languages(result.stderr_head),
+        rotation=header_rotation(result.stderr_head) if video is not None else 0,
     )
 
 

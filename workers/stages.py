@@ -73,7 +73,8 @@ class SegmentStage:
 
 
 class PerceptualStage:
-    """SegmentStored → per-frame PDQ hashes of the segment on a fixed-rate time grid."""
+    """SegmentStored → per-frame PDQ hashes of the segment: every frame at its own time,
+    upright (the recording's catalogued ``rotation``, signed in ``segment.hashed``)."""
 
     def __init__(
         self,
@@ -101,6 +102,9 @@ class PerceptualStage:
         if done.phash is None:
             started = time.monotonic()
             origin = recording.origin_s or 0.0
+            # every-frame hashes of a turned recording are of upright pictures; a grid (older
+            # recordings) is decoded as it always was
+            rotation = (recording.rotation or 0) if not recording.phash_fps else 0
             with self.store.local_path("derived", message.key) as path:
                 if _has_video(recording) is False:
                     hashes = FrameHashes.empty(DEFAULT_RATE)  # an audio-only recording
@@ -111,6 +115,7 @@ class PerceptualStage:
                         rate=recording.phash_fps or None,
                         origin_s=origin,
                         start_s=message.start_s,
+                        rotation=rotation,
                     )
                 audio = self._audio(recording, path, origin)
             blob = hashes.to_bytes()
@@ -124,6 +129,7 @@ class PerceptualStage:
                 sampling=None if recording.phash_fps else SAMPLING_FRAMES,
                 audio_sha256=hashlib.sha256(audio_blob).hexdigest() if audio_blob else None,
                 audio_tracks=len(audio) if audio is not None else None,
+                rotation=rotation or None,
             )
             self.catalog.set_segment_phash(
                 recording.id,
@@ -286,6 +292,9 @@ class SegmentHashedDetail(BaseModel):
     # None: not fingerprinted (hashed before audio was, or the audio does not decode)
     audio_sha256: str | None = None
     audio_tracks: int | None = None
+    # clockwise degrees the segment's pictures were turned to be hashed upright (its
+    # recording's display matrix, which a stream-copied segment loses); None: 0, not turned
+    rotation: int | None = None
 
 
 class CatalogueDetail(BaseModel):

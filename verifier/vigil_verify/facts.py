@@ -71,6 +71,7 @@ class SignedSegment:
     phash_sampling: str | None = None  # "frames": every frame at its own time, else a grid
     audio_sha256: str | None = None  # the audio fingerprints blob (None: none signed)
     audio_tracks: int | None = None
+    rotation: int = 0  # clockwise turn to upright its per-frame hashes were made with
 
     @property
     def grid_rate(self) -> float | None:
@@ -181,6 +182,17 @@ def _sha256(value: object) -> str:
     return text
 
 
+def _rotation(value: object) -> int:
+    """A quarter turn to upright: 0, 90, 180 or 270 degrees clockwise; absent (older logs,
+    or a picture not turned) is 0."""
+    if value is None:
+        return 0
+    number = _int(value)
+    if number not in (0, 90, 180, 270):
+        raise ValueError(f"{number} is not a rotation (0, 90, 180 or 270)")
+    return number
+
+
 def parse_event(position: int, raw: str) -> SignedEvent:
     document = json.loads(raw)
     if not isinstance(document, dict):
@@ -257,6 +269,7 @@ def apply_event(check: LedgerCheck, event: SignedEvent) -> None:
                     "audio_tracks": None
                     if d.get("audio_tracks") is None
                     else _int(d["audio_tracks"]),
+                    "rotation": _rotation(d.get("rotation")),
                 }
             )
     elif event.action == "segment" and "count" in d:

@@ -107,10 +107,14 @@ def segment_frame_hashes(
     carries: an edited or re-encoded copy seldom keeps the original's, and the signed
     segment's first frame is at its signed start. The comparison's offset search absorbs the
     rest.
+
+    Its pictures are turned upright by the segment's signed ``rotation`` with ffmpeg's
+    autorotation off (``vigil_verify.sampling``), as the server turned them when it signed
+    the hashes: a stored segment has lost its recording's display matrix.
     """
     grid = segment.grid_rate
     if grid is None:
-        args = frame_decode_args(ffmpeg, path)
+        args = frame_decode_args(ffmpeg, path, rotation=segment.rotation)
     else:
         start = grid_start(segment.start_s, grid)
         args = gray_frames_args(ffmpeg, path, rate=grid, start_time=start - segment.start_s)
