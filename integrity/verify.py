@@ -344,6 +344,7 @@ class Verifier:
                     rate=signed.grid_rate,
                     origin_s=signed.origin_s,
                     start_s=signed.start_s,
+                    rotation=signed.rotation,
                 )
         except TranscodeError as exc:
             raise Undecodable(f"ffmpeg cannot decode it ({exc})") from exc
