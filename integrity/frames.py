@@ -9,20 +9,26 @@ from vigil_verify.sampling import FrameTimes, repair_times, timed_hashes
 
 from integrity.phash import FrameHashes, PdqBatches, hash_frames
 from transcode.ffmpeg import Tools
-from transcode.frames import decode_gray_frames, decode_timed_frames, grid_start
+from transcode.frames import HeardTrack, decode_gray_frames, decode_timed_frames, grid_start
 
 
 def timed_frame_hashes(
-    tools: Tools, path: Path, *, origin_s: float | None, rotation: int = 0
+    tools: Tools,
+    path: Path,
+    *,
+    origin_s: float | None,
+    rotation: int = 0,
+    heard: HeardTrack | None = None,
 ) -> FrameHashes:
     """Every frame of ``path`` hashed at its own time: on the recording's timeline (``origin_s``
     is the source timestamp of the recording's first frame) or, with None, on the file's own
     timeline from its first frame at 0 (an outside copy). Pictures are hashed upright: a
     stored segment turned by its ``rotation`` (its recording's display matrix, which the
-    segment lost), anything else by ffmpeg's autorotation (``rotation`` 0)."""
+    segment lost), anything else by ffmpeg's autorotation (``rotation`` 0). ``heard``: the
+    first audio track is decoded into it by the same process."""
     times = FrameTimes()
     batches = PdqBatches()
-    for frame in decode_timed_frames(tools, path, times, rotation=rotation):
+    for frame in decode_timed_frames(tools, path, times, rotation=rotation, heard=heard):
         batches.add(frame)
     hashes, quality = batches.result()
     return timed_hashes(repair_times(times.raw), hashes, quality, origin=origin_s)

@@ -11,11 +11,13 @@ the frames is ``integrity.frames``'s work: this module decodes and hashes nothin
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from vigil_verify.audio_tracks import AudioLog, is_audio_line
 from vigil_verify.frames import FRAME_SIDE, read_gray_frames
 from vigil_verify.sampling import FrameTimes, frame_decode_args
 
@@ -34,16 +36,54 @@ def decode_gray_frames(
         yield from read_gray_frames(out, FRAME_SIDE)
 
 
+@dataclass
+class HeardTrack:
+    """The first audio track, decoded by the picture decode as its second output: the PCM
+    goes to ``pcm`` (a file: no second pipe to keep drained) and ``log`` reads its lines."""
+
+    pcm: Path
+    log: AudioLog = field(default_factory=AudioLog)
+
+    def pcm_bytes(self) -> bytes:
+        return self.pcm.read_bytes() if self.pcm.exists() else b""
+
+
 def decode_timed_frames(
-    tools: Tools, source: Path, times: FrameTimes, *, rotation: int = 0
+    tools: Tools,
+    source: Path,
+    times: FrameTimes,
+    *,
+    rotation: int = 0,
+    heard: HeardTrack | None = None,
 ) -> Iterator[NDArray[np.uint8]]:
     """Yield every decoded frame of the first video stream as ffmpeg outputs it (64x64 gray);
     ``times`` has one presentation time per frame once the iterator is exhausted
     (``vigil_verify.sampling``: the same decode as the stand-alone verifier's). ``rotation``:
-    a stored segment's signed turn to upright; 0 lets ffmpeg autorotate (an outside copy)."""
-    cmd = frame_decode_args(tools.ffmpeg, source, side=FRAME_SIDE, rotation=rotation)
-    with tools.runner.stream(cmd, timeout_s=tools.timeout_s, on_line=times.line) as (out, _):
+    a stored segment's signed turn to upright; 0 lets ffmpeg autorotate (an outside copy).
+    With ``heard``, the same process decodes the first audio track into it (the file must
+    have one)."""
+    cmd = frame_decode_args(
+        tools.ffmpeg,
+        source,
+        side=FRAME_SIDE,
+        rotation=rotation,
+        audio_to=None if heard is None else str(heard.pcm),
+    )
+    on_line = times.line if heard is None else _both(times, heard.log)
+    with tools.runner.stream(cmd, timeout_s=tools.timeout_s, on_line=on_line) as (out, _):
         yield from read_gray_frames(out, FRAME_SIDE)
+
+
+def _both(times: FrameTimes, log: AudioLog) -> Callable[[str], None]:
+    """One stderr reader for both outputs: ``ashowinfo`` lines are the audio's alone (their
+    frame lines would read as pictures' times)."""
+
+    def line(text: str) -> None:
+        log.line(text)
+        if not is_audio_line(text):
+            times.line(text)
+
+    return line
 
 
 def grid_start(timeline_s: float, rate: float) -> float:

@@ -24,7 +24,7 @@ from catalog.models import ProxySegment, Recording, Segment
 from catalog.repository import SYSTEM_ACTOR, Catalog, Event, now
 from ingest.custody import store_playlist
 from ingest.segmenting import CustodyPath, Progress, no_progress
-from integrity.audio import segment_audio
+from integrity.audio import segment_audio, segment_media
 from integrity.frames import segment_hashes
 from integrity.phash import FrameHashes
 from store.base import ObjectStore, sha256_file
@@ -106,18 +106,7 @@ class PerceptualStage:
             # recordings) is decoded as it always was
             rotation = (recording.rotation or 0) if not recording.phash_fps else 0
             with self.store.local_path("derived", message.key) as path:
-                if _has_video(recording) is False:
-                    hashes = FrameHashes.empty(DEFAULT_RATE)  # an audio-only recording
-                else:
-                    hashes = segment_hashes(
-                        self.tools,
-                        path,
-                        rate=recording.phash_fps or None,
-                        origin_s=origin,
-                        start_s=message.start_s,
-                        rotation=rotation,
-                    )
-                audio = self._audio(recording, path, origin)
+                hashes, audio = self._hash(recording, path, origin, message.start_s, rotation)
             blob = hashes.to_bytes()
             audio_blob = audio.to_bytes() if audio is not None else None
             detail = SegmentHashedDetail(
@@ -147,6 +136,30 @@ class PerceptualStage:
             if recording.segment_count:
                 self.progress(recording.id, "phash", (message.index + 1) / recording.segment_count)
         return [SegmentHashed(recording_id=recording.id, index=message.index)]
+
+    def _hash(
+        self, recording: Recording, path: Path, origin: float, start_s: float, rotation: int
+    ) -> tuple[FrameHashes, AudioTracks | None]:
+        """The segment's per-frame hashes and audio fingerprints; one decode for both where
+        the recording has pictures and sound and is hashed frame by frame."""
+        has_video = _has_video(recording)
+        if has_video and not recording.phash_fps and recording.audio_tracks:
+            heard = segment_media(self.tools, path, origin_s=origin, rotation=rotation)
+            if heard.unheard is not None:
+                logger.warning("%s: audio not fingerprinted: %s", recording.id, heard.unheard)
+            return heard.hashes, heard.audio
+        if has_video is False:
+            hashes = FrameHashes.empty(DEFAULT_RATE)  # an audio-only recording
+        else:
+            hashes = segment_hashes(
+                self.tools,
+                path,
+                rate=recording.phash_fps or None,
+                origin_s=origin,
+                start_s=start_s,
+                rotation=rotation,
+            )
+        return hashes, self._audio(recording, path, origin)
 
     def _audio(self, recording: Recording, path: Path, origin: float) -> AudioTracks | None:
         """The segment's audio fingerprints; None when its audio does not decode (the log

@@ -70,9 +70,7 @@ def audio_decode_args(
     null output) so that ``showinfo`` says when the pictures start."""
     args = [
         ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-copyts",
-        "-i", str(source), "-map", f"0:a:{track}", "-vn", "-sn", "-dn",
-        "-af", "ashowinfo,aresample=async=1", "-ac", "1", "-ar", str(RATE),
-        "-f", "s16le", "-acodec", "pcm_s16le", "pipe:1",
+        "-i", str(source), *audio_output_args(track, "pipe:1"),
     ]  # fmt: skip
     if first_video:
         args += [
@@ -80,6 +78,24 @@ def audio_decode_args(
             "-frames:v", "1", "-f", "null", "-",
         ]  # fmt: skip
     return args
+
+
+def audio_output_args(track: int, target: str) -> list[str]:
+    """The output half of ``audio_decode_args``: track ``track`` of input 0 as mono ``RATE`` Hz
+    s16le PCM into ``target``, with ``ashowinfo`` and holes filled. The worker adds it as a
+    second output of its picture decode (``vigil_verify.sampling.frame_decode_args``), so the
+    same bytes come from one process instead of two."""
+    return [
+        "-map", f"0:a:{track}", "-vn", "-sn", "-dn",
+        "-af", "ashowinfo,aresample=async=1", "-ac", "1", "-ar", str(RATE),
+        "-f", "s16le", "-acodec", "pcm_s16le", target,
+    ]  # fmt: skip
+
+
+def is_audio_line(text: str) -> bool:
+    """Whether an ffmpeg log line is ``ashowinfo``'s (its frame lines look like ``showinfo``'s,
+    so a decode with both outputs hands them only to the ``AudioLog``)."""
+    return "Parsed_ashowinfo_" in text
 
 
 class AudioLog:
@@ -173,10 +189,18 @@ def decode_tracks(
     no audio. ``first_video``: whether to read the first video frame's time (None: if the file
     has video). Raises ``AudioUndecodable`` when a track it has does not decode."""
     pcm, log = _decode_first(run, ffmpeg, source, first_video)
-    if not log.audio_tracks:
-        return AudioTracks(())
     if origin is None:
         origin = log.video_start if log.video_start is not None else log.audio_start
+    return tracks_from_first(run, ffmpeg, source, pcm, log, origin=origin)
+
+
+def tracks_from_first(
+    run: Run, ffmpeg: str, source: Path, pcm: bytes, log: AudioLog, *, origin: float | None
+) -> AudioTracks:
+    """Every audio track of ``source``, its first already decoded (``pcm`` and the ``log`` of
+    that decode); the others decoded now. Raises ``AudioUndecodable`` as ``decode_tracks``."""
+    if not log.audio_tracks:
+        return AudioTracks(())
     found: list[AudioFingerprint] = []
     for track in range(min(log.audio_tracks, MAX_TRACKS)):
         if track:

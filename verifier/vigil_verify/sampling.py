@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from vigil_verify.audio_tracks import audio_output_args
 from vigil_verify.frames import FRAME_SIDE, FrameHashes
 
 SAMPLING_FRAMES = "frames"
@@ -64,7 +65,12 @@ def upright_filter(rotation: int) -> str:
 
 
 def frame_decode_args(
-    ffmpeg: str, source: Path, *, side: int = FRAME_SIDE, rotation: int = 0
+    ffmpeg: str,
+    source: Path,
+    *,
+    side: int = FRAME_SIDE,
+    rotation: int = 0,
+    audio_to: str | None = None,
 ) -> list[str]:
     """ffmpeg arguments: the first video stream of ``source``, every decoded frame, area-scaled
     to ``side``x``side`` gray, raw on stdout; one ``showinfo`` line per frame on stderr.
@@ -78,6 +84,11 @@ def frame_decode_args(
     autorotates by whatever display matrix the file carries, which is right for an outside
     copy. A stored segment has lost its recording's matrix, so its caller passes the
     catalogued ``rotation``: autorotation is then switched off and that turn applied instead.
+
+    ``audio_to``: a file that gets the first audio track decoded for its fingerprint
+    (``vigil_verify.audio_tracks.audio_output_args``) instead of the null output, so one
+    process reads a segment once for both; the file must have an audio track, else ffmpeg
+    fails.
     """
     turn = upright_filter(rotation)
     graph = f"scale={side}:{side}:flags=area,format=gray,showinfo"
@@ -89,7 +100,11 @@ def frame_decode_args(
         *before_input,
         "-i", str(source), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", graph,
         "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "gray", "pipe:",
-        "-map", "0:a:0?", "-c", "copy", "-f", "null", "-",
+        *(
+            audio_output_args(0, audio_to)
+            if audio_to is not None
+            else ["-map", "0:a:0?", "-c", "copy", "-f", "null", "-"]
+        ),
     ]  # fmt: skip
 
 
