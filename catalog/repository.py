@@ -110,8 +110,12 @@ class Catalog:
 
     # -- recordings -----------------------------------------------------------------------
 
-    def add_recording(self, recording: Recording, event: Event) -> tuple[Recording, bool]:
-        """Insert the recording (and its device/officer) unless its hash is known.
+    def add_recording(
+        self, recording: Recording, event: Event, also: Sequence[Event] = ()
+    ) -> tuple[Recording, bool]:
+        """Insert the recording (and its device/officer) unless its hash is known, with its
+        ``event`` and then the events ``also`` (what was found in the original at ingest), all
+        in one transaction and only by the call that inserted it.
 
         Returns the catalogued row and whether this call created it.
         """
@@ -126,7 +130,8 @@ class Catalog:
                 insert_ignore(session, _table(Officer), {"id": recording.officer_id})
             created = insert_ignore(session, _table(Recording), values)
             if created:
-                self._event(session, event)
+                for each in (event, *also):
+                    self._event(session, each)
             row = session.scalars(
                 select(Recording).where(Recording.sha256 == recording.sha256)
             ).one()

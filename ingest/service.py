@@ -7,7 +7,10 @@ Order of work, which is what makes a crash at any point lose nothing and duplica
    processing never finished, and stop;
 3. ask ffmpeg whether it is video at all; refuse it (and delete the staged copy) if not;
 4. store the original write-once under a key derived from its hash;
-5. catalogue the recording with its custody event, in one transaction.
+5. read the C2PA manifest a device signed at capture, if the original carries one, and judge it
+   against the trust list (``integrity/credentials.py``): whatever it finds, ingest goes on;
+6. catalogue the recording with its custody event (and the ``original.c2pa`` event with the
+   finding, when there is a manifest), in one transaction.
 The result says whether the recording still needs processing (``announce``); the caller (the
 runtime, ``workers``) puts that on the bus. Replaying from any step repeats only idempotent
 work.
@@ -31,6 +34,7 @@ from catalog.ids import require_device_id, require_file_name, require_officer_id
 from catalog.models import Recording
 from catalog.repository import Catalog, Event, now, recording_id_for
 from ingest.errors import IngestError, NotVideo
+from integrity.credentials import CaptureCredentials, CredentialsReader
 from store.base import CHUNK, ObjectStore
 from transcode.ffmpeg import ProcessRunner
 from transcode.probe import NO_MEDIA, sniff
@@ -112,6 +116,12 @@ _MAGIC: tuple[tuple[int, bytes], ...] = (
 )  # fmt: skip
 
 
+def credentials_event(found: CaptureCredentials, actor: str, recording_id: str) -> Event:
+    """The ``original.c2pa`` custody event: what the original's C2PA manifest says and how it
+    was judged ("signed at capture by ...: valid" as its reason, the finding as its detail)."""
+    return Event("original.c2pa", actor, recording_id, reason=found.describe(), detail=found)
+
+
 def looks_like_container(head: bytes) -> bool:
     if any(head[at : at + len(sig)] == sig for at, sig in _MAGIC):
         return True
@@ -130,9 +140,15 @@ class IngestService:
         probe_timeout_s: float = 60,
         clock_drift_flag_s: float = 3.0,
         on_received: Callable[[str, int], None] | None = None,
+        credentials: CredentialsReader | None = None,
+        on_credentials: Callable[[CaptureCredentials], None] | None = None,
     ) -> None:
-        """``on_received(device_id, size)``: told of every new recording (e.g. metrics)."""
+        """``on_received(device_id, size)``: told of every new recording (e.g. metrics).
+        ``credentials`` reads the C2PA manifest an original carries (None: not looked for);
+        ``on_credentials`` is told of each finding on a new recording."""
         self.on_received = on_received
+        self.credentials = credentials
+        self.on_credentials = on_credentials
         self.catalog = catalog
         self.store = store
         self.runner = runner
@@ -258,11 +274,16 @@ class IngestService:
             damage=f"unreadable: {reason}" if reason is not None else None,
         )
         detail = IngestDetail(sha256=sha256, size=size, original_key=key, clock_offset_s=offset)
+        found = self.credentials.read(staged) if self.credentials is not None else None
         stored, created = self.catalog.add_recording(
-            row, Event("ingest", actor, recording_id, detail=detail)
+            row,
+            Event("ingest", actor, recording_id, detail=detail),
+            also=[] if found is None else [credentials_event(found, actor, recording_id)],
         )
         if created and self.on_received is not None:
             self.on_received(metadata.device_id, size)
+        if created and found is not None and self.on_credentials is not None:
+            self.on_credentials(found)
         if created and offset is not None and abs(offset) > self.clock_drift_flag_s:
             self.catalog.add_event(
                 Event(

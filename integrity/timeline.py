@@ -12,6 +12,7 @@ from catalog.clock import wall_clock
 from catalog.gaps import device_gaps, recording_gaps
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog
+from integrity.credentials import CaptureCredentials
 from integrity.verify import VerifyDetail
 
 
@@ -34,10 +35,18 @@ class RecordingView:
     window: tuple[float | None, float | None]
     segments: tuple[SegmentView, ...]
     gaps: tuple[Discontinuity, ...]
+    credentials: CaptureCredentials | None = None  # the C2PA manifest signed at capture
 
     @property
     def continuous(self) -> bool:
         return not self.gaps
+
+    @property
+    def provenance(self) -> str:
+        """ "signed at capture by <signer>: valid / invalid / untrusted", or that it was not."""
+        if self.credentials is None:
+            return "no C2PA manifest"
+        return self.credentials.describe()
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,16 @@ def verified_states(catalog: Catalog, recording_id: str) -> dict[int, str]:
         return VerifyDetail.model_validate_json(latest.detail).segments
     except ValidationError:
         return {}
+
+
+def capture_credentials(catalog: Catalog, recording_id: str) -> CaptureCredentials | None:
+    """The finding on the C2PA manifest the original carried, from the recording's
+    ``original.c2pa`` custody event (written with its ``ingest`` event, in the signed log;
+    there is no row to rewrite). None: the original carried no manifest."""
+    for event in catalog.events(recording_ids=[recording_id]):
+        if event.action == "original.c2pa":
+            return CaptureCredentials.parse(event.detail)
+    return None
 
 
 def integrity_state(segment: Segment, verified: dict[int, str]) -> str:
@@ -109,6 +128,7 @@ def case_timeline(
                     for s in segments
                 ),
                 gaps=tuple(gaps),
+                credentials=capture_credentials(catalog, rec.id),
             )
         )
         recordings.append(rec)

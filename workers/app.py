@@ -29,6 +29,7 @@ from ingest.live import LiveRecorder
 from ingest.segmenting import CustodyPath, Progress, no_progress
 from ingest.service import IngestResult, IngestService, RecordingMetadata
 from ingest.uploads import UploadLimits, UploadService
+from integrity.credentials import CredentialsReader, TrustList
 from integrity.export import export_case
 from integrity.keys import (
     SigningKey,
@@ -406,6 +407,13 @@ def make_uploads(settings: Settings, catalog: Catalog, ingest: AnnouncingIngest)
     return UploadService(catalog=catalog, ingest=ingest, folder=settings.uploads_dir, limits=limits)
 
 
+def make_credentials_reader(settings: Settings) -> CredentialsReader:
+    """Reads devices' C2PA manifests at ingest, judged against ``VIGIL_C2PA_TRUST_ANCHORS``
+    (read and checked now: a bad file stops the start, with the reason)."""
+    anchors = settings.c2pa_trust_anchors
+    return CredentialsReader(TrustList.load(anchors) if anchors is not None else None)
+
+
 def build_app(
     settings: Settings, progress: Progress = no_progress, metrics: Metrics | None = None
 ) -> Vigil:
@@ -440,6 +448,8 @@ def build_app(
         probe_timeout_s=settings.probe_timeout_s,
         clock_drift_flag_s=settings.clock_drift_flag_s,
         on_received=lambda device, size: metrics.received(device, size, None),
+        credentials=make_credentials_reader(settings),
+        on_credentials=lambda found: metrics.c2pa_manifest(found.state),
     )
     ingest = AnnouncingIngest(service, messaging.publish)
     stages = make_stages(

@@ -38,6 +38,7 @@ from prometheus_client.process_collector import ProcessCollector
 from vigil_verify.errors import ErrorKind, VigilError
 
 from catalog.clock import LATE_UPLOAD_S
+from integrity.credentials import STATES as C2PA_STATES
 from store.base import Bucket, ObjectStore, StoredObject
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class Metrics:
         _at_zero(self.ffmpeg_runs, COMMAND_KINDS, ("ok", "failed"))
         _at_zero(self.segments, ("copy", "transcode"))
         _at_zero(self.recordings, ("complete",))
+        _at_zero(self.c2pa_manifests, C2PA_STATES)
 
     def devices_known(self, devices: Iterable[str]) -> None:
         """The per-device counters at 0 for ``devices`` (the catalogue's, at the start)."""
@@ -165,6 +167,14 @@ class Metrics:
         self.upload_bytes = Counter(
             "vigil_upload_bytes", "Bytes received, by device.", ["device"], registry=r
         )
+        self.c2pa_manifests = Counter(
+            "vigil_c2pa_manifests",
+            "Originals received with a C2PA manifest signed at capture, by how it was judged"
+            " (valid, invalid: the bytes or the signature do not check out, untrusted: a signer"
+            " outside the trust list).",
+            ["state"],
+            registry=r,
+        )
         self.late_uploads = Counter(
             "vigil_late_uploads", "Recordings received more than 24 h after they ended.",
             registry=r,
@@ -217,6 +227,9 @@ class Metrics:
         self.upload_bytes.labels(device).inc(nbytes)
         if delay_s is not None and delay_s > LATE_UPLOAD_S:
             self.late_uploads.inc()
+
+    def c2pa_manifest(self, state: str) -> None:
+        self.c2pa_manifests.labels(state).inc()
 
     def ffmpeg_run(self, kind: str, ok: bool) -> None:
         self.ffmpeg_runs.labels(kind, "ok" if ok else "failed").inc()

@@ -170,6 +170,12 @@ class Settings(BaseSettings):
     ledger_tsa_certs: Path | None = Field(
         None, description="PEM certificates that vouch for the TSA, copied into exports."
     )
+    c2pa_trust_anchors: Path | None = Field(
+        None,
+        description="PEM file of the X.509 trust anchors (root CAs) that devices' C2PA signing"
+        " certificates must chain to for a manifest signed at capture to be *valid*; unset:"
+        " manifests are still read and checked, and their signers are *untrusted*.",
+    )
 
     @model_validator(mode="after")
     def _no_default_secrets(self) -> Settings:

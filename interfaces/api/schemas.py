@@ -141,6 +141,11 @@ class RecordingOut(BaseModel):
     audio_codec: str | None = Field(
         default=None, description="The codec of the first audio track; null: none."
     )
+    provenance: str = Field(
+        default="no C2PA manifest",
+        description="The C2PA manifest the original carried, as its custody event records it:"
+        ' "signed at capture by <certificate subject>: valid" (or invalid, untrusted).',
+    )
     window_from_s: float | None
     window_to_s: float | None
     segments: list[SegmentOut]

@@ -81,6 +81,7 @@ def _recording_block(view: RecordingView) -> list[str]:
         f"  received {rec.received_at.isoformat()}"
         f"  clock offset {offset}",
         f"  status {rec.status}  chain head {rec.chain_head or '-'}",
+        f"  provenance {view.provenance}",
     ]
     if rec.damage:
         lines.append(f"  FLAGGED: {rec.damage}")

@@ -553,6 +553,7 @@ def test_the_alerts_operations_need_exist() -> None:
         "vigil_catalog_up",
         "vigil_kafka_up",
         "vigil_catalog_oldest_unsegmented_seconds",
+        "vigil_c2pa_manifests_total",
     } <= named
 
 

@@ -99,6 +99,7 @@ def _timeline_out(timeline: CaseTimeline) -> TimelineOut:
                 damage=v.recording.damage,
                 audio_tracks=v.recording.audio_tracks,
                 audio_codec=v.recording.audio_codec,
+                provenance=v.provenance,
                 window_from_s=v.window[0],
                 window_to_s=v.window[1],
                 segments=[
