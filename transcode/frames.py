@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from vigil_verify.audio_tracks import AudioLog, is_audio_line
+from vigil_verify.audio_tracks import AudioLog
 from vigil_verify.frames import FRAME_SIDE, read_gray_frames
 from vigil_verify.sampling import FrameTimes, frame_decode_args
 
@@ -75,13 +75,13 @@ def decode_timed_frames(
 
 
 def _both(times: FrameTimes, log: AudioLog) -> Callable[[str], None]:
-    """One stderr reader for both outputs: ``ashowinfo`` lines are the audio's alone (their
-    frame lines would read as pictures' times)."""
+    """One stderr reader for both outputs. Each reader keeps only its own filter's frame
+    records, found anywhere in a line (``vigil_verify.showinfo``: ffmpeg 7 and later can put
+    one filter's record in the middle of the other's line)."""
 
     def line(text: str) -> None:
         log.line(text)
-        if not is_audio_line(text):
-            times.line(text)
+        times.line(text)
 
     return line
 

@@ -36,6 +36,7 @@ from vigil_verify.audio import (
     desync,
     fingerprint,
 )
+from vigil_verify.showinfo import frame_records
 
 
 class SegmentVerdictLike(Protocol):
@@ -55,9 +56,6 @@ _HEADER = struct.Struct("<4sHH")  # magic, version, track count
 _LENGTH = struct.Struct("<Q")
 MAX_TRACKS = 64
 
-_FIRST = r"\]\s*n:\s*0\s+pts:\s*\S+\s+pts_time:\s*(\S+)"
-_AUDIO_FIRST = re.compile(r"Parsed_ashowinfo_\d+ @ [^\]]*" + _FIRST)
-_VIDEO_FIRST = re.compile(r"Parsed_showinfo_\d+ @ [^\]]*" + _FIRST)
 _INPUT_STREAM = re.compile(r"^\s*Stream #0:\d+\S*: (Audio|Video):")
 
 
@@ -92,12 +90,6 @@ def audio_output_args(track: int, target: str) -> list[str]:
     ]  # fmt: skip
 
 
-def is_audio_line(text: str) -> bool:
-    """Whether an ffmpeg log line is ``ashowinfo``'s (its frame lines look like ``showinfo``'s,
-    so a decode with both outputs hands them only to the ``AudioLog``)."""
-    return "Parsed_ashowinfo_" in text
-
-
 class AudioLog:
     """What an audio decode's stderr says: how many audio tracks the input has, and when its
     first decoded audio frame and (when asked for) its first video frame start (seconds)."""
@@ -122,20 +114,13 @@ class AudioLog:
                 self.audio_tracks += 1
             else:
                 self.video_tracks += 1
-        found = _AUDIO_FIRST.search(text)
-        if found is not None and self.audio_start is None:
-            self.audio_start = _seconds(found.group(1))
-        found = _VIDEO_FIRST.search(text)
-        if found is not None and self.video_start is None:
-            self.video_start = _seconds(found.group(1))
-
-
-def _seconds(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if np.isfinite(value) else None
+        for record in frame_records(text):
+            if record.number != 0:
+                continue
+            if record.kind == "audio" and self.audio_start is None:
+                self.audio_start = record.seconds
+            elif record.kind == "video" and self.video_start is None:
+                self.video_start = record.seconds
 
 
 def track_fingerprint(pcm: bytes, log: AudioLog, origin: float | None) -> AudioFingerprint:

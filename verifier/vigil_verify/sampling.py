@@ -22,7 +22,6 @@ older events (no ``sampling``) were sampled on a fixed grid at their signed ``ra
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from numpy.typing import NDArray
 
 from vigil_verify.audio_tracks import audio_output_args
 from vigil_verify.frames import FRAME_SIDE, FrameHashes
+from vigil_verify.showinfo import frame_records
 
 SAMPLING_FRAMES = "frames"
 """Value of ``sampling`` in a signed ``segment.hashed`` event for every-frame hashes."""
@@ -38,7 +38,6 @@ SAMPLING_FRAMES = "frames"
 DEFAULT_RATE = 30.0
 """Nominal rate assumed when fewer than two frames say what the cadence is."""
 
-_SHOWINFO = re.compile(r"\bn:\s*(\d+)\s+pts:\s*(\S+)\s+pts_time:\s*(\S+)")
 
 
 def display_rotation(matrix_rotation: float | None) -> int:
@@ -110,21 +109,15 @@ def frame_decode_args(
 
 class FrameTimes:
     """Collects the frame times of one decode from ffmpeg's stderr lines, in order: seconds,
-    or None for a frame without a timestamp. Lines that are not ``showinfo`` frame lines are
-    ignored."""
+    or None for a frame without a timestamp. Only ``showinfo``'s picture records count: other
+    lines, and ``ashowinfo``'s sound records of the same process, are left out wherever in a
+    line they landed (``vigil_verify.showinfo``)."""
 
     def __init__(self) -> None:
         self.raw: list[float | None] = []
 
     def line(self, text: str) -> None:
-        found = _SHOWINFO.search(text)
-        if found is None:
-            return
-        try:
-            value: float | None = float(found.group(3))
-        except ValueError:
-            value = None
-        self.raw.append(value if value is not None and np.isfinite(value) else None)
+        self.raw.extend(r.seconds for r in frame_records(text) if r.kind == "video")
 
 
 def repair_times(
