@@ -46,11 +46,6 @@ X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
 AAC = ["-c:a", "aac", "-b:a", "96k"]
 KEY_EACH_SECOND = ["-g", "30", "-force_key_frames", "expr:gte(t,n_forced)"]
 MJPEG = ["-c:v", "mjpeg", "-q:v", "6", "-pix_fmt", "yuvj420p"]
-AVI_AUDIO = (
-    "integrity.match (vigil_verify audio match) calls segment 0's sound edited from ~0.6 s in "
-    "an AAC re-encode of AVI audio (MP3 in avi, PCM in mjpeg): AVI audio carries no PTS and the "
-    "copy's sound is shifted by codec delay/priming; not diagnosed further"
-)
 HEVC = [
     *("-c:v", "libx265", "-preset", "ultrafast", "-tag:v", "hvc1", "-pix_fmt", "yuv420p"),
     *("-x265-params", "keyint=30:min-keyint=30:scenecut=0:bframes=0:log-level=error"),
@@ -191,7 +186,6 @@ CLIPS: tuple[Clip, ...] = (
         ),
         notes="MPEG-4 Part 2 and MP3",
         xfail={
-            "match-crf23": AVI_AUDIO,
             "gaps": (
                 "not Vigil's fault: ffmpeg's AVI muxer wrote the 2nd frame as a 0-byte drop frame, "
                 "so the file has a real 1-frame hole at 0.033 s that transcode.timing keeps as a "
@@ -228,7 +222,6 @@ CLIPS: tuple[Clip, ...] = (
         "mjpeg",
         "avi",
         _simple(22, MJPEG, audio=["-c:a", "pcm_s16le"]),
-        xfail={"match-crf23": AVI_AUDIO},
     ),
     Clip("uhd-4k", "mp4", _simple(3, _x264(), size="3840x2160")),
 )

@@ -168,6 +168,13 @@ LEVEL_FLOOR_DB = -75.0
 GAIN_MAX_DB = 10.0
 """A copy's overall gain up to this is taken out before loudness and levels are compared."""
 QUIET_DB = -50.0
+BAND_QUIET_DB = -50.0
+"""Band level (dB against a full-scale sine) under which a frame's loudest band holds nothing
+its bits could keep."""
+STILL_DB = 0.5
+STILL_RANGE_DB = 40.0
+"""Bands this far under a frame's loudest are left out of whether it moved (a coder's noise)."""
+"""A band level change (one level step) at or under which a band did not move."""
 WINDOW_S = 0.5
 MAX_OFFSET_S = 2.0
 """How far from where the pictures sit the sound is looked for (s): a cut of up to this much
@@ -253,12 +260,14 @@ def curves(
     """The ``Curves`` between paired frames ``orig[i]`` and ``copy[j]``. The copy's overall
     gain (its median loudness difference, within ``GAIN_MAX_DB``) is taken out first: a copy
     made louder or softer, or downmixed, is the same sound. Where both sides are quiet
-    (``QUIET_DB``), their bits and tonality are a coder's noise and are not compared."""
+    (``QUIET_DB``), or both say nothing the bits can hold (``_bitless``), their bits and
+    tonality are a coder's noise and are not compared."""
     width = round(WINDOW_S * orig.rate)
     before = orig.loudness[i].astype(np.float64)
     after = copy.loudness[j].astype(np.float64)
     gain = _gain(before, after, width)
     quiet = (before <= QUIET_DB) & (after - gain <= QUIET_DB)
+    quiet |= _bitless(orig, i, 0.0) & _bitless(copy, j, gain)
     ber = np.where(quiet, 0.0, _popcount(orig.bits[i] ^ copy.bits[j]) / BANDS)
     tonal = np.where(quiet, 0.0, np.abs(orig.tonality[i] - copy.tonality[j]))
     loud = np.abs(after - gain - before)
@@ -268,6 +277,26 @@ def curves(
         _smooth(tonal.astype(np.float64), width),
         _level_curve(orig, copy, i, j, gain),
     )
+
+
+def _bitless(fp: AudioFingerprint, k: NDArray[np.int64], gain: float) -> NDArray[np.bool_]:
+    """Per frame ``fp[k]``: whether its bits are noise, as its band levels say. Either the
+    bands hold nothing (the loudest under ``BAND_QUIET_DB`` once ``gain`` is taken out: the
+    sound is all below 300 Hz or above 2 kHz, an engine's rumble, a whistle), or none of the
+    bands within ``STILL_RANGE_DB`` of the loudest moved by more than ``STILL_DB`` since the
+    last level row (a steady tone, a hum): each bit is the sign of a change in band energies,
+    and where nothing changes a coder's noise sets it."""
+    if k.size == 0:
+        return np.zeros(0, dtype=bool)
+    levels = fp.levels.astype(np.float64) / 2 + LEVEL_MIN_DB
+    top = levels.max(axis=1)
+    moved = np.abs(np.diff(levels, axis=0, prepend=levels[:1]))
+    near = levels >= top[:, None] - STILL_RANGE_DB
+    still = np.where(near, moved, 0.0).max(axis=1) <= STILL_DB
+    if levels.shape[0] > 1:
+        still[0] = still[1]  # the first row has no row before it
+    rows = k // LEVEL_STEP
+    return np.asarray((top[rows] - gain <= BAND_QUIET_DB) | still[rows], dtype=np.bool_)
 
 
 def _gain(before: NDArray[np.float64], after: NDArray[np.float64], width: int) -> float:
@@ -311,13 +340,16 @@ def _costs(
     orig: AudioFingerprint, copy: AudioFingerprint, shifts: NDArray[np.int64], base: int
 ) -> NDArray[np.float64]:
     """Per original frame and candidate shift: the bit-error rate of the pair (``UNPAIRED``
-    where the copy has no frame there), plus a slight preference for shifts near ``base``
+    where the copy has no frame there; 0 where both frames' bits are noise, ``_bitless``),
+    plus a slight preference for shifts near ``base``
     (where the pictures say the copy sits), so that a periodic sound keeps that alignment."""
     i = np.arange(len(orig), dtype=np.int64)[:, None]
     j = i - shifts[None, :]
     paired = (j >= 0) & (j < len(copy))
-    bits = orig.bits[i] ^ copy.bits[np.clip(j, 0, len(copy) - 1)]
-    ber = np.where(paired, _popcount(bits) / BANDS, UNPAIRED)
+    k = np.clip(j, 0, len(copy) - 1)
+    bits = orig.bits[i] ^ copy.bits[k]
+    noise = _bitless(orig, i[:, 0], 0.0)[:, None] & _bitless(copy, np.arange(len(copy)), 0.0)[k]
+    ber = np.where(paired, np.where(noise, 0.0, _popcount(bits) / BANDS), UNPAIRED)
     reach = max(1, int(np.abs(shifts - base).max()))
     prior = NEAR_HINT * np.abs(shifts - base).astype(np.float64) / reach
     return np.asarray(ber + prior[None, :], dtype=np.float64)

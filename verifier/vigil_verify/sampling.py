@@ -39,7 +39,6 @@ DEFAULT_RATE = 30.0
 """Nominal rate assumed when fewer than two frames say what the cadence is."""
 
 
-
 def display_rotation(matrix_rotation: float | None) -> int:
     """Clockwise degrees (0, 90, 180 or 270) that turn the stored pixels upright, from the
     ``rotation`` ffprobe prints for a "Display Matrix" side data (counter-clockwise, so a
