@@ -256,3 +256,22 @@ def test_footage_of_a_segment_moved_elsewhere_is_never_called_inserted(
     assert statuses(report.segments)[:2] == ["same", "same"]
     assert {v.status for v in report.segments[2:]} <= {"edited", "missing"}
     assert report.extra == ()  # it is the recording's own footage, only moved
+
+
+def test_a_copy_with_the_recordings_gap_closed_up_is_found_after_the_gap() -> None:
+    # A camera clock jump of an hour after 20 s: the recording's timeline has the footage of
+    # content 20-30 s at 3620-3630 s. A copy re-encoded without -copyts has it at 20-30 s.
+    before, after = recording(20.0), recording(10.0, start=20.0)
+    jumped = [
+        *segments(before),
+        SegmentReference(
+            2,
+            3620.0,
+            3630.0,
+            FrameHashes(after.times + 3600.0, after.rate, after.hashes, after.quality),
+        ),
+    ]
+    report = match_recording(jumped, copy_of(30.0))
+    assert statuses(report.segments) == ["same", "same", "same"]
+    assert report.segments[2].offset_s == pytest.approx(-3600.0, abs=0.05)
+    assert report.extra == () and report.clean

@@ -412,20 +412,32 @@ def match_recording(
 ) -> MatchReport:
     """Match a whole outside copy (own timeline from 0) against a recording's segments.
 
-    Each segment's path starts at the offset the previous one ended on. Copy stretches of at
-    least ``min_extra_s`` that no found frame covers, and that are not the recording's own
-    footage elsewhere, are reported as inserted.
+    Each segment's path starts at the offset the previous one ended on. A segment not found
+    there is looked for again right after where the previous one ended in the copy: a copy
+    re-encoded without the file's own timestamps has the recording's gaps (a camera's clock
+    jump, a lost connection) closed up, so its footage after a gap sits earlier. Copy stretches
+    of at least ``min_extra_s`` that no found frame covers, and that are not the recording's
+    own footage elsewhere, are reported as inserted.
     """
     every = _all_frames(original, copy.rate)
     limit = threshold_bits(every, thresholds)
     running = 0.0
+    resume: float | None = None  # copy time just after the last frame found
     verdicts: list[SegmentVerdict] = []
     covered = np.zeros(len(copy), dtype=np.bool_)
     for segment in original:
         verdict, path = _verdict(segment.frames, copy, running, thresholds, segment.index, limit)
+        if verdict.status == "missing" and resume is not None and len(segment.frames):
+            closed = resume - float(segment.frames.times[0])
+            if abs(closed - running) > thresholds.max_offset_s:
+                again = _verdict(segment.frames, copy, closed, thresholds, segment.index, limit)
+                if again[0].status != "missing":
+                    verdict, path = again
         verdicts.append(verdict)
         if path.present.any():
-            running = float(path.offset[path.present][-1])
+            last = int(np.flatnonzero(path.present)[-1])
+            running = float(path.offset[last])
+            resume = float(segment.frames.times[last]) + running + 1.0 / segment.frames.rate
             covered |= _covered(_Frames.of(segment.frames), path, copy)
     extra: list[ExtraRange] = []
     for a, b in _runs(~covered):
