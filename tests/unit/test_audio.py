@@ -208,3 +208,34 @@ def test_a_steady_sound_muted_or_spoken_over_is_still_edited(kind: str) -> None:
         assert verdict.kind == "edited", verdict
         assert verdict.ranges[0][0] == pytest.approx(3.0, abs=0.5)
         assert verdict.ranges[-1][1] == pytest.approx(5.0, abs=0.5)
+
+
+def _unbatched(pcm: NDArray[np.int16]) -> tuple[NDArray[np.uint32], NDArray[np.float32]]:
+    """Bits and loudness as the fingerprint was first computed: every frame transformed at
+    once (5 GB for an hour's hole)."""
+    signal = pcm.astype(np.float64) / 32768.0
+    count = (signal.size - 2048) // HOP + 1
+    frames = signal[np.arange(2048)[None, :] + HOP * np.arange(count)[:, None]]
+    loud = np.maximum(20 * np.log10(np.maximum(np.sqrt(np.mean(frames**2, axis=1)), 1e-12)), -60)
+    power = np.abs(np.fft.rfft(frames * np.hanning(2048), axis=1)) ** 2
+    edges = np.round(np.geomspace(300.0, 2000.0, BANDS + 2) * 2048 / RATE).astype(np.int64)
+    cumulative = np.concatenate([np.zeros((count, 1)), np.cumsum(power, axis=1)], axis=1)
+    energy = cumulative[:, edges[1:]] - cumulative[:, edges[:-1]]
+    delta = np.diff(energy[:, :-1] - energy[:, 1:], axis=0) > 0
+    bits = (delta.astype(np.uint64) << np.arange(BANDS, dtype=np.uint64)).sum(axis=1)
+    return bits.astype(np.uint32), loud[1:].astype(np.float32)
+
+
+def test_silence_skipped_and_batches_give_the_same_fingerprint_as_one_transform() -> None:
+    # A clock jump's hole, filled with digital silence, between speech; batches of 2048
+    # frames cut across it. Signed fingerprints must not change with how they are computed.
+    pcm = _pcm(_speech(40.0, seed=7))
+    pcm[int(8 * RATE) : int(31 * RATE)] = 0
+    pcm[int(35 * RATE) : int(35 * RATE) + 900] = 0  # shorter than a frame: transformed
+    bits, loud = _unbatched(pcm)
+    fp = fingerprint(pcm)
+    assert np.array_equal(fp.bits, bits)
+    assert np.array_equal(fp.loudness, loud)
+    silent = (fp.times > 9.0) & (fp.times < 30.0)
+    assert silent.sum() > 1500 and not fp.bits[silent].any()
+    assert np.all(fp.loudness[silent] == -60.0) and np.all(fp.tonality[silent] == 0.0)
