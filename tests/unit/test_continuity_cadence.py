@@ -115,3 +115,25 @@ def test_local_cadence_of_a_long_recording_is_chunked_and_exact() -> None:
     intervals[150_000] = 2.0
     expected = local_cadence(intervals)
     assert np.allclose(expected, 1 / 30)
+
+
+@pytest.mark.parametrize("start_ticks", [0, 126_000, 900_000_000, 2**33 - 5_000_000])
+@pytest.mark.parametrize("lost_at", [1, 2, 150])
+def test_exactly_one_dropped_frame_is_no_gap_wherever_the_clock_stands(
+    start_ticks: int, lost_at: int
+) -> None:
+    # 30 fps on a 90 kHz clock from a given tick; the float rounding of tick/90000 must not
+    # decide the verdict at exactly the threshold (an AVI's drop frame at 0.033 s was a gap).
+    ticks = start_ticks + 3000 * np.arange(300)
+    one = np.delete(ticks, lost_at) / 90_000
+    two = np.delete(ticks, [lost_at, lost_at + 1]) / 90_000
+    assert cadence(one, 1.0).holes() == []
+    ((lo, hi),) = cadence(two, 1.0).holes()
+    assert hi - lo == pytest.approx(2 / 30, abs=1e-6)
+
+
+def test_one_dropped_frame_on_a_millisecond_clock_is_no_gap_and_two_are() -> None:
+    ms = np.round(np.arange(300) / 30 * 1000) / 1000  # Matroska: 0, 0.033, 0.067, 0.1...
+    for lost in (1, 2, 3, 150):
+        assert cadence(np.delete(ms, lost), 1.0).holes() == [], lost
+        assert len(cadence(np.delete(ms, [lost, lost + 1]), 1.0).holes()) == 1, lost

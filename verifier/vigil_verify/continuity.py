@@ -40,6 +40,12 @@ def tolerance_s(frame_s: float, hold_s: float, tolerance_frames: float) -> float
     return max(tolerance_frames * frame_s, 2 * hold_s - frame_s, MIN_GAP_S)
 
 
+ROUNDING_S = 1.001e-3
+"""Timestamp error tolerated at the gap threshold: Matroska's default 1 ms time base makes
+an interval up to 1 ms long or short (30 fps in ms: 33, 34, 33...); a 90 kHz tick is 11 µs,
+and float arithmetic on either adds less than a microsecond."""
+
+
 def local_cadence(
     intervals: NDArray[np.float64], window: int = CADENCE_WINDOW
 ) -> NDArray[np.float64]:
@@ -145,7 +151,11 @@ def cadence(times: NDArray[np.float64], tolerance_frames: float) -> Cadence:
     before = _windowed(intervals, CADENCE_WINDOW, np.r_[0:CADENCE_WINDOW])
     held = np.minimum(np.where(np.isnan(before), expected, before), expected)
     missing = intervals - expected
-    gap = (missing > tolerance_frames * expected) & (missing > MIN_GAP_S)
+    # Exactly ``tolerance_frames`` frames missing is no gap, whatever the rounding of the
+    # timestamps makes of it (one dropped frame at 1.4 s on a 90 kHz clock was; an AVI's drop
+    # frame at 0.033 s in its Matroska segment, on a 1 ms clock, was).
+    beyond = missing - tolerance_frames * expected
+    gap = (beyond > ROUNDING_S) & (missing > MIN_GAP_S)
     return Cadence(times, intervals, expected, held, gap)
 
 
