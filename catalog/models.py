@@ -87,6 +87,9 @@ class Recording(Base):
     # clockwise degrees (0/90/180/270) that turn the stored pixels upright (the original's
     # display matrix, which stream-copied segments lose); None: probed before 0008, or no video
     rotation: Mapped[int | None] = mapped_column(Integer)
+    # the subtitle, data and timecode tracks and where each is kept (``catalog.tracks``: a JSON
+    # array, as signed in the ``segment`` event); None: segmented before 0009, or a live stream
+    extra_tracks: Mapped[str | None] = mapped_column(Text)
     frame_hold_s: Mapped[float | None] = mapped_column(Float)  # longest normal frame interval
     origin_s: Mapped[float | None] = mapped_column(Float)  # source pts of the timeline's zero
     duration_s: Mapped[float | None] = mapped_column(Float)

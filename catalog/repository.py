@@ -180,6 +180,13 @@ class Catalog:
         with self.session() as session:
             session.execute(update(Recording).where(Recording.id == recording_id).values(**values))
 
+    def update_recording_with(self, recording_id: str, event: Event, /, **values: object) -> None:
+        """Set ``values`` on the recording's row and record ``event`` (the custody event that
+        documents them) in the same transaction."""
+        with self.session() as session:
+            session.execute(update(Recording).where(Recording.id == recording_id).values(**values))
+            self._event(session, event)
+
     def mark_complete(self, recording_id: str, event: Event) -> bool:
         """Set status complete once; True only for the caller that made the change."""
         with self.session() as session:

@@ -20,6 +20,7 @@ from catalog.clock import wall_clock
 from catalog.gaps import recording_tolerance_s
 from catalog.models import Recording, Segment
 from catalog.repository import SYSTEM_ACTOR, Catalog, Event
+from catalog.tracks import KeptTrack, tracks_json
 from ingest.errors import IngestError
 from integrity.keyframes import KeyframeHash
 from store.base import ObjectStore, sha256_file
@@ -48,6 +49,9 @@ class SegmentDetail(BaseModel):
     chain_head: str
     playlist_sha256: str
     damage: str | None
+    # the subtitle, data and timecode tracks and where each is kept (None: not listed, as for
+    # a live stream, whose input is not probed for them)
+    tracks: tuple[KeptTrack, ...] | None = None
 
 
 class SegmentStoredDetail(BaseModel):
@@ -89,6 +93,15 @@ def record_probe(catalog: Catalog, recording_id: str, probed: ProbeResult, **als
         # the turn to upright (issue 17): what stored segments are decoded with
         **({"rotation": probed.rotation} if video else {}),
         **also,
+    )
+
+
+def kept_tracks(probed: ProbeResult) -> tuple[KeptTrack, ...]:
+    """The probed subtitle, data and timecode tracks, each kept in the original only: the
+    segments are MPEG-TS with only the video and audio mapped (``transcode.commands``)."""
+    return tuple(
+        KeptTrack(index=t.index, codec=t.codec, kind=t.kind, kept="original")
+        for t in probed.extra_tracks
     )
 
 
@@ -222,8 +235,11 @@ class SegmentWriter:
         damage: str,
         work: Path,
         playback: str | None = None,
+        tracks: Sequence[KeptTrack] | None = None,
     ) -> None:
-        """The playlist, the recording's totals (status ``segmented``) and the custody event."""
+        """The playlist, the recording's totals (status ``segmented``) and the custody event,
+        in one transaction; ``tracks``: its other tracks and where each is kept (None: not
+        listed)."""
         recording = self.catalog.recording(recording.id)
         key = f"{recording.id}/index.m3u8"
         sha = store_playlist(
@@ -231,8 +247,17 @@ class SegmentWriter:
             gap_tolerance_frames=self.gap_tolerance_frames,
         )  # fmt: skip
         chain_head = segments[-1].chain
-        self.catalog.update_recording(
+        detail = SegmentDetail(
+            count=len(segments),
+            playback=playback or kind,
+            chain_head=chain_head,
+            playlist_sha256=sha,
+            damage=damage or None,
+            tracks=None if tracks is None else tuple(tracks),
+        )
+        self.catalog.update_recording_with(
             recording.id,
+            Event("segment", SYSTEM_ACTOR, recording.id, detail=detail),
             status="segmented",
             segment_count=len(segments),
             chain_head=chain_head,
@@ -242,14 +267,7 @@ class SegmentWriter:
             playback=playback or kind,
             phash_fps=self.phash_fps,
             damage=damage or None,
+            extra_tracks=None if detail.tracks is None else tracks_json(detail.tracks),
         )
-        detail = SegmentDetail(
-            count=len(segments),
-            playback=playback or kind,
-            chain_head=chain_head,
-            playlist_sha256=sha,
-            damage=damage or None,
-        )
-        self.catalog.add_event(Event("segment", SYSTEM_ACTOR, recording.id, detail=detail))
         if damage:
             self.catalog.add_event(Event("flag.damaged", SYSTEM_ACTOR, recording.id, damage))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from catalog.models import Recording, Segment
 from catalog.repository import SYSTEM_ACTOR, Catalog, Event
-from ingest.custody import SegmentWriter, record_probe
+from ingest.custody import SegmentWriter, kept_tracks, record_probe
 from integrity.keyframes import Keyframes, keyframe_hashes
 from store.base import ObjectStore
 from transcode.errors import TranscodeError
@@ -163,6 +163,7 @@ class CustodyPath:
             "; ".join(d for d in damage if d),
             work,
             playback="copy" if playable(probed) else "proxy",
+            tracks=kept_tracks(probed),
         )
         return segments
 

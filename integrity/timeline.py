@@ -12,6 +12,7 @@ from catalog.clock import wall_clock
 from catalog.gaps import device_gaps, recording_gaps
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog
+from catalog.tracks import KeptTrack, TracksListed, describe_tracks
 from integrity.credentials import CaptureCredentials
 from integrity.verify import VerifyDetail
 
@@ -36,6 +37,8 @@ class RecordingView:
     segments: tuple[SegmentView, ...]
     gaps: tuple[Discontinuity, ...]
     credentials: CaptureCredentials | None = None  # the C2PA manifest signed at capture
+    # its subtitle, data and timecode tracks, where each is kept (None: not listed)
+    tracks: tuple[KeptTrack, ...] | None = None
 
     @property
     def continuous(self) -> bool:
@@ -47,6 +50,11 @@ class RecordingView:
         if self.credentials is None:
             return "no C2PA manifest"
         return self.credentials.describe()
+
+    @property
+    def tracks_kept(self) -> str:
+        """ "subtitle mov_text (stream 2): kept in the original only, not in the segments"."""
+        return describe_tracks(self.tracks)
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,20 @@ def capture_credentials(catalog: Catalog, recording_id: str) -> CaptureCredentia
     for event in catalog.events(recording_ids=[recording_id]):
         if event.action == "original.c2pa":
             return CaptureCredentials.parse(event.detail)
+    return None
+
+
+def listed_tracks(catalog: Catalog, recording_id: str) -> tuple[KeptTrack, ...] | None:
+    """The recording's subtitle, data and timecode tracks and where each is kept, from its
+    ``segment`` custody event (in the signed log; the catalogue column is a copy anyone with
+    database access could rewrite). None: not listed (segmented before they were, or not yet),
+    or listed wrongly (``integrity.logfacts`` reports that as a problem of the log)."""
+    for event in catalog.events(recording_ids=[recording_id]):
+        if event.action == "segment" and event.detail:
+            try:
+                return TracksListed.model_validate_json(event.detail).tracks
+            except ValidationError:
+                return None
     return None
 
 
@@ -129,6 +151,7 @@ def case_timeline(
                 ),
                 gaps=tuple(gaps),
                 credentials=capture_credentials(catalog, rec.id),
+                tracks=listed_tracks(catalog, rec.id),
             )
         )
         recordings.append(rec)

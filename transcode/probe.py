@@ -28,7 +28,7 @@ from transcode.commands import (
 )
 from transcode.errors import TranscodeError
 from transcode.ffmpeg import FfmpegFailed, ProcessRunner
-from transcode.tracks import AudioTrack, audio_languages, header_rotation
+from transcode.tracks import AudioTrack, ExtraTrack, audio_languages, extra_tracks, header_rotation
 
 # Codecs a browser plays inside HLS/MPEG-TS without transcoding.
 PLAYABLE_VIDEO = frozenset({"h264"})
@@ -200,6 +200,9 @@ class ProbeResult:
     # its display matrix (``transcode.tracks.header_rotation``); stream-copied segments lose
     # the matrix, so it is catalogued and applied wherever a segment is decoded (issue 17)
     rotation: int = 0
+    # the subtitle, data and timecode tracks (``transcode.tracks.extra_tracks``): the segments
+    # map only video and audio, so the original alone keeps them (issue 17)
+    extra_tracks: tuple[ExtraTrack, ...] = field(default=())
 
     @property
     def audio_tracks(self) -> tuple[AudioTrack, ...]:
@@ -406,6 +409,7 @@ def probe(
         exit_code=result.returncode,
         languages=audio_languages(result.stderr_head),
         rotation=header_rotation(result.stderr_head) if video is not None else 0,
+        extra_tracks=extra_tracks(result.stderr_head),
     )
 
 

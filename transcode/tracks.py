@@ -23,6 +23,7 @@ TrackKind = Literal["subtitle", "data", "timecode"]
 _STREAM = re.compile(r"^\s*Stream #\d+:(\d+)\S*:\s*(Video|Audio|Subtitle|Data|Attachment):\s*(\S+)")
 _AUDIO = re.compile(r"^\s*Stream #0:\d+(?:\[[^\]]*\])?(?:\((?P<lang>[^)]*)\))?:\s*Audio:")
 _UNDETERMINED = frozenset({"", "und", "unk", "xxx"})
+_TAG = re.compile(r"\((\w{4}) / 0x[0-9A-Fa-f]+\)")  # the container's codec tag: "(tmcd / 0x...)"
 _MATRIX = re.compile(r"displaymatrix:\s*rotation of\s*(-?[\d.]+)\s*degrees")
 
 
@@ -52,13 +53,17 @@ def header_rotation(stderr: str) -> int:
 
 
 def extra_tracks(stderr: str) -> tuple[ExtraTrack, ...]:
-    """The subtitle, data and timecode tracks of the input, in stream order."""
+    """The subtitle, data and timecode tracks of the input, in stream order. A track ffmpeg
+    has no decoder name for ("none", as a QuickTime timecode) is named by its codec tag."""
     found: list[ExtraTrack] = []
     for line in stderr.splitlines():
         stream = _STREAM.match(line)
         if stream is None or stream.group(2) not in ("Subtitle", "Data"):
             continue
         codec = stream.group(3).rstrip(",")
+        tag = _TAG.search(line)
+        if codec == "none" and tag is not None:
+            codec = tag.group(1)
         kind: TrackKind = "subtitle" if stream.group(2) == "Subtitle" else "data"
         if "tmcd" in line:
             kind = "timecode"

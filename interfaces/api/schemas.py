@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 from vigil_verify.verdicts import Finding, Verdict
 
+from catalog.tracks import KeptTrack
 from ingest.service import GpsFix
 from ingest.uploads import MAX_CHUNK
 
@@ -145,6 +146,18 @@ class RecordingOut(BaseModel):
         default="no C2PA manifest",
         description="The C2PA manifest the original carried, as its custody event records it:"
         ' "signed at capture by <certificate subject>: valid" (or invalid, untrusted).',
+    )
+    tracks: str = Field(
+        default="not listed (catalogued before such tracks were)",
+        description="The subtitle, data and timecode tracks, as the recording's signed"
+        ' "segment" custody event lists them, and where each is kept: "subtitle mov_text'
+        " (stream 2), timecode tmcd (stream 3): kept in the original only, not in the"
+        ' segments"; "none besides video and audio".',
+    )
+    extra_tracks: list[KeptTrack] | None = Field(
+        default=None,
+        description="The same tracks, one by one; null: not listed (segmented before they"
+        " were, a live stream, or not yet segmented).",
     )
     window_from_s: float | None
     window_to_s: float | None

@@ -82,6 +82,7 @@ def _recording_block(view: RecordingView) -> list[str]:
         f"  clock offset {offset}",
         f"  status {rec.status}  chain head {rec.chain_head or '-'}",
         f"  provenance {view.provenance}",
+        f"  tracks {view.tracks_kept}",
     ]
     if rec.damage:
         lines.append(f"  FLAGGED: {rec.damage}")

@@ -184,14 +184,8 @@ CLIPS: tuple[Clip, ...] = (
             ["-c:v", "mpeg4", "-q:v", "5", "-bf", "0", *KEY_EACH_SECOND],
             audio=["-c:a", "libmp3lame", "-b:a", "96k"],
         ),
-        notes="MPEG-4 Part 2 and MP3",
-        xfail={
-            "gaps": (
-                "not Vigil's fault: ffmpeg's AVI muxer wrote the 2nd frame as a 0-byte drop frame, "
-                "so the file has a real 1-frame hole at 0.033 s that transcode.timing keeps as a "
-                "hole (fix this clip's builder)"
-            ),
-        },
+        notes="MPEG-4 Part 2 and MP3 (ffmpeg's AVI muxer writes the 2nd frame as a 0-byte "
+        "drop frame: one dropped frame, which is no gap)",
     ),
     Clip(
         "ts-hour-jump",
@@ -200,9 +194,10 @@ CLIPS: tuple[Clip, ...] = (
         gaps=((14.0, JUMP_S),),
         xfail={
             "match-crf23": (
-                "ffmpeg (no -copyts) corrects the MPEG-TS discontinuity, so the copy has the "
-                "footage after the jump at 14 s, not 3614 s; integrity.match._match_pictures "
-                "looks for segments 2-3 at their timeline times and calls them 'missing'"
+                "the pictures match (a copy with the gap closed is looked for after the segment "
+                "before), but segment 1's stored audio holds packets from after the jump, and "
+                "aresample=async=1 fills the hour between with silence in its signed "
+                "fingerprint; the copy has no such hour, so segment 1's sound is 'edited'"
             )
         },
     ),
@@ -394,11 +389,6 @@ def test_segments_carry_only_video_and_audio(
     assert extra_tracks(_header(ffmpeg, path)) == ()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="catalog.models.Recording has no column for extra tracks; transcode.tracks."
-    "extra_tracks() parses them but nothing in ingest/workers calls it",
-)
 def test_extra_tracks_are_listed_in_the_catalogue_saying_where_they_are_kept(
     corpus: Callable[[str], Recorded],
 ) -> None:

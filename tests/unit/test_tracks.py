@@ -41,10 +41,12 @@ def test_rotation_of_a_later_stream_is_not_the_videos() -> None:
 def test_extra_tracks() -> None:
     assert extra_tracks(DUMP) == (
         ExtraTrack(2, "mov_text", "subtitle"),
-        ExtraTrack(3, "none", "timecode"),
+        ExtraTrack(3, "tmcd", "timecode"),  # no decoder name ("none"): its codec tag
         ExtraTrack(4, "bin_data", "data"),
     )
     assert extra_tracks("") == ()
+    # no decoder name and no codec tag: "none" as ffmpeg says
+    assert extra_tracks("  Stream #0:1: Data: none\n") == (ExtraTrack(1, "none", "data"),)
 
 
 TWO_AUDIO = """Input #0, matroska,webm, from 'two.mkv':

@@ -100,6 +100,8 @@ def _timeline_out(timeline: CaseTimeline) -> TimelineOut:
                 audio_tracks=v.recording.audio_tracks,
                 audio_codec=v.recording.audio_codec,
                 provenance=v.provenance,
+                tracks=v.tracks_kept,
+                extra_tracks=None if v.tracks is None else list(v.tracks),
                 window_from_s=v.window[0],
                 window_to_s=v.window[1],
                 segments=[
