@@ -20,7 +20,7 @@ from catalog.clock import wall_clock
 from catalog.gaps import recording_tolerance_s
 from catalog.models import Recording, Segment
 from catalog.repository import SYSTEM_ACTOR, Catalog, Event
-from catalog.tracks import KeptTrack, tracks_json
+from catalog.tracks import KeptTrack, TrackGps, tracks_json
 from ingest.errors import IngestError
 from integrity.keyframes import KeyframeHash
 from store.base import ObjectStore, sha256_file
@@ -52,6 +52,8 @@ class SegmentDetail(BaseModel):
     # the subtitle, data and timecode tracks and where each is kept (None: not listed, as for
     # a live stream, whose input is not probed for them)
     tracks: tuple[KeptTrack, ...] | None = None
+    # the GPS read out of those tracks, each a derived object (``ingest.gpstracks``)
+    gps: tuple[TrackGps, ...] = ()
 
 
 class SegmentStoredDetail(BaseModel):
@@ -236,10 +238,11 @@ class SegmentWriter:
         work: Path,
         playback: str | None = None,
         tracks: Sequence[KeptTrack] | None = None,
+        gps: Sequence[TrackGps] = (),
     ) -> None:
         """The playlist, the recording's totals (status ``segmented``) and the custody event,
         in one transaction; ``tracks``: its other tracks and where each is kept (None: not
-        listed)."""
+        listed); ``gps``: the GPS objects read out of them (already stored)."""
         recording = self.catalog.recording(recording.id)
         key = f"{recording.id}/index.m3u8"
         sha = store_playlist(
@@ -254,6 +257,7 @@ class SegmentWriter:
             playlist_sha256=sha,
             damage=damage or None,
             tracks=None if tracks is None else tuple(tracks),
+            gps=tuple(gps),
         )
         self.catalog.update_recording_with(
             recording.id,

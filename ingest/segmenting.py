@@ -21,6 +21,7 @@ from pathlib import Path
 from catalog.models import Recording, Segment
 from catalog.repository import SYSTEM_ACTOR, Catalog, Event
 from ingest.custody import SegmentWriter, kept_tracks, record_probe
+from ingest.gpstracks import read_gps
 from integrity.keyframes import Keyframes, keyframe_hashes
 from store.base import ObjectStore
 from transcode.errors import TranscodeError
@@ -164,6 +165,7 @@ class CustodyPath:
             work,
             playback="copy" if playable(probed) else "proxy",
             tracks=kept_tracks(probed),
+            gps=read_gps(self.tools, self.store, recording, source, probed, work),
         )
         return segments
 

@@ -27,7 +27,7 @@ from vigil_verify.facts import LedgerCheck, SignedRecording, apply_event, parse_
 from vigil_verify.merkle import leaf_hash, verify_inclusion
 
 from catalog.models import CustodyEvent, LedgerLeaf
-from catalog.tracks import KeptTrack, TracksListed
+from catalog.tracks import KeptTrack, TrackGps, TracksListed
 from integrity.ledger import Ledger, canonical_event, worm_checkpoint_keys
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class ProvedRecording:
     playlist_sha256: str | None = None  # from the "segment" summary event
     chain_head: str | None = None
     tracks: tuple[KeptTrack, ...] | None = None  # its other tracks, where kept ("segment")
+    gps: tuple[TrackGps, ...] = ()  # the GPS objects read out of them ("segment")
     unsigned: list[str] = field(default_factory=list)  # events no signed head covers yet
     problems: list[str] = field(default_factory=list)  # events that fail against the log
     events: int = 0  # custody events of the recording read
@@ -172,7 +173,8 @@ def _learn(proved: ProvedRecording, checker: LedgerCheck, position: int, raw: by
         proved.playlist_sha256 = playlist if isinstance(playlist, str) else None
         proved.chain_head = head if isinstance(head, str) else None
         try:
-            proved.tracks = TracksListed.model_validate(event.detail).tracks
+            listed = TracksListed.model_validate(event.detail)
+            proved.tracks, proved.gps = listed.tracks, listed.gps
         except ValueError as exc:  # pydantic's ValidationError
             proved.problems.append(f"log: event #{event.id} (segment) lists tracks wrongly ({exc})")
     proved.problems.extend(checker.problems)

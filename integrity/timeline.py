@@ -12,7 +12,7 @@ from catalog.clock import wall_clock
 from catalog.gaps import device_gaps, recording_gaps
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog
-from catalog.tracks import KeptTrack, TracksListed, describe_tracks
+from catalog.tracks import KeptTrack, TrackGps, TracksListed, describe_tracks
 from integrity.credentials import CaptureCredentials
 from integrity.verify import VerifyDetail
 
@@ -39,6 +39,8 @@ class RecordingView:
     credentials: CaptureCredentials | None = None  # the C2PA manifest signed at capture
     # its subtitle, data and timecode tracks, where each is kept (None: not listed)
     tracks: tuple[KeptTrack, ...] | None = None
+    # the GPS read out of those tracks, from the same signed event
+    gps: tuple[TrackGps, ...] = ()
 
     @property
     def continuous(self) -> bool:
@@ -94,18 +96,19 @@ def capture_credentials(catalog: Catalog, recording_id: str) -> CaptureCredentia
     return None
 
 
-def listed_tracks(catalog: Catalog, recording_id: str) -> tuple[KeptTrack, ...] | None:
-    """The recording's subtitle, data and timecode tracks and where each is kept, from its
-    ``segment`` custody event (in the signed log; the catalogue column is a copy anyone with
-    database access could rewrite). None: not listed (segmented before they were, or not yet),
-    or listed wrongly (``integrity.logfacts`` reports that as a problem of the log)."""
+def listed_tracks(catalog: Catalog, recording_id: str) -> TracksListed:
+    """The recording's subtitle, data and timecode tracks, where each is kept, and the GPS read
+    out of them, from its ``segment`` custody event (in the signed log; the catalogue column is
+    a copy anyone with database access could rewrite). Tracks None: not listed (segmented
+    before they were, or not yet), or listed wrongly (``integrity.logfacts`` reports that as a
+    problem of the log)."""
     for event in catalog.events(recording_ids=[recording_id]):
         if event.action == "segment" and event.detail:
             try:
-                return TracksListed.model_validate_json(event.detail).tracks
+                return TracksListed.model_validate_json(event.detail)
             except ValidationError:
-                return None
-    return None
+                return TracksListed()
+    return TracksListed()
 
 
 def integrity_state(segment: Segment, verified: dict[int, str]) -> str:
@@ -131,6 +134,7 @@ def case_timeline(
         segments = [s for s in catalog.segments(rec.id) if _in_window(s, window)]
         gaps = recording_gaps(rec, segments, tolerance_frames)
         verified = verified_states(catalog, rec.id)
+        listed = listed_tracks(catalog, rec.id)
         views.append(
             RecordingView(
                 recording=rec,
@@ -151,7 +155,8 @@ def case_timeline(
                 ),
                 gaps=tuple(gaps),
                 credentials=capture_credentials(catalog, rec.id),
-                tracks=listed_tracks(catalog, rec.id),
+                tracks=listed.tracks,
+                gps=listed.gps,
             )
         )
         recordings.append(rec)

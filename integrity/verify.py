@@ -39,6 +39,7 @@ from vigil_verify.verdicts import Finding, Verdict
 
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event, now
+from catalog.tracks import TrackGps
 from integrity.audio import tools_run
 from integrity.frames import segment_hashes
 from integrity.ledger import Ledger
@@ -133,6 +134,7 @@ class Verifier:
             ("original", original),
             *((f"segment {c.index}", c) for c in checks),
             *([("playlist", playlist)] if playlist is not None else []),
+            *((f"GPS of stream {g.index}", self._check_gps(rec, g)) for g in log.gps),
         ]
         problems = [
             *log_problems,
@@ -352,17 +354,21 @@ class Verifier:
     def _check_playlist(self, rec: Recording, log: ProvedRecording) -> Finding | None:
         if log.playlist_sha256 is None:
             return None
-        key = f"{rec.id}/index.m3u8"
+        return self._check_derived(rec, f"{rec.id}/index.m3u8", log.playlist_sha256, "playlist")
+
+    def _check_gps(self, rec: Recording, signed: TrackGps) -> Finding:
+        """A GPS object read out of a track of the original, against its signed SHA-256."""
+        return self._check_derived(rec, signed.key, signed.sha256, "GPS object")
+
+    def _check_derived(self, rec: Recording, key: str, signed_sha256: str, what: str) -> Finding:
+        """A derived object that is not footage, against the SHA-256 the log signed for it."""
         found = self._object("derived", key)
         if found is None:
-            kind, detail = Verdict.MISSING, f"the playlist {key} is not in the store"
-        elif found[0] == log.playlist_sha256:
-            kind, detail = Verdict.INTACT, "the playlist's sha256 as signed"
+            kind, detail = Verdict.MISSING, f"the {what} {key} is not in the store"
+        elif found[0] == signed_sha256:
+            kind, detail = Verdict.INTACT, f"the {what}'s sha256 as signed"
         else:
-            kind, detail = (
-                Verdict.BYTES_ALTERED,
-                "the playlist's sha256 differs from the signed one",
-            )
+            kind, detail = Verdict.BYTES_ALTERED, f"the {what}'s sha256 differs from the signed one"
         return Finding(kind=kind, recording=rec.id, detail=detail, file=key)
 
 

@@ -29,11 +29,13 @@ _MATRIX = re.compile(r"displaymatrix:\s*rotation of\s*(-?[\d.]+)\s*degrees")
 
 @dataclass(frozen=True)
 class ExtraTrack:
-    """A track that is neither video nor audio: its stream index, codec name and kind."""
+    """A track that is neither video nor audio: its stream index, codec name and kind, and
+    the container's codec tag where the header shows one ("gpmd" for GoPro's GPMF)."""
 
     index: int
     codec: str
     kind: TrackKind
+    tag: str | None = None
 
 
 def header_rotation(stderr: str) -> int:
@@ -67,7 +69,8 @@ def extra_tracks(stderr: str) -> tuple[ExtraTrack, ...]:
         kind: TrackKind = "subtitle" if stream.group(2) == "Subtitle" else "data"
         if "tmcd" in line:
             kind = "timecode"
-        found.append(ExtraTrack(int(stream.group(1)), codec, kind))
+        named = tag.group(1) if tag is not None else None
+        found.append(ExtraTrack(int(stream.group(1)), codec, kind, named))
     return tuple(found)
 
 

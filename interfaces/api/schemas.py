@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 from vigil_verify.verdicts import Finding, Verdict
 
-from catalog.tracks import KeptTrack
+from catalog.tracks import KeptTrack, TrackGps
 from ingest.service import GpsFix
 from ingest.uploads import MAX_CHUNK
 
@@ -158,6 +158,12 @@ class RecordingOut(BaseModel):
         default=None,
         description="The same tracks, one by one; null: not listed (segmented before they"
         " were, a live stream, or not yet segmented).",
+    )
+    gps: list[TrackGps] = Field(
+        default_factory=list,
+        description="The GPS read out of those tracks (GoPro GPMF in a data track, NMEA"
+        ' sentences in a subtitle track), as the signed "segment" event lists it: form,'
+        " fixes, their UTC span, and the derived object (JSON) holding them with its SHA-256.",
     )
     window_from_s: float | None
     window_to_s: float | None

@@ -83,6 +83,7 @@ def _recording_block(view: RecordingView) -> list[str]:
         f"  status {rec.status}  chain head {rec.chain_head or '-'}",
         f"  provenance {view.provenance}",
         f"  tracks {view.tracks_kept}",
+        *(f"  {gps.describe()}" for gps in view.gps),
     ]
     if rec.damage:
         lines.append(f"  FLAGGED: {rec.damage}")

@@ -122,7 +122,7 @@ def test_the_row_and_the_event_are_written_together_and_the_timeline_reads_the_e
     catalog = _catalog(tmp_path)
     rec = recording()
     catalog.add_recording(rec, Event("ingest", "tester", rec.id))
-    assert listed_tracks(catalog, rec.id) is None  # not segmented yet
+    assert listed_tracks(catalog, rec.id).tracks is None  # not segmented yet
     detail = _segment_detail((SUBTITLE, TIMECODE))
     catalog.update_recording_with(
         rec.id,
@@ -135,7 +135,7 @@ def test_the_row_and_the_event_are_written_together_and_the_timeline_reads_the_e
     assert parse_tracks(row.extra_tracks) == (SUBTITLE, TIMECODE)
     # The timeline reads the signed event, not the row (which anyone with the database can edit)
     catalog.update_recording(rec.id, extra_tracks=tracks_json(()))
-    assert listed_tracks(catalog, rec.id) == (SUBTITLE, TIMECODE)
+    assert listed_tracks(catalog, rec.id).tracks == (SUBTITLE, TIMECODE)
 
 
 class _Unwritable(BaseModel):
@@ -152,7 +152,7 @@ def test_an_event_that_is_refused_leaves_the_row_unchanged(tmp_path: Path) -> No
             status="segmented",
         )  # fmt: skip
     assert catalog.recording(rec.id).status == "stored"
-    assert listed_tracks(catalog, rec.id) is None
+    assert listed_tracks(catalog, rec.id).tracks is None
 
 
 def test_the_case_timeline_shows_the_tracks_beside_the_provenance() -> None:

@@ -20,6 +20,7 @@ DUMP = """Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'sub.mov':
   Stream #0:2[0x3]: Subtitle: mov_text (text / 0x74786574), 0 kb/s (default)
   Stream #0:3[0x4](eng): Data: none (tmcd / 0x64636D74) (default)
   Stream #0:4: Data: bin_data
+  Stream #0:5[0x6](eng): Data: bin_data (gpmd / 0x646D7067), 61 kb/s (default)
 """
 
 
@@ -40,9 +41,10 @@ def test_rotation_of_a_later_stream_is_not_the_videos() -> None:
 
 def test_extra_tracks() -> None:
     assert extra_tracks(DUMP) == (
-        ExtraTrack(2, "mov_text", "subtitle"),
-        ExtraTrack(3, "tmcd", "timecode"),  # no decoder name ("none"): its codec tag
+        ExtraTrack(2, "mov_text", "subtitle", "text"),
+        ExtraTrack(3, "tmcd", "timecode", "tmcd"),  # no decoder name ("none"): its codec tag
         ExtraTrack(4, "bin_data", "data"),
+        ExtraTrack(5, "bin_data", "data", "gpmd"),  # GoPro's GPMF: known by its tag
     )
     assert extra_tracks("") == ()
     # no decoder name and no codec tag: "none" as ffmpeg says

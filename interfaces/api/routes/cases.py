@@ -102,6 +102,7 @@ def _timeline_out(timeline: CaseTimeline) -> TimelineOut:
                 provenance=v.provenance,
                 tracks=v.tracks_kept,
                 extra_tracks=None if v.tracks is None else list(v.tracks),
+                gps=list(v.gps),
                 window_from_s=v.window[0],
                 window_to_s=v.window[1],
                 segments=[
