@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ import pytest
 from catalog.models import Segment
 from tests.helpers import ingest_and_process
 from tests.integration.test_api import serve
+from tests.integration.test_rotation import dimensions, phone_clip
 from transcode.samples import SampleSpec
 from workers.app import Vigil
 
@@ -233,3 +235,71 @@ def test_a_reviewer_sees_the_case_timeline_with_its_gap_plays_verifies_and_reads
     assert page.get_by_role("button", name=re.compile(r"^Segment ")).count() == 0
     assert errors == []
     page.close()
+
+
+UPRIGHT_JS = """async (at) => {
+  const v = document.querySelector('video');
+  const once = (what) => new Promise((ok) => v.addEventListener(what, ok, {once: true}));
+  if (v.readyState < 1) await once('loadedmetadata');
+  v.currentTime = at;
+  await once('seeked');
+  if (v.readyState < 2) await once('canplay');
+  const c = document.createElement('canvas');
+  c.width = 24; c.height = 32;
+  const g = c.getContext('2d');
+  g.drawImage(v, 0, 0, 24, 32);
+  const d = g.getImageData(0, 0, 24, 32).data;
+  const gray = [];
+  for (let i = 0; i < d.length; i += 4) {
+    gray.push(Math.round(0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2]));
+  }
+  return {width: v.videoWidth, height: v.videoHeight, gray};
+}"""
+
+
+def _gray(ffmpeg: str, source: Path, at: float, turn: str = "") -> list[int]:
+    """ffmpeg's own picture of ``source`` at ``at`` s, turned by its display matrix (ffmpeg
+    autorotates), then by ``turn`` (a filter, "" for none), as 24x32 gray."""
+    chain = ",".join(f for f in (turn, "scale=24:32:flags=area", "format=gray") if f)
+    done = subprocess.run(
+        [ffmpeg, "-v", "error", "-ss", str(at), "-i", str(source), "-frames:v", "1",
+         "-vf", chain, "-f", "rawvideo", "pipe:1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return list(done.stdout)
+
+
+def _distance(a: list[int], b: list[int]) -> float:
+    assert len(a) == len(b) == 24 * 32
+    return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
+
+
+def test_a_phone_recording_with_a_display_matrix_plays_upright(
+    browser: Browser, app_factory: Callable[..., Vigil], ffmpeg: str, tmp_path: Path
+) -> None:
+    """Issue 17: a phone MOV whose pictures are stored on their side (display matrix 90°) is
+    played by Chromium from its original, turned upright: portrait, and the picture the
+    browser draws is ffmpeg's upright picture, not the one turned the other way."""
+    from playwright.sync_api import expect
+
+    phone = phone_clip(ffmpeg, tmp_path, 90)
+    assert dimensions(ffmpeg, phone) == (320, 240)  # stored on its side
+    app = app_factory()
+    rec_id = ingest_and_process(app, phone)
+    assert app.catalog.recording(rec_id).rotation in (90, 270)  # catalogued as turned
+    app.cases.link("CASE-PHONE", rec_id, from_s=None, to_s=None, reason="stop", actor="sam")
+    app.access.add_principal("alice", "reviewer", display_name="Alice Reviewer", actor="setup")
+    app.access.assign("CASE-PHONE", "alice", actor="setup")
+    token = app.access.issue_token("alice", label="web", actor="setup").token
+    for url in serve(app):
+        page, errors = open_page(browser, url)
+        page.get_by_label("API token").fill(token)
+        page.get_by_role("button", name="Use token").click()
+        page.get_by_role("link", name="CASE-PHONE").click()
+        expect(page.get_by_text(f"Recording {rec_id} · ", exact=False)).to_be_visible()
+        drawn = page.evaluate(UPRIGHT_JS, 2.0)
+        assert (drawn["width"], drawn["height"]) == (240, 320)  # portrait, as the phone held
+        upright = _distance(drawn["gray"], _gray(ffmpeg, phone, 2.0))
+        other_way = _distance(drawn["gray"], _gray(ffmpeg, phone, 2.0, "transpose=2,transpose=2"))
+        assert upright < 12 < other_way, (upright, other_way)
+        assert errors == []
