@@ -1,0 +1,146 @@
+"""A recording's packets, each hashed in one canonical form that survives remuxing (issue 18).
+
+Storage near 1.0x needs a segment identity computed from the original itself: a hash over the
+original's own packets in the segment's range, that a verifier can recompute from the
+original, or from an honest remux of it, with any ffmpeg. The raw bytes of a packet are not
+that: the same H.264 picture is length-prefixed in MP4/MOV/MKV and start-coded in MPEG-TS
+(with the parameter sets and an access unit delimiter added in-band), and the same AAC frame
+has an ADTS header in MPEG-TS and none in MP4. So each stream is first put through the bitstream
+filters that bring every container to one form (``CANONICAL``), and ffmpeg's ``framehash``
+muxer hashes each packet (SHA-256):
+
+* H.264: ``h264_mp4toannexb`` (start codes; a no-op on MPEG-TS input), then ``filter_units``
+  drops SPS, PPS and access unit delimiters (types 7, 8, 9), which muxers add or move; the
+  units are written back by ffmpeg's coded-bitstream layer, so start codes come out alike.
+* HEVC: ``hevc_mp4toannexb``, then drops VPS, SPS, PPS and AUD (32-35).
+* AAC: ``aac_adtstoasc`` (raw frames; a no-op on MP4 input).
+* Anything else: the packet as it is.
+
+SEI and every slice stay in. What the parameter sets say is covered by the original's own
+SHA-256 and by decoding (the perceptual hashes). A packet's side data (``S=`` in framehash:
+AAC priming "skip samples", new extradata) is not part of its identity: containers carry it
+differently (an MP4 edit list, for one).
+
+Measured (``tests/integration/test_packet_identity.py``, and ``docs/storage.md``): the
+per-stream digests of an H.264/AAC MP4 are the same for the file and its ``-c copy`` remuxes
+to MKV, MPEG-TS, MOV (faststart) and MPEG-TS back to MP4, under ffmpeg 5.1 (Debian 12) and 9.0
+(imageio-ffmpeg), and for an HEVC MP4 and its MKV and TS remuxes; a byte flipped inside one
+video sample changes that one packet's hash and no other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+CANONICAL: dict[str, str] = {
+    "h264": "h264_mp4toannexb,filter_units=remove_types=7|8|9",
+    "hevc": "hevc_mp4toannexb,filter_units=remove_types=32|33|34|35",
+    "aac": "aac_adtstoasc",
+}
+
+_TB = re.compile(r"^#tb (\d+): (\d+)/(\d+)\s*$")
+_CODEC = re.compile(r"^#codec_id (\d+): (\S+)\s*$")
+_LINE = re.compile(
+    r"^\s*(\d+),\s*(-?\d+),\s*(-?\d+),\s*(-?\d+),\s*(\d+),\s*([0-9a-fA-F]{64})"
+    r"(?:,\s*S=\d+,.*)?\s*$"  # the packet's side data (skip samples...): not its identity
+)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A stream of the input to hash: its index in the file and its codec as ffmpeg names
+    it (``h264``, ``hevc``, ``aac``...)."""
+
+    index: int
+    codec: str
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One packet in its canonical form: which of the hashed streams (0-based, in the order
+    asked for), its decode and presentation times (seconds) and duration, size and SHA-256."""
+
+    stream: int
+    dts_s: float
+    pts_s: float
+    duration_s: float
+    size: int
+    sha256: str
+
+
+def packet_hash_args(source: Path, streams: Sequence[Stream]) -> list[str]:
+    """ffmpeg arguments (after the binary) that write every packet of ``streams`` of
+    ``source``, in canonical form, as ``framehash`` lines (SHA-256) on stdout."""
+    args = ["-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(source)]
+    for stream in streams:
+        args += ["-map", f"0:{stream.index}"]
+    args += ["-c", "copy"]
+    for out, stream in enumerate(streams):
+        bsf = CANONICAL.get(stream.codec)
+        if bsf is not None:
+            args += [f"-bsf:{out}", bsf]
+    return [*args, "-f", "framehash", "-hash", "sha256", "pipe:1"]
+
+
+class FramehashError(ValueError):
+    """ffmpeg's framehash output is not what was asked for."""
+
+
+def parse_framehash(text: str) -> list[Packet]:
+    """The packets of a ``framehash`` document, times in seconds by each stream's ``#tb``."""
+    bases: dict[int, Fraction] = {}
+    packets: list[Packet] = []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            base = _TB.match(line)
+            if base is not None:
+                bases[int(base.group(1))] = Fraction(int(base.group(2)), int(base.group(3)))
+            continue
+        if not line.strip():
+            continue
+        got = _LINE.match(line)
+        if got is None:
+            raise FramehashError(f"not a framehash line: {line[:80]!r}")
+        stream = int(got.group(1))
+        if stream not in bases:
+            raise FramehashError(f"stream {stream} has no time base")
+        tb = bases[stream]
+        dts, pts, duration = (int(got.group(k)) for k in (2, 3, 4))
+        packets.append(
+            Packet(
+                stream, float(dts * tb), float(pts * tb), float(duration * tb),
+                int(got.group(5)), got.group(6).lower(),
+            )
+        )  # fmt: skip
+    return packets
+
+
+def stream_codecs(text: str) -> dict[int, str]:
+    """The codec of each hashed stream, as the ``framehash`` header names it."""
+    codecs: dict[int, str] = {}
+    for line in text.splitlines():
+        got = _CODEC.match(line)
+        if got is not None:
+            codecs[int(got.group(1))] = got.group(2)
+    return codecs
+
+
+def digest(packets: Iterable[Packet]) -> str:
+    """SHA-256 over packets, in the order given: one line ``stream size sha256`` each. Times
+    are left out: they are in each container's own time base, and a remux may change them."""
+    h = hashlib.sha256()
+    for p in packets:
+        h.update(f"{p.stream} {p.size} {p.sha256}\n".encode())
+    return h.hexdigest()
+
+
+def stream_digests(packets: Sequence[Packet]) -> dict[int, str]:
+    """Each stream's digest over all its packets, in decode order."""
+    return {
+        s: digest(p for p in packets if p.stream == s) for s in sorted({p.stream for p in packets})
+    }
