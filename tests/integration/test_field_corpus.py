@@ -5,7 +5,8 @@ segments keep their target length (10 s) on both sides of a timestamp jump.
 
 tests/integration/test_field_timing.py has the timing cases at 4 s segments with exact lengths
 and frame counts; this corpus runs every container and codec a camera hands in through the
-whole path, at the default segment length. Rotation and moov-less recovery have their own
+whole path, at the default segment length; two clips are written by another ffmpeg version
+than the one Vigil reads them with (imageio-ffmpeg's 9.x against Debian's 5.1). Rotation and moov-less recovery have their own
 tests. A check that fails today is an ``xfail(strict=True)`` naming the cause.
 """
 
@@ -147,6 +148,25 @@ def _extra_tracks(ffmpeg: str, out: Path) -> None:
     _run(cmd)
 
 
+def _other_ffmpeg(system: str) -> str:
+    """Another ffmpeg than the one Vigil runs, to write recordings the way other versions do:
+    imageio-ffmpeg's build (9.x here, against Debian's 5.1); the system's when it has none."""
+    try:
+        import imageio_ffmpeg
+
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+    except (ImportError, RuntimeError):
+        return system
+
+
+def _by_other_ffmpeg(seconds: float, video: list[str], **kw: object) -> Callable[[str, Path], None]:
+    def build(ffmpeg: str, out: Path) -> None:
+        tool = _other_ffmpeg(ffmpeg)
+        _run(_command(tool, out, seconds=seconds, video=video, **kw))  # type: ignore[arg-type]
+
+    return build
+
+
 CLIPS: tuple[Clip, ...] = (
     Clip(
         "vfr-30-10-30",
@@ -219,6 +239,18 @@ CLIPS: tuple[Clip, ...] = (
         _simple(22, MJPEG, audio=["-c:a", "pcm_s16le"]),
     ),
     Clip("uhd-4k", "mp4", _simple(3, _x264(), size="3840x2160")),
+    Clip(
+        "other-ffmpeg-mp4",
+        "mp4",
+        _by_other_ffmpeg(22, _x264(bframes=2)),
+        notes="written by another ffmpeg version (imageio-ffmpeg's), B-frames, edit list",
+    ),
+    Clip(
+        "other-ffmpeg-fmp4",
+        "mp4",
+        _by_other_ffmpeg(22, _x264(bframes=2), more=["-movflags", "frag_keyframe+empty_moov"]),
+        notes="fragmented MP4 written by another ffmpeg version",
+    ),
 )
 BY_NAME = {c.name: c for c in CLIPS}
 
