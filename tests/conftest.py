@@ -20,6 +20,17 @@ from workers.settings import Settings
 
 pytest_plugins = ["tests.services.fixtures", "tests.services.tsa"]  # real services, on demand
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """When witness tests are to run, start building the witnesses now, in the background
+    (minutes on a fresh machine), rather than when the first of them asks."""
+    del config
+    if any("witness_binaries" in getattr(item, "fixturenames", ()) for item in items):
+        from tests.services.witness import prebuild_witnesses
+
+        prebuild_witnesses()
+
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "test-footage"
 OPENCV_SAMPLES = Path("/usr/share/doc/opencv-doc/examples/data")

@@ -6,8 +6,9 @@ segments keep their target length (10 s) on both sides of a timestamp jump.
 tests/integration/test_field_timing.py has the timing cases at 4 s segments with exact lengths
 and frame counts; this corpus runs every container and codec a camera hands in through the
 whole path, at the default segment length; two clips are written by another ffmpeg version
-than the one Vigil reads them with (imageio-ffmpeg's 9.x against Debian's 5.1). Rotation and moov-less recovery have their own
-tests. A check that fails today is an ``xfail(strict=True)`` naming the cause.
+than the one Vigil reads them with (imageio-ffmpeg's 9.x against Debian's 5.1). Rotation and
+moov-less recovery have their own tests. A check that fails today is an
+``xfail(strict=True)`` naming the cause.
 """
 
 from __future__ import annotations

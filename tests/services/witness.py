@@ -41,7 +41,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -108,7 +110,8 @@ def go_install(module: str, version: str, commands: Sequence[str], bin_dir: Path
         targets = [f"{module}/cmd/{c}@{version}" for c in missing]
         try:
             done = subprocess.run(
-                [go, "install", *targets],
+                # niced: a build in the background must not slow the tests that run meanwhile
+                ["nice", "-n", "10", go, "install", *targets],
                 capture_output=True,
                 text=True,
                 env=env,
@@ -138,6 +141,28 @@ def build_witnesses(bin_dir: Path = BIN) -> WitnessBinaries:
     go_install(TORCHWOOD, TORCHWOOD_VERSION, ("litewitness", "witnessctl"), bin_dir)
     go_install(OMNIWITNESS, OMNIWITNESS_VERSION, ("omniwitness",), bin_dir)
     return WitnessBinaries(bin_dir / "litewitness", bin_dir / "witnessctl", bin_dir / "omniwitness")
+
+
+_PREBUILT: Future[WitnessBinaries] | None = None
+
+
+def prebuild_witnesses() -> None:
+    """Start building the witnesses in a background thread (once per process): a first build
+    takes minutes on two cores, and this lets it run while other tests do, so that the witness
+    tests find the binaries ready. ``witness_binaries`` waits for it."""
+    global _PREBUILT
+    if _PREBUILT is not None or shutil.which("go") is None:
+        return
+    future: Future[WitnessBinaries] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(build_witnesses())
+        except BaseException as exc:  # handed to the fixture, which reports it
+            future.set_exception(exc)
+
+    _PREBUILT = future
+    threading.Thread(target=run, name="witness-prebuild", daemon=True).start()
 
 
 # -- keys -----------------------------------------------------------------------------------------
@@ -380,6 +405,11 @@ def witness_binaries() -> WitnessBinaries:
             return build_witnesses()  # cached binaries need no Go
         except ServiceError:
             pytest.skip("Go is not installed: the witnesses are built with `go install`")
+    if _PREBUILT is not None:
+        try:
+            return _PREBUILT.result(timeout=INSTALL_TIMEOUT_S * 2)
+        except ServiceError:
+            pass  # built again below, which raises with Go's output
     return build_witnesses()
 
 
