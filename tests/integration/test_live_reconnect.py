@@ -45,6 +45,9 @@ FPS = 15
 SEGMENT_S = 4.0
 STARTUP_S = 0.5  # a camera process's start to its first frame (measured 0.17-0.27 s)
 PLACEMENT_S = 0.1  # a session's place vs its camera's clock (measured within 0.005 s)
+KILL_AT_S = 15.0  # the pushing camera goes away this long after it started (4 segments)...
+BACK_AFTER_S = 5.0  # ...comes back after this long...
+END_S = 36.0  # ...and the recording is stopped this long after the first camera started
 
 
 def camera_command(ffmpeg: str, url: str, *, serve: bool = False) -> list[str]:
@@ -172,11 +175,11 @@ def test_a_pushing_camera_away_for_5_s_leaves_one_5_s_gap_in_one_recording(
     policy = LivePolicy(max_s=300, max_outage_s=30, retry_s=1, io_timeout_s=5)
     future = start_recording(pool, app, LiveSource(url, "push"), policy, stop)
     cam1 = push_camera(cameras, ffmpeg, url)
-    time.sleep(cam1.started + 27.0 - time.monotonic())
+    time.sleep(cam1.started + KILL_AT_S - time.monotonic())
     gone = cam1.kill()
-    time.sleep(5.0)
+    time.sleep(BACK_AFTER_S)
     cam2 = push_camera(cameras, ffmpeg, url)
-    time.sleep(cam1.started + 60.0 - time.monotonic())
+    time.sleep(cam1.started + END_S - time.monotonic())
     stop.set()
     result = future.result(timeout=120)
     cam2.kill()
@@ -188,7 +191,7 @@ def test_a_pushing_camera_away_for_5_s_leaves_one_5_s_gap_in_one_recording(
     assert rec.status == "complete"
     assert rec.damage is None
     assert rec.duration_s is not None
-    assert 60.0 - 2 * STARTUP_S < rec.duration_s < 60.0
+    assert END_S - 2 * STARTUP_S < rec.duration_s < END_S
 
     # The case timeline shows the outage, and only it, where it happened.
     app.cases.link("CASE-GATE", rec.id, from_s=None, to_s=None, reason="test", actor="test")
@@ -222,8 +225,8 @@ def test_a_pushing_camera_away_for_5_s_leaves_one_5_s_gap_in_one_recording(
     segments = app.catalog.segments(rec.id)
     before = [s for s in segments if s.end_s <= gap.start + 1e-6]
     after = [s for s in segments if s.start_s >= resumed - 1e-6]
-    assert len(before) >= 6
-    assert len(after) >= 6
+    assert len(before) >= 3
+    assert len(after) >= 3
     assert len(before) + len(after) == len(segments) == rec.segment_count
     assert (gap.after, gap.before) == (f"segment {before[-1].index}", f"segment {after[0].index}")
     assert [s.index for s in segments] == list(range(len(segments)))
