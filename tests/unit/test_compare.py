@@ -253,9 +253,9 @@ def test_footage_of_a_segment_moved_elsewhere_is_never_called_inserted(
     # segments 2 and 3 swapped: copy 20-30 s shows content 30-40 s, copy 30-40 s content 20-30
     swapped = copy_of(40.0, lambda c: c if c < 20.0 else (c + 10.0 if c < 30.0 else c - 10.0))
     report = match_recording(segments(rec40), swapped)
-    assert statuses(report.segments)[:2] == ["same", "same"]
-    assert {v.status for v in report.segments[2:]} <= {"edited", "missing"}
+    assert statuses(report.segments)[:3] == ["same", "same", "edited"]  # moved, not missing
     assert report.extra == ()  # it is the recording's own footage, only moved
+    assert not report.clean
 
 
 def test_a_copy_with_the_recordings_gap_closed_up_is_found_after_the_gap() -> None:
@@ -275,3 +275,36 @@ def test_a_copy_with_the_recordings_gap_closed_up_is_found_after_the_gap() -> No
     assert statuses(report.segments) == ["same", "same", "same"]
     assert report.segments[2].offset_s == pytest.approx(-3600.0, abs=0.05)
     assert report.extra == () and report.clean
+
+
+def test_a_segment_cut_out_whole_is_missing_and_the_rest_are_found_after_it(
+    rec40: FrameHashes,
+) -> None:
+    # content 10-20 s removed: the copy shows content 0-10 s, then 20-40 s at 10-30 s
+    cut = copy_of(30.0, lambda c: c if c < 10.0 else c + 10.0)
+    report = match_recording(segments(rec40), cut)
+    assert statuses(report.segments) == ["same", "missing", "same", "same"]
+    assert [round(v.offset_s, 1) for v in report.segments[2:]] == [-10.0, -10.0]
+    assert report.extra == ()
+    assert not report.clean
+
+
+def test_a_segment_replaced_by_foreign_footage_is_edited_not_missing(rec40: FrameHashes) -> None:
+    # content 10-20 s replaced by another scene: nothing of the recording is there
+    foreign = copy_of(40.0, scene_after=10.0)
+    foreign = copy_of(
+        40.0,
+        lambda c: c,
+        scene_after=10.0,
+    )
+    replaced = FrameHashes(
+        rec40.times,
+        rec40.rate,
+        np.concatenate(
+            [copy_of(40.0).hashes[:100], foreign.hashes[100:200], copy_of(40.0).hashes[200:]]
+        ),
+        rec40.quality,
+    )
+    report = match_recording(segments(rec40), replaced)
+    assert statuses(report.segments) == ["same", "edited", "same", "same"]
+    assert [v.offset_s for v in report.segments] == [0.0, 0.0, 0.0, 0.0]

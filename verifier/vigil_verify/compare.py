@@ -412,36 +412,87 @@ def match_recording(
 ) -> MatchReport:
     """Match a whole outside copy (own timeline from 0) against a recording's segments.
 
-    Each segment's path starts at the offset the previous one ended on. A segment not found
-    there is looked for again right after where the previous one ended in the copy: a copy
-    re-encoded without the file's own timestamps has the recording's gaps (a camera's clock
-    jump, a lost connection) closed up, so its footage after a gap sits earlier. Copy stretches
-    of at least ``min_extra_s`` that no found frame covers, and that are not the recording's
-    own footage elsewhere, are reported as inserted.
+    Each segment's path starts at the offset the last segment found ended on. A segment not
+    found the same there is looked for again right after where that segment ended in the copy:
+    a copy re-encoded without the file's own timestamps has the recording's gaps (a camera's
+    clock jump, a lost connection) closed up, and a copy with a segment cut out has the next
+    one there, so its footage after the gap or cut sits earlier. A segment whose frames are
+    mostly not found is not where the next one starts from; one of those whose place in the
+    copy the other segments' footage fills was cut out: "missing". Copy stretches of at least
+    ``min_extra_s`` that no found frame covers, and that are not the recording's own footage
+    elsewhere, are reported as inserted.
     """
     every = _all_frames(original, copy.rate)
     limit = threshold_bits(every, thresholds)
     running = 0.0
     resume: float | None = None  # copy time just after the last frame found
     verdicts: list[SegmentVerdict] = []
+    lost: dict[int, tuple[SegmentReference, float, float]] = {}  # mostly not found: where
     covered = np.zeros(len(copy), dtype=np.bool_)
     for segment in original:
         verdict, path = _verdict(segment.frames, copy, running, thresholds, segment.index, limit)
-        if verdict.status == "missing" and resume is not None and len(segment.frames):
+        if verdict.status != "same" and resume is not None and len(segment.frames):
             closed = resume - float(segment.frames.times[0])
             if abs(closed - running) > thresholds.max_offset_s:
                 again = _verdict(segment.frames, copy, closed, thresholds, segment.index, limit)
-                if again[0].status != "missing":
+                if _better(again[0], verdict):
                     verdict, path = again
         verdicts.append(verdict)
+        if len(path.present) and path.present.mean() < thresholds.min_coverage:
+            lost[len(verdicts) - 1] = (segment, segment.start + running, segment.end + running)
+            continue  # not found: the next segment is looked for where this one was to be
         if path.present.any():
             last = int(np.flatnonzero(path.present)[-1])
             running = float(path.offset[last])
             resume = float(segment.frames.times[last]) + running + 1.0 / segment.frames.rate
             covered |= _covered(_Frames.of(segment.frames), path, copy)
+    for k, (segment, lo, hi) in lost.items():
+        if (
+            verdicts[k].status == "edited"
+            and _filled(copy, covered, lo, hi)
+            and not _elsewhere(segment.frames, copy, ~covered, limit)
+        ):
+            v = verdicts[k]
+            verdicts[k] = SegmentVerdict(
+                v.index, "missing", v.offset_s, math.nan, math.nan, (), (), limit
+            )
     extra: list[ExtraRange] = []
     for a, b in _runs(~covered):
         lo, hi = float(copy.times[a]), float(copy.times[b]) + 1.0 / copy.rate
         if hi - lo >= thresholds.min_extra_s - 1e-9 and not _is_original(copy, a, b, every, limit):
             extra.append(ExtraRange(lo, hi))
     return MatchReport(tuple(verdicts), tuple(extra))
+
+
+_RANK: dict[SegmentStatus, int] = {"same": 0, "edited": 1, "missing": 2}
+
+
+def _better(candidate: SegmentVerdict, current: SegmentVerdict) -> bool:
+    """Whether ``candidate`` is the better reading of a segment: a better status, or as
+    edited with fewer edited seconds."""
+    if _RANK[candidate.status] != _RANK[current.status]:
+        return _RANK[candidate.status] < _RANK[current.status]
+    if candidate.status != "edited":
+        return False
+    edited = sum(b - a for a, b in candidate.edited_ranges)
+    return edited < sum(b - a for a, b in current.edited_ranges) - 1e-9
+
+
+def _elsewhere(
+    frames: FrameHashes, copy: FrameHashes, free: NDArray[np.bool_], limit: float
+) -> bool:
+    """Whether a segment's pictures are in the copy's frames that no segment was found in
+    (moved there, as in a reordered copy: not gone)."""
+    if not free.any() or not len(frames):
+        return False
+    pool = copy.hashes[free]
+    pick = np.linspace(0, len(frames) - 1, num=min(len(frames), 25)).round().astype(np.int64)
+    bits = [int(hamming(pool, np.broadcast_to(frames.hashes[k], pool.shape)).min()) for k in pick]
+    return float(np.median(bits)) <= limit
+
+
+def _filled(copy: FrameHashes, covered: NDArray[np.bool_], lo: float, hi: float) -> bool:
+    """Whether the copy's frames in [lo, hi) stand, for the most part, for other segments'
+    footage (so what was there in the recording is gone from the copy, not replaced)."""
+    a, b = np.searchsorted(copy.times, [lo - 1e-6, hi - 1e-6])
+    return bool(b > a and covered[a:b].mean() >= 0.5)
