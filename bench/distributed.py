@@ -43,9 +43,9 @@ sys.path.insert(0, str(ROOT))
 from bench.pipeline import prepare_clip  # noqa: E402
 from catalog.db import make_engine  # noqa: E402
 from catalog.repository import Catalog  # noqa: E402
-from tests.services.kafka import KafkaService  # noqa: E402
-from tests.services.postgres import PostgresService  # noqa: E402
-from tests.services.seaweed import SeaweedService  # noqa: E402
+from interfaces.devservices.kafka import KafkaService  # noqa: E402
+from interfaces.devservices.postgres import PostgresService  # noqa: E402
+from interfaces.devservices.seaweed import SeaweedService  # noqa: E402
 from transcode.ffmpeg import ProcessRunner, find_ffmpeg  # noqa: E402
 from transcode.probe import probe  # noqa: E402
 

@@ -381,7 +381,7 @@ def push_command(ffmpeg: str, clip: Path, stream: Stream, seconds: float) -> lis
 
 
 def run(args: argparse.Namespace, ffmpeg: str, clip: Path, work: Path) -> Outcome:
-    from tests.services.base import free_port
+    from interfaces.devservices.base import free_port
     from workers.app import build_app
     from workers.settings import Settings
 

@@ -52,9 +52,9 @@ from bench.distributed import RESULTS, kafka_env  # noqa: E402
 from bench.pipeline import CACHE, environment_lines, render, run_quiet, spec_digest  # noqa: E402
 from catalog.repository import Catalog  # noqa: E402
 from ingest.service import RecordingMetadata  # noqa: E402
-from tests.services.kafka import KafkaService  # noqa: E402
-from tests.services.postgres import PostgresService  # noqa: E402
-from tests.services.seaweed import SeaweedService  # noqa: E402
+from interfaces.devservices.kafka import KafkaService  # noqa: E402
+from interfaces.devservices.postgres import PostgresService  # noqa: E402
+from interfaces.devservices.seaweed import SeaweedService  # noqa: E402
 from transcode.ffmpeg import ProcessRunner, find_ffmpeg  # noqa: E402
 from transcode.probe import probe  # noqa: E402
 from transcode.samples import SampleSpec  # noqa: E402

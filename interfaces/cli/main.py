@@ -16,6 +16,7 @@ from interfaces.cli import (
     ledger,
     retention,
     runtime,
+    services,
     stats,
     verify,
 )
@@ -39,7 +40,19 @@ def cli(ctx: click.Context, data_dir: Path | None, quiet: bool, verbose: bool) -
     ctx.obj = CliState(settings=Settings(**overrides), quiet=quiet)  # type: ignore[arg-type]
 
 
-COMMAND_GROUPS = (ingest, cases, verify, export, stats, access, retention, ledger, runtime, demo)
+COMMAND_GROUPS = (
+    ingest,
+    cases,
+    verify,
+    export,
+    stats,
+    access,
+    retention,
+    ledger,
+    runtime,
+    demo,
+    services,
+)
 """One module per command group; each lists the commands it adds to ``cli`` in ``COMMANDS``."""
 
 for _module in COMMAND_GROUPS:

@@ -27,8 +27,8 @@ from vigil_verify.merkle import leaf_hash, verify_inclusion
 import ingest.uploads as uploads_module
 from ingest.service import IngestService
 from interfaces.api.app import create_api
+from interfaces.devservices.base import free_port
 from tests.helpers import START
-from tests.services.base import free_port
 from transcode.samples import SampleSpec
 from workers.app import Vigil
 

@@ -25,8 +25,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from interfaces.api.app import create_api
+from interfaces.devservices.base import free_port
 from tests.helpers import ingest_and_process
-from tests.services.base import free_port
 from transcode.samples import SampleSpec
 from workers.app import Vigil
 

@@ -21,9 +21,9 @@ from minio import Minio
 from minio.error import S3Error
 from sqlalchemy import create_engine, text
 
+from interfaces.devservices.base import ServiceError, free_port, wait_until
 from tests.conftest import CACHE
 from tests.helpers import VIGIL
-from tests.services.base import ServiceError, free_port, wait_until
 from tests.services.prometheus import PrometheusService
 from transcode.samples import SampleSpec
 from workers.messages import OriginalStored, encode
@@ -451,7 +451,7 @@ def test_the_store_down_for_20_s_during_ingest_loses_nothing(
 def test_a_live_stream_is_segmented_and_hashed_while_still_recording(
     deployment: Deployment, ffmpeg: str
 ) -> None:
-    from tests.services.base import free_port
+    from interfaces.devservices.base import free_port
 
     d = deployment
     start_pipeline(d)

@@ -37,7 +37,7 @@ import pytest
 from ingest.live import LivePolicy, LiveRecorder, LiveResult, LiveSource
 from ingest.service import RecordingMetadata
 from integrity.timeline import case_timeline
-from tests.services.base import free_port
+from interfaces.devservices.base import free_port
 from transcode.probe import probe
 from workers.app import Vigil
 

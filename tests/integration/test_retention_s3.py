@@ -29,13 +29,13 @@ from catalog.db import make_engine
 from catalog.models import Segment
 from catalog.repository import Catalog, Event, recording_id_for
 from catalog.retention import DELETED, RetentionDeletedDetail, RetentionService
+from interfaces.devservices.seaweed import SeaweedService
 from store.base import Bucket, StoredObject
 from store.errors import RetentionActive, StoreRefused
 from store.retention import RetentionPolicy
 from store.s3 import S3ObjectStore
 from tests.helpers import recording
 from tests.services.fixtures import ExternalS3
-from tests.services.seaweed import SeaweedService
 
 pytestmark = pytest.mark.services
 

@@ -28,12 +28,12 @@ from catalog.db import make_engine
 from catalog.repository import Catalog, Event
 from integrity.keys import create_signing_key
 from integrity.ledger import Ledger
+from interfaces.devservices.base import free_port
+from interfaces.devservices.seaweed import SeaweedService
 from store.base import StoredObject, sha256_file
 from store.errors import ObjectConflict, ObjectMissing, StoreError, StoreRefused, StoreUnavailable
 from store.retention import RetentionPolicy
 from store.s3 import S3ObjectStore, http_client
-from tests.services.base import free_port
-from tests.services.seaweed import SeaweedService
 
 pytestmark = pytest.mark.services
 

@@ -22,9 +22,9 @@ from catalog.models import CustodyEvent, LedgerLeaf, Recording, Segment, TreeHea
 from catalog.repository import Catalog, Event
 from integrity.keys import SigningKey
 from integrity.ledger import Ledger, canonical_event
+from interfaces.devservices.kafka import KafkaService, create_topics
 from store.local import LocalFolderStore
 from tests.helpers import START, recording, sha_of
-from tests.services.kafka import KafkaService, create_topics
 
 if TYPE_CHECKING:
     from tests.services.fixtures import KafkaBroker

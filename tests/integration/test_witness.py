@@ -49,9 +49,9 @@ from integrity.witness import (
     cosign,
 )
 from integrity.witness_ledger import COSIGNATURE_PREFIX, LedgerWitnesses
+from interfaces.devservices.base import HOST, free_port
 from store.local import LocalFolderStore
 from tests.helpers import ingest_and_process
-from tests.services.base import HOST, free_port
 from transcode.samples import SampleSpec
 from workers.app import build_app
 from workers.settings import Settings

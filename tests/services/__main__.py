@@ -1,4 +1,5 @@
-"""Run the test services by hand, for a debugging session or many pytest runs in a row:
+"""Run the test services by hand, for a debugging session or many pytest runs in a row
+(``vigil services up`` starts them for development, S3 included, and returns):
 
     python -m tests.services up [DIR]   # start Kafka and PostgreSQL, print the variables that
                                         # point the fixtures at them, stay up until Ctrl-C
@@ -15,9 +16,11 @@ import sys
 import threading
 from pathlib import Path
 
+from interfaces.devservices.kafka import KafkaService
+from interfaces.devservices.postgres import PostgresService
 from tests.services.fixtures import DATABASE_ENV, KAFKA_ENV
-from tests.services.kafka import ROOT, KafkaService
-from tests.services.postgres import PostgresService
+
+ROOT = Path(__file__).resolve().parents[2]
 
 USAGE = "usage: python -m tests.services up|down [DIR]"
 

@@ -1,5 +1,6 @@
-"""pytest fixtures for the real services: each starts once per test session, on first use,
-under one temp folder, and stops at the end of the session.
+"""pytest fixtures for the real services (``interfaces.devservices``, as ``vigil services up``
+starts them): each starts once per test session, on first use, under one temp folder, and
+stops at the end of the session.
 
 Load them with ``pytest_plugins = ["tests.services.fixtures"]`` (a test module, or the root
 conftest). Point them at services run elsewhere instead:
@@ -24,9 +25,9 @@ from typing import Protocol
 
 import pytest
 
-from tests.services.kafka import KafkaService
-from tests.services.postgres import ExternalPostgres, PostgresService
-from tests.services.seaweed import SeaweedService
+from interfaces.devservices.kafka import KafkaService
+from interfaces.devservices.postgres import ExternalPostgres, PostgresService
+from interfaces.devservices.seaweed import SeaweedService
 
 KAFKA_ENV = "VIGIL_TEST_KAFKA_BOOTSTRAP"
 DATABASE_ENV = "VIGIL_TEST_DATABASE_URL"
@@ -91,7 +92,7 @@ def kafka_service(services_dir: Path) -> Iterator[KafkaBroker]:
 @pytest.fixture
 def kafka_topics_prefix() -> str:
     """A uuid-named prefix for this test's topics ("vigil-test-t-<hex>-"); the broker does not
-    auto-create topics: create them with ``tests.services.kafka.create_topics``."""
+    auto-create topics: create them with ``interfaces.devservices.kafka.create_topics``."""
     return unique_name("t") + "-"
 
 

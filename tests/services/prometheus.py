@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services.base import HOST, ManagedProcess, ServiceError, free_port, wait_until
+from interfaces.devservices.base import HOST, ManagedProcess, ServiceError, free_port, wait_until
 
 
 def prometheus_binary() -> str:

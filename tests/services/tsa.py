@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services.base import HOST, ServiceError
+from interfaces.devservices.base import HOST, ServiceError
 
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"

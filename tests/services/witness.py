@@ -60,7 +60,14 @@ from vigil_verify.checkpoint import note_key_hash
 from vigil_verify.cosignature import WitnessKey
 
 from integrity.witness import Witness
-from tests.services.base import HOST, ManagedProcess, ServiceError, free_port, port_open, wait_until
+from interfaces.devservices.base import (
+    HOST,
+    ManagedProcess,
+    ServiceError,
+    free_port,
+    port_open,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache" / "witness"

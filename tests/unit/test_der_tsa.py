@@ -23,7 +23,7 @@ from integrity.tsa import (
     timestamp_from_response,
     timestamp_request,
 )
-from tests.services.base import free_port
+from interfaces.devservices.base import free_port
 
 DIGEST = hashlib.sha256(b"tree head 42").digest()
 NONCE = 0x87758BD3B871A979  # high bit set: DER needs a leading zero octet

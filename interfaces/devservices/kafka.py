@@ -3,8 +3,8 @@
 The broker's jars come from Maven Central: ``kafka-pom.xml`` beside this file names
 ``org.apache.kafka:kafka_2.13`` plus an slf4j -> log4j2 bridge, and ``mvn
 dependency:copy-dependencies`` copies them, once per version, into
-``.cache/kafka/<version>/libs`` (git-ignored). That needs ``mvn`` and a Java 17+ ``java``
-(``./run test`` apt-installs both on Debian).
+``<cache_root()>/kafka/<version>/libs`` (``~/.cache/vigil/kafka/...``). That needs ``mvn`` and
+a Java 17+ ``java`` (``./run test`` apt-installs both on Debian).
 
     kafka = KafkaService(tmp / "kafka")
     kafka.start()                       # resolves jars if needed, formats once, starts, waits
@@ -26,18 +26,17 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from tests.services.base import (
+from interfaces.devservices.base import (
     HOST,
     ManagedProcess,
     ServiceError,
+    cache_root,
     free_port,
     port_open,
     wait_until,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 POM = Path(__file__).with_name("kafka-pom.xml")
-CACHE = ROOT / ".cache" / "kafka"
 DEFAULT_VERSION = "4.4.0"
 
 # Console (= the ManagedProcess log file) only; WARN and up, plus the broker's own
@@ -76,12 +75,20 @@ def java_binary() -> str:
         return str(Path(home) / "bin" / "java")
     found = shutil.which("java")
     if found is None:
-        raise ServiceError("no `java` (Java 17+) on PATH: ./run test installs default-jre-headless")
+        raise ServiceError(
+            "no `java` (Java 17+) on PATH: apt-get install default-jre-headless (Debian)"
+        )
     return found
 
 
-def resolve_libs(version: str = DEFAULT_VERSION, cache: Path = CACHE) -> Path:
+def kafka_cache() -> Path:
+    """Where the jars of each Kafka version are kept: ``<cache_root()>/kafka``."""
+    return cache_root() / "kafka"
+
+
+def resolve_libs(version: str = DEFAULT_VERSION, cache: Path | None = None) -> Path:
     """The folder of Kafka ``version``'s runtime jars, downloading them with Maven if missing."""
+    cache = kafka_cache() if cache is None else cache
     libs = cache / version / "libs"
     done = libs / ".complete"
     if done.exists():
@@ -92,7 +99,7 @@ def resolve_libs(version: str = DEFAULT_VERSION, cache: Path = CACHE) -> Path:
         mvn = shutil.which("mvn")
         if mvn is None:
             raise ServiceError(
-                "no `mvn` on PATH to fetch the Kafka jars: ./run test installs maven"
+                "no `mvn` on PATH to fetch the Kafka jars: apt-get install maven (Debian)"
             )
         staging = cache / version / f"libs.tmp-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
@@ -124,9 +131,12 @@ def random_cluster_id() -> str:
 class KafkaService:
     """One KRaft broker+controller JVM on free loopback ports, data under ``work``."""
 
-    def __init__(self, work: Path, version: str = DEFAULT_VERSION) -> None:
+    def __init__(
+        self, work: Path, version: str = DEFAULT_VERSION, cache: Path | None = None
+    ) -> None:
         self.work = work
         self.version = version
+        self.cache = kafka_cache() if cache is None else cache
         self.port = free_port()
         self.controller_port = free_port()
         while self.controller_port == self.port:
@@ -135,7 +145,7 @@ class KafkaService:
         self.data = work / "data"
         self.config = work / "server.properties"
         self.log = work / "kafka.log"
-        self._libs = CACHE / version / "libs"
+        self._libs = self.cache / version / "libs"
         self._process: ManagedProcess | None = None
         # Seconds the last start took (jar resolution excluded) and the first resolve, if any.
         self.last_start_s: float | None = None
@@ -192,7 +202,7 @@ class KafkaService:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         if result.returncode != 0:
             out = (result.stdout + result.stderr)[-4000:]
-            raise ServiceError(f"formatting Kafka storage in {self.data} failed:\n{out}")
+            raise ServiceError(f"formatting Kafka's storage failed:\n{out}")
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -201,7 +211,7 @@ class KafkaService:
             return
         began = time.monotonic()
         fresh = not (self._libs / ".complete").exists()
-        self._libs = resolve_libs(self.version)
+        self._libs = resolve_libs(self.version, self.cache)
         if fresh:
             self.resolve_s = time.monotonic() - began
         self._write_config()
@@ -242,6 +252,11 @@ class KafkaService:
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.running
+
+    @property
+    def pid(self) -> int | None:
+        """The broker JVM's PID (the leader of its own process group)."""
+        return None if self._process is None else self._process.pid
 
     def stop(self) -> None:
         """Clean shutdown (SIGTERM, then SIGKILL after a grace period); the data is kept."""

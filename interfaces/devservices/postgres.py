@@ -1,4 +1,5 @@
-"""A real PostgreSQL server (Debian's package) on a free loopback port, for the catalogue tests.
+"""A real PostgreSQL server (Debian's package) on a free loopback port, for the catalogue tests
+and ``vigil services``.
 
 ``initdb`` makes a fresh cluster with a trusted ``vigil`` superuser; ``postgres`` then listens
 on 127.0.0.1 only, with its Unix socket inside the data folder. PostgreSQL refuses to run as
@@ -32,7 +33,15 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
-from tests.services.base import HOST, ManagedProcess, ServiceError, free_port, wait_until
+from interfaces.devservices.base import (
+    HOST,
+    ManagedProcess,
+    ServiceError,
+    child_pids,
+    free_port,
+    pid_alive,
+    wait_until,
+)
 
 SUPERUSER = "vigil"
 DB_PREFIX = "vigil_test_"
@@ -52,7 +61,7 @@ def pg_bindir() -> Path:
         return max(versions, key=lambda p: int(p.parent.name))
     found = shutil.which("initdb")
     if found is None:
-        raise ServiceError("no PostgreSQL server binaries: ./run test installs Debian's postgresql")
+        raise ServiceError("no PostgreSQL server binaries (initdb): apt-get install postgresql")
     return Path(found).parent
 
 
@@ -84,6 +93,14 @@ def create_database_at(server_url: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+def create_named_database(server_url: str, name: str) -> str:
+    """Create database ``name`` on the server of ``server_url``; return its URL."""
+    url = make_url(server_url)
+    with _connect(url) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
 def drop_database_at(server_url: str, database_url: str) -> None:
     """Drop a database made by ``create_database_at`` (its connections are ended first)."""
     name = make_url(database_url).database
@@ -110,24 +127,6 @@ class ExternalPostgres:
 
     def drop_database(self, database_url: str) -> None:
         drop_database_at(self.server_url, database_url)
-
-
-def _alive(pid: int) -> bool:
-    """The process exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-    return found
 
 
 class PostgresService:
@@ -177,7 +176,7 @@ class PostgresService:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         if result.returncode != 0:
             out = (result.stdout + result.stderr)[-4000:]
-            raise ServiceError(f"initdb into {data} failed:\n{out}")
+            raise ServiceError(f"initdb failed:\n{out}")
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -186,8 +185,8 @@ class PostgresService:
             return
         data = self._data_dir()
         self._initdb(data)
-        stale = self._postmaster_pid()
-        if stale is not None and not _alive(stale):  # left by kill(): a crash, not a live server
+        stale = self.postmaster_pid()
+        if stale is not None and not pid_alive(stale):  # left by kill(): a crash, not a live server
             (data / "postmaster.pid").unlink(missing_ok=True)
         settings = {
             "listen_addresses": HOST,
@@ -224,13 +223,18 @@ class PostgresService:
     def running(self) -> bool:
         return self._process is not None and self._process.running
 
+    @property
+    def pid(self) -> int | None:
+        """The started process's PID: the postmaster, or ``runuser`` around it (as root)."""
+        return None if self._process is None else self._process.pid
+
     def stop(self) -> None:
         """Fast shutdown: SIGINT to the postmaster (SIGTERM would wait for every client to
         disconnect, and a signal to runuser would have it SIGKILL postgres after 2 s)."""
         process = self._process
         if process is None or process.proc is None or not process.running:
             return
-        postmaster = self._postmaster_pid()
+        postmaster = self.postmaster_pid()
         if postmaster is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(postmaster, signal.SIGINT)
@@ -244,15 +248,16 @@ class PostgresService:
         one process group: each backend calls setsid.)"""
         if self._process is None:
             return
-        postmaster = self._postmaster_pid()
-        victims = [] if postmaster is None else [postmaster, *_children(postmaster)]
+        postmaster = self.postmaster_pid()
+        victims = [] if postmaster is None else [postmaster, *child_pids(postmaster)]
         for pid in victims:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self._process.kill()
-        wait_until(lambda: not any(map(_alive, victims)), 30, "killed postgres to exit", None)
+        wait_until(lambda: not any(map(pid_alive, victims)), 30, "killed postgres to exit", None)
 
-    def _postmaster_pid(self) -> int | None:
+    def postmaster_pid(self) -> int | None:
+        """The postmaster's PID, from its postmaster.pid (None before it wrote one)."""
         try:
             return int(((self.data or self.work) / "postmaster.pid").read_text().split()[0])
         except (OSError, ValueError, IndexError):
