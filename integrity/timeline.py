@@ -11,6 +11,7 @@ from vigil_verify.continuity import Discontinuity, WallDiscontinuity
 from catalog.clock import wall_clock
 from catalog.gaps import device_gaps, recording_gaps
 from catalog.models import Recording, Segment
+from catalog.recovered import RecoveredDetail, recovered_detail
 from catalog.repository import Catalog
 from catalog.tracks import KeptTrack, TracksListed, describe_tracks
 from integrity.credentials import CaptureCredentials
@@ -39,6 +40,8 @@ class RecordingView:
     credentials: CaptureCredentials | None = None  # the C2PA manifest signed at capture
     # its subtitle, data and timecode tracks, where each is kept (None: not listed)
     tracks: tuple[KeptTrack, ...] | None = None
+    # its footage recovered from an unfinalised original (``original.recovered``), if it was
+    recovered: RecoveredDetail | None = None
 
     @property
     def continuous(self) -> bool:
@@ -50,6 +53,11 @@ class RecordingView:
         if self.credentials is None:
             return "no C2PA manifest"
         return self.credentials.describe()
+
+    @property
+    def recovery(self) -> str | None:
+        """ "recovered: video only, audio not recovered (...)", or None: not recovered."""
+        return self.recovered.describe() if self.recovered is not None else None
 
     @property
     def tracks_kept(self) -> str:
@@ -152,6 +160,7 @@ def case_timeline(
                 gaps=tuple(gaps),
                 credentials=capture_credentials(catalog, rec.id),
                 tracks=listed_tracks(catalog, rec.id),
+                recovered=recovered_detail(catalog, rec.id),
             )
         )
         recordings.append(rec)

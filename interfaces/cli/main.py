@@ -14,6 +14,7 @@ from interfaces.cli import (
     export,
     ingest,
     ledger,
+    recover,
     retention,
     runtime,
     stats,
@@ -39,7 +40,9 @@ def cli(ctx: click.Context, data_dir: Path | None, quiet: bool, verbose: bool) -
     ctx.obj = CliState(settings=Settings(**overrides), quiet=quiet)  # type: ignore[arg-type]
 
 
-COMMAND_GROUPS = (ingest, cases, verify, export, stats, access, retention, ledger, runtime, demo)
+COMMAND_GROUPS = (
+    ingest, recover, cases, verify, export, stats, access, retention, ledger, runtime, demo,
+)  # fmt: skip
 """One module per command group; each lists the commands it adds to ``cli`` in ``COMMANDS``."""
 
 for _module in COMMAND_GROUPS:
