@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from catalog.ids import require_case_id, require_reason, require_window
 from catalog.models import CaseLink, Recording
+from catalog.recovered import recovered_detail
 from catalog.repository import Catalog, Event
 from store.base import Bucket, ObjectStore
 
@@ -32,6 +33,9 @@ class CaseService:
         objects += [("derived", s.key) for s in self.catalog.segments(recording.id)]
         if recording.playlist_key:
             objects.append(("derived", recording.playlist_key))
+        recovered = recovered_detail(self.catalog, recording.id)
+        if recovered is not None:  # held with the original it was recovered from
+            objects.append(("derived", recovered.key))
         return objects
 
     def _hold(self, recording: Recording, on: bool, actor: str, case_id: str) -> None:

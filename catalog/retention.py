@@ -39,6 +39,7 @@ from vigil_verify.errors import ErrorKind
 
 from catalog.errors import CatalogError
 from catalog.models import CaseLink, Recording
+from catalog.recovered import recovered_detail
 from catalog.repository import Catalog, Event, now
 from store.base import Bucket, ObjectStore, require_aware
 from store.errors import RetentionActive, StoreError, StoreUnavailable
@@ -186,6 +187,9 @@ class RetentionService:
         objects += [
             _Object("derived", s.key, s.sha256, s.size) for s in self.catalog.segments(recording.id)
         ]
+        recovered = recovered_detail(self.catalog, recording.id)
+        if recovered is not None:  # deleted with the original it was recovered from
+            objects.append(_Object("derived", recovered.key, recovered.sha256, recovered.size))
         objects.append(
             _Object("originals", recording.original_key, recording.sha256, recording.size)
         )

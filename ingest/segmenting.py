@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog.models import Recording, Segment
+from catalog.recovered import source_object
 from catalog.repository import SYSTEM_ACTOR, Catalog, Event
 from ingest.custody import SegmentWriter, kept_tracks, record_probe
 from ingest.gpstracks import read_gps
@@ -88,8 +89,9 @@ class CustodyPath:
         if recording.status == "unreadable":
             return None
         started = time.monotonic()
+        bucket, key = source_object(self.catalog, recording)  # a recovered stream, if any
         with (
-            self.store.local_path("originals", recording.original_key) as source,
+            self.store.local_path(bucket, key) as source,
             ThreadPoolExecutor(1, thread_name_prefix="keyframes") as pool,
         ):
             # The keyframes decode on the other core from the start, while this thread

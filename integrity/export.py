@@ -29,6 +29,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from vigil_verify.checkpoint import parse_checkpoint
 from vigil_verify.ledger import SignedSegment
+from vigil_verify.recovered import RECOVERED_STEM
 
 from catalog.ids import require_case_id, require_reason
 from catalog.models import Recording, Segment
@@ -102,6 +103,9 @@ class RecordingEntry(BaseModel):
     chain_anchor: str
     chain_head: str | None
     playlist: FileEntry | None
+    # the footage recovered from an unfinalised original (``original.recovered``), kept with
+    # the original: ``<id>/recovered.<ext>``
+    recovered: FileEntry | None = None
     segments: list[SegmentEntry]
     gaps: list[GapEntry]
     continuous: bool
@@ -299,6 +303,19 @@ def _beside(
     return f"{rec_id}/segments/{path.name}", hashlib.sha256(blob).hexdigest()
 
 
+def _copy_recovered(
+    store: ObjectStore, base: Path, rec_id: str, log: ProvedRecording
+) -> FileEntry | None:
+    """The recovered stream the signed log links to the original, copied beside it."""
+    link = log.facts.recovered
+    if link is None:
+        return None
+    name = f"{RECOVERED_STEM}{Path(link.file_name).suffix}"
+    copied = _copy(store, "derived", link.key, base / name, link.sha256)
+    copied.path = f"{rec_id}/{name}"
+    return copied
+
+
 def _export_recording(
     catalog: Catalog, store: ObjectStore, root: Path, view: RecordingView, log: ProvedRecording
 ) -> RecordingEntry:
@@ -324,6 +341,7 @@ def _export_recording(
             log.playlist_sha256,
         )  # fmt: skip
         playlist.path = f"{rec.id}/segments/index.m3u8"
+    recovered = _copy_recovered(store, base, rec.id, log) if whole else None
     by_index = {s.index: s for s in catalog.segments(rec.id)}
     segments = [
         _export_segment(
@@ -354,6 +372,7 @@ def _export_recording(
         chain_anchor=rec.anchor,
         chain_head=rec.chain_head,
         playlist=playlist,
+        recovered=recovered,
         segments=segments,
         gaps=[
             GapEntry(kind=g.kind, start_s=g.start, seconds=g.seconds, where=g.after)
@@ -417,8 +436,10 @@ def export_case(
         for view in timeline.recordings
     ]
     files = sum(
-        (1 if e.original else 0) + len(e.segments) + (1 if e.playlist else 0) for e in entries
-    )
+        (1 if e.original else 0) + len(e.segments) + (1 if e.playlist else 0)
+        + (1 if e.recovered else 0)
+        for e in entries
+    )  # fmt: skip
     ledger_entry = _write_ledger(
         ledger, catalog, root, case_id, recording_ids, worm_checkpoints, tsa_certs
     )

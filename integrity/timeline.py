@@ -11,6 +11,7 @@ from vigil_verify.continuity import Discontinuity, WallDiscontinuity
 from catalog.clock import wall_clock
 from catalog.gaps import device_gaps, recording_gaps
 from catalog.models import Recording, Segment
+from catalog.recovered import RecoveredDetail, recovered_detail
 from catalog.repository import Catalog
 from catalog.tracks import KeptTrack, TrackGps, TracksListed, describe_tracks
 from integrity.credentials import CaptureCredentials
@@ -41,6 +42,8 @@ class RecordingView:
     tracks: tuple[KeptTrack, ...] | None = None
     # the GPS read out of those tracks, from the same signed event
     gps: tuple[TrackGps, ...] = ()
+    # its footage recovered from an unfinalised original (``original.recovered``), if it was
+    recovered: RecoveredDetail | None = None
 
     @property
     def continuous(self) -> bool:
@@ -52,6 +55,11 @@ class RecordingView:
         if self.credentials is None:
             return "no C2PA manifest"
         return self.credentials.describe()
+
+    @property
+    def recovery(self) -> str | None:
+        """ "recovered: video only, audio not recovered (...)", or None: not recovered."""
+        return self.recovered.describe() if self.recovered is not None else None
 
     @property
     def tracks_kept(self) -> str:
@@ -157,6 +165,7 @@ def case_timeline(
                 credentials=capture_credentials(catalog, rec.id),
                 tracks=listed.tracks,
                 gps=listed.gps,
+                recovered=recovered_detail(catalog, rec.id),
             )
         )
         recordings.append(rec)

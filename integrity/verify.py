@@ -35,6 +35,7 @@ from vigil_verify.checkpoint import Checkpoint
 from vigil_verify.compare import Thresholds, compare_segment
 from vigil_verify.footage import stand_in_hashes
 from vigil_verify.ledger import SignedSegment
+from vigil_verify.recovered import recovered_finding
 from vigil_verify.verdicts import Finding, Verdict
 
 from catalog.models import Recording, Segment
@@ -130,8 +131,10 @@ class Verifier:
         checks = self._check_segments(rec, segments, log, full)
         playlist = self._check_playlist(rec, log)
         rows = recording_row_findings(rec, segments, log)
+        recovered = self._check_recovered(log)
         footage = [
             ("original", original),
+            *([("recovered stream", recovered)] if recovered is not None else []),
             *((f"segment {c.index}", c) for c in checks),
             *([("playlist", playlist)] if playlist is not None else []),
             *((f"GPS of stream {g.index}", self._check_gps(rec, g)) for g in log.gps),
@@ -207,6 +210,13 @@ class Verifier:
         return original_finding(
             rec.id, sha, size, signed.original_sha256, signed.original_size, key
         )
+
+    def _check_recovered(self, log: ProvedRecording) -> Finding | None:
+        """The recovered stream against its signed link to the original (issue 17)."""
+        link = log.facts.recovered
+        if link is None:
+            return None
+        return recovered_finding(log.facts, self._object("derived", link.key), link.key)
 
     def _check_segments(
         self, rec: Recording, rows: list[Segment], log: ProvedRecording, full: bool

@@ -361,6 +361,7 @@ def make_stages(
                 progress=progress,
             ),
             metrics=metrics,
+            recover=settings.recover_at_ingest,
         ),
         "phash": PerceptualStage(
             catalog=catalog, store=store, tools=tools, progress=progress, metrics=metrics

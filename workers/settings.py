@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         None, description="ffmpeg executable; default: system ffmpeg, else imageio-ffmpeg's."
     )
     segment_seconds: float = Field(10.0, gt=0.5, le=600, description="Target segment length.")
+    recover_at_ingest: bool = Field(
+        False,
+        description="An MP4/MOV stored as unreadable because its moov was never written is"
+        " recovered at once with the codec setup of the device's nearest earlier recording"
+        " (as `vigil recover` does; when that is impossible it stays unreadable, logged).",
+    )
     phash_fps: float = Field(
         0.0,
         ge=0,

@@ -21,14 +21,17 @@ from vigil_verify.sampling import DEFAULT_RATE, SAMPLING_FRAMES
 
 from catalog.clock import LATE_UPLOAD_S, upload_delay_s
 from catalog.models import ProxySegment, Recording, Segment
+from catalog.recovered import source_object
 from catalog.repository import SYSTEM_ACTOR, Catalog, Event, now
 from ingest.custody import store_playlist
-from ingest.segmenting import CustodyPath, Progress, no_progress
+from ingest.recovery import RecoveryService
+from ingest.segmenting import CustodyPath, Progress, Segmented, no_progress
 from integrity.audio import segment_audio, segment_media
 from integrity.frames import segment_hashes
 from integrity.phash import FrameHashes
 from store.base import ObjectStore, sha256_file
 from transcode.commands import ProxySettings
+from transcode.errors import TranscodeError
 from transcode.ffmpeg import Tools
 from transcode.segmenter import make_proxy, proxy_audio
 from workers.errors import StageError
@@ -50,23 +53,45 @@ class SegmentStage:
     """The custody path (``ingest.segmenting``) as a stage: OriginalStored → the segments on
     record, announced to the dense index, and the recording to the stages that follow."""
 
-    def __init__(self, *, custody: CustodyPath, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, *, custody: CustodyPath, metrics: Metrics | None = None, recover: bool = False
+    ) -> None:
+        """``recover``: an unreadable MP4/MOV is recovered at once where it can be."""
         self.custody = custody
         self.metrics = metrics if metrics is not None else Metrics()
+        self.recovery = RecoveryService(
+            catalog=custody.catalog, store=custody.store, tools=custody.tools,
+            work_dir=custody.work_dir, custody=custody,
+        )  # fmt: skip
+        self.recover = recover
 
     def __call__(self, message: Message) -> Sequence[Message]:
         assert isinstance(message, OriginalStored)
         done = self.custody.segment(message.recording_id)
+        if done is None and self.recover:
+            done = self._recovered(message.recording_id)
         if done is None:
             return []
         if done.footage_s:
             self.metrics.speed("segment", done.footage_s, done.elapsed_s)
             self.metrics.processed("segment", done.footage_s, done.recording.size)
             self.metrics.segments.labels("copy").inc(len(done.segments))
-        return self._announce(done.recording, done.segments)
+        return self.announce(done.recording, done.segments)
+
+    def _recovered(self, recording_id: str) -> Segmented | None:
+        """An unreadable recording recovered with an earlier one of its device (None: not)."""
+        rec = self.custody.catalog.recording(recording_id)
+        try:
+            done = self.recovery.recover(
+                rec.id, like=None, actor=SYSTEM_ACTOR, name=rec.original_name
+            )
+        except TranscodeError as exc:  # impossible, or ffmpeg failed: it stays unreadable
+            logger.warning("%s: not recovered at ingest: %s", rec.id, exc)
+            return None
+        return done.segmented
 
     @staticmethod
-    def _announce(recording: Recording, segments: Sequence[Segment]) -> list[Message]:
+    def announce(recording: Recording, segments: Sequence[Segment]) -> list[Message]:
         out: list[Message] = [segment_stored(s) for s in segments if s.phash is None]
         out.append(RecordingSegmented(recording_id=recording.id, count=len(segments)))
         return out
@@ -233,7 +258,8 @@ class TranscodeStage:
         started = time.monotonic()
         total = max(recording.duration_s or 0.0, 1e-3)
         try:
-            with self.store.local_path("originals", recording.original_key) as source:
+            bucket, key = source_object(self.catalog, recording)  # a recovered stream, if any
+            with self.store.local_path(bucket, key) as source:
                 made = make_proxy(
                     self.tools.runner,
                     self.tools.ffmpeg,

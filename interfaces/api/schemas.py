@@ -154,6 +154,12 @@ class RecordingOut(BaseModel):
         " (stream 2), timecode tmcd (stream 3): kept in the original only, not in the"
         ' segments"; "none besides video and audio".',
     )
+    recovered: str | None = Field(
+        default=None,
+        description="Footage recovered from an unfinalised original, as its signed"
+        ' "original.recovered" custody event records it: "recovered: video only, audio not'
+        ' recovered (...)"; null: not recovered.',
+    )
     extra_tracks: list[KeptTrack] | None = Field(
         default=None,
         description="The same tracks, one by one; null: not listed (segmented before they"

@@ -76,6 +76,8 @@ def ingest(
     click.echo(f"  status {rec.status}, {rec.segment_count or 0} segments, playback {rec.playback}")
     if rec.damage:
         click.echo(f"  FLAGGED: {rec.damage}")
+    if rec.status == "unreadable" and file.suffix.lower() in (".mp4", ".mov", ".m4v"):
+        click.echo(f"  its footage may be recovered: vigil recover {rec.id} [--like REC]")
 
 
 def gps_track(path: Path) -> tuple[GpsFix, ...]:

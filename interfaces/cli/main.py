@@ -14,6 +14,7 @@ from interfaces.cli import (
     export,
     ingest,
     ledger,
+    recover,
     retention,
     runtime,
     services,
@@ -41,18 +42,9 @@ def cli(ctx: click.Context, data_dir: Path | None, quiet: bool, verbose: bool) -
 
 
 COMMAND_GROUPS = (
-    ingest,
-    cases,
-    verify,
-    export,
-    stats,
-    access,
-    retention,
-    ledger,
-    runtime,
-    demo,
+    ingest, recover, cases, verify, export, stats, access, retention, ledger, runtime, demo,
     services,
-)
+)  # fmt: skip
 """One module per command group; each lists the commands it adds to ``cli`` in ``COMMANDS``."""
 
 for _module in COMMAND_GROUPS:

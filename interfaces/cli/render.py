@@ -85,6 +85,8 @@ def _recording_block(view: RecordingView) -> list[str]:
         f"  tracks {view.tracks_kept}",
         *(f"  {gps.describe()}" for gps in view.gps),
     ]
+    if view.recovery is not None:
+        lines.append(f"  {view.recovery}; the original is kept as it was stored")
     if rec.damage:
         lines.append(f"  FLAGGED: {rec.damage}")
     lines.append(

@@ -26,6 +26,7 @@ __all__ = [
     "LedgerCheck",
     "SignedEvent",
     "SignedRecording",
+    "SignedRecovery",
     "SignedSegment",
     "apply_event",
     "parse_entry",
@@ -86,12 +87,31 @@ class SignedSegment:
         return self.key.rpartition("/")[2]
 
 
+@dataclass(frozen=True)
+class SignedRecovery:
+    """What an ``original.recovered`` event signs: the recovered stream (a derived object) and
+    the original it was recovered from, with the reference whose codec setup it took."""
+
+    key: str
+    sha256: str
+    size: int
+    original_sha256: str
+    reference_recording: str
+    reference_sha256: str
+    event_id: int
+
+    @property
+    def file_name(self) -> str:
+        return self.key.rpartition("/")[2]
+
+
 @dataclass
 class SignedRecording:
     id: str
     original_sha256: str | None = None
     original_size: int | None = None
     anchor: str | None = None
+    recovered: SignedRecovery | None = None  # from "original.recovered"
     segments: dict[int, SignedSegment] = field(default_factory=dict)
     segment_count: int | None = None  # from the "segment" summary event
     windows: list[tuple[float | None, float | None]] = field(default_factory=list)
@@ -225,7 +245,9 @@ def apply_event(check: LedgerCheck, event: SignedEvent) -> None:
     if event.recording is None:
         return
     rec = check.recording(event.recording)
-    if event.action == "ingest" and "sha256" in d:
+    if event.action == "original.recovered":
+        rec.recovered = _recovery(event)
+    elif event.action == "ingest" and "sha256" in d:
         rec.original_sha256 = _sha256(d["sha256"])
         rec.original_size = _int(d["size"])
         rec.anchor = rec.anchor or rec.original_sha256
@@ -256,22 +278,7 @@ def apply_event(check: LedgerCheck, event: SignedEvent) -> None:
             )
         rec.segments.setdefault(index, seg)
     elif event.action == "segment.hashed":
-        index = _index(d["index"])
-        stored = rec.segments.get(index)
-        if stored is not None and stored.sha256 == d.get("segment_sha256"):
-            rec.segments[index] = SignedSegment(
-                **{
-                    **stored.__dict__,
-                    "phash_sha256": _sha256(d["phash_sha256"]),
-                    "phash_rate": _rate(d["rate"]),
-                    "phash_sampling": _opt_str(d.get("sampling")),
-                    "audio_sha256": _opt_sha256(d.get("audio_sha256")),
-                    "audio_tracks": None
-                    if d.get("audio_tracks") is None
-                    else _int(d["audio_tracks"]),
-                    "rotation": _rotation(d.get("rotation")),
-                }
-            )
+        _hashed(rec, d)
     elif event.action == "segment" and "count" in d:
         rec.segment_count = _index(d["count"])
     elif event.action == "case.link" and event.case == check.case:
@@ -280,6 +287,41 @@ def apply_event(check: LedgerCheck, event: SignedEvent) -> None:
     elif event.action == "case.unlink" and event.case == check.case:
         rec.windows.clear()
         rec.unlinked = True
+
+
+def _hashed(rec: SignedRecording, d: dict[str, object]) -> None:
+    """A ``segment.hashed`` event: the per-frame hashes and audio fingerprints of a segment
+    signed before (of those bytes)."""
+    index = _index(d["index"])
+    stored = rec.segments.get(index)
+    if stored is not None and stored.sha256 == d.get("segment_sha256"):
+        rec.segments[index] = SignedSegment(
+            **{
+                **stored.__dict__,
+                "phash_sha256": _sha256(d["phash_sha256"]),
+                "phash_rate": _rate(d["rate"]),
+                "phash_sampling": _opt_str(d.get("sampling")),
+                "audio_sha256": _opt_sha256(d.get("audio_sha256")),
+                "audio_tracks": None if d.get("audio_tracks") is None else _int(d["audio_tracks"]),
+                "rotation": _rotation(d.get("rotation")),
+            }
+        )
+
+
+def _recovery(event: SignedEvent) -> SignedRecovery:
+    d = event.detail
+    reference = _str(d["reference_recording"])
+    if not is_id(reference):
+        raise ValueError(f"reference {shown(reference)} is not a recording ID")
+    return SignedRecovery(
+        key=_str(d["key"]),
+        sha256=_sha256(d["sha256"]),
+        size=_int(d["size"]),
+        original_sha256=_sha256(d["original_sha256"]),
+        reference_recording=reference,
+        reference_sha256=_sha256(d["reference_sha256"]),
+        event_id=event.id,
+    )
 
 
 def parse_entry(line: str) -> tuple[int, bytes, list[bytes], SignedEvent]:

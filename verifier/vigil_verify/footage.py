@@ -45,6 +45,7 @@ from vigil_verify.compare import Thresholds
 from vigil_verify.frames import FRAME_SIDE, FrameHashes
 from vigil_verify.ledger import LedgerCheck, SignedRecording, SignedSegment
 from vigil_verify.pdq import pdq_hashes
+from vigil_verify.recovered import RECOVERED_STEM, recovered_finding
 from vigil_verify.sampling import FrameTimes, frame_decode_args, repair_times, timed_hashes
 from vigil_verify.untrusted import Malformed, guarded, read_document
 from vigil_verify.verdicts import Finding, Verdict
@@ -379,3 +380,16 @@ class FootageChecker:
             rec.original_size,
             str(path.relative_to(self.package)),
         )
+
+    def recovered(self, rec: SignedRecording, manifest_path: str | None) -> Finding | None:
+        """The recovered stream of ``rec`` against its signed link (None: none is signed)."""
+        if rec.recovered is None:
+            return None
+        suffix = Path(rec.recovered.file_name).suffix
+        candidates = [self.package / rec.id / f"{RECOVERED_STEM}{suffix}"]
+        if manifest_path:
+            candidates.insert(0, self.package / manifest_path)
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            return recovered_finding(rec, None, str(candidates[-1].relative_to(self.package)))
+        return recovered_finding(rec, sha256_file(path), str(path.relative_to(self.package)))

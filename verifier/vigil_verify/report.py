@@ -19,6 +19,7 @@ from vigil_verify.compare import Thresholds
 from vigil_verify.footage import FootageChecker
 from vigil_verify.ledger import LedgerCheck, SignedRecording, WitnessPolicy, check_ledger
 from vigil_verify.names import is_id, shown
+from vigil_verify.recovered import RECOVERED_STEM
 from vigil_verify.scope import NOT_LINKED, ScopeFinding, check_scope, links_whole
 from vigil_verify.untrusted import Malformed, guarded, parse_json, read_document
 from vigil_verify.verdicts import Finding, Verdict, report_json
@@ -220,11 +221,30 @@ def _check_recording(
         report.manifest_problems.append(
             f"manifest: {rec_id} original sha256 differs from the signed log"
         )
+    if original is not None:  # the recovered stream goes with the original (issue 17)
+        _check_recovered(report, checker, rec, entry)
     report.log_problems += checker.chain_problems(rec)
     for seg in checker.expected(rec):
         report.segments.append(checker.segment(rec, seg))
     report.segments += checker.missing_by_count(rec)
     _cross_check(report, rec_id, entry, report.ledger)
+
+
+def _check_recovered(
+    report: PackageReport, checker: FootageChecker, rec: SignedRecording, entry: dict[str, object]
+) -> None:
+    """The recovered stream of ``rec`` (if the log signs one) against its signed link to the
+    original, and the manifest's entry for it against the same."""
+    listed = entry.get("recovered") if isinstance(entry.get("recovered"), dict) else None
+    listed_path = listed.get("path") if isinstance(listed, dict) else None
+    found = checker.recovered(rec, _inside(checker.package, listed_path, report.malformed))
+    if found is not None:
+        report.segments.append(found)
+    signed = rec.recovered.sha256 if rec.recovered is not None else None
+    if isinstance(listed, dict) and listed.get("sha256") != signed:
+        report.manifest_problems.append(
+            f"manifest: {rec.id} recovered stream sha256 differs from the signed log"
+        )
 
 
 def _cross_check(
@@ -281,7 +301,7 @@ def render(report: PackageReport) -> str:
             (s for s in report.segments if s.recording == original.recording),
             key=lambda s: (s.index is None, s.index or 0),
         ):
-            where = f"segment {seg.index}" if seg.index is not None else "extra file"
+            where = f"segment {seg.index}" if seg.index is not None else _unindexed(seg)
             out.append(f"  {where:<12} {seg.kind:<13} {seg.detail}  [{seg.file or ''}]")
         out.extend(_scope_line(f) for f in report.scope if f.recording == original.recording)
     checked = {o.recording for o in report.originals}
@@ -306,6 +326,12 @@ def render(report: PackageReport) -> str:
         verdict = "MALFORMED PACKAGE"
     out.append(f"RESULT: {verdict} ({summary or 'no segments'})")
     return "".join(_printable(line) + "\n" for line in out)
+
+
+def _unindexed(found: Finding) -> str:
+    """What a finding with no segment index is about: the recovered stream, or a file."""
+    name = (found.file or "").rpartition("/")[2]
+    return RECOVERED_STEM if name.startswith(RECOVERED_STEM + ".") else "extra file"
 
 
 def _scope_line(found: ScopeFinding) -> str:

@@ -101,6 +101,7 @@ def _timeline_out(timeline: CaseTimeline) -> TimelineOut:
                 audio_codec=v.recording.audio_codec,
                 provenance=v.provenance,
                 tracks=v.tracks_kept,
+                recovered=v.recovery,
                 extra_tracks=None if v.tracks is None else list(v.tracks),
                 gps=list(v.gps),
                 window_from_s=v.window[0],
