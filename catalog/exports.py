@@ -40,9 +40,9 @@ class ExportRequestDetail(BaseModel):
     package_size: int | None = None
 
 
-Builder = Callable[[str, Path, str, str], Path]
-"""(case_id, folder, actor, reason) -> the exported case folder (``export_case`` bound to the
-app's catalogue, store and ledger)."""
+Builder = Callable[[str, Path, str, str, bool], Path]
+"""(case_id, folder, actor, reason, clips) -> the exported case folder (``export_case`` bound to
+the app's catalogue, store and ledger; ``clips``: with clips carrying Content Credentials)."""
 
 
 class ExportService:
@@ -51,7 +51,9 @@ class ExportService:
         self.folder = folder
         self.build = build
 
-    def request(self, case_id: str, *, requested_by: str, reason: str) -> ExportRequest:
+    def request(
+        self, case_id: str, *, requested_by: str, reason: str, clips: bool = False
+    ) -> ExportRequest:
         case_id, reason = require_case_id(case_id), require_reason(reason)
         self.catalog.case_links(case_id)  # NotFound for an unknown case
         row = ExportRequest(
@@ -61,6 +63,7 @@ class ExportService:
             reason=reason.strip(),
             requested_at=now(),
             status="pending",
+            clips=clips,
         )
         with self.catalog.session() as session:
             session.add(row)
@@ -100,7 +103,9 @@ class ExportService:
         work = self.folder / row.id
         shutil.rmtree(work, ignore_errors=True)
         try:
-            case_folder = self.build(row.case_id, work / "build", row.requested_by, row.reason)
+            case_folder = self.build(
+                row.case_id, work / "build", row.requested_by, row.reason, bool(row.clips)
+            )
             package = self.folder / f"{row.id}.zip"
             sha, size = _zip(case_folder, package)
         except Exception as exc:

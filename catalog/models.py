@@ -286,6 +286,8 @@ class ExportRequest(Base):
     decision_note: Mapped[str | None] = mapped_column(Text)
     package_sha256: Mapped[str | None] = mapped_column(String(64))
     package_size: Mapped[int | None] = mapped_column(BigInteger)
+    # clips with Content Credentials asked for (``vigil export --clip``); None: before 0010
+    clips: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Upload(Base):

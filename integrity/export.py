@@ -5,6 +5,8 @@ Layout of ``DIR/<case>/``:
 - ``manifest.json``: every recording, segment, hash, chain link, gap and metadata;
 - per recording ``<id>/original.*``, ``<id>/segments/index.m3u8``, ``<id>/segments/*.ts`` with
   the ``*.pdq`` per-frame perceptual hashes beside them, and the ``*.vgat`` audio fingerprints;
+- ``clips/`` (with ``--clip``): for each linked window an MP4 of it carrying C2PA Content
+  Credentials signed with the agency's key (``integrity.clips``), each logged by ``export.clip``;
 - ``ledger/``: the custody events the package relies on (their exact leaf bytes) each with its
   inclusion proof (``events.jsonl``), the signed tree head they are proved against
   (``checkpoint.json``), every earlier signed head with a consistency proof to it
@@ -35,6 +37,7 @@ from catalog.ids import require_case_id, require_reason
 from catalog.models import Recording, Segment
 from catalog.repository import Catalog, Event, now
 from catalog.scopes import is_whole
+from integrity.clips import ClipEntry, ClipExporter
 from integrity.errors import LedgerError, ProofError
 from integrity.ledger import CheckpointObject, Ledger, canonical_event
 from integrity.logfacts import ProvedRecording, prove
@@ -139,11 +142,13 @@ class Manifest(BaseModel):
     device_gaps: list[DeviceGapEntry]
     continuous: bool
     ledger: LedgerEntry
+    clips: list[ClipEntry] = []
 
 
 class ExportDetail(BaseModel):
     folder: str
     recordings: list[str]
+    clips: bool = False  # clips with Content Credentials asked for
 
 
 class ExportedDetail(BaseModel):
@@ -393,6 +398,16 @@ def _write_manifest(root: Path, manifest: Manifest) -> str:
     return sha
 
 
+def _new_root(folder: Path, case_id: str) -> Path:
+    """``folder/<case>``, which must be new or empty and stay inside ``folder``."""
+    root = folder / case_id
+    if root.is_symlink() or root.resolve().parent != folder.resolve():
+        raise ExportError(f"{root} is a link or leads outside {folder}; choose another folder")
+    if root.exists() and any(root.iterdir()):
+        raise ExportError(f"{root} exists and is not empty; choose another folder")
+    return root
+
+
 def export_case(
     catalog: Catalog,
     store: ObjectStore,
@@ -406,18 +421,16 @@ def export_case(
     device_tolerance_s: float,
     worm_checkpoints: Sequence[str] = (),
     tsa_certs: bytes | None = None,
+    clips: ClipExporter | None = None,
 ) -> Path:
     """Write the package of case ``case_id`` to ``folder/<case>/`` (which must be new or
-    empty), between the ``export`` and ``export.written`` custody events; return its folder."""
+    empty), between the ``export`` and ``export.written`` custody events; return its folder.
+    With ``clips``, each linked window also as a clip with Content Credentials."""
     timeline = case_timeline(
         catalog, case_id, tolerance_frames=tolerance_frames, device_tolerance_s=device_tolerance_s
     )
     case_id, reason = require_case_id(case_id), require_reason(reason)
-    root = folder / case_id
-    if root.is_symlink() or root.resolve().parent != folder.resolve():
-        raise ExportError(f"{root} is a link or leads outside {folder}; choose another folder")
-    if root.exists() and any(root.iterdir()):
-        raise ExportError(f"{root} exists and is not empty; choose another folder")
+    root = _new_root(folder, case_id)
     recording_ids = [view.recording.id for view in timeline.recordings]
     catalog.add_event(
         Event(
@@ -425,7 +438,7 @@ def export_case(
             actor,
             case_id=case_id,
             reason=reason,
-            detail=ExportDetail(folder=str(root), recordings=recording_ids),
+            detail=ExportDetail(folder=str(root), recordings=recording_ids, clips=bool(clips)),
         )
     )
     if ledger.can_sign:
@@ -435,7 +448,10 @@ def export_case(
         _export_recording(catalog, store, root, view, facts.of(view.recording.id))
         for view in timeline.recordings
     ]
-    files = sum(
+    clip_entries = [] if clips is None else clips.export_package(
+        catalog, root, entries, facts, case_id=case_id, actor=actor, reason=reason
+    )  # fmt: skip
+    files = len(clip_entries) + sum(
         (1 if e.original else 0) + len(e.segments) + (1 if e.playlist else 0)
         + (1 if e.recovered else 0)
         for e in entries
@@ -457,6 +473,7 @@ def export_case(
         ],
         continuous=timeline.continuous,
         ledger=ledger_entry,
+        clips=clip_entries,
     )
     sha = _write_manifest(root, manifest)
     catalog.add_event(

@@ -34,9 +34,10 @@ PACKAGE_DIRS: dict[str, Path] = {
     **{name: ROOT / name for layer in LAYERS[1:] for name in layer},
 }
 
-VERIFIER_MAY_IMPORT = frozenset({"cryptography", "numpy", "vigil_verify", "imageio_ffmpeg"})
+VERIFIER_MAY_IMPORT = frozenset({"cryptography", "numpy", "vigil_verify", "imageio_ffmpeg", "c2pa"})
 """The stand-alone verifier's whole world beyond the standard library (verifier/pyproject);
-``imageio_ffmpeg`` only where installed, to find an ffmpeg binary."""
+``imageio_ffmpeg`` only where installed, to find an ffmpeg binary; ``c2pa`` (c2pa-python) only
+where installed, to read clips' C2PA manifests (``vigil_verify.clips`` says when it is not)."""
 
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80

@@ -29,6 +29,7 @@ from ingest.live import LiveRecorder
 from ingest.segmenting import CustodyPath, Progress, no_progress
 from ingest.service import IngestResult, IngestService, RecordingMetadata
 from ingest.uploads import UploadLimits, UploadService
+from integrity.clips import ClipExporter
 from integrity.credentials import CredentialsReader, TrustList
 from integrity.export import export_case
 from integrity.keys import (
@@ -381,18 +382,21 @@ def make_stages(
 
 
 def make_export_builder(
-    settings: Settings, *, catalog: Catalog, store: ObjectStore, ledger: Ledger
+    settings: Settings, *, catalog: Catalog, store: ObjectStore, ledger: Ledger, tools: Tools
 ) -> Builder:
-    """What builds a case's export package (``ExportService`` calls it once approved)."""
+    """What builds a case's export package (``ExportService`` calls it once approved); with
+    clips, signed with ``VIGIL_C2PA_SIGN_CERT`` and ``_KEY`` (read when it builds)."""
 
-    def build_export(case_id: str, folder: Path, actor: str, reason: str) -> Path:
+    def build_export(case_id: str, folder: Path, actor: str, reason: str, clips: bool) -> Path:
         certs = settings.ledger_tsa_certs
+        sign = (settings.c2pa_sign_cert, settings.c2pa_sign_key)
         return export_case(
             catalog, store, ledger, case_id, folder, actor=actor, reason=reason,
             tolerance_frames=settings.continuity_tolerance_frames,
             device_tolerance_s=settings.device_gap_tolerance_s,
             worm_checkpoints=worm_checkpoint_keys(store),
             tsa_certs=certs.read_bytes() if certs else None,
+            clips=ClipExporter.configured(tools, *sign) if clips else None,
         )  # fmt: skip
 
     return build_export
@@ -460,7 +464,9 @@ def build_app(
         for stage, inputs in STAGE_INPUTS.items():
             for message_type in inputs:
                 messaging.bus.subscribe(topic_for(message_type), stages[stage])
-    build_export = make_export_builder(settings, catalog=catalog, store=store, ledger=ledger)
+    build_export = make_export_builder(
+        settings, catalog=catalog, store=store, ledger=ledger, tools=tools
+    )
     return Vigil(
         settings=settings,
         access=AccessService(catalog),

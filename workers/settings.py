@@ -182,6 +182,17 @@ class Settings(BaseSettings):
         " certificates must chain to for a manifest signed at capture to be *valid*; unset:"
         " manifests are still read and checked, and their signers are *untrusted*.",
     )
+    c2pa_sign_cert: Path | None = Field(
+        None,
+        description="PEM certificate chain (the agency's C2PA signing certificate first) that"
+        " signs the Content Credentials of exported clips (`vigil export --clip`); with"
+        " VIGIL_C2PA_SIGN_KEY. Unset: clips cannot be exported.",
+    )
+    c2pa_sign_key: Path | None = Field(
+        None,
+        description="PEM private key of VIGIL_C2PA_SIGN_CERT (readable by the exporting process"
+        " only; docs/c2pa.md says where it lives and how to rotate it).",
+    )
 
     @model_validator(mode="after")
     def _no_default_secrets(self) -> Settings:

@@ -280,6 +280,11 @@ class CustodyOut(BaseModel):
 
 class ExportAsk(BaseModel):
     reason: str = Field(min_length=3, max_length=2000)
+    clips: bool = Field(
+        False,
+        description="Also an MP4 clip of each linked window carrying C2PA Content Credentials"
+        " signed with the agency's key (needs VIGIL_C2PA_SIGN_CERT and VIGIL_C2PA_SIGN_KEY).",
+    )
 
 
 class ExportDecision(BaseModel):
@@ -298,6 +303,7 @@ class ExportOut(BaseModel):
     decision_note: str | None
     package_sha256: str | None
     package_size: int | None
+    clips: bool
 
 
 class CheckpointOut(BaseModel):

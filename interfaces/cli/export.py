@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from catalog.ids import InvalidInput
+from integrity.clips import ClipExporter
 from integrity.export import export_case
 from interfaces.cli.context import running_app
 from interfaces.cli.inputs import actor_option, case_argument, reason_option
@@ -31,11 +32,21 @@ def package_folder(folder: Path, case_id: str) -> Path:
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @reason_option("Why the footage leaves the system (at least 3 characters).")
 @actor_option
+@click.option(
+    "--clip",
+    is_flag=True,
+    help="Also cut each linked window into an MP4 clip carrying C2PA Content Credentials"
+    " signed with the agency's key (VIGIL_C2PA_SIGN_CERT, VIGIL_C2PA_SIGN_KEY).",
+)
 @click.pass_context
-def export(ctx: click.Context, case_id: str, folder: Path, reason: str, actor: str) -> None:
+def export(
+    ctx: click.Context, case_id: str, folder: Path, reason: str, actor: str, clip: bool
+) -> None:
     """Export CASE_ID's footage to FOLDER/CASE_ID with a manifest of every hash."""
     package_folder(folder, case_id)
     with running_app(ctx) as app:
+        sign = (app.settings.c2pa_sign_cert, app.settings.c2pa_sign_key)
+        clips = ClipExporter.configured(app.tools, *sign) if clip else None
         certs = app.settings.ledger_tsa_certs
         root = export_case(
             app.catalog,
@@ -49,9 +60,13 @@ def export(ctx: click.Context, case_id: str, folder: Path, reason: str, actor: s
             device_tolerance_s=app.settings.device_gap_tolerance_s,
             worm_checkpoints=app.worm_checkpoints(),
             tsa_certs=certs.read_bytes() if certs else None,
+            clips=clips,
         )
         fingerprint = app.ledger.key.fingerprint
     click.echo(f"exported {case_id} to {root} (manifest: {root / 'manifest.json'})")
+    if clip:
+        made = sorted((root / "clips").glob("*.mp4")) if (root / "clips").is_dir() else []
+        click.echo(f"{len(made)} clip(s) with C2PA Content Credentials in {root / 'clips'}")
     click.echo(f"check it offline with: vigil-verify {root} (ledger key {fingerprint})")
 
 

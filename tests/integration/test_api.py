@@ -511,3 +511,16 @@ def test_media_reads_are_logged_against_the_case_and_other_cases_stay_private(
     assert all(e["reason"] != "covert" for e in log["events"])
     assert page.headers["content-security-policy"].endswith("frame-ancestors 'none'")
     assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_an_export_with_clips_needs_the_agencys_c2pa_key(
+    server: Server, two_cases: dict[str, str]
+) -> None:
+    with server.client("alice") as alice:
+        asked = alice.post(
+            "/api/v1/cases/CASE-A/exports", json={"reason": "for the defence", "clips": True}
+        )
+        assert asked.status_code == 409, asked.text
+        assert "C2PA signing certificate" in asked.json()["detail"]
+        plain = alice.post("/api/v1/cases/CASE-A/exports", json={"reason": "for the defence"})
+        assert plain.status_code == 201 and plain.json()["clips"] is False

@@ -64,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="how many of the --witness keys must have cosigned (default: all of them)",
     )
     parser.add_argument("--ffmpeg", help="ffmpeg to re-decode changed segments with")
+    parser.add_argument(
+        "--c2pa-trust",
+        type=Path,
+        metavar="PEM",
+        help="the C2PA trust anchors (PEM) the signer of the package's clips must chain to, e.g."
+        " the agency's root certificate (needs c2pa-python)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable report")
     parser.add_argument("--version", action="version", version=f"vigil-verify {__version__}")
     return parser
@@ -99,12 +106,23 @@ def check(args: argparse.Namespace) -> int:
     if args.quorum is not None and not 1 <= args.quorum <= len(keys):
         print("vigil-verify: --quorum must be 1 .. the number of --witness keys", file=sys.stderr)
         return MALFORMED
+    trust = None
+    if args.c2pa_trust is not None:
+        try:
+            trust = args.c2pa_trust.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            print(
+                f"vigil-verify: --c2pa-trust: cannot read {args.c2pa_trust} ({exc})",
+                file=sys.stderr,
+            )
+            return MALFORMED
     report = verify_package(
         package,
         pinned_key=args.key,
         trusted_checkpoint=args.trusted_checkpoint,
         ffmpeg=find_ffmpeg(args.ffmpeg),
         witnesses=WitnessPolicy(keys, args.quorum) if keys else None,
+        c2pa_trust=trust,
     )
     if args.json:
         print(json.dumps({**report.to_json(), "exit_status": exit_status(report)}, indent=2))

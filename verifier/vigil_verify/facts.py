@@ -105,6 +105,21 @@ class SignedRecovery:
         return self.key.rpartition("/")[2]
 
 
+@dataclass(frozen=True)
+class SignedClip:
+    """A clip an ``export.clip`` event of the case records: its file, hashes and window."""
+
+    file: str
+    recording: str
+    from_s: float
+    to_s: float
+    method: str
+    sha256: str
+    manifest_sha256: str
+    segments: tuple[tuple[int, str], ...]  # (index, sha256) of the segments it covers
+    event_id: int
+
+
 @dataclass
 class SignedRecording:
     id: str
@@ -116,6 +131,7 @@ class SignedRecording:
     segment_count: int | None = None  # from the "segment" summary event
     windows: list[tuple[float | None, float | None]] = field(default_factory=list)
     unlinked: bool = False
+    clips: dict[str, SignedClip] = field(default_factory=dict)  # by package path
 
 
 @dataclass
@@ -132,6 +148,7 @@ class LedgerCheck:
     witnesses: list[str] = field(default_factory=list)  # each trusted witness's verdict
     facts: dict[str, SignedRecording] = field(default_factory=dict)
     case: str | None = None
+    heads: dict[int, bytes] = field(default_factory=dict)  # signed heads proved: size -> root
 
     def recording(self, recording_id: str) -> SignedRecording:
         return self.facts.setdefault(recording_id, SignedRecording(recording_id))
@@ -284,6 +301,9 @@ def apply_event(check: LedgerCheck, event: SignedEvent) -> None:
     elif event.action == "case.link" and event.case == check.case:
         rec.windows.append((_opt_seconds(d.get("from_s")), _opt_seconds(d.get("to_s"))))
         rec.unlinked = False
+    elif event.action == "export.clip" and event.case == check.case:
+        clip = _clip(rec.id, event)
+        rec.clips[clip.file] = clip
     elif event.action == "case.unlink" and event.case == check.case:
         rec.windows.clear()
         rec.unlinked = True
@@ -320,6 +340,27 @@ def _recovery(event: SignedEvent) -> SignedRecovery:
         original_sha256=_sha256(d["original_sha256"]),
         reference_recording=reference,
         reference_sha256=_sha256(d["reference_sha256"]),
+        event_id=event.id,
+    )
+
+
+def _clip(recording: str, event: SignedEvent) -> SignedClip:
+    d = event.detail
+    listed = d.get("segments")
+    if not isinstance(listed, list):
+        raise ValueError(f"segments {shown(listed)} is not a list")
+    segments = tuple(
+        (_index(s.get("index")), _sha256(s.get("sha256"))) for s in listed if isinstance(s, dict)
+    )
+    return SignedClip(
+        file=_str(d.get("file")),
+        recording=recording,
+        from_s=_seconds(d.get("from_s")),
+        to_s=_seconds(d.get("to_s")),
+        method=_str(d.get("method")),
+        sha256=_sha256(d.get("sha256")),
+        manifest_sha256=_sha256(d.get("manifest_sha256")),
+        segments=segments,
         event_id=event.id,
     )
 

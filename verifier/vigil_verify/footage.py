@@ -269,6 +269,10 @@ class FootageChecker:
             return moved
         return self._changed(rec, seg, path, rel, size=size)
 
+    def signed_frames(self, rec: SignedRecording, seg: SignedSegment) -> FrameHashes | None:
+        """The segment's per-frame hashes in the package, if they are the signed ones."""
+        return self._reference(rec, seg)
+
     def _reference(self, rec: SignedRecording, seg: SignedSegment) -> FrameHashes | None:
         return self._signed_beside(
             rec, seg, ".pdq", seg.phash_sha256, FrameHashes.from_bytes, "per-frame hashes"

@@ -202,7 +202,9 @@ def check_ledger(
         return check
     note, token, head = loaded
     check.head = head
-    if key is not None and not verify_checkpoint(head, key):
+    if key is not None and verify_checkpoint(head, key):
+        check.heads[head.size] = head.root
+    elif key is not None:
         check.problems.append(
             f"log: the tree head's signature fails (size {head.size}): it was not signed by the"
             f" ledger key {check.key_fingerprint or ''}"
@@ -300,7 +302,10 @@ def _check_history(
                 f"log: the earlier head of size {earlier.size} (signed {when}) has a bad signature"
             )
             continue
-        if not verify_consistency(earlier.size, head.size, proof, earlier.root, head.root):
+        if verify_consistency(earlier.size, head.size, proof, earlier.root, head.root):
+            if key is not None:  # signed by the key, and the package's head extends it
+                check.heads[earlier.size] = earlier.root
+        else:
             check.problems.append(
                 f"log rewritten: the head of size {earlier.size} signed {when} is not consistent"
                 f" with the package's head of size {head.size} (entries were removed or changed)"

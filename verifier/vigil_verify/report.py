@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from vigil_verify.clips import ClipFinding, check_clip
 from vigil_verify.compare import Thresholds
 from vigil_verify.footage import FootageChecker
 from vigil_verify.ledger import LedgerCheck, SignedRecording, WitnessPolicy, check_ledger
@@ -44,6 +45,7 @@ class PackageReport:
     manifest_problems: list[str] = field(default_factory=list)
     malformed: list[str] = field(default_factory=list)  # what could not be read as it must be
     scope: list[ScopeFinding] = field(default_factory=list)  # held beyond what the case links
+    clips: list[ClipFinding] = field(default_factory=list)  # clips/*.mp4 (``--clip`` exports)
 
     @property
     def clean(self) -> bool:
@@ -52,6 +54,7 @@ class PackageReport:
             and not self.manifest_problems
             and not self.malformed
             and not self.scope
+            and all(c.faithful for c in self.clips)
             and all(o.clean for o in self.originals)
             and all(s.kind == Verdict.INTACT for s in self.segments)
         )
@@ -70,6 +73,7 @@ class PackageReport:
             originals=self.originals,
             segments=self.segments,
             scope=[asdict(s) for s in self.scope],
+            clips=[asdict(c) for c in self.clips],
         )
 
 
@@ -137,6 +141,7 @@ def verify_package(
     ffmpeg: str | None = None,
     thresholds: Thresholds = Thresholds(),
     witnesses: WitnessPolicy | None = None,
+    c2pa_trust: str | None = None,
 ) -> PackageReport:
     malformed: list[str] = []
     manifest = _load_manifest(package, malformed)
@@ -176,6 +181,11 @@ def verify_package(
             report.scope += guarded("", check_scope, package, case_id, manifest, ledger.facts)
         except Malformed as exc:
             report.malformed.append(f"scope: the recordings' links {UNCHECKED} ({exc})")
+    for entry in _entries(manifest.get("clips")):
+        try:
+            report.clips.append(guarded("", check_clip, checker, entry, ledger, c2pa_trust))
+        except Malformed as exc:
+            report.malformed.append(f"clip {shown(entry.get('file'))}: {UNCHECKED} ({exc})")
     report.malformed += checker.malformed
     return report
 
@@ -304,6 +314,7 @@ def render(report: PackageReport) -> str:
             where = f"segment {seg.index}" if seg.index is not None else _unindexed(seg)
             out.append(f"  {where:<12} {seg.kind:<13} {seg.detail}  [{seg.file or ''}]")
         out.extend(_scope_line(f) for f in report.scope if f.recording == original.recording)
+    out.extend(f"{clip.detail}  [C2PA: {clip.c2pa}]" for clip in report.clips)
     checked = {o.recording for o in report.originals}
     for seg in report.segments:
         if seg.recording not in checked:

@@ -43,7 +43,7 @@ ScopeKind = Literal["not linked to the case", "outside the linked windows"]
 NOT_LINKED: ScopeKind = "not linked to the case"
 OUTSIDE: ScopeKind = "outside the linked windows"
 
-RESERVED = frozenset({"ledger"})
+RESERVED = frozenset({"ledger", "clips"})
 """Folders of the package that are no recording's."""
 
 

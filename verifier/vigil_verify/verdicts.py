@@ -190,6 +190,7 @@ REPORT_KEYS = (
     "originals",
     "segments",
     "scope",
+    "clips",
 )
 """The top-level keys of every ``--json`` verification report, in order; the commands add
 ``exit_status``."""
@@ -224,6 +225,7 @@ def report_json(
     originals: Sequence[Finding],
     segments: Sequence[Finding],
     scope: Sequence[Mapping[str, object]],
+    clips: Sequence[Mapping[str, object]] = (),
 ) -> dict[str, object]:
     """A verification report's JSON form (``REPORT_KEYS``). ``package`` is None for the
     server's store; ``manifest_problems`` holds the index checked against the log: the
@@ -239,4 +241,5 @@ def report_json(
         "originals": [o.to_json() for o in originals],
         "segments": [s.to_json() for s in segments],
         "scope": [dict(s) for s in scope],
+        "clips": [dict(c) for c in clips],  # exported clips (``vigil_verify.clips``)
     }

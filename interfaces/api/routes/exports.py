@@ -38,8 +38,15 @@ def request_export(
 ) -> ExportOut:
     """Ask for an export, with a reason; a supervisor approves it."""
     _require(services, caller, "export.request", "POST export", case_id=case_id)
+    settings = services.vigil.settings
+    if body.clips and (settings.c2pa_sign_cert is None or settings.c2pa_sign_key is None):
+        raise HTTPException(
+            409, "clips need the agency's C2PA signing certificate and key, not configured here"
+        )
     return _export_out(
-        services.exports.request(case_id, requested_by=caller.id, reason=body.reason)
+        services.exports.request(
+            case_id, requested_by=caller.id, reason=body.reason, clips=body.clips
+        )
     )
 
 
@@ -138,4 +145,5 @@ def _export_out(row: ExportRequest) -> ExportOut:
         decision_note=row.decision_note,
         package_sha256=row.package_sha256,
         package_size=row.package_size,
+        clips=bool(row.clips),
     )
