@@ -219,14 +219,17 @@ class IngestService:
         handover_at: datetime | None = None,
     ) -> IngestResult:
         """Ingest a file already in the staging area and already hashed (a finished upload):
-        it is not hashed again. The caller keeps the file (the store may link it).
+        it is not hashed again, nor read back by the store that links it in. The caller hashed
+        its bytes as it wrote them, under a lock that keeps every writer out until this returns,
+        and keeps the file (the store may link it).
 
         ``handover_at``: the server's time when the device read its clock
         (``metadata.device_clock_at_handover``), if not ``received_at``.
         """
         return self._ingest_staged(
-            staged, sha256, size, metadata, actor, received_at, handover_at or received_at
-        )
+            staged, sha256, size, metadata, actor, received_at, handover_at or received_at,
+            verified=True,
+        )  # fmt: skip
 
     def _ingest_staged(
         self,
@@ -237,6 +240,8 @@ class IngestService:
         actor: str,
         received_at: datetime,
         handover_at: datetime | None = None,
+        *,
+        verified: bool = False,
     ) -> IngestResult:
         if size == 0:
             raise NotVideo(f"{metadata.original_name}: the file is empty; nothing was stored")
@@ -247,7 +252,9 @@ class IngestService:
         recording_id = recording_id_for(sha256)
         suffix = Path(metadata.original_name).suffix.lower()[:8]
         key = f"{recording_id}/original{suffix}"
-        self.store.put_file("originals", key, staged, sha256, category=metadata.category)
+        self.store.put_file(
+            "originals", key, staged, sha256, category=metadata.category, verified=verified
+        )
         offset = None
         if metadata.device_clock_at_handover is not None:
             offset = (

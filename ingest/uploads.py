@@ -8,8 +8,17 @@ device told it may delete its copy.
 
 Durability, at any crash: a chunk is appended and fsynced before the confirmed offset moves
 (a conditional UPDATE, so two requests for the same offset cannot both land); bytes on disk past
-the confirmed offset (written, not confirmed) are cut off before the next chunk. The whole file
-is hashed once, at finish; the ingest that follows takes that hash and does not hash again.
+the confirmed offset (written, not confirmed) are cut off before the next chunk. Requests for
+one upload are serialized by its lock in this process and by a lock on its staged file
+(``flock``) across processes, and the confirmed offset is read only once both are held: the
+staged file's first ``offset`` bytes are exactly the confirmed chunks, in order.
+
+Hashing: each chunk is checked against its own hash before anything is written, and the whole
+file is hashed as its chunks are confirmed (``ingest/upload_hash.py``): finish compares that
+running hash with the one the device declares without reading the file again. The staged file
+is read again only when this process holds no running hash at the confirmed offset (after a
+restart: once, at the next chunk or at finish). The ingest that follows takes the hash, and the
+store links the file in without reading it back.
 
 Limits before work (``UploadLimits``): a start is refused unless its declared size fits in the
 uploads folder's free space, less a margin and less what every open upload has declared and not
@@ -21,15 +30,18 @@ event ``upload.expired`` written.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import threading
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from pydantic import BaseModel
 from sqlalchemy import select, update
@@ -40,7 +52,7 @@ from catalog.models import Upload
 from catalog.repository import SYSTEM_ACTOR, Catalog, Event, now
 from ingest.errors import IngestError
 from ingest.service import IngestResult, RecordingMetadata
-from store.base import CHUNK
+from ingest.upload_hash import RunningHashes, append_hashing
 
 MAX_CHUNK = 64 << 20
 MAX_UPLOAD = 1 << 40
@@ -95,6 +107,10 @@ class ChunkHashMismatch(UploadError):
 
 class UploadNotOpen(UploadError):
     kind = ErrorKind.CONFLICT
+
+
+class StagedFileGone(UploadNotOpen):
+    """The upload's staged file is gone: another process closed the upload meanwhile."""
 
 
 class NoRoomForUpload(UploadError):
@@ -163,6 +179,7 @@ class UploadService:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._starting = threading.Lock()  # check the limits and reserve, as one step
+        self.hashes = RunningHashes()
 
     def _lock(self, upload_id: str) -> threading.Lock:
         with self._guard:
@@ -170,6 +187,25 @@ class UploadService:
 
     def _path(self, upload_id: str) -> Path:
         return self.folder / f"{upload_id}.part"
+
+    @contextlib.contextmanager
+    def _held(self, upload_id: str, *, write: bool = True) -> Iterator[BinaryIO]:
+        """The upload's staged file, open (for update, if ``write``) and locked against every
+        other process (this process's own requests are serialized by ``_lock``); closing it
+        unlocks it. Finish reads only: a file the store has taken over is read-only."""
+        try:
+            fh = self._path(upload_id).open("r+b" if write else "rb")
+        except FileNotFoundError:
+            raise StagedFileGone(f"upload {upload_id} was closed meanwhile") from None
+        with fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            yield fh
+
+    def _open_row(self, upload_id: str, principal_id: str) -> Upload:
+        row = self._row(upload_id, principal_id)
+        if row.status != "open":
+            raise UploadNotOpen(f"upload {upload_id} is {row.status}")
+        return row
 
     def _row(self, upload_id: str, principal_id: str) -> Upload:
         with self.catalog.session() as session:
@@ -267,6 +303,7 @@ class UploadService:
                 row.updated_at = now()
                 self.catalog.event_in(session, Event("upload.expired", SYSTEM_ACTOR, detail=detail))
             self._path(upload_id).unlink(missing_ok=True)
+            self.hashes.drop(upload_id)
         with self._guard:
             self._locks.pop(upload_id, None)
         return True
@@ -289,34 +326,43 @@ class UploadService:
                 f" {sha256[:16]}… sent with it; nothing was written, send it again"
             )
         with self._lock(upload_id):
-            row = self._row(upload_id, principal_id)
-            if row.status != "open":
-                raise UploadNotOpen(f"upload {upload_id} is {row.status}")
-            if offset != row.offset:
-                raise OffsetMismatch(upload_id, offset, row.offset)
-            if offset + len(data) > row.size:
-                raise UploadError(
-                    f"upload {upload_id}: chunk ends at byte {offset + len(data)}, past the"
-                    f" declared size {row.size}"
-                )
-            path = self._path(upload_id)
-            with path.open("r+b") as fh:
-                fh.truncate(offset)  # bytes written after the last confirmation: not confirmed
-                fh.seek(offset)
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            with self.catalog.session() as session:
-                result = session.execute(
-                    update(Upload)
-                    .where(Upload.id == upload_id, Upload.offset == offset)
-                    .values(offset=offset + len(data), chunks=Upload.chunks + 1, updated_at=now())
-                )
-                if not getattr(result, "rowcount", 0):
-                    raise OffsetMismatch(
-                        upload_id, offset, self._row(upload_id, principal_id).offset
-                    )
-            return self.state(upload_id, principal_id)
+            try:
+                with self._held(upload_id) as fh:
+                    return self._append(upload_id, principal_id, fh, offset, data)
+            except StagedFileGone:
+                self._open_row(upload_id, principal_id)  # absent, another's or closed: say so
+                raise
+
+    def _append(
+        self, upload_id: str, principal_id: str, fh: BinaryIO, offset: int, data: bytes
+    ) -> UploadState:
+        """``put_chunk`` once the staged file is held: the row read now is the one on disk."""
+        row = self._open_row(upload_id, principal_id)
+        if offset != row.offset:
+            raise OffsetMismatch(upload_id, offset, row.offset)
+        if offset + len(data) > row.size:
+            raise UploadError(
+                f"upload {upload_id}: chunk ends at byte {offset + len(data)}, past the"
+                f" declared size {row.size}"
+            )
+        running = self.hashes.hash_to(upload_id, offset, self._path(upload_id))
+        taking = append_hashing(fh, offset, data, running)
+        self._confirm(upload_id, principal_id, offset, len(data))
+        self.hashes.keep(upload_id, offset + len(data), running, taking)
+        return replace(_state(row), offset=offset + len(data), chunks=row.chunks + 1)
+
+    def _confirm(self, upload_id: str, principal_id: str, offset: int, length: int) -> None:
+        """Move the confirmed offset past a chunk now on disk, if it is still at ``offset`` and
+        the upload still open (one conditional UPDATE)."""
+        with self.catalog.session() as session:
+            result = session.execute(
+                update(Upload)
+                .where(Upload.id == upload_id, Upload.offset == offset, Upload.status == "open")
+                .values(offset=offset + length, chunks=Upload.chunks + 1, updated_at=now())
+            )
+            confirmed = bool(getattr(result, "rowcount", 0))
+        if not confirmed:
+            raise OffsetMismatch(upload_id, offset, self._open_row(upload_id, principal_id).offset)
 
     def finish(
         self, upload_id: str, principal_id: str, *, sha256: str, actor: str
@@ -325,58 +371,73 @@ class UploadService:
         with its recording again."""
         with self._lock(upload_id):
             row = self._row(upload_id, principal_id)
-            if row.status == "complete":
-                return _state(row), None
-            if row.status != "open":
-                raise UploadNotOpen(f"upload {upload_id} is {row.status}: {row.error}")
-            if row.offset != row.size:
-                raise UploadError(
-                    f"upload {upload_id}: {row.offset} of {row.size} bytes received; send the"
-                    f" rest from byte {row.offset} first"
-                )
-            path = self._path(upload_id)
-            with path.open("r+b") as fh:
-                fh.truncate(row.size)
-            digest = hashlib.sha256()
-            with path.open("rb") as fh:
-                while chunk := fh.read(CHUNK):
-                    digest.update(chunk)
-            actual = digest.hexdigest()
-            if actual != sha256.lower():
-                error = (
-                    f"the {row.size} bytes received hash to {actual}, not the {sha256} declared;"
-                    " nothing was stored: keep your copy and upload it again"
-                )
-                self._close(upload_id, "failed", error=error)
-                path.unlink(missing_ok=True)
-                raise UploadError(f"upload {upload_id}: {error}")
-            metadata = RecordingMetadata.model_validate_json(row.metadata_json)
-            result = self.ingest.ingest_staged(
-                path,
-                sha256=actual,
-                size=row.size,
-                metadata=metadata,
-                actor=actor,
-                received_at=now(),
-                handover_at=row.started_at,
+            if row.status != "complete":
+                try:
+                    with self._held(upload_id, write=False):
+                        result = self._finish_held(upload_id, principal_id, sha256, actor)
+                except StagedFileGone:  # another process closed it meanwhile: as it left it
+                    row = self._row(upload_id, principal_id)
+                    if row.status != "complete":
+                        raise UploadNotOpen(
+                            f"upload {upload_id} is {row.status}: {row.error}"
+                        ) from None
+                else:
+                    return self.state(upload_id, principal_id), result
+            return _state(row), None
+
+    def _finish_held(
+        self, upload_id: str, principal_id: str, sha256: str, actor: str
+    ) -> IngestResult | None:
+        """``finish`` once the staged file is held: None when it was finished meanwhile."""
+        row = self._row(upload_id, principal_id)
+        if row.status == "complete":
+            return None
+        if row.status != "open":
+            raise UploadNotOpen(f"upload {upload_id} is {row.status}: {row.error}")
+        if row.offset != row.size:
+            raise UploadError(
+                f"upload {upload_id}: {row.offset} of {row.size} bytes received; send the"
+                f" rest from byte {row.offset} first"
             )
-            self.catalog.add_event(
-                Event(
-                    "upload.finished",
-                    actor,
-                    result.recording_id,
-                    detail=UploadDetail(
-                        upload_id=upload_id,
-                        size=row.size,
-                        chunks=row.chunks,
-                        sha256=actual,
-                        handover_at=row.started_at,
-                    ),
-                )
+        path = self._path(upload_id)
+        if path.stat().st_size > row.size:  # bytes written after the last confirmation
+            os.truncate(path, row.size)
+        actual = self.hashes.hash_to(upload_id, row.size, path).hexdigest()
+        if actual != sha256.lower():
+            error = (
+                f"the {row.size} bytes received hash to {actual}, not the {sha256} declared;"
+                " nothing was stored: keep your copy and upload it again"
             )
-            self._close(upload_id, "complete", recording_id=result.recording_id, sha256=actual)
+            self._close(upload_id, "failed", error=error)
             path.unlink(missing_ok=True)
-            return self.state(upload_id, principal_id), result
+            raise UploadError(f"upload {upload_id}: {error}")
+        metadata = RecordingMetadata.model_validate_json(row.metadata_json)
+        result = self.ingest.ingest_staged(
+            path,
+            sha256=actual,
+            size=row.size,
+            metadata=metadata,
+            actor=actor,
+            received_at=now(),
+            handover_at=row.started_at,
+        )
+        self.catalog.add_event(
+            Event(
+                "upload.finished",
+                actor,
+                result.recording_id,
+                detail=UploadDetail(
+                    upload_id=upload_id,
+                    size=row.size,
+                    chunks=row.chunks,
+                    sha256=actual,
+                    handover_at=row.started_at,
+                ),
+            )
+        )
+        self._close(upload_id, "complete", recording_id=result.recording_id, sha256=actual)
+        path.unlink(missing_ok=True)
+        return result
 
     def _close(
         self,
@@ -387,6 +448,7 @@ class UploadService:
         sha256: str | None = None,
         error: str | None = None,
     ) -> None:
+        self.hashes.drop(upload_id)
         with self.catalog.session() as session:
             session.execute(
                 update(Upload)

@@ -46,14 +46,23 @@ def sha256_file(path: Path) -> tuple[str, int]:
 
 class ObjectStore(Protocol):
     def put_file(
-        self, bucket: Bucket, key: str, path: Path, sha256: str, *, category: str | None = None
+        self,
+        bucket: Bucket,
+        key: str,
+        path: Path,
+        sha256: str,
+        *,
+        category: str | None = None,
+        verified: bool = False,
     ) -> StoredObject:
         """Store the file at ``path`` (whose SHA-256 the caller has computed) under ``key``.
 
         Idempotent for identical content; never overwrites. The caller owns ``path`` and does
         not change it afterwards: the store may take the file over instead of copying it.
         ``category`` (the footage category) chooses the retention period where the store
-        enforces one.
+        enforces one. Whatever the store writes is checked against ``sha256``; a file it takes
+        over as it is, only unless ``verified``: the caller hashed ``path``'s bytes itself, as
+        it wrote them (or read them back), under a lock no writer of the file gets past.
         """
         ...
 

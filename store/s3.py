@@ -250,8 +250,10 @@ class S3ObjectStore:
         sha256: str,
         *,
         category: str | None = None,
+        verified: bool = False,
     ) -> StoredObject:
-        """Upload once, hash-checked, locked; same content again is a no-op."""
+        """Upload once, hash-checked, locked; same content again is a no-op. The bytes are
+        hashed as they are sent, ``verified`` or not."""
         check_key(key)
         name = self._name(bucket)
         size = path.stat().st_size

@@ -369,10 +369,20 @@ class InstrumentedStore:
             cm.__exit__(None, None, None)
 
     def put_file(
-        self, bucket: Bucket, key: str, path: Path, sha256: str, *, category: str | None = None
+        self,
+        bucket: Bucket,
+        key: str,
+        path: Path,
+        sha256: str,
+        *,
+        category: str | None = None,
+        verified: bool = False,
     ) -> StoredObject:
         return self._call(
-            "put", lambda: self.store.put_file(bucket, key, path, sha256, category=category)
+            "put",
+            lambda: self.store.put_file(
+                bucket, key, path, sha256, category=category, verified=verified
+            ),
         )
 
     def stat(self, bucket: Bucket, key: str) -> StoredObject | None:

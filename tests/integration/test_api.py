@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from vigil_verify.checkpoint import parse_checkpoint
 from vigil_verify.merkle import leaf_hash, verify_inclusion
 
-import ingest.uploads as uploads_module
+import ingest.upload_hash as upload_hash_module
 from ingest.service import IngestService
 from interfaces.api.app import create_api
 from interfaces.devservices.base import free_port
@@ -164,29 +164,33 @@ def test_an_upload_cut_at_40_70_and_99_percent_resumes_byte_identical_and_hashed
     data = standard_clip.read_bytes()
     staged_by_ingest: list[object] = []
     monkeypatch.setattr(IngestService, "_stage", lambda *a: staged_by_ingest.append(a))
-    # The upload path's own hashing (chunk checks, and the whole file at finish), counted;
-    # the store's check before linking the file in is the store's, not counted here.
+    # The whole file's hash, kept as the chunks are confirmed (each state a copy of the last),
+    # counted: the bytes fed to the state that is finally read out. The chunks' own checks are
+    # not counted; the store links the file in without reading it back.
     whole_file_passes: list[int] = []
 
     class Counting:
-        def __init__(self) -> None:
-            self.inner = hashlib.sha256()
-            self.fed = 0
+        def __init__(self, inner: Any = None, fed: int = 0) -> None:
+            self.inner = inner or hashlib.sha256()
+            self.fed = fed
 
         def update(self, b: bytes) -> None:
             self.fed += len(b)
             self.inner.update(b)
 
+        def copy(self) -> Counting:
+            return Counting(self.inner.copy(), self.fed)
+
         def hexdigest(self) -> str:
             whole_file_passes.append(self.fed)
-            return self.inner.hexdigest()
+            return str(self.inner.hexdigest())
 
     class CountingHashlib:
         @staticmethod
         def sha256(data: bytes | None = None) -> Any:
             return hashlib.sha256(data) if data is not None else Counting()
 
-    monkeypatch.setattr(uploads_module, "hashlib", CountingHashlib)
+    monkeypatch.setattr(upload_hash_module, "hashlib", CountingHashlib)
     token = server.tokens["bc-0042"]
     with server.client("bc-0042") as client:
         started = client.post(
@@ -226,7 +230,7 @@ def test_an_upload_cut_at_40_70_and_99_percent_resumes_byte_identical_and_hashed
     assert rec.sha256 == hashlib.sha256(data).hexdigest() == done["sha256"]
     with server.app.store.open("originals", rec.original_key) as fh:
         assert fh.read() == data  # byte-identical
-    assert whole_file_passes == [len(data)]  # the whole file hashed exactly once
+    assert whole_file_passes == [len(data)]  # the whole file hashed exactly once, as it came
     assert staged_by_ingest == []  # and ingest did not copy or hash it again
     assert len(server.events("upload.finished")) == 1
     assert len(server.events("ingest")) == 1

@@ -44,13 +44,20 @@ class FailingStore(LocalFolderStore):
         self.derived_writes = 0
 
     def put_file(
-        self, bucket: Bucket, key: str, path: Path, sha256: str, *, category: str | None = None
+        self,
+        bucket: Bucket,
+        key: str,
+        path: Path,
+        sha256: str,
+        *,
+        category: str | None = None,
+        verified: bool = False,
     ) -> StoredObject:
         if bucket == "derived":
             self.derived_writes += 1
             if self.derived_writes == self.fail_on_derived:
                 raise Crash(f"injected failure storing {key}")
-        return super().put_file(bucket, key, path, sha256, category=category)
+        return super().put_file(bucket, key, path, sha256, category=category, verified=verified)
 
 
 def rows(app: Vigil, sql: str) -> int:
