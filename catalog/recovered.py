@@ -7,9 +7,11 @@ What the custody path segments, and what the timeline says, are read from it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel, ValidationError
 
-from catalog.models import Recording
+from catalog.models import CustodyEvent, Recording
 from catalog.repository import Catalog
 from store.base import Bucket
 
@@ -52,7 +54,12 @@ class RecoveredDetail(BaseModel):
 def recovered_detail(catalog: Catalog, recording_id: str) -> RecoveredDetail | None:
     """The recording's recovery, from its ``original.recovered`` custody event (None: it was
     not recovered, or the event does not read as one)."""
-    for event in catalog.events(recording_ids=[recording_id]):
+    return recovered_in(catalog.events(recording_ids=[recording_id]))
+
+
+def recovered_in(events: Sequence[CustodyEvent]) -> RecoveredDetail | None:
+    """``recovered_detail`` from the recording's custody events, already read."""
+    for event in events:
         if event.action == RECOVERED and event.detail:
             try:
                 return RecoveredDetail.model_validate_json(event.detail)

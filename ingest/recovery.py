@@ -126,21 +126,20 @@ class RecoveryService:
         self, rec: Recording, references: list[Recording], work: Path, name: str, named: bool
     ) -> tuple[RecoveredStream, Recording]:
         failures: list[str] = []
-        for reference in references:
-            with (
-                self.store.local_path("originals", rec.original_key) as damaged,
-                self.store.local_path("originals", reference.original_key) as ref_path,
-            ):
-                try:
-                    stream = recover_mp4(
-                        self.tools, damaged, ref_path, work, name=name, reference_name=reference.id
-                    )
-                except RecoveryImpossible as exc:
-                    if named:
-                        raise
-                    failures.append(str(exc))
-                    continue
-            return stream, reference
+        with self.store.local_path("originals", rec.original_key) as damaged:
+            for reference in references:
+                with self.store.local_path("originals", reference.original_key) as ref_path:
+                    try:
+                        stream = recover_mp4(
+                            self.tools, damaged, ref_path, work, name=name,
+                            reference_name=reference.id,
+                        )  # fmt: skip
+                    except RecoveryImpossible as exc:
+                        if named:
+                            raise
+                        failures.append(str(exc))
+                        continue
+                return stream, reference
         raise RecoveryImpossible(
             f"{name}: none of device {rec.device_id}'s earlier recordings gives a codec setup"
             f" that fits it ({'; '.join(failures)})"

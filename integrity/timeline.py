@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,8 +11,8 @@ from vigil_verify.continuity import Discontinuity, WallDiscontinuity
 
 from catalog.clock import wall_clock
 from catalog.gaps import device_gaps, recording_gaps
-from catalog.models import Recording, Segment
-from catalog.recovered import RecoveredDetail, recovered_detail
+from catalog.models import CustodyEvent, Recording, Segment
+from catalog.recovered import RecoveredDetail, recovered_in
 from catalog.repository import Catalog
 from catalog.tracks import KeptTrack, TrackGps, TracksListed, describe_tracks
 from integrity.credentials import CaptureCredentials
@@ -82,8 +83,13 @@ def verified_states(catalog: Catalog, recording_id: str) -> dict[int, str]:
     """Each segment's outcome in the recording's latest verification, read from that
     verification's custody event (a row's ``verify_status`` is an index anyone with database
     access could rewrite; the event is in the signed log)."""
+    return verified_in(catalog.events(recording_ids=[recording_id]))
+
+
+def verified_in(events: Sequence[CustodyEvent]) -> dict[int, str]:
+    """``verified_states`` from the recording's custody events, already read."""
     latest = None
-    for event in catalog.events(recording_ids=[recording_id]):
+    for event in events:
         if event.action == "verify" and event.detail:
             latest = event
     if latest is None or latest.detail is None:
@@ -98,7 +104,12 @@ def capture_credentials(catalog: Catalog, recording_id: str) -> CaptureCredentia
     """The finding on the C2PA manifest the original carried, from the recording's
     ``original.c2pa`` custody event (written with its ``ingest`` event, in the signed log;
     there is no row to rewrite). None: the original carried no manifest."""
-    for event in catalog.events(recording_ids=[recording_id]):
+    return credentials_in(catalog.events(recording_ids=[recording_id]))
+
+
+def credentials_in(events: Sequence[CustodyEvent]) -> CaptureCredentials | None:
+    """``capture_credentials`` from the recording's custody events, already read."""
+    for event in events:
         if event.action == "original.c2pa":
             return CaptureCredentials.parse(event.detail)
     return None
@@ -110,7 +121,12 @@ def listed_tracks(catalog: Catalog, recording_id: str) -> TracksListed:
     a copy anyone with database access could rewrite). Tracks None: not listed (segmented
     before they were, or not yet), or listed wrongly (``integrity.logfacts`` reports that as a
     problem of the log)."""
-    for event in catalog.events(recording_ids=[recording_id]):
+    return tracks_in(catalog.events(recording_ids=[recording_id]))
+
+
+def tracks_in(events: Sequence[CustodyEvent]) -> TracksListed:
+    """``listed_tracks`` from the recording's custody events, already read."""
+    for event in events:
         if event.action == "segment" and event.detail:
             try:
                 return TracksListed.model_validate_json(event.detail)
@@ -141,8 +157,9 @@ def case_timeline(
         window = (link.from_s, link.to_s)
         segments = [s for s in catalog.segments(rec.id) if _in_window(s, window)]
         gaps = recording_gaps(rec, segments, tolerance_frames)
-        verified = verified_states(catalog, rec.id)
-        listed = listed_tracks(catalog, rec.id)
+        events = catalog.events(recording_ids=[rec.id])  # read once: the log's facts below
+        verified = verified_in(events)
+        listed = tracks_in(events)
         views.append(
             RecordingView(
                 recording=rec,
@@ -162,10 +179,10 @@ def case_timeline(
                     for s in segments
                 ),
                 gaps=tuple(gaps),
-                credentials=capture_credentials(catalog, rec.id),
+                credentials=credentials_in(events),
                 tracks=listed.tracks,
                 gps=listed.gps,
-                recovered=recovered_detail(catalog, rec.id),
+                recovered=recovered_in(events),
             )
         )
         recordings.append(rec)

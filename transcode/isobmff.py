@@ -203,14 +203,7 @@ def avc_config(raw: bytes) -> tuple[int, tuple[bytes, ...]]:
     for mask in (0x1F, 0xFF):  # the SPS count (5 bits), then the PPS count
         if at >= len(raw):
             raise BoxError("its avcC is cut short")
-        count, at = raw[at] & mask, at + 1
-        for _ in range(count):
-            size = int.from_bytes(raw[at : at + 2], "big")
-            unit = raw[at + 2 : at + 2 + size]
-            if len(unit) != size or size == 0:
-                raise BoxError("its avcC is cut short")
-            sets.append(unit)
-            at += 2 + size
+        at = _units(raw, at + 1, raw[at] & mask, sets, "avcC")
     return length_size, tuple(sets)
 
 
@@ -224,12 +217,18 @@ def hevc_config(raw: bytes) -> tuple[int, tuple[bytes, ...]]:
     for _ in range(raw[22]):
         if at + 3 > len(raw):
             raise BoxError("its hvcC is cut short")
-        count, at = int.from_bytes(raw[at + 1 : at + 3], "big"), at + 3
-        for _ in range(count):
-            size = int.from_bytes(raw[at : at + 2], "big")
-            unit = raw[at + 2 : at + 2 + size]
-            if len(unit) != size or size == 0:
-                raise BoxError("its hvcC is cut short")
-            sets.append(unit)
-            at += 2 + size
+        at = _units(raw, at + 3, int.from_bytes(raw[at + 1 : at + 3], "big"), sets, "hvcC")
     return length_size, tuple(sets)
+
+
+def _units(raw: bytes, at: int, count: int, into: list[bytes], box: str) -> int:
+    """``count`` parameter-set units from ``at``, each a 16-bit size and its bytes, appended to
+    ``into``; the offset after them."""
+    for _ in range(count):
+        size = int.from_bytes(raw[at : at + 2], "big")
+        unit = raw[at + 2 : at + 2 + size]
+        if len(unit) != size or size == 0:
+            raise BoxError(f"its {box} is cut short")
+        into.append(unit)
+        at += 2 + size
+    return at

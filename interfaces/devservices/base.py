@@ -4,12 +4,13 @@ by its PID from another process (``vigil services down`` stops what ``up`` start
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from vigil_verify.errors import ErrorKind
@@ -17,6 +18,19 @@ from vigil_verify.errors import ErrorKind
 from interfaces.errors import InterfaceError
 
 HOST = "127.0.0.1"
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path``, so that parallel processes (test sessions, a
+    ``vigil services up`` beside them) fetch or build a shared cache once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class ServiceError(InterfaceError):

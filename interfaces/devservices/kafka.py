@@ -16,14 +16,12 @@ a Java 17+ ``java`` (``./run test`` apt-installs both on Debian).
 from __future__ import annotations
 
 import base64
-import contextlib
-import fcntl
 import os
 import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from interfaces.devservices.base import (
@@ -31,6 +29,7 @@ from interfaces.devservices.base import (
     ManagedProcess,
     ServiceError,
     cache_root,
+    file_lock,
     free_port,
     port_open,
     wait_until,
@@ -57,18 +56,6 @@ LOG4J2_XML = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock, so parallel test processes resolve the jars once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def java_binary() -> str:
     home = os.environ.get("JAVA_HOME")
     if home and (Path(home) / "bin" / "java").exists():
@@ -93,7 +80,7 @@ def resolve_libs(version: str = DEFAULT_VERSION, cache: Path | None = None) -> P
     done = libs / ".complete"
     if done.exists():
         return libs
-    with _file_lock(cache / f"{version}.lock"):
+    with file_lock(cache / f"{version}.lock"):
         if done.exists():
             return libs
         mvn = shutil.which("mvn")

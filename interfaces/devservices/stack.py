@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -291,6 +291,18 @@ def one_line(exc: BaseException, limit: int = 240) -> str:
     return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
+class _Single(Protocol):
+    """A service that runs as one process: SeaweedFS, Kafka."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def log(self) -> Path: ...
+
+    def stop(self) -> None: ...
+
+
 @dataclass
 class _Startup:
     """One ``up``: starts the services one by one, recording each in DIR as soon as it runs,
@@ -345,15 +357,10 @@ class _Startup:
         with self.step("seaweedfs", s3.log):
             try:
                 s3.start()
-                ref = ProcessRef.of(s3.pid, "SeaweedFS")
             except BaseException:
                 s3.stop()  # a weed that never answered is still running
                 raise
-            record = ServiceRecord(
-                name="seaweedfs", leader=ref, main=ref, stop_signal="SIGTERM", grace_s=10,
-                address=s3.endpoint, log=str(s3.log.relative_to(self.folder)),
-            )  # fmt: skip
-            self.record(s3.stop, record)
+            self._recorded("seaweedfs", "SeaweedFS", s3, s3.endpoint, grace_s=10)
         return s3
 
     def kafka(self) -> KafkaService:
@@ -362,17 +369,24 @@ class _Startup:
             self.say(f"fetching Kafka {kafka.version}'s jars with Maven (once; a few minutes)")
         with self.step("kafka", kafka.log):
             kafka.start()  # stops its JVM itself when it does not come up
-            try:
-                ref = ProcessRef.of(kafka.pid, "Kafka")
-            except BaseException:
-                kafka.stop()
-                raise
-            record = ServiceRecord(
-                name="kafka", leader=ref, main=ref, stop_signal="SIGTERM", grace_s=30,
-                address=kafka.bootstrap, log=str(kafka.log.relative_to(self.folder)),
-            )  # fmt: skip
-            self.record(kafka.stop, record)
+            self._recorded("kafka", "Kafka", kafka, kafka.bootstrap, grace_s=30)
         return kafka
+
+    def _recorded(
+        self, name: ServiceName, label: str, service: _Single, address: str, *, grace_s: float
+    ) -> None:
+        """Record a started one-process service (its own process group, stopped by SIGTERM);
+        stop it if its process cannot be told apart."""
+        try:
+            ref = ProcessRef.of(service.pid, label)
+        except BaseException:
+            service.stop()
+            raise
+        record = ServiceRecord(
+            name=name, leader=ref, main=ref, stop_signal="SIGTERM", grace_s=grace_s,
+            address=address, log=str(service.log.relative_to(self.folder)),
+        )  # fmt: skip
+        self.record(service.stop, record)
 
     def run(self) -> StackEnv:
         catalog_url = self.postgres()

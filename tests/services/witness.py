@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -64,6 +63,7 @@ from interfaces.devservices.base import (
     HOST,
     ManagedProcess,
     ServiceError,
+    file_lock,
     free_port,
     port_open,
     wait_until,
@@ -83,18 +83,6 @@ KINDS = ("litewitness", "omniwitness")
 # -- building -----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock, so parallel test processes build once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def go_install(module: str, version: str, commands: Sequence[str], bin_dir: Path = BIN) -> None:
     """``go install <module>/cmd/<command>@<version>`` for each command not yet built at that
     version into ``bin_dir``; ServiceError with Go's output if it fails."""
@@ -109,7 +97,7 @@ def go_install(module: str, version: str, commands: Sequence[str], bin_dir: Path
     go = shutil.which("go")
     if go is None:
         raise ServiceError("`go` is not on PATH")
-    with _file_lock(bin_dir / ".install.lock"):
+    with file_lock(bin_dir / ".install.lock"):
         missing = [c for c in commands if not built(c)]
         if not missing:
             return

@@ -382,11 +382,14 @@ def _covered(f: _Frames, path: Path, copy: FrameHashes) -> NDArray[np.bool_]:
 
 def _is_original(copy: FrameHashes, a: int, b: int, every: FrameHashes, limit: float) -> bool:
     """Whether copy frames a..b are the recording's own footage (moved, not added)."""
-    pick = np.linspace(a, b, num=min(b - a + 1, 25)).round().astype(np.int64)
-    bits = [
-        int(hamming(every.hashes, np.broadcast_to(copy.hashes[k], every.hashes.shape)).min())
-        for k in pick
-    ]
+    return _seen_in(every.hashes, copy.hashes[a : b + 1], limit)
+
+
+def _seen_in(pool: NDArray[np.uint8], probes: NDArray[np.uint8], limit: float) -> bool:
+    """Whether ``probes`` (up to 25 of them, evenly picked) are, by their median, within
+    ``limit`` bits of some hash in ``pool``."""
+    pick = np.linspace(0, len(probes) - 1, num=min(len(probes), 25)).round().astype(np.int64)
+    bits = [int(hamming(pool, np.broadcast_to(probes[k], pool.shape)).min()) for k in pick]
     return float(np.median(bits)) <= limit
 
 
@@ -485,10 +488,7 @@ def _elsewhere(
     (moved there, as in a reordered copy: not gone)."""
     if not free.any() or not len(frames):
         return False
-    pool = copy.hashes[free]
-    pick = np.linspace(0, len(frames) - 1, num=min(len(frames), 25)).round().astype(np.int64)
-    bits = [int(hamming(pool, np.broadcast_to(frames.hashes[k], pool.shape)).min()) for k in pick]
-    return float(np.median(bits)) <= limit
+    return _seen_in(copy.hashes[free], frames.hashes, limit)
 
 
 def _filled(copy: FrameHashes, covered: NDArray[np.bool_], lo: float, hi: float) -> bool:
