@@ -206,6 +206,7 @@ def test_vigil_verify_reports_each_clip_faithful(
     assert all(c.faithful for c in report.clips), text
     assert f"clip {Path(clip_of(exported, 2.0, 4.0)).name}: faithful to segments 1 (" in text
     assert f"clip {Path(clip_of(exported, 2.5, 3.5)).name}: faithful to segments 1 " in text
+    assert text.count("pictures as signed, sound as signed") == 3, text  # each clip's sound heard
     assert report.clean, text
 
 
@@ -244,6 +245,26 @@ def test_a_clip_re_encoded_with_an_overlay_is_flagged(
     finding = next(c for c in report.clips if c.file == clip)
     assert not finding.faithful
     assert "edited" in finding.detail, finding.detail
+    assert not report.clean
+
+
+def test_a_clip_whose_sound_was_muted_is_flagged_at_that_time(
+    exported: Exported, copy: Path, tmp_path: Path
+) -> None:
+    clip = clip_of(exported, 2.0, 4.0)
+    muted = tmp_path / "muted.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(exported.package / clip), "-map", "0",
+         "-c:v", "copy", "-af", "volume=enable='between(t,0.7,1.3)':volume=0",
+         "-c:a", "aac", "-b:a", "128k", "-y", str(muted)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    _resign(exported, copy, clip, _evidence(exported, clip), muted)
+    report = check(copy)
+    finding = next(c for c in report.clips if c.file == clip)
+    assert not finding.faithful
+    assert "segment 1 audio edited" in finding.detail, finding.detail
+    assert "segment 1 edited" not in finding.detail, finding.detail  # the pictures are the same
     assert not report.clean
 
 

@@ -18,7 +18,7 @@ from vigil_verify.audio import (
     desync,
     fingerprint,
 )
-from vigil_verify.audio_tracks import audio_decode_args
+from vigil_verify.audio_tracks import audio_decode_args, frames_between
 
 
 def _speech(seconds: float = 8.0, seed: int = 1) -> NDArray[np.float64]:
@@ -239,3 +239,29 @@ def test_silence_skipped_and_batches_give_the_same_fingerprint_as_one_transform(
     silent = (fp.times > 9.0) & (fp.times < 30.0)
     assert silent.sum() > 1500 and not fp.bits[silent].any()
     assert np.all(fp.loudness[silent] == -60.0) and np.all(fp.tonality[silent] == 0.0)
+
+
+def test_a_window_of_a_fingerprint_is_its_frames_there_starting_on_a_level_row() -> None:
+    whole = _fp(_speech(), start=10.0)
+    part = frames_between(whole, 12.0, 14.0)
+    first = int(np.flatnonzero(whole.times >= 12.0)[0])
+    first += -first % LEVEL_STEP  # up to the next level row
+    assert part.times[0] == whole.times[first]
+    assert part.times[-1] < 14.0 <= whole.times[first + len(part)]
+    np.testing.assert_array_equal(part.bits, whole.bits[first : first + len(part)])
+    np.testing.assert_array_equal(part.levels[0], whole.levels[first // LEVEL_STEP])
+    assert len(frames_between(whole, 30.0, 40.0)) == 0  # nothing there
+    assert AudioFingerprint.from_bytes(part.to_bytes()).times.tolist() == part.times.tolist()
+
+
+def test_a_window_of_the_sound_is_the_same_sound_and_an_edit_inside_it_is_found() -> None:
+    signal = _speech(seconds=10.0)
+    muted = signal.copy()
+    muted[int(5.0 * RATE) : int(5.6 * RATE)] = 0.0
+    # A clip of 3.0-7.0 s: the copy's own fingerprint, on the recording's timeline.
+    clip, edited = (_fp(s[int(3.0 * RATE) : int(7.0 * RATE)], start=3.0) for s in (signal, muted))
+    reference = frames_between(_fp(signal), 3.3, 6.7)
+    assert compare_audio(reference, clip).kind == "same"
+    verdict = compare_audio(reference, edited)
+    assert verdict.kind == "edited"
+    assert abs(verdict.ranges[0][0] - 5.0) < 0.5 and abs(verdict.ranges[-1][1] - 5.6) < 0.5

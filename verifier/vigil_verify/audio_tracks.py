@@ -29,6 +29,7 @@ from typing import Protocol
 import numpy as np
 
 from vigil_verify.audio import (
+    LEVEL_STEP,
     RATE,
     AudioFingerprint,
     AudioVerdict,
@@ -138,6 +139,19 @@ Run = Callable[[list[str], Callable[[str], None]], bytes]
 (what was decoded, also when ffmpeg stopped with an error)."""
 
 
+def frames_between(fp: AudioFingerprint, lo: float, hi: float) -> AudioFingerprint:
+    """The frames of ``fp`` centred in ``[lo, hi)``, from the first that starts a band-level
+    row (levels are kept per ``LEVEL_STEP`` frames, so a slice starts on a row)."""
+    a = int(np.searchsorted(fp.times, lo, side="left"))
+    a = -(-a // LEVEL_STEP) * LEVEL_STEP
+    b = max(a, int(np.searchsorted(fp.times, hi, side="left")))
+    first = a // LEVEL_STEP
+    rows = fp.levels[first : first + -(-(b - a) // LEVEL_STEP)]
+    return AudioFingerprint(
+        fp.times[a:b], fp.rate, fp.bits[a:b], fp.loudness[a:b], fp.tonality[a:b], rows
+    )
+
+
 class AudioUndecodable(ValueError):
     """The file has audio tracks that do not decode."""
 
@@ -205,6 +219,10 @@ class AudioTracks:
 
     def __len__(self) -> int:
         return len(self.tracks)
+
+    def between(self, lo: float, hi: float) -> AudioTracks:
+        """Each track's frames centred in ``[lo, hi)`` (``frames_between``)."""
+        return AudioTracks(tuple(frames_between(t, lo, hi) for t in self.tracks))
 
     def shifted(self, by: float) -> AudioTracks:
         """The same fingerprints ``by`` seconds later."""

@@ -12,7 +12,11 @@ For each clip the package's manifest lists:
 - **the pictures**: the clip decoded on its own timeline from the window's start, hashed as
   the server hashes (PDQ per frame), compared with the segments' signed per-frame hashes over
   the window (``vigil_verify.compare.match_recording``): same everywhere, nothing added, or the
-  clip is not faithful (an overlay drawn over the picture, another window, footage cut out).
+  clip is not faithful (an overlay drawn over the picture, another window, footage cut out);
+- **the sound**: every audio track fingerprinted on the same timeline, compared with each
+  covered segment's signed fingerprints (``<segment>.vgat``) over the window, less
+  ``SOUND_EDGE_S`` at the clip's ends (``vigil_verify.audio_tracks.segment_audio``): muted,
+  replaced, cut or shifted sound makes the clip not faithful, as an overlay does.
 
 The clip is judged on the window its manifest claims when the manifest can be read, else on the
 one the log recorded. c2pa-python is optional: the verifier's own dependencies stay numpy and
@@ -23,19 +27,33 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vigil_verify.compare import SegmentReference, match_recording
+from vigil_verify.audio import FRAME, RATE
+from vigil_verify.audio_tracks import AudioUndecodable, decode_tracks, segment_audio, subprocess_run
+from vigil_verify.compare import MatchReport, SegmentReference, match_recording
 from vigil_verify.facts import LedgerCheck, SignedClip, SignedRecording, SignedSegment
-from vigil_verify.footage import FootageChecker, segment_frame_hashes, sha256_file
+from vigil_verify.footage import (
+    DECODE_TIMEOUT_S,
+    FootageChecker,
+    segment_frame_hashes,
+    sha256_file,
+)
 from vigil_verify.frames import FrameHashes
 from vigil_verify.names import shown
 
 EVIDENCE_LABEL = "org.vigil.evidence"
 WINDOW_TOLERANCE_S = 1e-3
 EDGE_S = 1e-6  # a segment that only touches a window (float sums of times) is not in it
+SOUND_EDGE_S = FRAME / RATE / 2 + 0.1
+"""The clip's sound is judged this far in from its ends: half an audio fingerprint frame, and
+0.1 s for a cut's first audio packet starting late or an encoder's priming."""
+MIN_SOUND_S = 0.3
+"""Less than this of a segment's sound in a clip is not judged (too few frames to align)."""
 
 
 @dataclass
@@ -212,18 +230,19 @@ def _at(ranges: tuple[tuple[float, float], ...]) -> str:
 
 def _picture_problems(
     checker: FootageChecker, path: Path, rec: SignedRecording, lo: float, hi: float
-) -> tuple[list[str], str]:
-    """Problems with the clip's pictures over ``[lo, hi)``; and the segments it is faithful to."""
+) -> tuple[list[str], str, MatchReport | None]:
+    """Problems with the clip's pictures over ``[lo, hi)``; the segments it is faithful to;
+    the comparison (None: the pictures could not be compared)."""
     ok, why, refs = _frames_verdict(checker, rec, lo, hi)
     if not ok:
-        return [why], ""
+        return [why], "", None
     if checker.ffmpeg is None:
-        return ["no ffmpeg: its pictures cannot be decoded"], ""
+        return ["no ffmpeg: its pictures cannot be decoded"], "", None
     first = rec.segments[refs[0].index]
     try:
         copy = _clip_hashes(checker.ffmpeg, path, first, lo, refs[0].frames.rate)
     except (OSError, ValueError) as exc:
-        return [f"it cannot be decoded ({shown(str(exc)[:200])})"], ""
+        return [f"it cannot be decoded ({shown(str(exc)[:200])})"], "", None
     report = match_recording(refs, copy, checker.thresholds)
     problems = [
         f"segment {v.index} {v.status}" + _at(v.edited_ranges)
@@ -232,7 +251,60 @@ def _picture_problems(
     ]
     problems += [f"footage in no segment at clip {x.start:.2f}-{x.end:.2f} s" for x in report.extra]
     span = f"{refs[0].index}–{refs[-1].index}" if len(refs) > 1 else f"{refs[0].index}"
-    return problems, span
+    return problems, span, report
+
+
+def sound_span(
+    seg: SignedSegment, lo: float, hi: float, edge_s: float = SOUND_EDGE_S
+) -> tuple[float, float]:
+    """Where a clip of ``[lo, hi)`` is heard against segment ``seg``: the part of the segment
+    in the window, less ``edge_s`` at each end of the clip (an audio frame there reaches past
+    the clip's first or last sample; a cut's first audio packet starts up to one frame late)."""
+    start = seg.start_s if seg.start_s > lo + edge_s else lo + edge_s
+    end = seg.end_s if seg.end_s < hi - edge_s else hi - edge_s
+    return start, end
+
+
+def _sound_problems(
+    checker: FootageChecker,
+    path: Path,
+    rec: SignedRecording,
+    window: tuple[float, float],
+    report: MatchReport,
+) -> tuple[list[str], str]:
+    """Problems with the clip's sound against the covered segments' signed fingerprints,
+    heard where its pictures were found; and what was heard, for the report."""
+    lo, hi = window
+    if checker.ffmpeg is None:
+        return [], "sound not judged (no ffmpeg)"
+    references = {
+        v.index: checker.signed_audio(rec, rec.segments[v.index]) for v in report.segments
+    }
+    if all(r is None for r in references.values()):
+        return [], "no signed sound"  # footage without sound, or an older package
+    try:
+        run = subprocess_run(DECODE_TIMEOUT_S)
+        heard = decode_tracks(run, checker.ffmpeg, path, origin=None, first_video=True)
+    except AudioUndecodable as exc:
+        return [f"its sound does not decode ({shown(str(exc)[:200])})"], ""
+    except (OSError, subprocess.SubprocessError) as exc:
+        return [f"its sound cannot be decoded ({shown(str(exc)[:200])})"], ""
+    copy = heard.shifted(lo)
+    problems: list[str] = []
+    judged = 0
+    for verdict in report.segments:
+        reference = references[verdict.index]
+        span = sound_span(rec.segments[verdict.index], lo, hi)
+        if reference is None or span[1] - span[0] < MIN_SOUND_S:
+            continue
+        offset = verdict.offset_s if math.isfinite(verdict.offset_s) else 0.0
+        found = segment_audio(verdict.index, span, reference.between(*span), copy, offset)
+        judged += 1
+        if found is not None and not found.same:
+            problems.append(f"segment {verdict.index} {found.detail}")
+    if not judged:
+        return problems, f"sound not judged (under {MIN_SOUND_S:.1f} s away from its ends)"
+    return problems, "sound as signed"
 
 
 def _in_clips(package: Path, rel: str) -> bool:
@@ -282,11 +354,18 @@ def check_clip(
     if rec is None:
         finding.detail = f"clip {shown(name)}: NOT checked (its recording is not in the log)"
         return finding
-    pictures, span = _picture_problems(checker, path, rec, lo, hi)
+    pictures, span, report = _picture_problems(checker, path, rec, lo, hi)
     finding.problems += pictures
+    note = ""
+    if report is not None:
+        sound, note = _sound_problems(checker, path, rec, (lo, hi), report)
+        finding.problems += sound
     finding.faithful = not finding.problems
     if finding.faithful:
-        finding.detail = f"clip {name}: faithful to segments {span} ({lo:.3f}-{hi:.3f} s)"
+        finding.detail = (
+            f"clip {name}: faithful to segments {span} ({lo:.3f}-{hi:.3f} s): pictures as signed"
+        )
+        finding.detail += f", {note}" if note else ""
     else:
         finding.detail = f"clip {shown(name)}: NOT faithful: " + "; ".join(finding.problems)
     return finding

@@ -273,6 +273,10 @@ class FootageChecker:
         """The segment's per-frame hashes in the package, if they are the signed ones."""
         return self._reference(rec, seg)
 
+    def signed_audio(self, rec: SignedRecording, seg: SignedSegment) -> AudioTracks | None:
+        """The segment's audio fingerprints in the package, if they are the signed ones."""
+        return self._audio_reference(rec, seg)
+
     def _reference(self, rec: SignedRecording, seg: SignedSegment) -> FrameHashes | None:
         return self._signed_beside(
             rec, seg, ".pdq", seg.phash_sha256, FrameHashes.from_bytes, "per-frame hashes"
