@@ -8,6 +8,7 @@ requester receives can be checked against it.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import shutil
 import uuid
@@ -95,11 +96,29 @@ class ExportService:
     def deny(self, request_id: str, *, supervisor: str, note: str) -> ExportRequest:
         return self._decide(request_id, supervisor, "denied", note)
 
-    def approve(self, request_id: str, *, supervisor: str, note: str = "") -> ExportRequest:
-        """Approve and build the package (idempotent: a ready package is not built again)."""
+    def approve(
+        self, request_id: str, *, supervisor: str, note: str = "", build: bool = True
+    ) -> ExportRequest:
+        """Approve and build the package (idempotent: a ready package is not built again).
+        ``build`` False: approve only; the process that holds the signing keys builds it
+        (``build_approved``, from ``vigil ledger run``)."""
         row = self._decide(request_id, supervisor, "approved", note)
-        if row.status == "ready":
+        if row.status == "ready" or not build:
             return row
+        return self._build(row, supervisor)
+
+    def build_approved(self, actor: str) -> builtins.list[ExportRequest]:
+        """Build every approved package not built yet, oldest first (the ledger service's
+        round); one that fails is marked *failed* with why, and the others still build."""
+        built: builtins.list[ExportRequest] = []
+        for row in self.list(status="approved"):
+            try:
+                built.append(self._build(row, actor))
+            except Exception:  # recorded on the request (failed, with why) by _build; go on
+                continue
+        return built
+
+    def _build(self, row: ExportRequest, actor: str) -> ExportRequest:
         work = self.folder / row.id
         shutil.rmtree(work, ignore_errors=True)
         try:
@@ -109,11 +128,11 @@ class ExportService:
             package = self.folder / f"{row.id}.zip"
             sha, size = _zip(case_folder, package)
         except Exception as exc:
-            self._set(row.id, "failed", supervisor, note=f"{type(exc).__name__}: {exc}")
+            self._set(row.id, "failed", actor, note=f"{type(exc).__name__}: {exc}")
             raise
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        return self._set(row.id, "ready", supervisor, sha=sha, size=size)
+        return self._set(row.id, "ready", actor, sha=sha, size=size)
 
     def package(self, request_id: str) -> tuple[ExportRequest, Path]:
         row = self.get(request_id)

@@ -193,6 +193,13 @@ class Settings(BaseSettings):
         description="PEM private key of VIGIL_C2PA_SIGN_CERT (readable by the exporting process"
         " only; docs/c2pa.md says where it lives and how to rotate it).",
     )
+    exports_built_by: Literal["api", "ledger"] = Field(
+        "api",
+        description="Who builds an export package once a supervisor approves it: `api`, the"
+        " API process at approval (one process, embedded defaults); `ledger`, the ledger"
+        " service (`vigil ledger run`) in its next round, so that the C2PA signing key lives"
+        " with the ledger key and never in the API (the compose deployment).",
+    )
 
     @model_validator(mode="after")
     def _no_default_secrets(self) -> Settings:

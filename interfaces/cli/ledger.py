@@ -179,7 +179,21 @@ def ledger_run(ctx: click.Context, metrics_port: int | None) -> None:
                     app.metrics.ledger_heads.inc()
                     click.echo(f"ledger: head at size {head.size}", err=True)
                     last = head.size
+            if settings.exports_built_by == "ledger":
+                build_exports(app)
             stop.wait(settings.ledger_interval_s)
+
+
+def build_exports(app: Vigil) -> None:
+    """Build the packages supervisors approved since the last round (the ledger service holds
+    the C2PA signing key, ``VIGIL_EXPORTS_BUILT_BY=ledger``); say which, and which failed."""
+    waiting = app.exports.list(status="approved")
+    if not waiting:
+        return
+    built = {row.id for row in app.exports.build_approved(actor="ledger")}
+    for row in waiting:
+        state = "ready" if row.id in built else "FAILED (its request says why)"
+        click.echo(f"ledger: export {row.id} of {row.case_id}: {state}", err=True)
 
 
 @click.command()

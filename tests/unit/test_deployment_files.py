@@ -37,24 +37,45 @@ def test_every_vigil_variable_in_compose_is_a_setting() -> None:
         Settings.model_validate(values)  # the service's settings together, as it starts
 
 
-def test_only_the_ledger_service_holds_the_signing_key() -> None:
-    """Workers, the API and the monitor append custody events and check heads with the public
-    key; the ledger service alone can sign (issue 13: the key apart from the data)."""
-    holders = []
+def vigil_services() -> list[tuple[str, dict[str, object], list[str]]]:
+    """Each service that runs Vigil in production: its name, environment and secrets."""
+    found = []
     for name, service in services().items():
         env = service.get("environment", {})
         assert isinstance(env, dict)
         if env.get("VIGIL_ENVIRONMENT") != "production":
             continue
+        secrets = service.get("secrets", [])
+        assert isinstance(secrets, list), name
+        found.append((name, env, secrets))
+    return found
+
+
+def test_only_the_ledger_service_holds_the_signing_key() -> None:
+    """Workers, the API and the monitor append custody events and check heads with the public
+    key; the ledger service alone can sign (issue 13: the key apart from the data)."""
+    holders = []
+    for name, env, secrets in vigil_services():
         assert env["VIGIL_LEDGER_PUBLIC_KEY_FILE"] == "/run/secrets/ledger_public_key", name
-        secrets = service.get("secrets")
-        assert isinstance(secrets, list) and "ledger_public_key" in secrets, name
+        assert "ledger_public_key" in secrets, name
         if "VIGIL_LEDGER_KEY_FILE" in env or "ledger_key" in secrets:
             holders.append(name)
             assert env["VIGIL_LEDGER_KEY_FILE"] == "/run/secrets/ledger_key", name
             assert "ledger_key" in secrets, name
     assert holders == ["ledger"]
     assert services()["ledger"]["command"] == ["ledger", "run"]
+
+
+def test_only_the_ledger_service_holds_the_c2pa_key_and_builds_approved_exports() -> None:
+    """Issue 19: the agency's C2PA key lives with the ledger key; the API only approves."""
+    holders = []
+    for name, env, secrets in vigil_services():
+        assert env["VIGIL_EXPORTS_BUILT_BY"] == "ledger", name
+        if {"VIGIL_C2PA_SIGN_CERT", "VIGIL_C2PA_SIGN_KEY"} & set(env) or "c2pa_sign_key" in secrets:
+            holders.append(name)
+            assert env["VIGIL_C2PA_SIGN_KEY"] == "/run/secrets/c2pa_sign_key", name
+            assert {"c2pa_sign_cert", "c2pa_sign_key"} <= set(secrets), name
+    assert holders == ["ledger"]
 
 
 def services() -> dict[str, dict[str, object]]:

@@ -39,7 +39,8 @@ def request_export(
     """Ask for an export, with a reason; a supervisor approves it."""
     _require(services, caller, "export.request", "POST export", case_id=case_id)
     settings = services.vigil.settings
-    if body.clips and (settings.c2pa_sign_cert is None or settings.c2pa_sign_key is None):
+    signs_here = settings.c2pa_sign_cert is not None and settings.c2pa_sign_key is not None
+    if body.clips and settings.exports_built_by == "api" and not signs_here:
         raise HTTPException(
             409, "clips need the agency's C2PA signing certificate and key, not configured here"
         )
@@ -76,11 +77,14 @@ async def approve_export(
     caller: CallerDep,
     services: ServicesDep,
 ) -> ExportOut:
-    """Approve (supervisor, not the requester): the package is built now."""
+    """Approve (supervisor, not the requester): the package is built now, or by the ledger
+    service in its next round (``VIGIL_EXPORTS_BUILT_BY=ledger``: status *approved* until it
+    is *ready*)."""
     row = services.exports.get(export_id)
     _require(services, caller, "export.approve", "POST approve", case_id=row.case_id)
+    here = services.vigil.settings.exports_built_by == "api"
     approved = await _in_thread(
-        services.exports.approve, export_id, supervisor=caller.id, note=body.note
+        services.exports.approve, export_id, supervisor=caller.id, note=body.note, build=here
     )
     return _export_out(approved)
 
