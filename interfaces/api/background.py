@@ -8,11 +8,16 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
 
 from workers.app import Vigil
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class Background:
@@ -70,3 +75,24 @@ async def _in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
     from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(fn, *args, **kwargs)
+
+
+UPLOAD_THREADS = 8
+"""Device uploads' blocking work (start, chunks, finish) runs on at most this many threads."""
+
+
+class Lane:
+    """A thread lane of its own for one kind of blocking work. Sync routes, dependencies and
+    ``_in_thread`` share AnyIO's default pool (40 threads): fifty devices uploading at once
+    would hold every one of them writing and fsyncing chunks, and a reviewer's page would wait
+    for a thread. Uploads run in their own lane; more than ``tokens`` at once wait their turn
+    without a thread, and the default pool stays free for everyone else."""
+
+    def __init__(self, tokens: int) -> None:
+        self.tokens = tokens
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def run(self, fn: Callable[[], _T]) -> _T:
+        if self._limiter is None:  # made on first use, inside the event loop
+            self._limiter = anyio.CapacityLimiter(self.tokens)
+        return await anyio.to_thread.run_sync(fn, limiter=self._limiter)

@@ -10,7 +10,7 @@ words as for what does not exist) unless their role may never do it at all (403)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -21,7 +21,7 @@ from catalog.models import Recording
 from catalog.repository import Event
 from catalog.scopes import LinkedWindow, Scope, recording_scope
 from ingest.uploads import UploadService
-from interfaces.api.background import Background
+from interfaces.api.background import UPLOAD_THREADS, Background, Lane
 from interfaces.api.guard import AuthGuard, client_source, sanitised
 from workers.app import Vigil
 
@@ -38,6 +38,7 @@ class Services:
     secret: bytes
     guard: AuthGuard
     background: Background | None = None
+    uploads_lane: Lane = field(default_factory=lambda: Lane(UPLOAD_THREADS))
 
 
 def _services(request: Request) -> Services:

@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from catalog.access import Caller
 from ingest.service import RecordingMetadata
 from ingest.uploads import MAX_CHUNK, UploadState
-from interfaces.api.background import _in_thread
 from interfaces.api.deps import API, CallerDep, Services, ServicesDep, _deny, _require
 from interfaces.api.errors import redact_paths
 from interfaces.api.schemas import (
@@ -35,8 +34,12 @@ router = APIRouter()
     responses=ERRORS,
     tags=["uploads"],
 )
-def start_upload(body: UploadStart, caller: CallerDep, services: ServicesDep) -> UploadStatus:
+async def start_upload(body: UploadStart, caller: CallerDep, services: ServicesDep) -> UploadStatus:
     """Start a resumable upload; the device's clock reading is compared with the server's."""
+    return await services.uploads_lane.run(lambda: _start(body, caller, services))
+
+
+def _start(body: UploadStart, caller: Caller, services: Services) -> UploadStatus:
     _require(services, caller, "upload", "POST uploads")
     if caller.role == "device" and body.device_id != caller.device_id:
         reason = f"device credential {caller.device_id} cannot upload for {body.device_id}"
@@ -128,7 +131,7 @@ async def put_chunk(
             upload_id, caller.id, offset=offset, data=b"".join(parts), sha256=x_chunk_sha256
         )
 
-    state = await _in_thread(put)
+    state = await services.uploads_lane.run(put)
     return _upload_status(state, services)
 
 
@@ -146,8 +149,8 @@ async def finish_upload(
 ) -> UploadStatus:
     """Check the whole file's SHA-256, then store and catalogue it; ``may_delete`` tells the
     device it may now delete its copy."""
-    state, _result = await _in_thread(
-        services.uploads.finish, upload_id, caller.id, sha256=body.sha256, actor=caller.id
+    state, _result = await services.uploads_lane.run(
+        lambda: services.uploads.finish(upload_id, caller.id, sha256=body.sha256, actor=caller.id)
     )
     if services.background is not None:
         services.background.kick()  # segmenting and hashing go on after the answer
