@@ -104,6 +104,33 @@ def test_tree_cinepak_is_copied_proxied_and_continuous(app: Vigil) -> None:
     assert_proxy(app, rec_id, 29.6, audio=None)
 
 
+def test_tree_reencoded_with_ffmpegs_defaults_is_the_same_and_an_overlay_is_found(
+    app: Vigil, ffmpeg: str, tmp_path: Path
+) -> None:
+    """tree.avi holds each Cinepak picture 0.33-0.73 s; ffmpeg's defaults re-encode it to a
+    constant rate and move some picture changes one frame early or late. That is timing, not
+    content: no false "edited" (issue 17), while an overlay in a held picture still is."""
+    source = opencv_sample("tree.avi")
+    rec_id = ingest_and_process(app, source)
+    copies = {
+        "copy.mp4": ["-c:v", "libx264", "-crf", "23"],
+        "copy30.mp4": ["-c:v", "libx264", "-r", "30"],
+        "copy25.mkv": ["-c:v", "libx264", "-crf", "35", "-r", "25"],
+        "copy.avi": ["-c:v", "mpeg4", "-q:v", "4"],
+    }
+    for name, args in copies.items():
+        run([ffmpeg, "-v", "error", "-y", "-i", str(source), *args, str(tmp_path / name)])
+        report = match_copy(app.catalog, app.tools, rec_id, tmp_path / name, actor="test")
+        assert [v.status for v in report.segments] == ["same"] * 3, name
+        assert report.clean, name
+    edited = tmp_path / "edited.mp4"
+    run(overlay_command(ffmpeg, source, edited, start_s=24.0, duration_s=1.5, area=0.08))
+    report = match_copy(app.catalog, app.tools, rec_id, edited, actor="test")
+    assert [v.status for v in report.segments] == ["same", "same", "edited"]
+    (where,) = report.segments[2].edited_ranges
+    assert where[0] == pytest.approx(24.0, abs=0.5) and where[1] == pytest.approx(25.5, abs=0.5)
+
+
 def test_megamind_mpeg4_with_ac3_is_copied_and_gets_an_h264_aac_proxy(app: Vigil) -> None:
     rec_id = ingest_and_process(app, opencv_sample("Megamind.avi"))
     rec = app.catalog.recording(rec_id)

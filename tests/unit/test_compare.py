@@ -308,3 +308,47 @@ def test_a_segment_replaced_by_foreign_footage_is_edited_not_missing(rec40: Fram
     report = match_recording(segments(rec40), replaced)
     assert statuses(report.segments) == ["same", "edited", "same", "same"]
     assert [v.offset_s for v in report.segments] == [0.0, 0.0, 0.0, 0.0]
+
+
+def held_pictures(count: int, hold: float, *, boxed: int | None = None) -> FrameHashes:
+    """A variable-rate original: ``count`` pictures, each held ``hold`` s (tree.avi holds its
+    Cinepak pictures 0.33-0.73 s), picture ``k`` showing content time 2k (each unlike the last)."""
+    grid = hash_frames((frame(2.0 * k) for k in range(count)), start=0.0, rate=1.0)
+    times = np.arange(count) * hold
+    return FrameHashes(times, 1.0 / hold, grid.hashes, grid.quality)
+
+
+def cfr_copy(
+    count: int,
+    hold: float,
+    early: Callable[[int], bool],
+    box: tuple[int, int, float, float] | None = None,
+) -> FrameHashes:
+    """The held pictures re-encoded at RATE fps: picture k from k*hold, except that a change
+    ``early(k)`` comes one copy frame early (ffmpeg's rounding to its constant-rate grid);
+    ``box`` (first, last picture, from, to s): an overlay drawn on them then."""
+    frames = []
+    for n in range(round(count * hold * RATE)):
+        c = n / RATE
+        k = min(int(c / hold + 1e-9), count - 1)
+        if k + 1 < count and early(k + 1) and c >= (k + 1) * hold - 1.0 / RATE - 1e-9:
+            k += 1
+        boxed = box is not None and box[0] <= k <= box[1] and box[2] <= c < box[3]
+        frames.append(frame(2.0 * k, boxed=boxed, noise=2.0, seed=n))
+    return hash_frames(frames, start=0.0, rate=RATE)
+
+
+def test_a_held_picture_changing_one_frame_early_in_a_constant_rate_copy_is_same() -> None:
+    original = held_pictures(20, 0.4)
+    copy = cfr_copy(20, 0.4, early=lambda k: k % 3 != 0)  # as tree.avi re-encoded to MP4
+    assert compare_segment(original, copy).status == "same"
+    # not a threshold that hides everything: with no jitter allowed, the early changes show
+    assert compare_segment(original, copy, Thresholds(jitter_frames=0)).status == "edited"
+
+
+def test_an_overlay_inside_a_held_picture_is_still_edited() -> None:
+    original = held_pictures(20, 0.4)
+    copy = cfr_copy(20, 0.4, early=lambda k: k % 3 != 0, box=(10, 12, 4.0, 5.2))
+    verdict = compare_segment(original, copy)
+    assert verdict.status == "edited"
+    assert [(round(lo, 1), round(hi, 1)) for lo, hi in verdict.edited_ranges] == [(4.0, 5.2)]

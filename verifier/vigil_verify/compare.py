@@ -168,18 +168,23 @@ class _Frames:
         return float(self.hashes.times[a]), float(self.until[b])
 
 
-def _held_distance(f: _Frames, path: Path, copy: FrameHashes) -> NDArray[np.float64]:
+def _held_distance(
+    f: _Frames, path: Path, copy: FrameHashes, jitter_frames: int
+) -> NDArray[np.float64]:
     """Per original frame, the largest distance to it of the copy frames shown while it is
-    (strictly inside its display time): a frame held for long, as in a slow or
-    variable-rate recording, must be what the copy shows all that time, not only at its
-    start. NaN where the copy has no frame inside."""
+    (strictly inside its display time): a frame held long, as in a variable-rate recording,
+    must be what the copy shows all that time. NaN where the copy has no frame inside. A
+    change up to ``jitter_frames`` copy frames early or late is timing, not content (a
+    constant-rate re-encode rounds a variable-rate source's times to its grid)."""
     out = np.full(len(f.hashes), np.nan)
     if len(copy) == 0:
         return out
     tol = 0.5 / max(f.hashes.rate, copy.rate)
+    step = 1.0 / copy.rate if copy.rate > 0 else 0.0
+    late, early = max(jitter_frames - 1, 0) * step, jitter_frames * step  # start: the path's
     for i in np.flatnonzero(path.present):
-        lo = f.hashes.times[i] + path.offset[i] + tol
-        hi = f.until[i] + path.offset[i] - tol
+        lo = f.hashes.times[i] + path.offset[i] + late + tol
+        hi = f.until[i] + path.offset[i] - early - tol
         a, b = np.searchsorted(copy.times, [lo, hi])
         if b > a:
             bits = hamming(copy.hashes[a:b], np.broadcast_to(f.hashes.hashes[i], (b - a, 32)))
@@ -330,19 +335,16 @@ def _verdict(
     if len(original) == 0 or shown < th.min_coverage:
         verdict = SegmentVerdict(index, "missing", start_offset, math.nan, math.nan, (), (), limit)
         return verdict, path
-    held = _held_distance(f, path, copy)
+    held = _held_distance(f, path, copy, th.jitter_frames)
     window, worst, hot = _window_edits(f, path, limit, th, held)
-    edits = (
-        window + _jump_edits(f, path, hot, th.window_s) + _timing_edits(f, path, copy, limit, th)
-    )
-    edits = _truncation(f, path, copy, edits)
+    timing = _jump_edits(f, path, hot, th.window_s) + _timing_edits(f, path, copy, limit, th)
+    edits = _truncation(f, path, copy, window + timing)
     edits.sort(key=lambda e: (e.start, e.end))
     ranges = _merge([(e.start, e.end) for e in edits], 1e-9)
     mean = float(np.nanmean(path.distance)) if path.present.any() else math.nan
     status: SegmentStatus = "edited" if edits else "same"
-    return SegmentVerdict(
-        index, status, start_offset, worst, mean, ranges, tuple(edits), limit
-    ), path
+    verdict = SegmentVerdict(index, status, start_offset, worst, mean, ranges, tuple(edits), limit)
+    return verdict, path
 
 
 def compare_segment(
