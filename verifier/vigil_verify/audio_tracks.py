@@ -18,6 +18,7 @@ blob), whose SHA-256 the signed ``segment.hashed`` event carries as ``audio_sha2
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 import subprocess
@@ -349,15 +350,21 @@ def match_audio(
 ) -> tuple[SegmentAudio, ...]:
     """Each segment's sound against a whole copy's: where the copy's pictures of that segment
     are (``pictures``: the video verdicts, whose offset says where), or at no offset when
-    none of its pictures were found. Segments without signed fingerprints are left out."""
+    none of its pictures were found. Segments without signed fingerprints are left out.
+    Each is heard over its own span only: a segment's audio packets may run past its pictures
+    (across a clock jump, with the silence the fingerprint fills in up to them), and the
+    next segment's fingerprints hear that time."""
     found: list[SegmentAudio] = []
+    last = max(spans, default=0)
     for verdict in pictures:
         reference = references.get(verdict.index)
         if reference is None:
             continue
         offset = verdict.offset_s if verdict.status != "missing" else 0.0
         offset = offset if np.isfinite(offset) else 0.0
-        heard = segment_audio(verdict.index, spans[verdict.index], reference, copy, offset)
+        span = spans[verdict.index]
+        until = span[1] if verdict.index < last else math.inf  # the recording's last sound
+        heard = segment_audio(verdict.index, span, reference.between(span[0], until), copy, offset)
         if heard is not None:
             found.append(heard)
     return tuple(found)
