@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import render_once
 from transcode.ffmpeg import find_ffmpeg
 from transcode.samples import SampleSpec, find_font, make_sample
 from workers.app import Vigil, build_app
@@ -49,12 +50,7 @@ def make_clip(ffmpeg: str) -> Callable[[SampleSpec], Path]:
     def make(spec: SampleSpec) -> Path:
         digest = hashlib.sha256(repr(spec).encode()).hexdigest()[:16]
         out = CACHE / f"{digest}.{spec.container}"
-        if not out.exists():
-            CACHE.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_suffix(".tmp" + out.suffix)
-            make_sample(ffmpeg, spec, tmp, font=find_font())
-            tmp.replace(out)
-        return out
+        return render_once(out, lambda tmp: make_sample(ffmpeg, spec, tmp, font=find_font()))
 
     return make
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -76,3 +78,18 @@ def recording(
         duration_s=duration,
         fps=fps,
     )
+
+
+def render_once(out: Path, render: Callable[[Path], None]) -> Path:
+    """``out``, rendered by ``render(partial)`` into a partial file of this process's own and
+    renamed into place unless it is there already: test processes running side by side
+    (pytest-xdist workers) may render the same cached file, never into one another's."""
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(f".{out.stem}.{os.getpid()}.partial{out.suffix}")
+        try:
+            render(partial)
+            partial.replace(out)
+        finally:
+            partial.unlink(missing_ok=True)
+    return out

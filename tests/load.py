@@ -31,6 +31,7 @@ import uvicorn
 
 from ingest.service import RecordingMetadata
 from interfaces.api.app import create_api
+from tests.helpers import render_once
 from transcode.ffmpeg import find_ffmpeg
 from transcode.samples import find_font
 from workers.app import Vigil, build_app
@@ -78,11 +79,12 @@ def make_clips(count: int, *, first: int = 0, folder: Path = CACHE) -> list[Path
     paths = [folder / f"{tag[:12]}-{i:03d}.mp4" for i in range(first, first + count)]
 
     def render(index: int, path: Path) -> None:
-        if path.exists():
-            return
-        partial = path.with_name(f".{path.name}.partial.mp4")
-        subprocess.run(clip_command(ffmpeg, index, partial, font), check=True, timeout=120)
-        partial.replace(path)
+        render_once(
+            path,
+            lambda partial: subprocess.run(
+                clip_command(ffmpeg, index, partial, font), check=True, timeout=120
+            ),
+        )
 
     with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
         list(pool.map(render, range(first, first + count), paths))

@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 
 from interfaces.devservices.base import ServiceError, free_port, wait_until
 from tests.conftest import CACHE
-from tests.helpers import VIGIL
+from tests.helpers import VIGIL, render_once
 from tests.services.prometheus import PrometheusService
 from transcode.samples import SampleSpec
 from workers.messages import OriginalStored, encode
@@ -187,11 +187,9 @@ def small_clip(make_clip: Callable[[SampleSpec], Path]) -> Path:
 def ten_minute_clip(ffmpeg: str) -> Path:
     """A 10-minute H.264/AAC recording (a test pattern: rendering 10 minutes of the synthetic
     body-camera scene would take minutes, and only the length matters here)."""
-    out = CACHE / "ten-minutes-320x240.mp4"
-    if not out.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp.mp4")
-        subprocess.run(
+    return render_once(
+        CACHE / "ten-minutes-320x240.mp4",
+        lambda tmp: subprocess.run(
             [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
              "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15",
              "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000",
@@ -199,9 +197,8 @@ def ten_minute_clip(ffmpeg: str) -> Path:
              "-b:v", "200k", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "32k", str(tmp)],
             check=True,
             timeout=600,
-        )  # fmt: skip
-        tmp.replace(out)
-    return out
+        ),
+    )  # fmt: skip
 
 
 def test_one_recording_through_kafka_into_postgres_and_s3(
