@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.db import insert_ignore, migrate
 from catalog.errors import NotFound
+from catalog.group_commit import GroupCommit
 from catalog.models import (
     Case,
     CaseLink,
@@ -59,6 +60,7 @@ class Catalog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._standalone = GroupCommit[Event](self._add_events)
 
     def migrate(self) -> None:
         migrate(self.engine)
@@ -90,8 +92,14 @@ class Catalog:
         Catalog._event(session, event)
 
     def add_event(self, event: Event) -> None:
+        """Record ``event`` on its own, committed when this returns; events added by several
+        threads at once share one transaction (``catalog.group_commit``)."""
+        self._standalone.add(event)
+
+    def _add_events(self, events: Sequence[Event]) -> None:
         with self.session() as session:
-            self._event(session, event)
+            for event in events:
+                self._event(session, event)
 
     def events(
         self, *, recording_ids: Sequence[str] | None = None, case_id: str | None = None
