@@ -109,14 +109,15 @@ class ExportService:
 
     def build_approved(self, actor: str) -> builtins.list[ExportRequest]:
         """Build every approved package not built yet, oldest first (the ledger service's
-        round); one that fails is marked *failed* with why, and the others still build."""
-        built: builtins.list[ExportRequest] = []
+        round); one that fails is marked *failed* with why, and the others still build.
+        Returns each request as it ends the round (*ready* or *failed*)."""
+        done: builtins.list[ExportRequest] = []
         for row in self.list(status="approved"):
             try:
-                built.append(self._build(row, actor))
+                done.append(self._build(row, actor))
             except Exception:  # recorded on the request (failed, with why) by _build; go on
-                continue
-        return built
+                done.append(self.get(row.id))
+        return done
 
     def _build(self, row: ExportRequest, actor: str) -> ExportRequest:
         work = self.folder / row.id

@@ -187,12 +187,8 @@ def ledger_run(ctx: click.Context, metrics_port: int | None) -> None:
 def build_exports(app: Vigil) -> None:
     """Build the packages supervisors approved since the last round (the ledger service holds
     the C2PA signing key, ``VIGIL_EXPORTS_BUILT_BY=ledger``); say which, and which failed."""
-    waiting = app.exports.list(status="approved")
-    if not waiting:
-        return
-    built = {row.id for row in app.exports.build_approved(actor="ledger")}
-    for row in waiting:
-        state = "ready" if row.id in built else "FAILED (its request says why)"
+    for row in app.exports.build_approved(actor="ledger"):
+        state = "ready" if row.status == "ready" else "FAILED (its request says why)"
         click.echo(f"ledger: export {row.id} of {row.case_id}: {state}", err=True)
 
 
