@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -20,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from vigil_verify.packets import PacketRange, ranges_digest
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -135,8 +137,24 @@ class Segment(Base):
     # or hashed before audio was); its SHA-256 is in the signed ``segment.hashed`` event
     audio: Mapped[bytes | None] = mapped_column(LargeBinary)
     keyframes: Mapped[str | None] = mapped_column(Text)  # JSON [{t, pdq, quality}, ...]
+    # JSON [{stream, codec, first, count, sha256}, ...]: its packets in the original, as its
+    # ``segment.stored`` event signs them (None: logged before issue 18, or not known)
+    packets: Mapped[str | None] = mapped_column(Text)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     verify_status: Mapped[str | None] = mapped_column(String(32))
+
+    @property
+    def packet_ranges(self) -> tuple[PacketRange, ...]:
+        """Its packet ranges as this row has them (the signed ones are in the log)."""
+        if not self.packets:
+            return ()
+        return tuple(PacketRange(**item) for item in json.loads(self.packets))
+
+    @property
+    def packets_digest(self) -> str | None:
+        """What its chain link covers of its packet ranges, by this row (None: none)."""
+        ranges = self.packet_ranges
+        return ranges_digest(ranges) if ranges else None
 
 
 class ProxySegment(Base):

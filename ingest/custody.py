@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel
 from vigil_verify.chain import ChainEntry, link
+from vigil_verify.packets import PacketRange, ranges_digest
 
 from catalog.clock import wall_clock
 from catalog.gaps import recording_tolerance_s
@@ -72,6 +74,9 @@ class SegmentStoredDetail(BaseModel):
     previous: str
     chain: str
     keyframes: list[KeyframeHash] = []  # PDQ of each keyframe in it, on the custody path
+    # its packets in the original, per stream (``vigil_verify.packets``, issue 18): what
+    # names a change to the original down to its segment, and survives a remux
+    packets: list[PacketRange] = []
 
 
 def record_probe(catalog: Catalog, recording_id: str, probed: ProbeResult, **also: object) -> None:
@@ -176,6 +181,7 @@ class SegmentWriter:
         kind: str,
         keyframes: Sequence[KeyframeHash] = (),
         stored: StoredFile | None = None,
+        packets: Sequence[PacketRange] = (),
     ) -> Segment:
         """Store and catalogue one segment; ``origin`` is the source time of the timeline's
         zero, ``previous`` the chain link before it. Idempotent.
@@ -183,12 +189,16 @@ class SegmentWriter:
         ``keyframes`` are the segment's keyframe hashes, made by the caller (from the whole
         original in one decode, or with a live segment's probe). ``stored`` is what ``put``
         returned when the caller stored the file ahead (while the keyframes still decode).
+        ``packets``: its packet ranges in the original (none for a live stream's segment).
         """
         if produced.index == 0:
             self.catalog.update_recording(recording.id, origin_s=origin, phash_fps=self.phash_fps)
         # The object first, then the row that points at it.
         key, sha, size = stored if stored is not None else self.put(recording, produced)
-        entry = ChainEntry(produced.index, produced.start_s - origin, produced.end_s - origin, sha)
+        digest = ranges_digest(packets) if packets else None
+        entry = ChainEntry(
+            produced.index, produced.start_s - origin, produced.end_s - origin, sha, digest
+        )
         holes = [[a - origin, b - origin] for a, b in produced.holes]
         chain = link(previous, entry)
         detail = SegmentStoredDetail(
@@ -204,6 +214,7 @@ class SegmentWriter:
             previous=previous,
             chain=chain,
             keyframes=list(keyframes),
+            packets=list(packets),
         )
         row = self.catalog.add_segment(
             Segment(
@@ -219,6 +230,7 @@ class SegmentWriter:
                 holes=json.dumps(holes) if holes else None,
                 chain=chain,
                 keyframes=json.dumps([k.model_dump() for k in detail.keyframes]),
+                packets=json.dumps([asdict(r) for r in packets]) if packets else None,
             ),
             Event("segment.stored", SYSTEM_ACTOR, recording.id, detail=detail),
         )

@@ -18,6 +18,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from vigil_verify.packets import Packet, PacketRange, Stream
+
 from catalog.models import Recording, Segment
 from catalog.recovered import source_object
 from catalog.repository import SYSTEM_ACTOR, Catalog, Event
@@ -27,7 +29,8 @@ from integrity.keyframes import Keyframes, keyframe_hashes
 from store.base import ObjectStore
 from transcode.errors import TranscodeError
 from transcode.ffmpeg import Tools
-from transcode.probe import NotVideoError, ProbeResult, probe
+from transcode.packets import hash_packets, packet_streams, segment_ranges
+from transcode.probe import NotVideoError, ProbeResult, Track, probe
 from transcode.segmenter import playable, segment_file
 
 Progress = Callable[[str, str, float], None]
@@ -46,6 +49,23 @@ class Segmented:
     segments: list[Segment]
     footage_s: float = 0.0  # seconds of footage cut by this call (0: done before)
     elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Packets:
+    """The packet pass over the original under way, and the streams it hashes."""
+
+    streams: tuple[Stream, ...]
+    pass_: Future[list[Packet] | None] | None  # None: not made (not the original)
+
+    def ranges(
+        self, starts: tuple[int, ...] | None, segments: int, primary: Track
+    ) -> list[tuple[PacketRange, ...]] | None:
+        """Each segment's packet ranges; None when they cannot be said exactly."""
+        if self.pass_ is None or not primary.count:
+            return None
+        counted = int(primary.numbers[-1]) + 1  # every packet ffmpeg reads of it
+        return segment_ranges(self.pass_.result(), self.streams, starts, segments, counted)
 
 
 class CustodyPath:
@@ -92,7 +112,7 @@ class CustodyPath:
         bucket, key = source_object(self.catalog, recording)  # a recovered stream, if any
         with (
             self.store.local_path(bucket, key) as source,
-            ThreadPoolExecutor(1, thread_name_prefix="keyframes") as pool,
+            ThreadPoolExecutor(2, thread_name_prefix="keyframes") as pool,
         ):
             # The keyframes decode on the other core from the start, while this thread
             # probes, cuts, hashes and stores: all of them only read the original.
@@ -102,6 +122,14 @@ class CustodyPath:
             except NotVideoError as exc:
                 self._unreadable(recording, str(exc))
                 return None
+            # The packet pass (no decode) beside them; a recovered stream is not the
+            # original, so its segments are signed by their files alone.
+            streams = packet_streams(probed)
+            packets = (
+                pool.submit(hash_packets, self.tools, source, streams)
+                if bucket == "originals"
+                else None
+            )
             if probed.video is None:
                 keyframes.cancel()  # audio only: no pictures to hash (the run fails, unread)
             record_probe(
@@ -111,7 +139,9 @@ class CustodyPath:
             work = self.work_dir / recording.id
             total = max(track.end_s - track.start_s, 1e-3)
             try:
-                segments = self._segment(recording, source, probed, work, total, keyframes)
+                segments = self._segment(
+                    recording, source, probed, work, total, keyframes, _Packets(streams, packets)
+                )
             finally:
                 shutil.rmtree(work, ignore_errors=True)
         recording = self.catalog.recording(recording.id)
@@ -125,6 +155,7 @@ class CustodyPath:
         work: Path,
         total: float,
         keyframes: Future[Keyframes],
+        packets: _Packets,
     ) -> list[Segment]:
         outcome = segment_file(
             self.tools.runner,
@@ -142,6 +173,7 @@ class CustodyPath:
         # and hashing here, decoding there); the rows and events follow once both are done.
         stored = [self.writer.put(recording, produced) for produced in outcome.segments]
         found = self._keyframes(probed, keyframes, damage)
+        ranges = packets.ranges(outcome.starts, len(outcome.segments), probed.primary)
         segments: list[Segment] = []
         origin = outcome.segments[0].start_s
         # Keyframe k belongs to the segment whose span holds it (half a frame of slack for
@@ -149,13 +181,15 @@ class CustodyPath:
         slack = probed.primary.frame_duration_s / 2
         starts = [p.start_s - outcome.shift_s - slack for p in outcome.segments]
         ends = [*starts[1:], math.inf]
-        for produced, kept, lo, hi in zip(outcome.segments, stored, starts, ends, strict=True):
+        for k, (produced, kept, lo, hi) in enumerate(
+            zip(outcome.segments, stored, starts, ends, strict=True)
+        ):
             picked = found.between(lo, hi, origin_s=origin - outcome.shift_s) if found else []
             previous = segments[-1].chain if segments else recording.anchor
             segments.append(
                 self.writer.add(
                     recording, produced, origin=origin, previous=previous, kind="copy",
-                    keyframes=picked, stored=kept,
+                    keyframes=picked, stored=kept, packets=ranges[k] if ranges else (),
                 )
             )  # fmt: skip
             self.progress(recording.id, "store", len(segments) / len(outcome.segments))

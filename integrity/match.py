@@ -23,6 +23,8 @@ from vigil_verify.compare import (
     match_recording,
 )
 from vigil_verify.errors import ErrorKind
+from vigil_verify.original import signed_streams
+from vigil_verify.packets import FramehashError, check_ranges, packet_hash_args, parse_framehash
 
 from catalog.models import Segment
 from catalog.repository import Catalog, Event
@@ -48,6 +50,7 @@ class MatchDetail(BaseModel):
     missing: list[int]
     extra_s: float
     audio_edited: list[int] = []
+    by_packets: bool = False  # every signed packet found unchanged: nothing decoded
 
 
 def _sha(blob: bytes) -> str:
@@ -157,7 +160,11 @@ def match_copy(
     log = _proved(ledger, rec.id)
     segments = _signed_segments(catalog, rec.id, log)
     refs = [_reference(s) for s in segments]
-    audio_refs = audio_references(segments, log)
+    audio_refs = audio_references(segments, log)  # (a row the log disowns is refused first)
+    exact = _same_packets(tools, copy, log)
+    if exact is not None:
+        _record(catalog, rec.id, copy, exact, actor, by_packets=True)
+        return exact
     if any(len(r.frames) for r in refs):
         report = _match_pictures(tools, copy, refs, rec.phash_fps or None, thresholds)
     else:  # an audio-only recording: its sound is all there is to compare
@@ -169,6 +176,19 @@ def match_copy(
             raise MatchError(f"{copy.name}: {exc}") from exc
         spans = {r.index: (r.start, r.end) for r in refs}
         report = replace(report, audio=match_audio(report.segments, spans, audio_refs, heard))
+    _record(catalog, rec.id, copy, report, actor)
+    return report
+
+
+def _record(
+    catalog: Catalog,
+    recording_id: str,
+    copy: Path,
+    report: MatchReport,
+    actor: str,
+    *,
+    by_packets: bool = False,
+) -> None:
     detail = MatchDetail(
         file_name=copy.name,
         clean=report.clean,
@@ -176,6 +196,32 @@ def match_copy(
         missing=[v.index for v in report.segments if v.status == "missing"],
         extra_s=sum(e.end - e.start for e in report.extra),
         audio_edited=[a.index for a in report.audio if not a.same],
+        by_packets=by_packets,
     )
-    catalog.add_event(Event("match", actor, rec.id, detail=detail))
-    return report
+    catalog.add_event(Event("match", actor, recording_id, detail=detail))
+
+
+def _same_packets(tools: Tools, copy: Path, log: ProvedRecording | None) -> MatchReport | None:
+    """ "Same" for every segment when the copy holds every packet the log signs of each, unchanged
+    and in order, and nothing more (a remux of the original: issue 18); None otherwise, or
+    when the log signs no packets of some segment (then the pictures and sound decide)."""
+    if log is None or not log.facts.segments:
+        return None
+    signed = log.facts.segments
+    if not all(s.packets for s in signed.values()):
+        return None
+    streams = signed_streams(signed)
+    try:
+        ran = tools.runner.run(
+            [tools.ffmpeg, *packet_hash_args(copy, streams)],
+            timeout_s=tools.timeout_s,
+            capture_stdout=True,
+            check=False,
+        )
+        packets = parse_framehash(ran.stdout.decode("ascii", "replace"))
+    except (FfmpegFailed, FramehashError):
+        return None
+    found, extra = check_ranges(packets, streams, {i: s.packets for i, s in signed.items()})
+    if extra or not all(f.same for f in found):
+        return None
+    return MatchReport(tuple(SegmentVerdict(i, "same", 0.0) for i in sorted(signed)), ())

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pydantic import BaseModel
@@ -35,6 +35,7 @@ from vigil_verify.checkpoint import Checkpoint
 from vigil_verify.compare import Thresholds, compare_segment
 from vigil_verify.footage import stand_in_hashes
 from vigil_verify.ledger import SignedSegment
+from vigil_verify.original import packets_finding
 from vigil_verify.recovered import recovered_finding
 from vigil_verify.verdicts import Finding, Verdict
 
@@ -207,9 +208,18 @@ class Verifier:
                 file=key,
             )
         sha, size = found
-        return original_finding(
+        by_bytes = original_finding(
             rec.id, sha, size, signed.original_sha256, signed.original_size, key
         )
+        if by_bytes.clean or not any(s.packets for s in signed.segments.values()):
+            return by_bytes
+        try:  # where in the footage the change is, by its signed packets (issue 18)
+            with self.store.local_path("originals", key) as path:
+                return packets_finding(
+                    tools_run(self.tools), self.tools.ffmpeg, path, signed.segments, by_bytes
+                )
+        except (TranscodeError, ObjectMissing) as exc:
+            return replace(by_bytes, detail=f"{by_bytes.detail}; packets not read ({exc})")
 
     def _check_recovered(self, log: ProvedRecording) -> Finding | None:
         """The recovered stream against its signed link to the original (issue 17)."""
@@ -406,6 +416,6 @@ def _chain_break(log: ProvedRecording) -> int | None:
     signed = [log.facts.segments[i] for i in sorted(log.facts.segments)]
     if not signed or log.facts.anchor is None:
         return None
-    entries = [ChainEntry(s.index, s.start_s, s.end_s, s.sha256) for s in signed]
+    entries = [ChainEntry(s.index, s.start_s, s.end_s, s.sha256, s.packets_digest) for s in signed]
     broken = first_break(log.facts.anchor, entries, [s.chain for s in signed])
     return None if broken is None else signed[broken].index

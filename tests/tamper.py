@@ -376,3 +376,20 @@ def audio_tone_command(
     )
     return [*_keep_video(ffmpeg, src, ("-c:v", "copy")), "-filter_complex", graph,
             "-map", "[a]", *_AUDIO_EDIT_CODEC, str(out)]  # fmt: skip
+
+
+def packet_at(ffmpeg: str, path: Path, stream: str, at_s: float) -> tuple[int, int]:
+    """The byte offset and size in ``path`` of the first packet of ``stream`` (an ffprobe
+    stream specifier, ``v:0``) that starts at or after ``at_s`` seconds."""
+    ffprobe = str(Path(ffmpeg).with_name("ffprobe"))
+    out = subprocess.run(
+        [ffprobe, "-v", "error", "-select_streams", stream, "-show_entries",
+         "packet=pts_time,pos,size", "-of", "compact=p=0", str(path)],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
+    for line in out.splitlines():
+        got = dict(f.split("=", 1) for f in line.strip().split("|") if "=" in f)
+        pts, pos = got.get("pts_time", "N/A"), got.get("pos", "N/A")
+        if pts != "N/A" and pos != "N/A" and float(pts) >= at_s:
+            return int(pos), int(got["size"])
+    raise ValueError(f"no packet of {stream} at or after {at_s} s in {path.name}")

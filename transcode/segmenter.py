@@ -50,7 +50,7 @@ from transcode.probe import (
     probe_many,
     probe_video_many,
 )
-from transcode.timing import plan_cuts, segment_timings, unwrap
+from transcode.timing import SegmentTiming, plan_cuts, segment_timings, unwrap
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,9 @@ class SegmentOutcome:
     damage: str | None  # what ffmpeg complained about while cutting, if anything
     measured: str  # "split" (from the original's probe) or "probed" (each segment read)
     shift_s: float  # the segments' timestamps minus the source's (0 unless the muxer moved them)
+    # where segments 1, 2... start among the packets ffmpeg reads of the track cut on (None:
+    # not known exactly, as when a segment could not be read)
+    starts: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -364,7 +367,28 @@ def segment_file(
         SegmentFile(i, path, t.start_s, t.end_s, t.frames, t.holes)
         for i, (path, t) in enumerate(zip(cut.files, timings, strict=False))
     )
-    return SegmentOutcome(cut.job.container, segments, damage, measured, shift)
+    whole = damage is None and len(readable) == len(cut.files)
+    starts = packet_starts(video, readable, timings, shift, split is not None) if whole else None
+    return SegmentOutcome(cut.job.container, segments, damage, measured, shift, starts)
+
+
+def packet_starts(
+    source: Track,
+    tracks: Sequence[Track],
+    timings: Sequence[SegmentTiming],
+    shift_s: float,
+    from_source: bool,
+) -> tuple[int, ...] | None:
+    """Where segments 1, 2... start among the packets ffmpeg reads of the ``source`` track
+    cut on. Split from the source's probe, each track keeps the source's packet numbers;
+    read from the segment files, each segment's first picture is matched to the source's
+    key packet at its time (None when one is not found within half a frame)."""
+    if not from_source:
+        again = split_track(source, [t.start_s for t in timings], shift_s)
+        if again is None or len(again) != len(tracks):
+            return None
+        tracks = again
+    return tuple(int(t.numbers[0]) for t in tracks[1:])
 
 
 class ProxyError(TranscodeError):

@@ -466,3 +466,42 @@ def test_a_windowed_case_exports_its_window_only_and_verifies(
     report = check(whole, ffmpeg)
     assert [o.kind for o in report.originals] == ["missing"]
     assert not report.clean
+
+
+def test_a_changed_original_is_named_down_to_its_segment_by_its_signed_packets(
+    copy: Exported, ffmpeg: str, tmp_path: Path
+) -> None:
+    """Issue 18: the original's packets per segment are signed, so a byte flipped inside a
+    picture of segment 2 (20-30 s) is named there, a cut-off original from where it ends, and
+    an honest remux keeps every packet (its bytes are not the signed ones: re-muxed)."""
+    original = next((copy.package / copy.recording).glob("original*"))
+    pristine = tamper.copy_file(original, tmp_path / "pristine.mp4")
+    pos, size = tamper.packet_at(ffmpeg, original, "v:0", 24.0)
+    tamper.flip_byte(original, pos + size // 2)
+    found = check(copy.package, ffmpeg).originals[0]
+    assert found.kind == "bytes altered", found
+    assert found.ranges == ((20.0, 30.0),) or found.ranges[0][0] == pytest.approx(20.0, abs=0.1)
+    assert len(found.ranges) == 1 and "segment(s) 2 (changed: stream 0)" in found.detail
+    # an audio frame changed in segment 1
+    tamper.copy_file(pristine, original)
+    pos, size = tamper.packet_at(ffmpeg, original, "a:0", 15.0)
+    tamper.flip_byte(original, pos + size // 2)
+    found = check(copy.package, ffmpeg).originals[0]
+    assert found.kind == "bytes altered" and "segment(s) 1 (changed: stream 1)" in found.detail
+    # cut off inside segment 1: truncated from its start to the end
+    tamper.truncate_file(pristine, original, 0.45)
+    found = check(copy.package, ffmpeg).originals[0]
+    assert found.kind == "truncated", found
+    assert found.ranges[0][0] == pytest.approx(10.0, abs=0.1), found
+    # remuxed through ffmpeg (to MKV, then back into the MP4 name): every packet as signed
+    remux = tmp_path / "remux.mkv"
+    tamper.run([ffmpeg, "-v", "error", "-y", "-i", str(pristine), "-map", "0", "-c", "copy",
+                str(remux)])  # fmt: skip
+    tamper.copy_file(remux, original)
+    found = check(copy.package, ffmpeg).originals[0]
+    assert (
+        found.kind == "bytes altered"
+        and not found.ranges
+        and "the footage as signed" in found.detail
+    )
+    assert {f.kind for f in check(copy.package, ffmpeg).segments} == {"intact"}

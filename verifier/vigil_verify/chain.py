@@ -1,7 +1,10 @@
 """The hash chain over a recording's segments, anchored on the original's SHA-256.
 
-link[i] = SHA-256(link[i-1] ‖ i ‖ start_us ‖ end_us ‖ sha256(segment i)), link[-1] = sha256 of
-the original. Any change to a segment's bytes, position or time changes every later link.
+link[i] = SHA-256(link[i-1] ‖ i ‖ start_us ‖ end_us ‖ sha256(segment i) [‖ packets(segment i)]),
+link[-1] = sha256 of the original. ``packets`` is the digest of the segment's signed packet
+ranges in the original (``vigil_verify.packets.ranges_digest``, issue 18), in every link made
+since; links made before it have none. Any change to a segment's bytes, packets, position or
+time changes every later link.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ class ChainEntry:
     start_s: float
     end_s: float
     sha256: str
+    packets: str | None = None  # the digest of its packet ranges (None: none signed)
 
 
 def link(previous: str, entry: ChainEntry) -> str:
     payload = bytes.fromhex(previous) + struct.pack(
         ">qqq", entry.index, round(entry.start_s * 1e6), round(entry.end_s * 1e6)
     )
-    return hashlib.sha256(payload + bytes.fromhex(entry.sha256)).hexdigest()
+    packets = bytes.fromhex(entry.packets) if entry.packets is not None else b""
+    return hashlib.sha256(payload + bytes.fromhex(entry.sha256) + packets).hexdigest()
 
 
 def build_chain(anchor: str, entries: Iterable[ChainEntry]) -> list[str]:

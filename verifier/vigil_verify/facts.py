@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from vigil_verify.checkpoint import Checkpoint
 from vigil_verify.names import is_id, shown
+from vigil_verify.packets import PacketRange, ranges_digest
 from vigil_verify.sampling import SAMPLING_FRAMES
 
 __all__ = [
@@ -73,6 +74,13 @@ class SignedSegment:
     audio_sha256: str | None = None  # the audio fingerprints blob (None: none signed)
     audio_tracks: int | None = None
     rotation: int = 0  # clockwise turn to upright its per-frame hashes were made with
+    # its packets in the original, per stream (issue 18; empty: logged before, or not known)
+    packets: tuple[PacketRange, ...] = ()
+
+    @property
+    def packets_digest(self) -> str | None:
+        """What its chain link covers of its packet ranges (None: none signed)."""
+        return ranges_digest(self.packets) if self.packets else None
 
     @property
     def grid_rate(self) -> float | None:
@@ -219,6 +227,36 @@ def _sha256(value: object) -> str:
     return text
 
 
+def _packet_ranges(value: object) -> tuple[PacketRange, ...]:
+    """A segment's signed packet ranges (absent in events logged before issue 18)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > 64:
+        raise ValueError(f"packets {shown(value)} is not a list of at most 64 ranges")
+    ranges = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise ValueError(f"packet range {shown(item)} is not an object")
+        codec = _str(item["codec"])
+        if not 0 < len(codec) <= 32 or codec.strip("abcdefghijklmnopqrstuvwxyz0123456789_"):
+            raise ValueError(f"codec {shown(codec)} is not a codec name")
+        ranges.append(
+            PacketRange(
+                stream=_index(item["stream"]), codec=codec, first=_count(item["first"]),
+                count=_count(item["count"]), sha256=_sha256(item["sha256"]),
+            )
+        )  # fmt: skip
+    return tuple(ranges)
+
+
+def _count(value: object) -> int:
+    """A packet number or count: an integer from 0 to 2**40."""
+    number = _int(value)
+    if not 0 <= number <= 1 << 40:
+        raise ValueError(f"{number} is not a packet number or count")
+    return number
+
+
 def _rotation(value: object) -> int:
     """A quarter turn to upright: 0, 90, 180 or 270 degrees clockwise; absent (older logs,
     or a picture not turned) is 0."""
@@ -286,6 +324,7 @@ def apply_event(check: LedgerCheck, event: SignedEvent) -> None:
             previous=_sha256(d["previous"]),
             chain=_sha256(d["chain"]),
             event_id=event.id,
+            packets=_packet_ranges(d.get("packets")),
         )
         known = rec.segments.get(index)
         if known is not None and known.sha256 != seg.sha256:

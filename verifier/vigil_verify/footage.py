@@ -44,6 +44,7 @@ from vigil_verify.changed import (
 from vigil_verify.compare import Thresholds
 from vigil_verify.frames import FRAME_SIDE, FrameHashes
 from vigil_verify.ledger import LedgerCheck, SignedRecording, SignedSegment
+from vigil_verify.original import packets_finding
 from vigil_verify.pdq import pdq_hashes
 from vigil_verify.recovered import RECOVERED_STEM, recovered_finding
 from vigil_verify.sampling import FrameTimes, frame_decode_args, repair_times, timed_hashes
@@ -201,7 +202,7 @@ class FootageChecker:
             if seg is None:
                 problems.append(f"log: {rec.id} segment {index} has no signed event")
                 return problems
-            entry = ChainEntry(index, seg.start_s, seg.end_s, seg.sha256)
+            entry = ChainEntry(index, seg.start_s, seg.end_s, seg.sha256, seg.packets_digest)
             if seg.previous != previous or link(previous, entry) != seg.chain:
                 problems.append(
                     f"log: {rec.id} hash chain breaks at segment {index}: the signed link does"
@@ -380,7 +381,7 @@ class FootageChecker:
                 kind=Verdict.MISSING, recording=rec.id, detail="the original is not in the package"
             )
         sha, size = sha256_file(path)
-        return original_finding(
+        by_bytes = original_finding(
             rec.id,
             sha,
             size,
@@ -388,6 +389,10 @@ class FootageChecker:
             rec.original_size,
             str(path.relative_to(self.package)),
         )
+        if by_bytes.clean or self.ffmpeg is None:
+            return by_bytes
+        run = subprocess_run(DECODE_TIMEOUT_S)
+        return packets_finding(run, self.ffmpeg, path, rec.segments, by_bytes)
 
     def recovered(self, rec: SignedRecording, manifest_path: str | None) -> Finding | None:
         """The recovered stream of ``rec`` against its signed link (None: none is signed)."""

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -144,3 +144,107 @@ def stream_digests(packets: Sequence[Packet]) -> dict[int, str]:
     return {
         s: digest(p for p in packets if p.stream == s) for s in sorted({p.stream for p in packets})
     }
+
+
+@dataclass(frozen=True)
+class PacketRange:
+    """A segment's packets of one stream of the original: ``count`` packets from the
+    ``first``-th (0-based, in that stream's decode order) and their ``digest``. What
+    ``segment.stored`` signs of a segment, beside its file's SHA-256 (issue 18)."""
+
+    stream: int  # the stream's index in the original
+    codec: str
+    first: int
+    count: int
+    sha256: str
+
+    def line(self) -> str:
+        return f"{self.stream} {self.codec} {self.first} {self.count} {self.sha256}\n"
+
+
+def ranges_digest(ranges: Sequence[PacketRange]) -> str:
+    """One SHA-256 over a segment's ranges: what its link in the hash chain covers."""
+    return hashlib.sha256("".join(r.line() for r in ranges).encode()).hexdigest()
+
+
+def split_ranges(
+    packets: Sequence[Packet], streams: Sequence[Stream], starts: Sequence[int]
+) -> list[tuple[PacketRange, ...]]:
+    """Each segment's ranges, from every packet of ``streams`` in the order ffmpeg listed them.
+
+    The first stream hashed (the video, or an audio-only recording's first audio track) is
+    cut before its packets numbered ``starts`` (0-based, ascending, > 0): segment k + 1
+    starts at ``starts[k]``. Every other packet goes to the segment in force when it is
+    listed: the order the segment muxer receives them in. A stream with no packet in a
+    segment has a range of 0 packets there."""
+    bounds = list(starts)
+    if any(b <= a for a, b in zip([0, *bounds], bounds, strict=False)):
+        raise ValueError(f"segment starts must ascend from above 0: {bounds[:5]}...")
+    groups: list[list[list[Packet]]] = [[[] for _ in streams] for _ in range(len(bounds) + 1)]
+    segment, primary = 0, 0
+    for p in packets:
+        if p.stream == 0:
+            while segment < len(bounds) and primary >= bounds[segment]:
+                segment += 1
+            primary += 1
+        if 0 <= p.stream < len(streams):
+            groups[segment][p.stream].append(p)
+    if primary < (bounds[-1] + 1 if bounds else 1):
+        raise ValueError(f"{primary} packets of the first stream, cut at {bounds[-1:]}")
+    out: list[tuple[PacketRange, ...]] = []
+    seen = [0] * len(streams)
+    for group in groups:
+        ranges = []
+        for s, (stream, mine) in enumerate(zip(streams, group, strict=True)):
+            ranges.append(PacketRange(stream.index, stream.codec, seen[s], len(mine), digest(mine)))
+            seen[s] += len(mine)
+        out.append(tuple(ranges))
+    return out
+
+
+@dataclass(frozen=True)
+class RangeFinding:
+    """What a file's packets say of one signed segment: ``same`` (every signed packet, in
+    order, unchanged), ``differs`` (the packets there, another content: the streams named),
+    ``short`` (the file ends before the signed packets do)."""
+
+    index: int
+    status: str
+    streams: tuple[int, ...] = ()  # the streams (original's indexes) that differ or fall short
+
+    @property
+    def same(self) -> bool:
+        return self.status == "same"
+
+
+def check_ranges(
+    packets: Sequence[Packet],
+    streams: Sequence[Stream],
+    signed: Mapping[int, Sequence[PacketRange]],
+) -> tuple[list[RangeFinding], int]:
+    """Each signed segment's ranges against ``packets`` (hashed with ``streams``, the signed
+    streams in order), and how many packets the file has past the last signed one."""
+    per_stream: list[list[Packet]] = [[] for _ in streams]
+    for p in packets:
+        if 0 <= p.stream < len(per_stream):
+            per_stream[p.stream].append(p)
+    position = {s.index: n for n, s in enumerate(streams)}
+    found: list[RangeFinding] = []
+    used = [0] * len(streams)
+    for index in sorted(signed):
+        bad: list[int] = []
+        short = False
+        for r in signed[index]:
+            n = position.get(r.stream)
+            mine = per_stream[n][r.first : r.first + r.count] if n is not None else []
+            if n is not None:
+                used[n] = max(used[n], r.first + r.count)
+            if len(mine) < r.count:
+                short = True
+                bad.append(r.stream)
+            elif digest(mine) != r.sha256:
+                bad.append(r.stream)
+        status = "same" if not bad else "short" if short else "differs"
+        found.append(RangeFinding(index, status, tuple(bad)))
+    extra = sum(max(len(got) - n, 0) for got, n in zip(per_stream, used, strict=True))
+    return found, extra

@@ -1,0 +1,156 @@
+"""Issue 18: stored bytes per byte of original, per kind of source, and what signing each
+segment's packets in the original costs the custody path.
+
+Run from the repo root:
+
+    .venv/bin/python bench/storage.py [--rounds N] [--seconds S]
+
+For each kind of source (rendered once with ``transcode.samples``, cached under
+``.cache/bench/``): a fresh app on embedded defaults ingests it and runs every stage; what the
+store then holds for the recording (``originals/`` and ``derived/``: segments, playlists, the
+review proxy, GPS...) is summed and divided by the original's size.
+
+Custody speed: the same H.264/AAC MP4 put on record (``CustodyPath.segment``: probe, cut,
+SHA-256, keyframes, store, chain, catalogue) with the packet pass (this issue) and without it
+(``hash_packets`` answering None, the code before it), interleaved, fastest of ``--rounds``.
+
+Results: ``bench/results/storage.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import ingest.segmenting as segmenting  # noqa: E402
+from bench.pipeline import environment_lines  # noqa: E402
+from ingest.service import RecordingMetadata  # noqa: E402
+from transcode.ffmpeg import find_ffmpeg  # noqa: E402
+from transcode.samples import SampleSpec, make_sample  # noqa: E402
+from workers.app import Vigil, build_app  # noqa: E402
+from workers.settings import Settings  # noqa: E402
+
+CACHE = ROOT / ".cache" / "bench"
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    spec: SampleSpec
+
+
+def kinds(seconds: float) -> list[Kind]:
+    return [
+        Kind("H.264/AAC MP4 720p (browser-playable)", SampleSpec(duration_s=seconds, seed=7)),
+        Kind("H.264/AAC MPEG-TS 720p (as live recording writes)",
+             SampleSpec(duration_s=seconds, seed=7, container="ts")),
+        Kind("MPEG-4 Part 2/PCM AVI 720p (needs a proxy)",
+             SampleSpec(duration_s=seconds, seed=7, codec="mpeg4", container="avi")),
+    ]  # fmt: skip
+
+
+def clip(ffmpeg: str, spec: SampleSpec) -> Path:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    out = CACHE / f"storage-{hashlib.sha256(repr(spec).encode()).hexdigest()[:16]}.{spec.container}"
+    return out if out.exists() else make_sample(ffmpeg, spec, out)
+
+
+def _meta(path: Path) -> RecordingMetadata:
+    return RecordingMetadata(device_id="BENCH-18", original_name=path.name)
+
+
+def stored_ratio(app: Vigil, path: Path) -> tuple[int, int, float]:
+    """Bytes of the original, bytes derived from it, and (original + derived) / original."""
+    rec = app.ingest.ingest_file(path, _meta(path), actor="bench").recording_id
+    app.run_pipeline()
+    root = app.settings.store_root
+    original = sum(f.stat().st_size for f in (root / "originals" / rec).rglob("*") if f.is_file())
+    derived = sum(f.stat().st_size for f in (root / "derived" / rec).rglob("*") if f.is_file())
+    return original, derived, (original + derived) / original
+
+
+def custody_once(path: Path, work: Path, *, packets: bool) -> float:
+    """Seconds ``CustodyPath.segment`` takes on ``path`` in a fresh app."""
+    app = build_app(Settings(data_dir=work))
+    try:
+        rec = app.ingest.ingest_file(path, _meta(path), actor="bench").recording_id
+        custody = segmenting.CustodyPath(
+            catalog=app.catalog, store=app.store, tools=app.tools,
+            work_dir=app.settings.work_dir, segment_s=app.settings.segment_seconds,
+            phash_fps=app.settings.phash_fps,
+            gap_tolerance_frames=app.settings.continuity_tolerance_frames,
+        )  # fmt: skip
+        real = segmenting.hash_packets
+        if not packets:
+            segmenting.hash_packets = lambda *_a, **_k: None  # type: ignore[assignment]
+        try:
+            started = time.perf_counter()
+            done = custody.segment(rec)
+            elapsed = time.perf_counter() - started
+        finally:
+            segmenting.hash_packets = real
+        if done is None or not done.segments:
+            raise RuntimeError("custody put nothing on record")
+        signed = all(s.packets for s in done.segments)
+        if signed != packets:
+            raise RuntimeError(f"packets signed: {signed}, asked for {packets}")
+        return elapsed
+    finally:
+        app.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--out", type=Path, default=RESULTS / "storage.txt")
+    args = parser.parse_args(argv)
+    ffmpeg = find_ffmpeg(os.environ.get("VIGIL_FFMPEG"))
+    lines = environment_lines(ffmpeg)
+    lines.append("stored bytes / original bytes, after every stage (segments, proxy, playlists)")
+    found = [(k, clip(ffmpeg, k.spec)) for k in kinds(args.seconds)]
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-storage-") as tmp:
+        for n, (kind, path) in enumerate(found):
+            app = build_app(Settings(data_dir=Path(tmp) / f"ratio-{n}"))
+            try:
+                original, derived, ratio = stored_ratio(app, path)
+            finally:
+                app.stop()
+            lines.append(
+                f"  {kind.name:<52} original {original / 1e6:7.1f} MB, derived"
+                f" {derived / 1e6:7.1f} MB: {ratio:.2f}x"
+            )
+        mp4 = found[0][1]
+        best = {True: float("inf"), False: float("inf")}
+        for r in range(args.rounds):
+            for packets in (False, True):
+                work = Path(tmp) / f"custody-{r}-{packets}"
+                best[packets] = min(best[packets], custody_once(mp4, work, packets=packets))
+    lines += [
+        f"custody (CustodyPath.segment) on {found[0][0].name}, {args.seconds:g} s,"
+        f" fastest of {args.rounds} interleaved:",
+        f"  without the packet pass (before issue 18)  {best[False]:7.3f} s",
+        f"  with the packet pass                      {best[True]:7.3f} s",
+        f"  ratio with/without: {best[True] / best[False]:.3f} (target <= 1.05)",
+        f"load average at end: {os.getloadavg()[0]:.2f}",
+    ]
+    text = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
