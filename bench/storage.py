@@ -12,7 +12,7 @@ review proxy, GPS...) is summed and divided by the original's size.
 
 Custody speed: the same H.264/AAC MP4 put on record (``CustodyPath.segment``: probe, cut,
 SHA-256, keyframes, store, chain, catalogue) with the packet pass (this issue) and without it
-(``hash_packets`` answering None, the code before it), interleaved, fastest of ``--rounds``.
+(``segment_file`` asked for no packets, as before it), interleaved, fastest of ``--rounds``.
 
 Results: ``bench/results/storage.txt``.
 """
@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,13 @@ def stored_ratio(app: Vigil, path: Path) -> tuple[int, int, float]:
     return original, derived, (original + derived) / original
 
 
+def _without_packets(real: Callable[..., object]) -> Callable[..., object]:
+    def cut(*args: object, **kwargs: object) -> object:
+        return real(*args, **{**kwargs, "hash_packets": False})
+
+    return cut
+
+
 def custody_once(path: Path, work: Path, *, packets: bool) -> float:
     """Seconds ``CustodyPath.segment`` takes on ``path`` in a fresh app."""
     app = build_app(Settings(data_dir=work))
@@ -91,15 +99,15 @@ def custody_once(path: Path, work: Path, *, packets: bool) -> float:
             phash_fps=app.settings.phash_fps,
             gap_tolerance_frames=app.settings.continuity_tolerance_frames,
         )  # fmt: skip
-        real = segmenting.hash_packets
+        real = segmenting.segment_file
         if not packets:
-            segmenting.hash_packets = lambda *_a, **_k: None  # type: ignore[assignment]
+            segmenting.segment_file = _without_packets(real)  # type: ignore[assignment]
         try:
             started = time.perf_counter()
             done = custody.segment(rec)
             elapsed = time.perf_counter() - started
         finally:
-            segmenting.hash_packets = real
+            segmenting.segment_file = real
         if done is None or not done.segments:
             raise RuntimeError("custody put nothing on record")
         signed = all(s.packets for s in done.segments)

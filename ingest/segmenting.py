@@ -18,8 +18,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from vigil_verify.packets import Packet, PacketRange, Stream
-
 from catalog.models import Recording, Segment
 from catalog.recovered import source_object
 from catalog.repository import SYSTEM_ACTOR, Catalog, Event
@@ -29,8 +27,7 @@ from integrity.keyframes import Keyframes, keyframe_hashes
 from store.base import ObjectStore
 from transcode.errors import TranscodeError
 from transcode.ffmpeg import Tools
-from transcode.packets import hash_packets, packet_streams, segment_ranges
-from transcode.probe import NotVideoError, ProbeResult, Track, probe
+from transcode.probe import NotVideoError, ProbeResult, probe
 from transcode.segmenter import playable, segment_file
 
 Progress = Callable[[str, str, float], None]
@@ -49,23 +46,6 @@ class Segmented:
     segments: list[Segment]
     footage_s: float = 0.0  # seconds of footage cut by this call (0: done before)
     elapsed_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class _Packets:
-    """The packet pass over the original under way, and the streams it hashes."""
-
-    streams: tuple[Stream, ...]
-    pass_: Future[list[Packet] | None] | None  # None: not made (not the original)
-
-    def ranges(
-        self, starts: tuple[int, ...] | None, segments: int, primary: Track
-    ) -> list[tuple[PacketRange, ...]] | None:
-        """Each segment's packet ranges; None when they cannot be said exactly."""
-        if self.pass_ is None or not primary.count:
-            return None
-        counted = int(primary.numbers[-1]) + 1  # every packet ffmpeg reads of it
-        return segment_ranges(self.pass_.result(), self.streams, starts, segments, counted)
 
 
 class CustodyPath:
@@ -112,7 +92,7 @@ class CustodyPath:
         bucket, key = source_object(self.catalog, recording)  # a recovered stream, if any
         with (
             self.store.local_path(bucket, key) as source,
-            ThreadPoolExecutor(2, thread_name_prefix="keyframes") as pool,
+            ThreadPoolExecutor(1, thread_name_prefix="keyframes") as pool,
         ):
             # The keyframes decode on the other core from the start, while this thread
             # probes, cuts, hashes and stores: all of them only read the original.
@@ -122,14 +102,6 @@ class CustodyPath:
             except NotVideoError as exc:
                 self._unreadable(recording, str(exc))
                 return None
-            # The packet pass (no decode) beside them; a recovered stream is not the
-            # original, so its segments are signed by their files alone.
-            streams = packet_streams(probed)
-            packets = (
-                pool.submit(hash_packets, self.tools, source, streams)
-                if bucket == "originals"
-                else None
-            )
             if probed.video is None:
                 keyframes.cancel()  # audio only: no pictures to hash (the run fails, unread)
             record_probe(
@@ -139,9 +111,9 @@ class CustodyPath:
             work = self.work_dir / recording.id
             total = max(track.end_s - track.start_s, 1e-3)
             try:
-                segments = self._segment(
-                    recording, source, probed, work, total, keyframes, _Packets(streams, packets)
-                )
+                # the packets are signed of the original only (not of a recovered stream)
+                packets = bucket == "originals"
+                segments = self._segment(recording, source, probed, work, total, keyframes, packets)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
         recording = self.catalog.recording(recording.id)
@@ -155,7 +127,7 @@ class CustodyPath:
         work: Path,
         total: float,
         keyframes: Future[Keyframes],
-        packets: _Packets,
+        packets: bool,
     ) -> list[Segment]:
         outcome = segment_file(
             self.tools.runner,
@@ -167,13 +139,14 @@ class CustodyPath:
             timeout_s=self.tools.timeout_s,
             tolerance_frames=self.gap_tolerance_frames,
             on_progress=lambda t: self.progress(recording.id, "segment", min(t / total, 1)),
+            hash_packets=packets,
         )
         damage = [recording.damage, probed.describe_damage(), outcome.damage]
         # Hash and store every file while the keyframes still decode on the other core (I/O
         # and hashing here, decoding there); the rows and events follow once both are done.
         stored = [self.writer.put(recording, produced) for produced in outcome.segments]
         found = self._keyframes(probed, keyframes, damage)
-        ranges = packets.ranges(outcome.starts, len(outcome.segments), probed.primary)
+        ranges = outcome.packets
         segments: list[Segment] = []
         origin = outcome.segments[0].start_s
         # Keyframe k belongs to the segment whose span holds it (half a frame of slack for

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import ffmpeg as ffmpeg_python
+from vigil_verify.packets import Stream, packet_hash_output
 from vigil_verify.sampling import upright_filter
 
 VideoPlan = Literal["copy", "h264"]
@@ -60,6 +61,12 @@ class SegmentJob:
     audio: bool = True
     cuts: tuple[int, ...] | None = None  # packets of the cut stream where segments 1... start
     video: bool = True  # False: an audio-only source, cut on its audio packets
+    # also list every packet of these streams, hashed, in ``packets_list`` (issue 18)
+    packets: tuple[Stream, ...] = ()
+
+    @property
+    def packets_list(self) -> Path:
+        return self.out_dir / "packets.framehash"
 
     @property
     def media(self) -> Media:
@@ -219,6 +226,10 @@ def segment_command(ffmpeg: str, job: SegmentJob) -> list[str]:
     (``-copyts``, no mux delay) so each segment's PTS are the source's own; Matroska gets
     ``+genpts`` for sources (AVI with B-frames) whose packets carry no PTS, which it cannot
     store. Each segment is listed in ``segments.csv`` as it closes.
+
+    With ``job.packets``, the same run also lists every packet of those streams, in canonical
+    form and hashed (``vigil_verify.packets``), in ``packets.framehash``: the original is read
+    once for both (issue 18).
     """
     genpts = ["-fflags", "+genpts"] if job.container == "matroska" else []
     cmd = [ffmpeg, *BASE, *PROGRESS, *genpts, "-copyts", "-i", str(job.source)]
@@ -235,6 +246,7 @@ def segment_command(ffmpeg: str, job: SegmentJob) -> list[str]:
         "-segment_format", job.container, *muxer,
         "-segment_list", str(job.segment_list), "-segment_list_type", "csv",
         "-reset_timestamps", "0", "-y", str(job.pattern),
+        *([*packet_hash_output(job.packets), "-y", str(job.packets_list)] if job.packets else []),
     ]  # fmt: skip
 
 

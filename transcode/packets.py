@@ -1,6 +1,7 @@
-"""A recording's packets hashed in their canonical form (``vigil_verify.packets``), by one
-ffmpeg pass over the original that decodes nothing, and split into its segments' ranges: the
-identity ``segment.stored`` signs of each segment in the original itself (issue 18)."""
+"""A recording's packets hashed in their canonical form (``vigil_verify.packets``), listed by
+the run that cuts its segments (``transcode.commands.segment_command``: the original is read
+once for both), and split into its segments' ranges: the identity ``segment.stored`` signs of
+each segment in the original itself (issue 18)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,10 @@ from vigil_verify.packets import (
     Packet,
     PacketRange,
     Stream,
-    packet_hash_args,
     parse_framehash,
     split_ranges,
 )
 
-from transcode.errors import TranscodeError
-from transcode.ffmpeg import Tools
 from transcode.probe import ProbeResult
 
 logger = logging.getLogger(__name__)
@@ -33,31 +31,13 @@ def packet_streams(probed: ProbeResult) -> tuple[Stream, ...]:
     return tuple(Stream(s.index, s.codec) for s in (primary, *audio))
 
 
-def packet_hash_command(ffmpeg: str, source: Path, streams: Sequence[Stream]) -> list[str]:
-    """The ffmpeg run that lists every packet of ``streams`` of ``source`` with its SHA-256."""
-    return [ffmpeg, *packet_hash_args(source, streams)]
-
-
-def hash_packets(tools: Tools, source: Path, streams: Sequence[Stream]) -> list[Packet] | None:
-    """Every packet of ``streams`` in ``source``, hashed; None when ffmpeg cannot read it all
-    (a damaged original: its segments are then signed by their files alone)."""
+def read_packets(path: Path) -> list[Packet] | None:
+    """The packets a segmenting run listed in ``path`` (``framehash``); None when it wrote
+    none or they cannot be read."""
     try:
-        ran = tools.runner.run(
-            packet_hash_command(tools.ffmpeg, source, streams),
-            timeout_s=tools.timeout_s,
-            capture_stdout=True,
-            check=False,
-        )
-    except TranscodeError as exc:
-        logger.warning("%s: packets not hashed: %s", source.name, exc)
-        return None
-    if ran.returncode != 0:
-        logger.warning("%s: packets not hashed: ffmpeg exited %d", source.name, ran.returncode)
-        return None
-    try:
-        return parse_framehash(ran.stdout.decode("ascii", "replace"))
-    except FramehashError as exc:
-        logger.warning("%s: packets not hashed: %s", source.name, exc)
+        return parse_framehash(path.read_text(encoding="ascii", errors="replace"))
+    except (OSError, FramehashError) as exc:
+        logger.warning("%s: packets not read: %s", path.name, exc)
         return None
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from vigil_verify.packets import PacketRange
 
 from transcode.commands import (
     AudioPlan,
@@ -39,6 +40,7 @@ from transcode.commands import (
 )
 from transcode.errors import TranscodeError
 from transcode.ffmpeg import FfmpegFailed, ProcessRunner
+from transcode.packets import packet_streams, read_packets, segment_ranges
 from transcode.probe import (
     NOPTS,
     PLAYABLE_AUDIO,
@@ -105,9 +107,9 @@ class SegmentOutcome:
     damage: str | None  # what ffmpeg complained about while cutting, if anything
     measured: str  # "split" (from the original's probe) or "probed" (each segment read)
     shift_s: float  # the segments' timestamps minus the source's (0 unless the muxer moved them)
-    # where segments 1, 2... start among the packets ffmpeg reads of the track cut on (None:
-    # not known exactly, as when a segment could not be read)
-    starts: tuple[int, ...] | None = None
+    # each segment's packet ranges in the source (``transcode.packets``; None: not asked for,
+    # or not known exactly)
+    packets: tuple[tuple[PacketRange, ...], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -300,7 +302,7 @@ def _run_cut(
     out_dir = job.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.iterdir():
-        if _SEGMENT_NAME.match(stale.name) or stale.name == "segments.csv":
+        if _SEGMENT_NAME.match(stale.name) or stale.name in ("segments.csv", "packets.framehash"):
             stale.unlink()  # a previous attempt's partial output; nothing of it was published
     damage: str | None = None
     try:
@@ -323,8 +325,12 @@ def segment_file(
     timeout_s: float,
     tolerance_frames: float,
     on_progress: Callable[[float], None] | None = None,
+    hash_packets: bool = False,
 ) -> SegmentOutcome:
     """Segment ``source`` into ``out_dir`` by stream copy and time every segment produced.
+
+    With ``hash_packets``, each segment's packet ranges in ``source`` are read in the same
+    run (``transcode.packets``), when they can be said exactly.
 
     Cuts are planned on the recording's own footage time (``transcode.timing.plan_cuts``);
     segments are timed, and gaps found, by the recording's own cadence with
@@ -344,6 +350,7 @@ def segment_file(
     job = SegmentJob(
         source, out_dir, segment_s, container_for(probed), audio=probed.audio is not None,
         cuts=numbered if listable else None, video=probed.video is not None,
+        packets=packet_streams(probed) if hash_packets else (),
     )  # fmt: skip
     cut = _run_cut(runner, ffmpeg, job, cuts, timeout_s, on_progress)
     damage = cut.damage
@@ -369,7 +376,13 @@ def segment_file(
     )
     whole = damage is None and len(readable) == len(cut.files)
     starts = packet_starts(video, readable, timings, shift, split is not None) if whole else None
-    return SegmentOutcome(cut.job.container, segments, damage, measured, shift, starts)
+    packets = None
+    if job.packets and starts is not None and video.count:
+        listed = read_packets(job.packets_list)
+        counted = int(video.numbers[-1]) + 1  # every packet ffmpeg reads of the track cut on
+        found = segment_ranges(listed, job.packets, starts, len(segments), counted)
+        packets = tuple(found) if found is not None else None
+    return SegmentOutcome(cut.job.container, segments, damage, measured, shift, packets)
 
 
 def packet_starts(

@@ -14,6 +14,7 @@ moov-less recovery have their own tests. A check that fails today is an
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -333,12 +334,37 @@ def test_verify_is_clean(corpus: Callable[[str], Recorded], name: str) -> None:
 def test_the_file_itself_matches_its_recording(
     corpus: Callable[[str], Recorded], name: str
 ) -> None:
+    """By its pictures and sound (decoded), not by its packets."""
     r = corpus(name)
     report = match_copy(
-        r.app.catalog, r.app.tools, r.rec_id, r.source, actor="test", ledger=r.app.ledger
-    )
+        r.app.catalog, r.app.tools, r.rec_id, r.source, actor="test", ledger=r.app.ledger,
+        by_packets=False,
+    )  # fmt: skip
     assert report.clean, (_edits(report), report.extra, report.audio)
     assert {v.status for v in report.segments} == {"same"}
+
+
+@pytest.mark.parametrize("name", cases("packets"))
+def test_every_packet_is_signed_and_a_remux_matches_by_them(
+    corpus: Callable[[str], Recorded], name: str, ffmpeg: str
+) -> None:
+    """Issue 18: each segment's packets in the original are signed (stream by stream, with no
+    packet left out), and a remux of the file to Matroska holds every one of them."""
+    r = corpus(name)
+    ranges = [s.packet_ranges for s in r.segments]
+    assert all(ranges), [i for i, got in enumerate(ranges) if not got]
+    for n in range(len(ranges[0])):
+        firsts = [seg[n].first for seg in ranges]
+        assert firsts == [sum(seg[n].count for seg in ranges[:k]) for k in range(len(ranges))]
+    remux = r.source.with_name(f"{name}-remux.mkv")
+    _run([ffmpeg, "-v", "error", "-y", "-i", str(r.source), "-map", "0:v:0", "-map", "0:a?",
+          "-c", "copy", str(remux)])  # fmt: skip
+    report = match_copy(
+        r.app.catalog, r.app.tools, r.rec_id, remux, actor="test", ledger=r.app.ledger
+    )
+    event = [e for e in r.app.catalog.events(recording_ids=[r.rec_id]) if e.action == "match"][-1]
+    assert report.clean, (_edits(report), report.extra, report.audio)
+    assert json.loads(event.detail or "{}")["by_packets"] is True
 
 
 @pytest.mark.parametrize("name", cases("match-crf23"))

@@ -146,3 +146,22 @@ def test_signed_packet_ranges_are_read_and_checked() -> None:
     for bad in ([{**good[0], "codec": "h264; rm"}], [{**good[0], "count": -1}], "x", [1]):
         with pytest.raises(ValueError):
             apply_event(LedgerCheck(), _stored(bad))
+
+
+def test_the_run_that_cuts_also_lists_the_packets_in_canonical_form() -> None:
+    from pathlib import Path
+
+    from transcode.commands import SegmentJob, segment_command
+
+    job = SegmentJob(Path("/in/o.mp4"), Path("/w"), 10.0, packets=STREAMS)
+    cmd = segment_command("ffmpeg", job)
+    cut_at = cmd.index(str(job.pattern))
+    listed = cmd[cut_at + 1 :]
+    assert listed == [
+        "-map", "0:0", "-map", "0:1", "-c", "copy",
+        "-bsf:0", "h264_mp4toannexb,filter_units=remove_types=7|8|9", "-bsf:1", "aac_adtstoasc",
+        "-f", "framehash", "-hash", "sha256", "-y", "/w/packets.framehash",
+    ]  # fmt: skip
+    assert str(job.packets_list) not in segment_command(
+        "ffmpeg", SegmentJob(job.source, job.out_dir, 10.0)
+    )

@@ -77,6 +77,13 @@ def packet_hash_args(source: Path, streams: Sequence[Stream]) -> list[str]:
     """ffmpeg arguments (after the binary) that write every packet of ``streams`` of
     ``source``, in canonical form, as ``framehash`` lines (SHA-256) on stdout."""
     args = ["-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(source)]
+    return [*args, *packet_hash_output(streams), "pipe:1"]
+
+
+def packet_hash_output(streams: Sequence[Stream]) -> list[str]:
+    """The options of an output (of input 0) that lists every packet of ``streams`` in
+    canonical form as ``framehash`` lines; its destination follows them."""
+    args: list[str] = []
     for stream in streams:
         args += ["-map", f"0:{stream.index}"]
     args += ["-c", "copy"]
@@ -84,7 +91,7 @@ def packet_hash_args(source: Path, streams: Sequence[Stream]) -> list[str]:
         bsf = CANONICAL.get(stream.codec)
         if bsf is not None:
             args += [f"-bsf:{out}", bsf]
-    return [*args, "-f", "framehash", "-hash", "sha256", "pipe:1"]
+    return [*args, "-f", "framehash", "-hash", "sha256"]
 
 
 class FramehashError(ValueError):
