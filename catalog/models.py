@@ -152,8 +152,12 @@ class Segment(Base):
 
     @property
     def packets_digest(self) -> str | None:
-        """What its chain link covers of its packet ranges, by this row (None: none)."""
-        ranges = self.packet_ranges
+        """What its chain link covers of its packet ranges, by this row (None: none; a value
+        that cannot be read is named as such, never raised: rows are not trusted)."""
+        try:
+            ranges = self.packet_ranges
+        except (ValueError, TypeError, KeyError):
+            return "unreadable"
         return ranges_digest(ranges) if ranges else None
 
 

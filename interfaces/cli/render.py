@@ -146,8 +146,10 @@ def render_verification(results: Sequence[RecordingVerification]) -> str:
         verdict = "OK" if result.ok else "FAILED"
         intact = sum(1 for s in result.segments if s.clean)
         playlist = "not signed" if result.playlist is None else result.playlist.kind
+        where = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in result.original.ranges)
         lines.append(
-            f"{result.recording_id}: {verdict} — original {result.original.kind}, "
+            f"{result.recording_id}: {verdict} — original {result.original.kind}"
+            f"{f' at {where}' if where else ''}, "
             f"{intact}/{len(result.segments)} segments intact, chain "
             f"{'intact' if result.chain_break is None else 'BROKEN'}, playlist {playlist}"
         )

@@ -26,7 +26,8 @@ from integrity.timeline import case_timeline
 from integrity.verify import RecordingVerification
 from tests.helpers import ingest_and_process, object_path
 from transcode.samples import SampleSpec
-from workers.app import Vigil
+from workers.app import Vigil, build_app
+from workers.settings import Settings
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.slow]
 
@@ -41,13 +42,32 @@ class Store:
     other: str  # another recording, whose footage they have
 
 
+@pytest.fixture(scope="module")
+def recorded(
+    tmp_path_factory: pytest.TempPathFactory,
+    standard_clip: Path,
+    make_clip: Callable[[SampleSpec], Path],
+) -> tuple[Path, str, str]:
+    """The data folder as the insider finds it, made once: each test works on its own copy."""
+    root = tmp_path_factory.mktemp("insider") / "vigil"
+    app = build_app(Settings(data_dir=root))
+    try:
+        rec = ingest_and_process(app, standard_clip)
+        other = ingest_and_process(app, make_clip(OTHER), device="BC-0099")
+        app.cases.link(CASE, rec, from_s=None, to_s=None, reason="incident 4711", actor="officer")
+        app.ledger.checkpoint()  # as every CLI command does after writing events
+    finally:
+        app.stop()
+    return root, rec, other
+
+
 @pytest.fixture
-def store(app: Vigil, standard_clip: Path, make_clip: Callable[[SampleSpec], Path]) -> Store:
-    rec = ingest_and_process(app, standard_clip)
-    other = ingest_and_process(app, make_clip(OTHER), device="BC-0099")
-    app.cases.link(CASE, rec, from_s=None, to_s=None, reason="incident 4711", actor="officer")
-    app.ledger.checkpoint()  # as every CLI command does after writing events
-    return Store(app, rec, other)
+def store(
+    app_factory: Callable[..., Vigil], recorded: tuple[Path, str, str], tmp_path: Path
+) -> Store:
+    root, rec, other = recorded
+    shutil.copytree(root, tmp_path / "vigil", symlinks=True)  # where app_factory's app lives
+    return Store(app_factory(), rec, other)
 
 
 def sql(app: Vigil, statement: str, **params: object) -> None:
@@ -204,3 +224,18 @@ def test_an_audio_fingerprint_blob_rewritten_or_dropped_is_named_and_never_belie
     original = object_path(app, "originals", app.catalog.recording(rec).original_key)
     with pytest.raises(MatchError, match="segment 2: its audio fingerprints are not the ones"):
         match_copy(app.catalog, app.tools, rec, original, actor="auditor", ledger=app.ledger)
+
+
+def test_packet_ranges_rewritten_in_a_row_are_named_never_believed(store: Store) -> None:
+    """Issue 18: a row's packet ranges (JSON) moved to cover another segment's packets, or
+    made unreadable, is catalogue altered; what verify judges by is the signed ranges."""
+    app, rec = store.app, store.rec
+    moved = app.catalog.segments(rec)[1].packets
+    sql(app, 'UPDATE segments SET packets = :p WHERE recording_id = :r AND "index" = 2',
+        p=moved, r=rec)  # fmt: skip
+    sql(app, 'UPDATE segments SET packets = :p WHERE recording_id = :r AND "index" = 3',
+        p="{not json", r=rec)  # fmt: skip
+    result = verify(store)
+    assert named(result) == {(rec, 2, "packet ranges digest"), (rec, 3, "packet ranges digest")}
+    assert set(segment_states(result).values()) == {"intact"}
+    assert result.original.kind == "intact"

@@ -1,10 +1,13 @@
 """Outside copies compared with the catalogued recording: re-encodes match, edits are located.
 
-The recording is the standard 32 s clip (segments ~0-10, 10-20, 20-30, 30-32 s).
+The recording is the standard 32 s clip (segments ~0-10, 10-20, 20-30, 30-32 s), ingested
+once for the module: every test only compares a copy with it (a match adds its event, nothing
+else).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,12 +16,20 @@ from vigil_verify.compare import MatchReport
 from integrity.match import match_copy
 from tests.helpers import ingest_and_process
 from tests.tamper import cut_command, overlay_command, reencode_command, run
-from workers.app import Vigil
+from workers.app import Vigil, build_app
+from workers.settings import Settings
 
 pytestmark = pytest.mark.ffmpeg
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vigil]:
+    vigil = build_app(Settings(data_dir=tmp_path_factory.mktemp("perceptual") / "vigil"))
+    yield vigil
+    vigil.stop()
+
+
+@pytest.fixture(scope="module")
 def catalogued(app: Vigil, standard_clip: Path) -> str:
     return ingest_and_process(app, standard_clip)
 
@@ -92,7 +103,7 @@ def test_a_copy_missing_its_end_reports_the_missing_segment(
 
 def test_match_is_a_custody_event(app: Vigil, catalogued: str, standard_clip: Path) -> None:
     match_copy(app.catalog, app.tools, catalogued, standard_clip, actor="court-clerk")
-    (event,) = [e for e in app.catalog.events(recording_ids=[catalogued]) if e.action == "match"]
-    assert event.actor == "court-clerk"
+    events = app.catalog.events(recording_ids=[catalogued])
+    (event,) = [e for e in events if e.action == "match" and e.actor == "court-clerk"]
     assert event.detail is not None
     assert '"clean":true' in event.detail

@@ -4,6 +4,7 @@ catalogue → case review. Each test asserts what the catalogue and the store re
 from __future__ import annotations
 
 import itertools
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,9 +17,31 @@ from integrity.timeline import case_timeline
 from tests.helpers import ingest_and_process, metadata, object_path
 from tests.tamper import flip_byte, truncate_file
 from transcode.samples import SampleSpec
-from workers.app import Vigil
+from workers.app import Vigil, build_app
+from workers.settings import Settings
 
 pytestmark = pytest.mark.ffmpeg
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory, standard_clip: Path) -> tuple[Path, str]:
+    """The standard clip through the whole path once; each test gets its own copy of the data
+    folder (``standard``), so what one test changes no other sees."""
+    root = tmp_path_factory.mktemp("pipeline") / "vigil"
+    app = build_app(Settings(data_dir=root))
+    try:
+        return root, ingest_and_process(app, standard_clip)
+    finally:
+        app.stop()
+
+
+@pytest.fixture
+def standard(
+    app_factory: Callable[..., Vigil], recorded: tuple[Path, str], tmp_path: Path
+) -> tuple[Vigil, str]:
+    root, rec_id = recorded
+    shutil.copytree(root, tmp_path / "vigil", symlinks=True)  # where app_factory's app lives
+    return app_factory(), rec_id
 
 
 def count_rows(app: Vigil, table: str) -> int:
@@ -31,9 +54,9 @@ def stored_files(app: Vigil) -> list[Path]:
 
 
 def test_segments_cover_the_recording_without_gap_or_overlap(
-    app: Vigil, standard_clip: Path
+    standard: tuple[Vigil, str], standard_clip: Path
 ) -> None:
-    rec_id = ingest_and_process(app, standard_clip)
+    app, rec_id = standard
     rec = app.catalog.recording(rec_id)
     segments = app.catalog.segments(rec_id)
     frame = 1 / 30
@@ -69,10 +92,8 @@ def test_reingest_is_idempotent(app: Vigil, standard_clip: Path) -> None:
     assert stored_files(app) == files_before
 
 
-def test_a_flipped_byte_in_a_segment_fails_verify_naming_it(
-    app: Vigil, standard_clip: Path
-) -> None:
-    rec_id = ingest_and_process(app, standard_clip)
+def test_a_flipped_byte_in_a_segment_fails_verify_naming_it(standard: tuple[Vigil, str]) -> None:
+    app, rec_id = standard
     assert app.verifier.verify_recording(rec_id, actor="test").ok
     target = app.catalog.segments(rec_id)[2]
     path = object_path(app, "derived", target.key)
@@ -89,10 +110,8 @@ def test_a_flipped_byte_in_a_segment_fails_verify_naming_it(
     assert app.catalog.segments(rec_id)[2].verify_status == "bytes altered"
 
 
-def test_tampering_with_the_catalogue_is_named_against_the_log(
-    app: Vigil, standard_clip: Path
-) -> None:
-    rec_id = ingest_and_process(app, standard_clip)
+def test_tampering_with_the_catalogue_is_named_against_the_log(standard: tuple[Vigil, str]) -> None:
+    app, rec_id = standard
     with app.catalog.engine.begin() as conn:
         conn.execute(
             text(
@@ -165,8 +184,8 @@ def test_a_five_second_hole_is_a_gap_at_the_right_time(
     assert not timeline.continuous
 
 
-def test_the_playlist_lists_every_segment_in_order(app: Vigil, standard_clip: Path) -> None:
-    rec_id = ingest_and_process(app, standard_clip)
+def test_the_playlist_lists_every_segment_in_order(standard: tuple[Vigil, str]) -> None:
+    app, rec_id = standard
     rec = app.catalog.recording(rec_id)
     assert rec.playlist_key is not None
     playlist = object_path(app, "derived", rec.playlist_key).read_text()
@@ -194,8 +213,9 @@ def test_consecutive_recordings_of_a_device_show_the_gap_between_them(
     assert (gap.after, gap.before) == (a, b)
 
 
-def test_stored_objects_are_read_only_on_disk(app: Vigil, standard_clip: Path) -> None:
-    rec = app.catalog.recording(ingest_and_process(app, standard_clip))
+def test_stored_objects_are_read_only_on_disk(standard: tuple[Vigil, str]) -> None:
+    app, rec_id = standard
+    rec = app.catalog.recording(rec_id)
     paths = [object_path(app, "originals", rec.original_key)]
     paths += [object_path(app, "derived", s.key) for s in app.catalog.segments(rec.id)]
     for path in paths:

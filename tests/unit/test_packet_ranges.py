@@ -165,3 +165,16 @@ def test_the_run_that_cuts_also_lists_the_packets_in_canonical_form() -> None:
     assert str(job.packets_list) not in segment_command(
         "ffmpeg", SegmentJob(job.source, job.out_dir, 10.0)
     )
+
+
+def test_vigil_verify_says_where_in_the_footage_the_original_changed() -> None:
+    from integrity.verify import RecordingVerification
+    from interfaces.cli.render import render_verification
+
+    changed = Finding(kind=Verdict.BYTES_ALTERED, recording="rec-1", ranges=((10.0, 20.0),))
+    result = RecordingVerification("rec-1", changed, (), None, None, problems=("p",))
+    assert "FAILED — original bytes altered at 10.0-20.0 s, 0/0 segments" in render_verification(
+        [result]
+    )
+    whole = RecordingVerification("rec-1", BYTES, (), None, None, problems=("p",))
+    assert "original bytes altered, 0/0" in render_verification([whole])
