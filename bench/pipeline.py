@@ -860,7 +860,9 @@ def proxy_floor_command(ffmpeg: str, clip: Path, out_dir: Path) -> list[str]:
 
         codec = probed.audio.stream.codec if probed.audio else None
         audio = "none" if codec is None else "copy" if codec in PLAYABLE_AUDIO else "aac"
-    job = ProxyJob(source=clip, out_dir=out_dir, segment_s=SEGMENT_S, audio=audio)
+    video = probed.video
+    size = (video.stream.width, video.stream.height) if video is not None else None
+    job = ProxyJob(source=clip, out_dir=out_dir, segment_s=SEGMENT_S, audio=audio, size=size)  # type: ignore[arg-type]
     assert job.proxy == ProxySettings()  # Vigil's embedded default settings
     return proxy_command(ffmpeg, job)
 

@@ -420,6 +420,7 @@ def make_proxy(
     timeout_s: float,
     on_progress: Callable[[float], None] | None = None,
     video: bool | None = None,
+    size: tuple[int, int] | None = None,
 ) -> tuple[ProxyFile, ...]:
     """Transcode ``source`` into browser-playable HLS segments (H.264/AAC) in ``out_dir``.
 
@@ -428,7 +429,8 @@ def make_proxy(
     show a reviewer less than was recorded.
 
     ``video``: whether ``source`` has video (the catalogue knows: its ``video_codec``); None
-    looks. An audio-only source gets an audio-only proxy, its audio as AAC (``audio`` "none"
+    looks. ``size``: its picture, what the proxy's bitrate cap scales by
+    (``ProxySettings.maxrate_kbps``; None: no cap). An audio-only source gets an audio-only proxy, its audio as AAC (``audio`` "none"
     is taken as "aac" then: the audio is all there is to play).
     """
     if video is None:
@@ -439,7 +441,7 @@ def make_proxy(
     for stale in out_dir.iterdir():
         if _PROXY_NAME.match(stale.name) or stale.name == "proxy.csv":
             stale.unlink()
-    job = ProxyJob(source, out_dir, segment_s, audio, proxy, video=video)
+    job = ProxyJob(source, out_dir, segment_s, audio, proxy, video=video, size=size)
     try:
         runner.run(proxy_command(ffmpeg, job), timeout_s=timeout_s, on_progress=on_progress)
     except FfmpegFailed as exc:

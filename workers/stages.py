@@ -273,6 +273,9 @@ class TranscodeStage:
                         recording.id, "transcode", min(t / total, 1)
                     ),
                     video=_has_video(recording),
+                    size=(recording.width, recording.height)
+                    if recording.width and recording.height
+                    else None,
                 )
             origin = recording.origin_s or 0.0
             rows: list[ProxySegment] = []

@@ -144,6 +144,18 @@ def test_proxy_command_uses_proxy_settings() -> None:
     assert cmd[-2:] == ["-y", str(OUT / "proxy-%05d.ts")]
 
 
+def test_the_proxy_bitrate_is_capped_by_the_picture_area() -> None:
+    """Issue 18: a noisy source must not make a proxy of 9 Mb/s; the cap scales with the
+    picture (4000k at 720p), has a floor, and is absent when the size is not known."""
+    capped = proxy_command(FF, proxy_job(size=(1280, 720)))
+    assert value_after(capped, "-maxrate") == "4000k"
+    assert value_after(capped, "-bufsize") == "8000k"
+    assert value_after(proxy_command(FF, proxy_job(size=(3840, 2160))), "-maxrate") == "36000k"
+    assert value_after(proxy_command(FF, proxy_job(size=(320, 240))), "-maxrate") == "1000k"
+    assert "-maxrate" not in proxy_command(FF, proxy_job())
+    assert capped.index("-maxrate") < capped.index(str(OUT / "proxy-%05d.ts"))
+
+
 @pytest.mark.parametrize(
     ("segment_s", "expected"),
     [(10.0, "10"), (2.5, "2.5"), (6, "6"), (0.75, "0.75")],
