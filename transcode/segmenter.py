@@ -430,8 +430,9 @@ def make_proxy(
 
     ``video``: whether ``source`` has video (the catalogue knows: its ``video_codec``); None
     looks. ``size``: its picture, what the proxy's bitrate cap scales by
-    (``ProxySettings.maxrate_kbps``; None: no cap). An audio-only source gets an audio-only proxy, its audio as AAC (``audio`` "none"
-    is taken as "aac" then: the audio is all there is to play).
+    (``ProxySettings.maxrate_kbps``; None: no cap). An audio-only source gets an audio-only
+    proxy, its audio as AAC (``audio`` "none" is taken as "aac" then: the audio is all there
+    is to play).
     """
     if video is None:
         video = has_video(runner, ffmpeg, source, timeout_s=min(timeout_s, 60))
