@@ -23,17 +23,18 @@ from vigil_verify.compare import (
     match_recording,
 )
 from vigil_verify.errors import ErrorKind
-from vigil_verify.original import signed_streams
-from vigil_verify.packets import FramehashError, check_ranges, packet_hash_args, parse_framehash
+from vigil_verify.original import check_packets
+from vigil_verify.packets import FramehashError
 
 from catalog.models import Segment
 from catalog.repository import Catalog, Event
-from integrity.audio import copy_audio
+from integrity.audio import copy_audio, tools_run
 from integrity.errors import ProofError
 from integrity.frames import copy_hashes
 from integrity.ledger import Ledger
 from integrity.logfacts import ProvedRecording, prove
 from integrity.phash import FrameHashes
+from transcode.errors import TranscodeError
 from transcode.ffmpeg import FfmpegFailed, Tools
 
 
@@ -205,7 +206,7 @@ def _record(
 
 
 def _same_packets(tools: Tools, copy: Path, log: ProvedRecording | None) -> MatchReport | None:
-    """ "Same" for every segment when the copy holds every packet the log signs of each, unchanged
+    """Every segment "same" when the copy holds every packet the log signs of each, unchanged
     and in order, and nothing more (a remux of the original: issue 18); None otherwise, or
     when the log signs no packets of some segment (then the pictures and sound decide)."""
     if log is None or not log.facts.segments:
@@ -213,18 +214,10 @@ def _same_packets(tools: Tools, copy: Path, log: ProvedRecording | None) -> Matc
     signed = log.facts.segments
     if not all(s.packets for s in signed.values()):
         return None
-    streams = signed_streams(signed)
     try:
-        ran = tools.runner.run(
-            [tools.ffmpeg, *packet_hash_args(copy, streams)],
-            timeout_s=tools.timeout_s,
-            capture_stdout=True,
-            check=False,
-        )
-        packets = parse_framehash(ran.stdout.decode("ascii", "replace"))
-    except (FfmpegFailed, FramehashError):
+        found, extra = check_packets(tools_run(tools), tools.ffmpeg, copy, signed)
+    except (TranscodeError, FramehashError):
         return None
-    found, extra = check_ranges(packets, streams, {i: s.packets for i, s in signed.items()})
     if extra or not all(f.same for f in found):
         return None
     return MatchReport(tuple(SegmentVerdict(i, "same", 0.0) for i in sorted(signed)), ())

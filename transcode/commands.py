@@ -48,10 +48,8 @@ class ProxySettings:
     kbps_720p: int = 4000
     min_kbps: int = 1000
 
-    def maxrate_kbps(self, width: int | None, height: int | None) -> int | None:
-        """The cap for a picture of ``width`` x ``height`` (None: size unknown, no cap)."""
-        if not width or not height:
-            return None
+    def maxrate_kbps(self, width: int, height: int) -> int:
+        """The cap for a picture of ``width`` x ``height``."""
         return max(self.min_kbps, round(self.kbps_720p * width * height / (1280 * 720)))
 
 
@@ -289,8 +287,8 @@ def proxy_command(ffmpeg: str, job: ProxyJob) -> list[str]:
             "-threads", str(p.threads),
             "-force_key_frames", f"expr:gte(t,n_forced*{job.segment_s:g})",
         ]  # fmt: skip
-        cap = p.maxrate_kbps(*job.size) if job.size is not None else None
-        if cap is not None:
+        if job.size is not None:  # (unknown: no cap)
+            cap = p.maxrate_kbps(*job.size)
             cmd += ["-maxrate", f"{cap}k", "-bufsize", f"{2 * cap}k"]
     if job.audio == "copy":
         cmd += ["-c:a", "copy"]

@@ -21,9 +21,11 @@ as before (``vigil_verify.changed.original_finding``).
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from vigil_verify.audio_tracks import Run
 from vigil_verify.facts import SignedSegment
 from vigil_verify.packets import (
     FramehashError,
@@ -35,9 +37,6 @@ from vigil_verify.packets import (
 )
 from vigil_verify.verdicts import Finding, Verdict
 
-Run = Callable[[list[str], Callable[[str], None]], bytes]
-"""Runs ffmpeg (``vigil_verify.audio_tracks.Run``)."""
-
 
 def signed_streams(segments: Mapping[int, SignedSegment]) -> tuple[Stream, ...]:
     """The streams whose packets are signed, in the order the first signed segment lists them
@@ -46,6 +45,18 @@ def signed_streams(segments: Mapping[int, SignedSegment]) -> tuple[Stream, ...]:
         if segments[index].packets:
             return tuple(Stream(r.stream, r.codec) for r in segments[index].packets)
     return ()
+
+
+def check_packets(
+    run: Run, ffmpeg: str, path: Path, segments: Mapping[int, SignedSegment]
+) -> tuple[list[RangeFinding], int]:
+    """Each segment's signed packet ranges against the packets of ``path`` (one ffmpeg pass,
+    nothing decoded), and how many packets it has past the last signed one. Raises
+    ``FramehashError`` (or the runner's error) when its packets cannot be read."""
+    streams = signed_streams(segments)
+    out = run([ffmpeg, *packet_hash_args(path, streams)], lambda _line: None)
+    signed = {i: s.packets for i, s in segments.items() if s.packets}
+    return check_ranges(parse_framehash(out.decode("ascii", "replace")), streams, signed)
 
 
 def packets_finding(
@@ -57,17 +68,13 @@ def packets_finding(
 ) -> Finding:
     """``bytes_finding`` (an original whose SHA-256 differs from the signed one) told more
     precisely by its packets; as it is when no segment signs any."""
-    streams = signed_streams(segments)
-    signed = {i: s.packets for i, s in segments.items() if s.packets}
-    if not streams:
+    if not signed_streams(segments):
         return bytes_finding
-    lines: list[str] = []
     try:
-        out = run([ffmpeg, *packet_hash_args(path, streams)], lines.append)
-        packets = parse_framehash(out.decode("ascii", "replace"))
+        found, extra = check_packets(run, ffmpeg, path, segments)
     except (OSError, subprocess.SubprocessError, FramehashError) as exc:
-        return _with(bytes_finding, f"; its packets could not be read ({exc})")
-    found, extra = check_ranges(packets, streams, signed)
+        more = f"; its packets could not be read ({exc})"
+        return replace(bytes_finding, detail=bytes_finding.detail + more)
     return _judged(bytes_finding, found, extra, segments)
 
 
@@ -80,12 +87,12 @@ def _judged(
     bad = [f for f in found if not f.same]
     count = len(found)
     if not bad and not extra:  # the footage as signed; the archived bytes are still not
-        return _with(
-            bytes_finding,
+        more = (
             f"; every signed packet of its {count} segment(s) is there, unchanged and in"
             " order: the container's bytes changed (re-muxed, or bytes outside the packets),"
-            " the footage as signed",
+            " the footage as signed"
         )
+        return replace(bytes_finding, detail=bytes_finding.detail + more)
     first_short = next((f.index for f in found if f.status == "short"), None)
     if (
         first_short is not None
@@ -119,14 +126,3 @@ def _named(found: RangeFinding) -> str:
     streams = ", ".join(str(s) for s in found.streams)
     how = "cut short" if found.status == "short" else "changed"
     return f"{found.index} ({how}: stream {streams})"
-
-
-def _with(finding: Finding, more: str) -> Finding:
-    return Finding(
-        kind=finding.kind,
-        recording=finding.recording,
-        index=finding.index,
-        ranges=finding.ranges,
-        detail=finding.detail + more,
-        file=finding.file,
-    )
