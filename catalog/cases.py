@@ -30,7 +30,8 @@ class CaseService:
 
     def _objects(self, recording: Recording) -> list[tuple[Bucket, str]]:
         objects: list[tuple[Bucket, str]] = [("originals", recording.original_key)]
-        objects += [("derived", s.key) for s in self.catalog.segments(recording.id)]
+        # a segment whose copy is not kept is held as its original is (issue 18)
+        objects += [("derived", s.key) for s in self.catalog.segments(recording.id) if s.kept]
         if recording.playlist_key:
             objects.append(("derived", recording.playlist_key))
         recovered = recovered_detail(self.catalog, recording.id)

@@ -120,7 +120,9 @@ def catalog_figures(
             select(func.min(Recording.received_at)).where(Recording.status.not_in(ON_RECORD))
         )
         originals = session.scalar(select(func.coalesce(func.sum(Recording.size), 0)))
-        derived = session.scalar(select(func.coalesce(func.sum(Segment.size), 0)))
+        derived = session.scalar(  # segments whose copies are stored (issue 18)
+            select(func.coalesce(func.sum(Segment.size), 0)).where(Segment.kept.is_(True))
+        )
         footage = session.scalar(select(func.coalesce(func.sum(Recording.duration_s), 0.0)))
         uncategorised = session.scalar(
             select(func.count()).select_from(Recording).where(Recording.category.is_(None))

@@ -140,6 +140,9 @@ class Segment(Base):
     # JSON [{stream, codec, first, count, sha256}, ...]: its packets in the original, as its
     # ``segment.stored`` event signs them (None: logged before issue 18, or not known)
     packets: Mapped[str | None] = mapped_column(Text)
+    # False: no copy is stored; the file is cut again from the original when wanted, checked
+    # against ``sha256`` (``integrity.segment_files``, issue 18)
+    kept: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     verify_status: Mapped[str | None] = mapped_column(String(32))
 

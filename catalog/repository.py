@@ -216,7 +216,9 @@ class Catalog:
         ``event`` is recorded in the same transaction, only by the call that inserted the row.
         """
         values = {
-            c.name: getattr(segment, c.name) for c in _table(Segment).columns if c.name != "id"
+            c.name: getattr(segment, c.name)
+            for c in _table(Segment).columns
+            if c.name != "id" and getattr(segment, c.name) is not None  # else its default
         }
         with self.session() as session:
             if insert_ignore(session, _table(Segment), values) and event is not None:

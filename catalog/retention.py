@@ -185,7 +185,9 @@ class RetentionService:
                 _Object("derived", recording.playlist_key, recording.playlist_sha256, None)
             )
         objects += [
-            _Object("derived", s.key, s.sha256, s.size) for s in self.catalog.segments(recording.id)
+            _Object("derived", s.key, s.sha256, s.size)
+            for s in self.catalog.segments(recording.id)
+            if s.kept  # none stored when not kept (issue 18)
         ]
         recovered = recovered_detail(self.catalog, recording.id)
         if recovered is not None:  # deleted with the original it was recovered from

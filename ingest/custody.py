@@ -77,6 +77,9 @@ class SegmentStoredDetail(BaseModel):
     # its packets in the original, per stream (``vigil_verify.packets``, issue 18): what
     # names a change to the original down to its segment, and survives a remux
     packets: list[PacketRange] = []
+    # False: no copy is stored; ``sha256`` is of the file custody cut, which the same cut of
+    # the original makes again (``integrity.segment_files``, issue 18)
+    kept: bool = True
 
 
 def record_probe(catalog: Catalog, recording_id: str, probed: ProbeResult, **also: object) -> None:
@@ -148,6 +151,7 @@ class StoredFile(NamedTuple):
     key: str
     sha256: str
     size: int
+    kept: bool = True
 
 
 class SegmentWriter:
@@ -164,12 +168,14 @@ class SegmentWriter:
         self.phash_fps = phash_fps
         self.gap_tolerance_frames = gap_tolerance_frames
 
-    def put(self, recording: Recording, produced: SegmentFile) -> StoredFile:
-        """Hash the segment file and store it write-once (no catalogue row yet)."""
+    def put(self, recording: Recording, produced: SegmentFile, *, keep: bool = True) -> StoredFile:
+        """Hash the segment file and store it write-once (no catalogue row yet); with
+        ``keep`` False, only hash it: its key is where a copy would be."""
         sha, size = sha256_file(produced.path)
         key = f"{recording.id}/seg-{produced.index:05d}-{sha[:12]}{produced.path.suffix}"
-        self.store.put_file("derived", key, produced.path, sha, category=recording.category)
-        return StoredFile(key, sha, size)
+        if keep:
+            self.store.put_file("derived", key, produced.path, sha, category=recording.category)
+        return StoredFile(key, sha, size, keep)
 
     def add(
         self,
@@ -194,7 +200,7 @@ class SegmentWriter:
         if produced.index == 0:
             self.catalog.update_recording(recording.id, origin_s=origin, phash_fps=self.phash_fps)
         # The object first, then the row that points at it.
-        key, sha, size = stored if stored is not None else self.put(recording, produced)
+        key, sha, size, kept = stored if stored is not None else self.put(recording, produced)
         digest = ranges_digest(packets) if packets else None
         entry = ChainEntry(
             produced.index, produced.start_s - origin, produced.end_s - origin, sha, digest
@@ -215,6 +221,7 @@ class SegmentWriter:
             chain=chain,
             keyframes=list(keyframes),
             packets=list(packets),
+            kept=kept,
         )
         row = self.catalog.add_segment(
             Segment(
@@ -231,6 +238,7 @@ class SegmentWriter:
                 chain=chain,
                 keyframes=json.dumps([k.model_dump() for k in detail.keyframes]),
                 packets=json.dumps([asdict(r) for r in packets]) if packets else None,
+                kept=kept,
             ),
             Event("segment.stored", SYSTEM_ACTOR, recording.id, detail=detail),
         )

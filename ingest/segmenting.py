@@ -28,7 +28,7 @@ from store.base import ObjectStore
 from transcode.errors import TranscodeError
 from transcode.ffmpeg import Tools
 from transcode.probe import NotVideoError, ProbeResult, probe
-from transcode.segmenter import playable, segment_file
+from transcode.segmenter import SegmentOutcome, playable, segment_file
 
 Progress = Callable[[str, str, float], None]
 """(recording_id, stage, fraction done 0..1)"""
@@ -36,6 +36,19 @@ Progress = Callable[[str, str, float], None]
 
 def no_progress(_recording: str, _stage: str, _fraction: float) -> None:
     return None
+
+
+def derivable(outcome: SegmentOutcome) -> bool:
+    """Whether every segment of ``outcome`` can be cut again from the original as it was cut:
+    each one's packets signed, the cut told to ffmpeg by packet (not chosen by it), and those
+    cuts the signed first packets of the stream cut on, with nothing lost to damage. Then
+    no copy need be kept: ``transcode.segmenter.derive_segments`` makes the same bytes."""
+    ranges, cuts = outcome.packets, outcome.cuts
+    if ranges is None or cuts is None or outcome.damage is not None:
+        return False
+    if len(ranges) != len(outcome.segments) or not all(ranges):
+        return False
+    return tuple(r[0].first for r in ranges[1:]) == cuts
 
 
 @dataclass(frozen=True)
@@ -63,8 +76,12 @@ class CustodyPath:
         phash_fps: float,
         gap_tolerance_frames: float,
         progress: Progress = no_progress,
+        keep_copies: bool = True,
     ) -> None:
+        """``keep_copies`` False: a segment that the same cut of the original makes again,
+        byte for byte, is signed but not stored (``derivable``; issue 18)."""
         self.catalog = catalog
+        self.keep_copies = keep_copies
         self.store = store
         self.tools = tools
         self.work_dir = work_dir
@@ -144,7 +161,8 @@ class CustodyPath:
         damage = [recording.damage, probed.describe_damage(), outcome.damage]
         # Hash and store every file while the keyframes still decode on the other core (I/O
         # and hashing here, decoding there); the rows and events follow once both are done.
-        stored = [self.writer.put(recording, produced) for produced in outcome.segments]
+        keep = self.keep_copies or not derivable(outcome)
+        stored = [self.writer.put(recording, p, keep=keep) for p in outcome.segments]
         found = self._keyframes(probed, keyframes, damage)
         ranges = outcome.packets
         segments: list[Segment] = []

@@ -23,7 +23,6 @@ import base64
 import hashlib
 import json
 import logging
-import shutil
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -39,10 +38,12 @@ from catalog.repository import Catalog, Event, now
 from catalog.scopes import is_whole
 from integrity.clips import ClipEntry, ClipExporter
 from integrity.errors import LedgerError, ProofError
+from integrity.export_files import FileEntry, SegmentSource, copy_object
 from integrity.ledger import CheckpointObject, Ledger, canonical_event
 from integrity.logfacts import ProvedRecording, prove
+from integrity.segment_files import SegmentFiles, plan_from_rows
 from integrity.timeline import RecordingView, SegmentView, case_timeline
-from store.base import Bucket, ObjectStore, sha256_file
+from store.base import ObjectStore, sha256_file
 
 MANIFEST_FORMAT = "vigil-export/2"
 
@@ -52,12 +53,6 @@ logger = logging.getLogger(__name__)
 
 class ExportError(ProofError):
     """The export could not be written; nothing is claimed about a partial folder."""
-
-
-class FileEntry(BaseModel):
-    path: str
-    sha256: str
-    size: int
 
 
 class SegmentEntry(BaseModel):
@@ -240,27 +235,8 @@ def _write_ledger(
     )
 
 
-def _copy(
-    store: ObjectStore, bucket: Bucket, key: str, target: Path, expected: str | None
-) -> FileEntry:
-    """Copy the stored object as it is. Bytes that differ from the signed log are exported all
-    the same (the package is evidence of what is stored; ``vigil-verify`` names the difference
-    from the signed facts) and logged here."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with store.open(bucket, key) as src, target.open("wb") as out:
-        shutil.copyfileobj(src, out, 1 << 20)
-    sha, size = sha256_file(target)
-    if expected is not None and sha != expected:
-        logger.warning(
-            "export: %s/%s differs from the signed log (sha256 %s…, signed %s…); exported as"
-            " stored, vigil-verify names it",
-            bucket, key, sha[:16], expected[:16],
-        )  # fmt: skip
-    return FileEntry(path="", sha256=sha, size=size)
-
-
 def _export_segment(
-    store: ObjectStore,
+    source: SegmentSource,
     rec: Recording,
     base: Path,
     seg: Segment,
@@ -271,7 +247,7 @@ def _export_segment(
     hashes beside it."""
     name = seg.key.rpartition("/")[2]
     expected = signed.sha256 if signed is not None else None
-    copied = _copy(store, "derived", seg.key, base / "segments" / name, expected)
+    copied = source.copy(seg, base / "segments" / name, expected)
     phash_file, phash_sha256 = _beside(base, rec.id, name, ".pdq", seg.phash)
     audio_file, audio_sha256 = _beside(base, rec.id, name, ".vgat", seg.audio)
     return SegmentEntry(
@@ -316,13 +292,18 @@ def _copy_recovered(
     if link is None:
         return None
     name = f"{RECOVERED_STEM}{Path(link.file_name).suffix}"
-    copied = _copy(store, "derived", link.key, base / name, link.sha256)
+    copied = copy_object(store, "derived", link.key, base / name, link.sha256)
     copied.path = f"{rec_id}/{name}"
     return copied
 
 
 def _export_recording(
-    catalog: Catalog, store: ObjectStore, root: Path, view: RecordingView, log: ProvedRecording
+    catalog: Catalog,
+    store: ObjectStore,
+    root: Path,
+    view: RecordingView,
+    log: ProvedRecording,
+    segment_files: SegmentFiles | None,
 ) -> RecordingEntry:
     """Copy one recording's original, playlist and segments (in the case's window) under
     ``root/<id>/``; its manifest entry."""
@@ -334,23 +315,25 @@ def _export_recording(
     whole = is_whole(view.window, rec.duration_s)
     original = None
     if whole:
-        original = _copy(
+        original = copy_object(
             store, "originals", rec.original_key, base / f"original{suffix}",
             log.facts.original_sha256,
         )  # fmt: skip
         original.path = f"{rec.id}/original{suffix}"
     playlist = None
     if whole and rec.playlist_key and rec.playlist_sha256:
-        playlist = _copy(
+        playlist = copy_object(
             store, "derived", rec.playlist_key, base / "segments" / "index.m3u8",
             log.playlist_sha256,
         )  # fmt: skip
         playlist.path = f"{rec.id}/segments/index.m3u8"
     recovered = _copy_recovered(store, base, rec.id, log) if whole else None
-    by_index = {s.index: s for s in catalog.segments(rec.id)}
+    rows = catalog.segments(rec.id)
+    by_index = {s.index: s for s in rows}
+    source = SegmentSource(store, segment_files, plan_from_rows(rec, rows))
     segments = [
         _export_segment(
-            store,
+            source,
             rec,
             base,
             by_index[seg_view.index],
@@ -408,6 +391,14 @@ def _new_root(folder: Path, case_id: str) -> Path:
     return root
 
 
+def _files(entry: RecordingEntry) -> int:
+    """How many files of the package a recording's entry names."""
+    return (
+        (1 if entry.original else 0) + len(entry.segments) + (1 if entry.playlist else 0)
+        + (1 if entry.recovered else 0)
+    )  # fmt: skip
+
+
 def export_case(
     catalog: Catalog,
     store: ObjectStore,
@@ -422,10 +413,12 @@ def export_case(
     worm_checkpoints: Sequence[str] = (),
     tsa_certs: bytes | None = None,
     clips: ClipExporter | None = None,
+    segment_files: SegmentFiles | None = None,
 ) -> Path:
     """Write the package of case ``case_id`` to ``folder/<case>/`` (which must be new or
     empty), between the ``export`` and ``export.written`` custody events; return its folder.
-    With ``clips``, each linked window also as a clip with Content Credentials."""
+    With ``clips``, each linked window also as a clip with Content Credentials;
+    ``segment_files`` cuts the segments whose copies are not kept from their originals."""
     timeline = case_timeline(
         catalog, case_id, tolerance_frames=tolerance_frames, device_tolerance_s=device_tolerance_s
     )
@@ -445,17 +438,13 @@ def export_case(
         ledger.checkpoint()
     facts = prove(ledger, ledger.public_key, recording_ids)
     entries = [
-        _export_recording(catalog, store, root, view, facts.of(view.recording.id))
+        _export_recording(catalog, store, root, view, facts.of(view.recording.id), segment_files)
         for view in timeline.recordings
     ]
     clip_entries = [] if clips is None else clips.export_package(
         catalog, root, entries, facts, case_id=case_id, actor=actor, reason=reason
     )  # fmt: skip
-    files = len(clip_entries) + sum(
-        (1 if e.original else 0) + len(e.segments) + (1 if e.playlist else 0)
-        + (1 if e.recovered else 0)
-        for e in entries
-    )  # fmt: skip
+    files = len(clip_entries) + sum(_files(e) for e in entries)
     ledger_entry = _write_ledger(
         ledger, catalog, root, case_id, recording_ids, worm_checkpoints, tsa_certs
     )

@@ -91,6 +91,7 @@ def recording_row_findings(
             ("end", row.end_s, signed.end_s),
             ("chain link", row.chain, signed.chain),
             ("packet ranges digest", row.packets_digest, signed.packets_digest),
+            ("copy kept", row.kept, signed.kept),
             # a blob the log signed and the row lost is named as much as one rewritten
             ("per-frame hashes sha256", _sha256(row.phash), signed.phash_sha256),
             ("audio fingerprints sha256", _sha256(row.audio), signed.audio_sha256),

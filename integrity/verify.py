@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
@@ -35,7 +37,8 @@ from vigil_verify.checkpoint import Checkpoint
 from vigil_verify.compare import Thresholds, compare_segment
 from vigil_verify.footage import stand_in_hashes
 from vigil_verify.ledger import SignedSegment
-from vigil_verify.original import packets_finding
+from vigil_verify.original import judge_packets
+from vigil_verify.packets import RangeFinding
 from vigil_verify.recovered import recovered_finding
 from vigil_verify.verdicts import Finding, Verdict
 
@@ -48,6 +51,8 @@ from integrity.ledger import Ledger
 from integrity.logfacts import ProvedRecording, prove
 from integrity.phash import FrameHashes
 from integrity.rows import RowFinding, recording_row_findings
+from integrity.segment_files import SegmentFiles, SegmentNotReproduced, plan_from_log
+from integrity.uncopied import FromOriginal, uncopied_finding
 from store.base import ObjectStore, sha256_file
 from store.errors import ObjectMissing
 from transcode.errors import TranscodeError
@@ -99,11 +104,14 @@ class Verifier:
         store: ObjectStore,
         tools: Tools,
         ledger: Ledger,
+        segment_files: SegmentFiles,
         thresholds: Thresholds = Thresholds(),
         on_failure: Callable[[], None] | None = None,
     ) -> None:
-        """``on_failure``: told of every verification that finds a problem (e.g. metrics)."""
+        """``on_failure``: told of every verification that finds a problem (e.g. metrics);
+        ``segment_files``: cuts the segments whose copies are not kept (``full``)."""
         self.catalog = catalog
+        self.segment_files = segment_files
         self.store = store
         self.tools = tools
         self.ledger = ledger
@@ -127,9 +135,13 @@ class Verifier:
         chain_break = _chain_break(log)
         if chain_break is not None:
             log_problems.append(f"log: the signed hash chain breaks at segment {chain_break}")
-        original = self._check_original(rec, log)
+        original, by_packets = self._check_original(rec, log)
         segments = self.catalog.segments(rec.id)
-        checks = self._check_segments(rec, segments, log, full)
+        key = log.original_key or rec.original_key
+        judged = FromOriginal(
+            original, by_packets, key, plan_from_log(rec, key, log.facts.segments)
+        )
+        checks = self._check_segments(rec, segments, log, full, judged)
         playlist = self._check_playlist(rec, log)
         rows = recording_row_findings(rec, segments, log)
         recovered = self._check_recovered(log)
@@ -189,7 +201,11 @@ class Verifier:
         except ObjectMissing:
             return None
 
-    def _check_original(self, rec: Recording, log: ProvedRecording) -> Finding:
+    def _check_original(
+        self, rec: Recording, log: ProvedRecording
+    ) -> tuple[Finding, dict[int, RangeFinding] | None]:
+        """The original's finding, and, when its bytes are not the signed ones, what its
+        packets say of each signed segment (None: not read)."""
         signed = log.facts
         if signed.original_sha256 is None:
             return Finding(
@@ -197,7 +213,7 @@ class Verifier:
                 recording=rec.id,
                 detail=f"no signed event gives the original's hash; {rec.id} cannot be verified"
                 " from the log",
-            )
+            ), None
         key = log.original_key or rec.original_key
         found = self._object("originals", key)
         if found is None:
@@ -206,20 +222,20 @@ class Verifier:
                 recording=rec.id,
                 detail=f"{key} is not in the store",
                 file=key,
-            )
+            ), None
         sha, size = found
         by_bytes = original_finding(
             rec.id, sha, size, signed.original_sha256, signed.original_size, key
         )
         if by_bytes.clean or not any(s.packets for s in signed.segments.values()):
-            return by_bytes
+            return by_bytes, None
         try:  # where in the footage the change is, by its signed packets (issue 18)
             with self.store.local_path("originals", key) as path:
-                return packets_finding(
+                return judge_packets(
                     tools_run(self.tools), self.tools.ffmpeg, path, signed.segments, by_bytes
                 )
         except (TranscodeError, ObjectMissing) as exc:
-            return replace(by_bytes, detail=f"{by_bytes.detail}; packets not read ({exc})")
+            return replace(by_bytes, detail=f"{by_bytes.detail}; packets not read ({exc})"), None
 
     def _check_recovered(self, log: ProvedRecording) -> Finding | None:
         """The recovered stream against its signed link to the original (issue 17)."""
@@ -229,11 +245,18 @@ class Verifier:
         return recovered_finding(log.facts, self._object("derived", link.key), link.key)
 
     def _check_segments(
-        self, rec: Recording, rows: list[Segment], log: ProvedRecording, full: bool
+        self,
+        rec: Recording,
+        rows: list[Segment],
+        log: ProvedRecording,
+        full: bool,
+        original: FromOriginal,
     ) -> list[Finding]:
         by_index = {s.index: s for s in rows}
         checks = [
             self._check_segment(rec, signed, by_index.get(index), log, full)
+            if signed.kept
+            else self._uncopied(rec, signed, by_index.get(index), full, original)
             for index, signed in sorted(log.facts.segments.items())
         ]
         count = log.facts.segment_count
@@ -285,14 +308,40 @@ class Verifier:
             hear=self._hearing(signed, _signed_audio(signed, row)),
         )
 
-    def _intact(
-        self, rec: Recording, signed: SignedSegment, reference: FrameHashes | None
+    def _uncopied(
+        self,
+        rec: Recording,
+        signed: SignedSegment,
+        row: Segment | None,
+        full: bool,
+        original: FromOriginal,
     ) -> Finding:
-        """Bytes as signed; with ``reference`` (``full``), the pictures re-decoded too."""
-        verdict, detail = Verdict.INTACT, "sha256 as signed"
+        """A segment whose copy is not kept: judged by the original it is cut from; with
+        ``full``, cut again and its pictures re-decoded."""
+        found = uncopied_finding(rec.id, signed, original)
+        reference = _signed_blob(signed, row) if full else None
+        if found.kind != Verdict.INTACT or reference is None or original.plan is None:
+            return found
+        plan = original.plan
+        return self._intact(
+            rec, signed, reference, lambda: self.segment_files.path(plan, signed.index), found
+        )
+
+    def _intact(
+        self,
+        rec: Recording,
+        signed: SignedSegment,
+        reference: FrameHashes | None,
+        opened: Callable[[], AbstractContextManager[Path]] | None = None,
+        base: Finding | None = None,
+    ) -> Finding:
+        """Bytes as signed; with ``reference`` (``full``), the pictures re-decoded too (of the
+        file ``opened`` gives: by default the stored copy)."""
+        verdict = Verdict.INTACT
+        detail = base.detail if base is not None else "sha256 as signed"
         if reference is not None:
             try:
-                fresh = self._decode(signed)
+                fresh = self._decode(signed, opened)
             except Undecodable as exc:
                 verdict, detail = Verdict.UNVERIFIABLE, f"bytes as signed, but now {exc}"
             else:
@@ -356,10 +405,14 @@ class Verifier:
 
         return hear
 
-    def _decode(self, signed: SignedSegment) -> FrameHashes:
+    def _decode(
+        self,
+        signed: SignedSegment,
+        opened: Callable[[], AbstractContextManager[Path]] | None = None,
+    ) -> FrameHashes:
         """The stored segment's per-frame hashes, on the signed footing (as at ingest)."""
         try:
-            with self.store.local_path("derived", signed.key) as path:
+            with (opened or (lambda: self.store.local_path("derived", signed.key)))() as path:
                 return segment_hashes(
                     self.tools,
                     path,
@@ -370,6 +423,8 @@ class Verifier:
                 )
         except TranscodeError as exc:
             raise Undecodable(f"ffmpeg cannot decode it ({exc})") from exc
+        except SegmentNotReproduced as exc:
+            raise Undecodable(str(exc)) from exc
 
     def _check_playlist(self, rec: Recording, log: ProvedRecording) -> Finding | None:
         if log.playlist_sha256 is None:

@@ -250,7 +250,14 @@ def segment_command(ffmpeg: str, job: SegmentJob) -> list[str]:
         cmd += ["-map", "0:a"]  # an audio-only source: cut on its (first track's) packets
     else:
         cmd += ["-map", "0:v:0", *(["-map", "0:a?"] if job.audio else [])]
-    muxer = ["-muxdelay", "0", "-muxpreload", "0"] if job.container == "mpegts" else []
+    # MPEG-TS segments are the same bytes on every run of the same ffmpeg; Matroska writes
+    # random UIDs unless told to be bit-exact: with it, a segment can be cut again from the
+    # original, byte for byte (``transcode.segmenter.derive_segments``, issue 18)
+    muxer = (
+        ["-muxdelay", "0", "-muxpreload", "0"]
+        if job.container == "mpegts"
+        else ["-fflags", "+bitexact"]
+    )
     listed = segment_frames(job.cuts) if job.cuts is not None else None
     when = ["-segment_frames", listed] if listed else ["-segment_time", f"{job.segment_s:g}"]
     return [

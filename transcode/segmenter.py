@@ -110,6 +110,9 @@ class SegmentOutcome:
     # each segment's packet ranges in the source (``transcode.packets``; None: not asked for,
     # or not known exactly)
     packets: tuple[tuple[PacketRange, ...], ...] | None = None
+    # the packets of the stream cut on where segments 1... start, as ffmpeg was told them
+    # (None: ffmpeg chose, the list being too long for one argument)
+    cuts: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -382,7 +385,34 @@ def segment_file(
         counted = int(video.numbers[-1]) + 1  # every packet ffmpeg reads of the track cut on
         found = segment_ranges(listed, job.packets, starts, len(segments), counted)
         packets = tuple(found) if found is not None else None
-    return SegmentOutcome(cut.job.container, segments, damage, measured, shift, packets)
+    return SegmentOutcome(
+        cut.job.container, segments, damage, measured, shift, packets, cuts=job.cuts
+    )
+
+
+def derive_segments(
+    runner: ProcessRunner,
+    ffmpeg: str,
+    source: Path,
+    out_dir: Path,
+    *,
+    container: SegmentContainer,
+    cuts: tuple[int, ...],
+    audio: bool,
+    video: bool,
+    timeout_s: float,
+) -> list[Path]:
+    """Cut ``source`` again into the segments custody cut from it: the same command, told the
+    same packets to cut at (a segment's signed first packet of the stream cut on), so the
+    same ffmpeg writes the same bytes (issue 18: a segment whose copy is not kept). The
+    caller checks each file against its signed SHA-256 before it is used."""
+    if segment_frames(cuts) is None:
+        raise SegmentingError(f"{source.name}: {len(cuts)} cuts are too many to list")
+    job = SegmentJob(source, out_dir, 0.0, container, audio=audio, cuts=cuts, video=video)
+    made = _run_cut(runner, ffmpeg, job, list(cuts), timeout_s, None)
+    if made.damage is not None:
+        raise SegmentingError(f"{source.name}: {made.damage}")
+    return made.files
 
 
 def packet_starts(

@@ -18,20 +18,17 @@ from pathlib import Path
 from catalog.access import AccessService
 from catalog.cases import CaseService
 from catalog.db import make_engine
-from catalog.exports import Builder, ExportService
+from catalog.exports import ExportService
 from catalog.figures import known_devices
-from catalog.gaps import recording_gaps
 from catalog.models import Segment
 from catalog.repository import Catalog
 from catalog.retention import RetentionService
 from ingest.custody import SegmentWriter
 from ingest.live import LiveRecorder
-from ingest.segmenting import CustodyPath, Progress, no_progress
+from ingest.segmenting import Progress, no_progress
 from ingest.service import IngestResult, IngestService, RecordingMetadata
 from ingest.uploads import UploadLimits, UploadService
-from integrity.clips import ClipExporter
 from integrity.credentials import CredentialsReader, TrustList
-from integrity.export import export_case
 from integrity.keys import (
     SigningKey,
     VerifyingKey,
@@ -40,6 +37,7 @@ from integrity.keys import (
     load_verifying_key,
 )
 from integrity.ledger import Ledger, Timestamper, worm_checkpoint_keys
+from integrity.segment_files import SegmentFiles
 from integrity.tsa import request_timestamp
 from integrity.verify import Verifier
 from integrity.witness_ledger import LedgerWitnesses
@@ -54,12 +52,9 @@ from workers.messages import Message, OriginalStored, RecordingSegmented, topic_
 from workers.metrics import InstrumentedStore, Metrics, command_kind
 from workers.settings import Settings
 from workers.stages import (
-    FinaliseStage,
-    PerceptualStage,
-    SegmentStage,
-    TranscodeStage,
     segment_stored,
 )
+from workers.wiring import make_export_builder, make_segment_files, make_stages
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +166,7 @@ class Vigil:
     access: AccessService
     uploads: UploadService
     exports: ExportService
+    segment_files: SegmentFiles
     notices: list[str] = field(default_factory=list)
     bus: InProcessBus | None = None
     publisher: KafkaPublisher | None = None
@@ -332,76 +328,6 @@ def make_tools(settings: Settings, metrics: Metrics) -> Tools:
     return Tools(runner, find_ffmpeg(settings.ffmpeg), settings.ffmpeg_timeout_s)
 
 
-def make_stages(
-    settings: Settings,
-    *,
-    catalog: Catalog,
-    store: ObjectStore,
-    tools: Tools,
-    progress: Progress,
-    metrics: Metrics,
-) -> dict[str, Handler]:
-    """The stage handlers, by stage name (``STAGE_INPUTS`` says what each consumes)."""
-
-    def gap_count(recording_id: str) -> int:
-        rec = catalog.recording(recording_id)
-        return len(
-            recording_gaps(rec, catalog.segments(rec.id), settings.continuity_tolerance_frames)
-        )
-
-    return {
-        "segment": SegmentStage(
-            custody=CustodyPath(
-                catalog=catalog,
-                store=store,
-                tools=tools,
-                work_dir=settings.work_dir,
-                segment_s=settings.segment_seconds,
-                phash_fps=settings.phash_fps,
-                gap_tolerance_frames=settings.continuity_tolerance_frames,
-                progress=progress,
-            ),
-            metrics=metrics,
-            recover=settings.recover_at_ingest,
-        ),
-        "phash": PerceptualStage(
-            catalog=catalog, store=store, tools=tools, progress=progress, metrics=metrics
-        ),
-        "transcode": TranscodeStage(
-            catalog=catalog,
-            store=store,
-            tools=tools,
-            work_dir=settings.work_dir,
-            segment_s=settings.segment_seconds,
-            gap_tolerance_frames=settings.continuity_tolerance_frames,
-            progress=progress,
-            metrics=metrics,
-        ),
-        "finalise": FinaliseStage(catalog=catalog, gap_counter=gap_count, metrics=metrics),
-    }
-
-
-def make_export_builder(
-    settings: Settings, *, catalog: Catalog, store: ObjectStore, ledger: Ledger, tools: Tools
-) -> Builder:
-    """What builds a case's export package (``ExportService`` calls it once approved); with
-    clips, signed with ``VIGIL_C2PA_SIGN_CERT`` and ``_KEY`` (read when it builds)."""
-
-    def build_export(case_id: str, folder: Path, actor: str, reason: str, clips: bool) -> Path:
-        certs = settings.ledger_tsa_certs
-        sign = (settings.c2pa_sign_cert, settings.c2pa_sign_key)
-        return export_case(
-            catalog, store, ledger, case_id, folder, actor=actor, reason=reason,
-            tolerance_frames=settings.continuity_tolerance_frames,
-            device_tolerance_s=settings.device_gap_tolerance_s,
-            worm_checkpoints=worm_checkpoint_keys(store),
-            tsa_certs=certs.read_bytes() if certs else None,
-            clips=ClipExporter.configured(tools, *sign) if clips else None,
-        )  # fmt: skip
-
-    return build_export
-
-
 def make_uploads(settings: Settings, catalog: Catalog, ingest: AnnouncingIngest) -> UploadService:
     """Resumable uploads, with their limits: open uploads per device, expiry, free space."""
     limits = UploadLimits(
@@ -457,15 +383,17 @@ def build_app(
         on_credentials=lambda found: metrics.c2pa_manifest(found.state),
     )
     ingest = AnnouncingIngest(service, messaging.publish)
+    segment_files = make_segment_files(settings, store, tools)
     stages = make_stages(
-        settings, catalog=catalog, store=store, tools=tools, progress=progress, metrics=metrics
-    )
+        settings, catalog=catalog, store=store, tools=tools, segment_files=segment_files,
+        progress=progress, metrics=metrics,
+    )  # fmt: skip
     if messaging.bus is not None:
         for stage, inputs in STAGE_INPUTS.items():
             for message_type in inputs:
                 messaging.bus.subscribe(topic_for(message_type), stages[stage])
     build_export = make_export_builder(
-        settings, catalog=catalog, store=store, ledger=ledger, tools=tools
+        settings, catalog=catalog, store=store, ledger=ledger, tools=tools, files=segment_files
     )
     return Vigil(
         settings=settings,
@@ -484,8 +412,10 @@ def build_app(
             store=store,
             tools=tools,
             ledger=ledger,
+            segment_files=segment_files,
             on_failure=metrics.verification_failures.inc,
         ),
+        segment_files=segment_files,
         cases=CaseService(catalog=catalog, store=store),
         ledger=ledger,
         metrics=metrics,

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     s3_outage_budget_s: float = Field(
         600.0, gt=0, description="How long to retry an unreachable store before failing."
     )
+    segment_copies: Literal["keep", "derive"] = Field(
+        "keep",
+        description="keep: store every segment's copy. derive: store none that the original"
+        " makes again byte for byte (its packets signed); each is cut again when wanted.",
+    )
     retention_days: int = Field(
         183, ge=1, description="COMPLIANCE retention of footage not linked to a case (6 months)."
     )

@@ -8,6 +8,7 @@ so at-least-once delivery neither loses nor duplicates anything.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import shutil
@@ -29,6 +30,7 @@ from ingest.segmenting import CustodyPath, Progress, Segmented, no_progress
 from integrity.audio import segment_audio, segment_media
 from integrity.frames import segment_hashes
 from integrity.phash import FrameHashes
+from integrity.segment_files import SegmentFiles, plan_from_rows
 from store.base import ObjectStore, sha256_file
 from transcode.commands import ProxySettings
 from transcode.errors import TranscodeError
@@ -107,21 +109,22 @@ class PerceptualStage:
         catalog: Catalog,
         store: ObjectStore,
         tools: Tools,
+        segment_files: SegmentFiles,
         progress: Progress = no_progress,
         metrics: Metrics | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
         self.tools = tools
+        self.segment_files = segment_files
         self.progress = progress
         self.metrics = metrics if metrics is not None else Metrics()
 
     def __call__(self, message: Message) -> Sequence[Message]:
         assert isinstance(message, SegmentStored)
         recording = self.catalog.recording(message.recording_id)
-        done = next(
-            (s for s in self.catalog.segments(recording.id) if s.index == message.index), None
-        )
+        rows = self.catalog.segments(recording.id)
+        done = next((s for s in rows if s.index == message.index), None)
         if done is None:
             raise StageError(f"{recording.id} segment {message.index} is not catalogued")
         if done.phash is None:
@@ -130,7 +133,7 @@ class PerceptualStage:
             # every-frame hashes of a turned recording are of upright pictures; a grid (older
             # recordings) is decoded as it always was
             rotation = (recording.rotation or 0) if not recording.phash_fps else 0
-            with self.store.local_path("derived", message.key) as path:
+            with self._file(recording, rows, done) as path:
                 hashes, audio = self._hash(recording, path, origin, message.start_s, rotation)
             blob = hashes.to_bytes()
             audio_blob = audio.to_bytes() if audio is not None else None
@@ -161,6 +164,18 @@ class PerceptualStage:
             if recording.segment_count:
                 self.progress(recording.id, "phash", (message.index + 1) / recording.segment_count)
         return [SegmentHashed(recording_id=recording.id, index=message.index)]
+
+    def _file(
+        self, recording: Recording, rows: Sequence[Segment], done: Segment
+    ) -> contextlib.AbstractContextManager[Path]:
+        """The segment's stored copy, or, when none is kept, the segment cut again from the
+        original (``integrity.segment_files``)."""
+        if done.kept:
+            return self.store.local_path("derived", done.key)
+        plan = plan_from_rows(recording, rows)
+        if plan is None:
+            raise StageError(f"{recording.id} segment {done.index}: no copy, no packet ranges")
+        return self.segment_files.path(plan, done.index)
 
     def _hash(
         self, recording: Recording, path: Path, origin: float, start_s: float, rotation: int

@@ -61,6 +61,7 @@ def export(
             worm_checkpoints=app.worm_checkpoints(),
             tsa_certs=certs.read_bytes() if certs else None,
             clips=clips,
+            segment_files=app.segment_files,
         )
         fingerprint = app.ledger.key.fingerprint
     click.echo(f"exported {case_id} to {root} (manifest: {root / 'manifest.json'})")

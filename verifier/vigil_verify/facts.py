@@ -76,6 +76,9 @@ class SignedSegment:
     rotation: int = 0  # clockwise turn to upright its per-frame hashes were made with
     # its packets in the original, per stream (issue 18; empty: logged before, or not known)
     packets: tuple[PacketRange, ...] = ()
+    # False: no copy of it is kept; it is cut again from the original when wanted, and is
+    # what the original is (issue 18)
+    kept: bool = True
 
     @property
     def packets_digest(self) -> str | None:
@@ -227,6 +230,12 @@ def _sha256(value: object) -> str:
     return text
 
 
+def _kept(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"kept {shown(value)} is not true or false")
+    return value
+
+
 def _packet_ranges(value: object) -> tuple[PacketRange, ...]:
     """A segment's signed packet ranges (absent in events logged before issue 18)."""
     if value is None:
@@ -325,6 +334,7 @@ def apply_event(check: LedgerCheck, event: SignedEvent) -> None:
             chain=_sha256(d["chain"]),
             event_id=event.id,
             packets=_packet_ranges(d.get("packets")),
+            kept=_kept(d.get("kept", True)),
         )
         known = rec.segments.get(index)
         if known is not None and known.sha256 != seg.sha256:

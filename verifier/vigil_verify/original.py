@@ -68,14 +68,26 @@ def packets_finding(
 ) -> Finding:
     """``bytes_finding`` (an original whose SHA-256 differs from the signed one) told more
     precisely by its packets; as it is when no segment signs any."""
+    return judge_packets(run, ffmpeg, path, segments, bytes_finding)[0]
+
+
+def judge_packets(
+    run: Run,
+    ffmpeg: str,
+    path: Path,
+    segments: Mapping[int, SignedSegment],
+    bytes_finding: Finding,
+) -> tuple[Finding, dict[int, RangeFinding] | None]:
+    """``packets_finding``, and what the packets say of each signed segment (None: no packet
+    is signed, or they could not be read): what a segment with no copy kept is judged by."""
     if not signed_streams(segments):
-        return bytes_finding
+        return bytes_finding, None
     try:
         found, extra = check_packets(run, ffmpeg, path, segments)
     except (OSError, subprocess.SubprocessError, FramehashError) as exc:
         more = f"; its packets could not be read ({exc})"
-        return replace(bytes_finding, detail=bytes_finding.detail + more)
-    return _judged(bytes_finding, found, extra, segments)
+        return replace(bytes_finding, detail=bytes_finding.detail + more), None
+    return _judged(bytes_finding, found, extra, segments), {f.index: f for f in found}
 
 
 def _judged(

@@ -9,7 +9,7 @@ playlists list only those), and never the original (``catalog.scopes``)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Literal, Protocol
 
@@ -20,6 +20,7 @@ from pydantic import Field
 from catalog.models import Recording
 from catalog.repository import Event
 from catalog.scopes import Scope
+from integrity.segment_files import plan_from_rows
 from interfaces.api.deps import API, Services, ServicesDep, _deny, reachable_recording
 from interfaces.api.links import LinkClaim, MediaLink, MediaLinkDep, _range, link_url
 from interfaces.api.schemas import _media
@@ -40,6 +41,9 @@ SEGMENT_TAGS = ("#EXTINF", DISCONTINUITY, "#EXT-X-PROGRAM-DATE-TIME", "#EXT-X-BY
 """Tags that belong to the media file listed after them (RFC 8216, 4.3.2)."""
 
 router = APIRouter()
+
+Chunks = Callable[[int, int], Iterator[bytes]]
+"""(start, length) → the bytes of a file, in chunks."""
 
 
 @router.get(
@@ -91,10 +95,26 @@ def media_segment(
     services: ServicesDep,
     range_: Annotated[str | None, Header(alias="range")] = None,
 ) -> Response:
-    """One evidence segment (MPEG-TS; Matroska for codecs MPEG-TS cannot carry)."""
+    """One evidence segment (MPEG-TS; Matroska for codecs MPEG-TS cannot carry): the stored
+    copy, or, when none is kept, the segment cut again from the original and checked against
+    its signed SHA-256 (``integrity.segment_files``)."""
     rec, scope = _opened(services, link)
     files = services.vigil.catalog.segments(rec.id)
-    return _serve_listed(services, link, rec, scope, files, index, range_, "segment")
+    item = next((f for f in files if f.index == index), None)
+    plan = plan_from_rows(rec, files) if item is not None and not item.kept else None
+    if plan is None:
+        return _serve_listed(services, link, rec, scope, files, index, range_, "segment")
+    segment_files = services.vigil.segment_files
+    segment_files.prepare(plan, index)  # cut now: an error is answered, not a broken stream
+
+    def chunks(start: int, length: int) -> Iterator[bytes]:
+        with segment_files.path(plan, index) as path, path.open("rb") as fh:
+            fh.seek(start)
+            while length > 0 and (chunk := fh.read(min(1 << 20, length))):
+                length -= len(chunk)
+                yield chunk
+
+    return _serve_listed(services, link, rec, scope, files, index, range_, "segment", chunks=chunks)
 
 
 @router.get(
@@ -154,6 +174,7 @@ def _serve_listed(
     index: int,
     range_header: str | None,
     what: str,
+    chunks: Chunks | None = None,
 ) -> Response:
     """File ``index`` of a recording's segments or proxy files, by its own media type; one
     outside the caller's windows is answered as one that does not exist."""
@@ -165,7 +186,7 @@ def _serve_listed(
     if item is None:
         raise HTTPException(404, f"{rec.id} has no {what} {index}")
     kind = MEDIA_TYPES.get(Path(item.key).suffix.lower(), "video/mp2t")
-    return _serve(services, "derived", item.key, item.size, range_header, link, rec, kind)
+    return _serve(services, "derived", item.key, item.size, range_header, link, rec, kind, chunks)
 
 
 def _signed_playlist(
@@ -218,7 +239,9 @@ def _serve(
     link: MediaLink,
     rec: Recording,
     media_type: str,
+    chunks: Chunks | None = None,
 ) -> Response:
+    """Bytes of the stored object ``key`` (or those ``chunks`` gives), as asked."""
     wanted = _range(range_header, size)
     start, length = wanted if wanted is not None else (0, size)
     services.vigil.catalog.add_event(
@@ -232,10 +255,13 @@ def _serve(
     )
     store = services.vigil.store
 
-    def body() -> Iterator[bytes]:
+    def stored(start: int, length: int) -> Iterator[bytes]:
         with store.open_range(bucket, key, start, length) as fh:
             while chunk := fh.read(1 << 20):
                 yield chunk
+
+    def body() -> Iterator[bytes]:
+        return (chunks or stored)(start, length)
 
     headers = {"Accept-Ranges": "bytes", "Content-Length": str(length)}
     if wanted is None:

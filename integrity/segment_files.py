@@ -1,0 +1,228 @@
+"""Segment files for whoever reads them (the perceptual stage, playback, export, ``vigil verify
+--full``): the stored copy, or, for a segment whose copy is not kept (issue 18), the segment
+cut again from the original and checked against its signed SHA-256 before anyone reads it.
+
+A recording is cut again whole (one stream-copy pass over the original, nothing decoded: about
+a second for an hour of 1080p on this machine's disk), into a cache folder under the work
+folder, and the last few recordings' cuts are kept there for the reads that follow (a reviewer
+playing segment after segment, the perceptual stage taking them one by one). The cache is not
+evidence: it is made from the original, checked against the log, and may be removed at any
+time. Each read gets its own hard link to the file, so an eviction never pulls a file from
+under a reader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vigil_verify.ledger import SignedSegment
+
+from catalog.models import Recording, Segment
+from integrity.errors import ProofError
+from store.base import ObjectStore, sha256_file
+from transcode.commands import SegmentContainer
+from transcode.errors import TranscodeError
+from transcode.ffmpeg import Tools
+from transcode.segmenter import derive_segments
+
+logger = logging.getLogger(__name__)
+
+CONTAINERS: dict[str, SegmentContainer] = {".ts": "mpegts", ".mkv": "matroska"}
+DONE = ".done"
+REFUSED = "refused.json"  # index → why its cut is not the signed segment
+
+
+class SegmentNotReproduced(ProofError):
+    """A segment whose copy is not kept could not be cut again as signed."""
+
+
+@dataclass(frozen=True)
+class SegmentFile:
+    index: int
+    key: str
+    sha256: str
+    kept: bool
+
+
+@dataclass(frozen=True)
+class CutPlan:
+    """How a recording's segments were cut from its original: enough to cut them again."""
+
+    recording_id: str
+    original_key: str
+    container: SegmentContainer
+    cuts: tuple[int, ...]  # the first packet of the stream cut on, of segments 1...
+    audio: bool
+    video: bool
+    files: Mapping[int, SegmentFile]
+
+    @property
+    def digest(self) -> str:
+        """Names this cut: the same recording with other files is another folder."""
+        text = "|".join(f"{i}:{f.sha256}" for i, f in sorted(self.files.items()))
+        return hashlib.sha256(f"{self.cuts}|{text}".encode()).hexdigest()[:16]
+
+
+def _plan(
+    recording: Recording,
+    original_key: str,
+    files: Sequence[SegmentFile],
+    firsts: Sequence[int | None],
+) -> CutPlan | None:
+    if not files or any(f is None for f in firsts[1:]):
+        return None
+    container = CONTAINERS.get(Path(files[0].key).suffix.lower())
+    if container is None:
+        return None
+    return CutPlan(
+        recording_id=recording.id,
+        original_key=original_key,
+        container=container,
+        cuts=tuple(f for f in firsts[1:] if f is not None),
+        audio=bool(recording.audio_tracks),
+        video=recording.video_codec is not None,
+        files={f.index: f for f in files},
+    )
+
+
+def plan_from_rows(recording: Recording, rows: Sequence[Segment]) -> CutPlan | None:
+    """The plan the catalogue describes (what reads it is checked against ``sha256``, which
+    the rows check holds to the log); None when a segment has no packet ranges."""
+    ordered = sorted(rows, key=lambda s: s.index)
+    files = [SegmentFile(s.index, s.key, s.sha256, s.kept) for s in ordered]
+    firsts = [r[0].first if (r := s.packet_ranges) else None for s in ordered]
+    return _plan(recording, recording.original_key, files, firsts)
+
+
+def plan_from_log(
+    recording: Recording, original_key: str, signed: Mapping[int, SignedSegment]
+) -> CutPlan | None:
+    """The plan the signed log gives (``vigil verify``)."""
+    ordered = [signed[i] for i in sorted(signed)]
+    files = [SegmentFile(s.index, s.key, s.sha256, s.kept) for s in ordered]
+    firsts = [s.packets[0].first if s.packets else None for s in ordered]
+    return _plan(recording, original_key, files, firsts)
+
+
+class SegmentFiles:
+    """The file of a recording's segment, stored or cut again (see the module)."""
+
+    def __init__(
+        self,
+        *,
+        store: ObjectStore,
+        tools: Tools,
+        cache_dir: Path,
+        keep_recordings: int = 4,
+        keep_s: float = 3600.0,
+    ) -> None:
+        """The last ``keep_recordings`` recordings' cuts are kept, each for at most
+        ``keep_s`` after its last use (footage whose retention has ended does not linger)."""
+        self.store = store
+        self.tools = tools
+        self.cache_dir = cache_dir
+        self.keep_recordings = keep_recordings
+        self.keep_s = keep_s
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def path(self, plan: CutPlan, index: int) -> Iterator[Path]:
+        """A local path to segment ``index``'s file, readable until the block ends. Raises
+        ``ObjectMissing`` for a kept copy that is not stored, ``SegmentNotReproduced`` when a
+        segment not kept cannot be cut again as signed."""
+        wanted = plan.files[index]
+        if wanted.kept:
+            with self.store.local_path("derived", wanted.key) as path:
+                yield path
+            return
+        folder = self._cut(plan)
+        refused = json.loads((folder / REFUSED).read_text()).get(str(index))
+        if refused is not None:
+            raise SegmentNotReproduced(refused)
+        private = Path(tempfile.mkdtemp(prefix="read-", dir=self.cache_dir))
+        try:
+            target = private / Path(wanted.key).name
+            os.link(folder / target.name, target)
+            yield target
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
+
+    def prepare(self, plan: CutPlan, index: int) -> None:
+        """Cut ``plan``'s recording again now, if it is not cut already; raises as ``path``
+        does for segment ``index``."""
+        with self.path(plan, index):
+            pass
+
+    def _cut(self, plan: CutPlan) -> Path:
+        folder = self.cache_dir / f"{plan.recording_id}-{plan.digest}"
+        with self._lock:
+            if (folder / DONE).exists():
+                os.utime(folder)
+                return folder
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            work = Path(tempfile.mkdtemp(prefix="cut-", dir=self.cache_dir))
+            try:
+                self._cut_into(plan, work)
+                with contextlib.suppress(OSError):  # another process made it first
+                    work.rename(folder)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            self._evict(keep=folder)
+            return folder
+
+    def _cut_into(self, plan: CutPlan, work: Path) -> None:
+        with self.store.local_path("originals", plan.original_key) as original:
+            try:
+                made = derive_segments(
+                    self.tools.runner, self.tools.ffmpeg, original, work / "cut",
+                    container=plan.container, cuts=plan.cuts, audio=plan.audio,
+                    video=plan.video, timeout_s=self.tools.timeout_s,
+                )  # fmt: skip
+            except TranscodeError as exc:
+                raise SegmentNotReproduced(
+                    f"{plan.recording_id}: its segments could not be cut again from the"
+                    f" original ({exc})"
+                ) from exc
+        if len(made) != len(plan.files):
+            raise SegmentNotReproduced(
+                f"{plan.recording_id}: cutting the original again made {len(made)} segment(s),"
+                f" {len(plan.files)} are signed"
+            )
+        refused: dict[str, str] = {}
+        for path, (index, wanted) in zip(made, sorted(plan.files.items()), strict=True):
+            sha, _size = sha256_file(path)
+            if sha == wanted.sha256:
+                path.rename(work / Path(wanted.key).name)
+            else:  # never served as the signed segment; the others still are
+                refused[str(index)] = (
+                    f"{plan.recording_id} segment {index}: cut again from the original it is"
+                    f" sha256 {sha[:16]}…, signed {wanted.sha256[:16]}… (the original's packets"
+                    " there are not the signed ones, or this ffmpeg cuts them otherwise)"
+                )
+        shutil.rmtree(work / "cut", ignore_errors=True)
+        (work / REFUSED).write_text(json.dumps(refused))
+        (work / DONE).touch()
+
+    def _evict(self, keep: Path) -> None:
+        """Remove all but the ``keep_recordings`` most recently used cuts, and any unused for
+        ``keep_s``."""
+        cuts = sorted(
+            (p for p in self.cache_dir.iterdir() if (p / DONE).exists() and p != keep),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        oldest = time.time() - self.keep_s
+        for n, cut in enumerate(cuts):
+            if n >= self.keep_recordings - 1 or cut.stat().st_mtime < oldest:
+                shutil.rmtree(cut, ignore_errors=True)
