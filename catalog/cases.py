@@ -30,8 +30,13 @@ class CaseService:
 
     def _objects(self, recording: Recording) -> list[tuple[Bucket, str]]:
         objects: list[tuple[Bucket, str]] = [("originals", recording.original_key)]
-        # a segment whose copy is not kept is held as its original is (issue 18)
-        objects += [("derived", s.key) for s in self.catalog.segments(recording.id) if s.kept]
+        # a segment whose copy is not kept is held as its original is (issue 18); a copy that
+        # ``vigil storage compact`` could not delete yet is held (and released) as before
+        objects += [
+            ("derived", s.key)
+            for s in self.catalog.segments(recording.id)
+            if s.kept or self.store.stat("derived", s.key) is not None
+        ]
         if recording.playlist_key:
             objects.append(("derived", recording.playlist_key))
         recovered = recovered_detail(self.catalog, recording.id)

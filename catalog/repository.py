@@ -267,6 +267,26 @@ class Catalog:
                 self._event(session, event)
             return changed
 
+    def set_segments_uncopied(
+        self, recording_id: str, indices: Sequence[int], event: Event
+    ) -> bool:
+        """Mark segments as needing no stored copy (``vigil storage compact``), with ``event``,
+        in one transaction; True only for the call that marked any."""
+        with self.session() as session:
+            result = session.execute(
+                update(Segment)
+                .where(
+                    Segment.recording_id == recording_id,
+                    Segment.index.in_(list(indices)),
+                    Segment.kept.is_(True),
+                )
+                .values(kept=False)
+            )
+            changed = bool(getattr(result, "rowcount", 0))
+            if changed:
+                self._event(session, event)
+            return changed
+
     # -- review proxies -------------------------------------------------------------------
 
     def add_proxy(

@@ -185,9 +185,11 @@ class RetentionService:
                 _Object("derived", recording.playlist_key, recording.playlist_sha256, None)
             )
         objects += [
+            # a segment with no copy kept (issue 18) has none, unless ``vigil storage compact``
+            # could not delete it yet: then that copy is retained and deleted as before
             _Object("derived", s.key, s.sha256, s.size)
             for s in self.catalog.segments(recording.id)
-            if s.kept  # none stored when not kept (issue 18)
+            if s.kept or self.store.stat("derived", s.key) is not None
         ]
         recovered = recovered_detail(self.catalog, recording.id)
         if recovered is not None:  # deleted with the original it was recovered from

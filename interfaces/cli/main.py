@@ -19,6 +19,7 @@ from interfaces.cli import (
     runtime,
     services,
     stats,
+    storage,
     verify,
 )
 from interfaces.cli.context import CliState
@@ -43,7 +44,7 @@ def cli(ctx: click.Context, data_dir: Path | None, quiet: bool, verbose: bool) -
 
 COMMAND_GROUPS = (
     ingest, recover, cases, verify, export, stats, access, retention, ledger, runtime, demo,
-    services,
+    services, storage,
 )  # fmt: skip
 """One module per command group; each lists the commands it adds to ``cli`` in ``COMMANDS``."""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from vigil_verify.checkpoint import Checkpoint
 from vigil_verify.names import is_id, shown
@@ -345,6 +345,8 @@ def apply_event(check: LedgerCheck, event: SignedEvent) -> None:
         rec.segments.setdefault(index, seg)
     elif event.action == "segment.hashed":
         _hashed(rec, d)
+    elif event.action == "segment.uncopied":
+        _uncopied(rec, d)
     elif event.action == "segment" and "count" in d:
         rec.segment_count = _index(d["count"])
     elif event.action == "case.link" and event.case == check.case:
@@ -356,6 +358,21 @@ def apply_event(check: LedgerCheck, event: SignedEvent) -> None:
     elif event.action == "case.unlink" and event.case == check.case:
         rec.windows.clear()
         rec.unlinked = True
+
+
+def _uncopied(rec: SignedRecording, d: dict[str, object]) -> None:
+    """A ``segment.uncopied`` event (``vigil storage compact``): segments signed before, whose
+    cut from the original was checked to make their signed bytes again, need no copy since."""
+    listed = d.get("segments")
+    if not isinstance(listed, list) or len(listed) > 1_000_000:
+        raise ValueError(f"segments {shown(listed)} is not a list")
+    for item in listed:
+        if not isinstance(item, dict):
+            raise ValueError(f"segment {shown(item)} is not an object")
+        index = _index(item["index"])
+        stored = rec.segments.get(index)
+        if stored is not None and stored.sha256 == _sha256(item["sha256"]):
+            rec.segments[index] = replace(stored, kept=False)
 
 
 def _hashed(rec: SignedRecording, d: dict[str, object]) -> None:

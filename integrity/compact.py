@@ -1,0 +1,183 @@
+"""``vigil storage compact``: a recording stored with every segment's copy moved to the form
+without copies (issue 18), when the signed log allows it.
+
+A recording is compacted when it is complete, its original is the signed one, every segment's
+packets are signed, and cutting the original again at the signed packets makes every signed
+segment file byte for byte (``integrity.segment_files``). Then, in order (a crash anywhere
+leaves a state the next run finishes, and nothing is lost):
+
+1. one ``segment.uncopied`` custody event listing the segments (index and SHA-256), written in
+   the same transaction that marks their rows ``kept = false``; a signed tree head follows;
+2. each copy deleted, as the store allows it now.
+
+From step 1 on, ``vigil verify`` judges those segments by the original; a copy that is still
+stored is no longer read. The store decides what may be deleted: a copy under legal hold or
+COMPLIANCE retention is left where it is and listed with why (the retention sweep deletes it
+with its recording, and a legal hold is lifted with the case link); no byte is deleted before
+its time. A recording logged before its packets were signed (before issue 18) is left as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel
+from vigil_verify.ledger import SignedSegment
+
+from catalog.models import Recording
+from catalog.repository import Catalog, Event
+from integrity.ledger import Ledger
+from integrity.logfacts import ProvedRecording, prove
+from integrity.segment_files import CutPlan, SegmentFiles, SegmentNotReproduced, plan_from_log
+from store.base import ObjectStore, sha256_file
+from store.errors import ObjectMissing, RetentionActive
+
+State = Literal["compacted", "to compact", "kept"]
+
+
+class UncopiedSegment(BaseModel):
+    index: int
+    sha256: str
+
+
+class UncopiedDetail(BaseModel):
+    """The ``segment.uncopied`` event: these segments need no stored copy since."""
+
+    segments: list[UncopiedSegment]
+
+
+@dataclass(frozen=True)
+class CompactItem:
+    recording_id: str
+    state: State
+    detail: str
+    freed_bytes: int = 0  # deleted (or, in a dry run, that would be)
+    retained: tuple[str, ...] = ()  # copies the store keeps for now, each with why
+
+
+@dataclass(frozen=True)
+class CompactReport:
+    applied: bool
+    items: tuple[CompactItem, ...]
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(i.freed_bytes for i in self.items)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Compactor:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        store: ObjectStore,
+        ledger: Ledger,
+        segment_files: SegmentFiles,
+        now: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.ledger = ledger
+        self.segment_files = segment_files
+        self.now = now
+
+    def run(
+        self, *, apply: bool, actor: str, recording_ids: Sequence[str] | None = None
+    ) -> CompactReport:
+        """Compact ``recording_ids`` (every recording when None); with ``apply`` False, only
+        say what would be done."""
+        wanted = set(recording_ids) if recording_ids is not None else None
+        recordings = [r for r in self.catalog.recordings() if wanted is None or r.id in wanted]
+        return CompactReport(apply, tuple(self._one(r, apply, actor) for r in recordings))
+
+    def _one(self, rec: Recording, apply: bool, actor: str) -> CompactItem:
+        if rec.status != "complete":
+            return CompactItem(rec.id, "kept", f"not complete (status {rec.status})")
+        if self.ledger.can_sign:
+            self.ledger.checkpoint()
+        log = prove(self.ledger, self.ledger.public_key, [rec.id]).of(rec.id)
+        signed = log.facts.segments
+        pending = [s for _, s in sorted(signed.items()) if s.kept]
+        if pending:
+            why = self._refusal(rec, log)
+            if why is not None:
+                return CompactItem(rec.id, "kept", why)
+            if not apply:
+                present = [self._size(s.key) for s in pending]
+                return CompactItem(
+                    rec.id, "to compact", f"{len(pending)} segment copies are not needed",
+                    sum(n for n in present if n is not None),
+                )  # fmt: skip
+            detail = UncopiedDetail(
+                segments=[UncopiedSegment(index=s.index, sha256=s.sha256) for s in pending]
+            )
+            event = Event("segment.uncopied", actor, rec.id, detail=detail)
+            self.catalog.set_segments_uncopied(rec.id, [s.index for s in pending], event)
+            if self.ledger.can_sign:
+                self.ledger.checkpoint()
+        leftover = [s for s in signed.values() if self._size(s.key) is not None]
+        if not leftover:
+            return CompactItem(rec.id, "compacted", "no segment copy is stored")
+        if not apply:
+            return CompactItem(
+                rec.id, "to compact", f"{len(leftover)} copies left from an earlier run",
+                sum(self._size(s.key) or 0 for s in leftover),
+            )  # fmt: skip
+        return self._delete(rec.id, leftover)
+
+    def _refusal(self, rec: Recording, log: ProvedRecording) -> str | None:
+        """Why the recording's copies must stay (None: they need not)."""
+        signed = log.facts.segments
+        key = log.original_key or rec.original_key
+        if log.facts.original_sha256 is None:
+            return "no signed event gives the original's hash"
+        try:
+            with self.store.local_path("originals", key) as path:
+                sha, _size = sha256_file(path)
+        except ObjectMissing:
+            return "the original is not in the store"
+        if sha != log.facts.original_sha256:
+            return "the original is not the signed one: its segment copies are kept"
+        plan = plan_from_log(rec, key, signed)
+        if plan is None:
+            return "its packets are not signed (logged before issue 18)"
+        return self._unreproduced(_all_cut(plan), signed)
+
+    def _unreproduced(self, plan: CutPlan, signed: dict[int, SignedSegment]) -> str | None:
+        """None when cutting the original again makes every signed segment file."""
+        try:
+            for index in sorted(signed):
+                with self.segment_files.path(plan, index):
+                    pass
+        except SegmentNotReproduced as exc:
+            return f"cutting the original again does not make its signed segments: {exc}"
+        return None
+
+    def _size(self, key: str) -> int | None:
+        stored = self.store.stat("derived", key)
+        return stored.size if stored is not None else None
+
+    def _delete(self, rec_id: str, copies: Sequence[SignedSegment]) -> CompactItem:
+        freed, retained = 0, []
+        for seg in copies:
+            size = self._size(seg.key) or 0
+            try:
+                self.store.delete_expired("derived", seg.key, self.now())
+            except RetentionActive as exc:
+                retained.append(f"{seg.key}: {exc}")
+                continue
+            freed += size
+        what = f"{len(copies) - len(retained)} segment copies deleted"
+        return CompactItem(rec_id, "compacted", what, freed, tuple(retained))
+
+
+def _all_cut(plan: CutPlan) -> CutPlan:
+    """``plan`` with every segment to be cut again, whatever copies are stored."""
+    return replace(plan, files={i: replace(f, kept=False) for i, f in plan.files.items()})
