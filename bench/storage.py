@@ -30,7 +30,9 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -38,6 +40,7 @@ if str(ROOT) not in sys.path:
 
 import ingest.segmenting as segmenting  # noqa: E402
 from bench.pipeline import environment_lines  # noqa: E402
+from catalog.proxy_cache import ProxyCache  # noqa: E402
 from ingest.service import RecordingMetadata  # noqa: E402
 from transcode.ffmpeg import find_ffmpeg  # noqa: E402
 from transcode.samples import SampleSpec, make_sample  # noqa: E402
@@ -75,9 +78,14 @@ def _meta(path: Path) -> RecordingMetadata:
 
 
 def stored_ratio(app: Vigil, path: Path) -> tuple[int, int, float]:
-    """Bytes of the original, bytes derived from it, and (original + derived) / original."""
+    """Bytes of the original, bytes derived from it, and (original + derived) / original; with
+    a proxy cache, once the proxy has expired (at rest)."""
     rec = app.ingest.ingest_file(path, _meta(path), actor="bench").recording_id
     app.run_pipeline()
+    days = app.settings.proxy_cache_days
+    if days is not None:
+        cache = ProxyCache(catalog=app.catalog, store=app.store, keep_days=days)
+        cache.expire(datetime.now(UTC) + timedelta(days=days + 1), actor="bench", apply=True)
     root = app.settings.store_root
     original = sum(f.stat().st_size for f in (root / "originals" / rec).rglob("*") if f.is_file())
     derived = sum(f.stat().st_size for f in (root / "derived" / rec).rglob("*") if f.is_file())
@@ -90,6 +98,12 @@ def _without_packets(real: Callable[..., object]) -> Callable[..., object]:
 
     return cut
 
+
+FORMS: list[tuple[Literal["keep", "derive"], float | None]] = [
+    ("keep", None),
+    ("derive", None),
+    ("derive", 30.0),
+]
 
 MODES = {
     "copies, no packets": (True, False),  # before issue 18
@@ -141,11 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     lines.append("stored bytes / original bytes, after every stage (segments, proxy, playlists)")
     found = [(k, clip(ffmpeg, k.spec)) for k in kinds(args.seconds)]
     with tempfile.TemporaryDirectory(prefix="vigil-bench-storage-") as tmp:
-        for copies in ("keep", "derive"):
-            lines.append(f" VIGIL_SEGMENT_COPIES={copies}")
+        for copies, cache in FORMS:
+            expired = f", VIGIL_PROXY_CACHE_DAYS={cache:g}, after it expired" if cache else ""
+            lines.append(f" VIGIL_SEGMENT_COPIES={copies}{expired}")
             for n, (kind, path) in enumerate(found):
-                folder = Path(tmp) / f"ratio-{copies}-{n}"
-                app = build_app(Settings(data_dir=folder, segment_copies=copies))
+                folder = Path(tmp) / f"ratio-{copies}-{cache}-{n}"
+                settings = Settings(data_dir=folder, segment_copies=copies, proxy_cache_days=cache)
+                app = build_app(settings)
                 try:
                     original, derived, ratio = stored_ratio(app, path)
                 finally:

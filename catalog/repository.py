@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, Table, select, update
+from sqlalchemy import Engine, Table, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.db import insert_ignore, migrate
@@ -309,6 +309,21 @@ class Catalog:
             if not getattr(result, "rowcount", 0):
                 return False
             session.add_all(files)
+            self._event(session, event)
+            return True
+
+    def remove_proxy(self, recording_id: str, event: Event) -> bool:
+        """Forget a recording's review proxy (its rows and playlist key), with ``event``, in one
+        transaction; False when it has none (``catalog.proxy_cache``)."""
+        with self.session() as session:
+            result = session.execute(
+                update(Recording)
+                .where(Recording.id == recording_id, Recording.proxy_playlist_key.is_not(None))
+                .values(proxy_playlist_key=None, proxy_playlist_sha256=None)
+            )
+            if not getattr(result, "rowcount", 0):
+                return False
+            session.execute(delete(ProxySegment).where(ProxySegment.recording_id == recording_id))
             self._event(session, event)
             return True
 

@@ -131,9 +131,11 @@ def store_playlist(
     path: Path,
     key: str,
     gap_tolerance_frames: float,
+    retain: bool = True,
 ) -> str:
     """Write the HLS playlist of ``files`` to ``path`` (with the recording's wall clock, and a
-    discontinuity at each gap), store it as ``key``; return its SHA-256."""
+    discontinuity at each gap), store it as ``key`` (``retain`` False: without retention, a
+    cache's); return its SHA-256."""
     tolerance = recording_tolerance_s(recording, gap_tolerance_frames)
     text = playlist(
         [PlaylistEntry(f.key.rpartition("/")[2], f.start_s, f.end_s) for f in files],
@@ -143,7 +145,7 @@ def store_playlist(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     sha, _size = sha256_file(path)
-    store.put_file("derived", key, path, sha, category=recording.category)
+    store.put_file("derived", key, path, sha, category=recording.category, retain=retain)
     return sha
 
 

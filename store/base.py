@@ -54,6 +54,7 @@ class ObjectStore(Protocol):
         *,
         category: str | None = None,
         verified: bool = False,
+        retain: bool = True,
     ) -> StoredObject:
         """Store the file at ``path`` (whose SHA-256 the caller has computed) under ``key``.
 
@@ -63,6 +64,8 @@ class ObjectStore(Protocol):
         enforces one. Whatever the store writes is checked against ``sha256``; a file it takes
         over as it is, only unless ``verified``: the caller hashed ``path``'s bytes itself, as
         it wrote them (or read them back), under a lock no writer of the file gets past.
+        ``retain`` False: no retention, whatever the store enforces (a cache that may be
+        deleted and made again: the review proxy kept as a cache).
         """
         ...
 

@@ -53,9 +53,11 @@ class LocalFolderStore:
         *,
         category: str | None = None,
         verified: bool = False,
+        retain: bool = True,
     ) -> StoredObject:
-        """``category`` is ignored: this store sets no retention when storing. ``verified``
-        spares reading the file back when it is linked in, not checking a copy."""
+        """``category`` and ``retain`` are ignored: this store sets no retention when
+        storing. ``verified`` spares reading the file back when it is linked in, not checking a
+        copy."""
         target = self._path(bucket, key)
         existing = self.stat(bucket, key)
         if existing is not None:

@@ -251,6 +251,7 @@ class S3ObjectStore:
         *,
         category: str | None = None,
         verified: bool = False,
+        retain: bool = True,
     ) -> StoredObject:
         """Upload once, hash-checked, locked; same content again is a no-op. The bytes are
         hashed as they are sent, ``verified`` or not."""
@@ -259,18 +260,25 @@ class S3ObjectStore:
         size = path.stat().st_size
         return self._retrying(
             f"put {name}/{key} ({size} bytes)",
-            lambda: self._put_once(bucket, key, path, sha256, size, category),
+            lambda: self._put_once(bucket, key, path, sha256, size, category, retain),
         )
 
     def _put_once(
-        self, bucket: Bucket, key: str, path: Path, sha256: str, size: int, category: str | None
+        self,
+        bucket: Bucket,
+        key: str,
+        path: Path,
+        sha256: str,
+        size: int,
+        category: str | None,
+        retain: bool = True,
     ) -> StoredObject:
         """One attempt; safe to repeat (an earlier attempt may have completed unseen)."""
         name = self._name(bucket)
         existing = self._evidence_version(bucket, key)
         if existing is not None:
             return self._same_or_conflict(bucket, key, existing, sha256)
-        until = self.retention_until(bucket, category)
+        until = self.retention_until(bucket, category) if retain else None
         with path.open("rb") as fh:
             result = self.client.put_object(
                 name,

@@ -377,11 +377,12 @@ class InstrumentedStore:
         *,
         category: str | None = None,
         verified: bool = False,
+        retain: bool = True,
     ) -> StoredObject:
         return self._call(
             "put",
             lambda: self.store.put_file(
-                bucket, key, path, sha256, category=category, verified=verified
+                bucket, key, path, sha256, category=category, verified=verified, retain=retain
             ),
         )
 

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
         description="keep: store every segment's copy. derive: store none that the original"
         " makes again byte for byte (its packets signed); each is cut again when wanted.",
     )
+    proxy_cache_days: float | None = Field(
+        None,
+        gt=0,
+        description="The review proxy as a cache: stored without retention, expired by"
+        " `vigil storage expire-proxies` after this many days unused, made again when played."
+        " Unset: kept with the recording.",
+    )
     retention_days: int = Field(
         183, ge=1, description="COMPLIANCE retention of footage not linked to a case (6 months)."
     )

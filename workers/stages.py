@@ -245,8 +245,12 @@ class TranscodeStage:
         proxy: ProxySettings = ProxySettings(),
         progress: Progress = no_progress,
         metrics: Metrics | None = None,
+        cache: bool = False,
     ) -> None:
+        """``cache``: the proxy is stored without retention, to expire when unused
+        (``catalog.proxy_cache``) and be made again when wanted."""
         self.catalog = catalog
+        self.cache = cache
         self.store = store
         self.tools = tools
         self.work_dir = work_dir
@@ -297,7 +301,10 @@ class TranscodeStage:
             for item in made:
                 sha, size = sha256_file(item.path)
                 key = f"{recording.id}/proxy/proxy-{item.index:05d}-{sha[:12]}.ts"
-                self.store.put_file("derived", key, item.path, sha, category=recording.category)
+                self.store.put_file(
+                    "derived", key, item.path, sha, category=recording.category,
+                    retain=not self.cache,
+                )  # fmt: skip
                 rows.append(
                     ProxySegment(
                         recording_id=recording.id, index=item.index, key=key, sha256=sha,
@@ -307,7 +314,7 @@ class TranscodeStage:
             playlist_key = f"{recording.id}/proxy/index.m3u8"
             playlist_sha = store_playlist(
                 self.store, recording, rows, path=work / "proxy.m3u8", key=playlist_key,
-                gap_tolerance_frames=self.gap_tolerance_frames,
+                gap_tolerance_frames=self.gap_tolerance_frames, retain=not self.cache,
             )  # fmt: skip
             detail = ProxyDetail(
                 source_sha256=recording.sha256,

@@ -78,6 +78,7 @@ def make_stages(
             gap_tolerance_frames=settings.continuity_tolerance_frames,
             progress=progress,
             metrics=metrics,
+            cache=settings.proxy_cache_days is not None,
         ),
         "finalise": FinaliseStage(catalog=catalog, gap_counter=gap_count, metrics=metrics),
     }

@@ -212,6 +212,11 @@ class PlaybackOut(BaseModel):
             " whose evidence segments a browser cannot play; null for the others."
         ),
     )
+    proxy_pending: bool = Field(
+        default=False,
+        description="The review proxy is being made (first, or again after it expired from"
+        " the cache): ask again for its link.",
+    )
     windows: list[WindowOut] = Field(
         default_factory=list,
         description="The windows of the recording the caller may see (the playlists list only"

@@ -52,12 +52,15 @@ class FailingStore(LocalFolderStore):
         *,
         category: str | None = None,
         verified: bool = False,
+        retain: bool = True,
     ) -> StoredObject:
         if bucket == "derived":
             self.derived_writes += 1
             if self.derived_writes == self.fail_on_derived:
                 raise Crash(f"injected failure storing {key}")
-        return super().put_file(bucket, key, path, sha256, category=category, verified=verified)
+        return super().put_file(
+            bucket, key, path, sha256, category=category, verified=verified, retain=retain
+        )
 
 
 def rows(app: Vigil, sql: str) -> int:

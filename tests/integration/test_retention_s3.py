@@ -156,6 +156,27 @@ def test_delete_expired_is_refused_before_expiry_by_us_and_by_the_store(
     assert [marker for _, marker in versions(raw, bucket, KEY)] == [False]  # still one version
 
 
+def test_a_cache_file_is_stored_unlocked_in_a_locked_bucket_and_deleted_at_once(
+    seaweed_service: SeaweedService | ExternalS3, raw: Minio, tmp_path: Path
+) -> None:
+    """Issue 18: the review proxy kept as a cache (``retain=False``) gets no retention even
+    where derived files are locked; the evidence beside it still does."""
+    locked = make_store(seaweed_service, lock_derived=True)
+    bucket = locked.buckets["derived"]
+    source = tmp_path / "proxy"
+    source.write_bytes(b"proxy file")
+    digest = hashlib.sha256(b"proxy file").hexdigest()
+    cache_key = f"rec-cache-{uuid.uuid4().hex[:8]}/proxy/proxy-00000.ts"
+    locked.put_file("derived", cache_key, source, digest, category="traffic", retain=False)
+    assert locked.retention("derived", cache_key) is None
+    evidence = put(locked, tmp_path, "derived", f"{cache_key}.evidence", b"segment")
+    assert evidence and locked.retention("derived", f"{cache_key}.evidence") is not None
+    locked.delete_expired("derived", cache_key, datetime.now(UTC))
+    assert versions(raw, bucket, cache_key) == [] and locked.stat("derived", cache_key) is None
+    with pytest.raises(RetentionActive):
+        locked.delete_expired("derived", f"{cache_key}.evidence", datetime.now(UTC))
+
+
 def test_delete_expired_succeeds_after_a_short_retention(
     store: S3ObjectStore, raw: Minio, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from catalog.access import Caller
+from catalog.models import Recording
 from catalog.repository import now
 from catalog.scopes import Scope, visible_indexes
 from interfaces.api.background import _in_thread
@@ -26,6 +27,7 @@ from interfaces.api.schemas import (
     VerifyOut,
     WindowOut,
 )
+from workers.messages import RecordingSegmented
 
 router = APIRouter()
 
@@ -53,14 +55,30 @@ def playback(
     original, expires = issue_link(services, caller, rec.id, "original", case)
     playlist = issue_link(services, caller, rec.id, "index.m3u8", case)[0]
     proxy = issue_link(services, caller, rec.id, "proxy.m3u8", case)[0]
+    pending = _proxy_wanted(services, rec)
     return PlaybackOut(
         recording_id=rec.id,
         original=original if scope.whole else None,
         playlist=playlist if rec.playlist_key else None,
         proxy=proxy if rec.proxy_playlist_key else None,
+        proxy_pending=pending,
         windows=[WindowOut(from_s=lo, to_s=hi) for lo, hi in scope.windows],
         expires_at=datetime.fromtimestamp(expires, now().tzinfo),
     )
+
+
+def _proxy_wanted(services: Services, rec: Recording) -> bool:
+    """Whether ``rec``'s review proxy is being made: one that expired from the cache
+    (``catalog.proxy_cache``) is asked for again here, and made by the transcode stage."""
+    if rec.playback != "proxy" or rec.proxy_playlist_key is not None:
+        return False
+    if rec.status == "complete":  # else the pipeline is still making the first one
+        services.vigil.publish(
+            RecordingSegmented(recording_id=rec.id, count=rec.segment_count or 0)
+        )
+        if services.background is not None:
+            services.background.kick()
+    return True
 
 
 @router.post(
