@@ -134,7 +134,7 @@ class SegmentFiles:
         self.cache_dir = cache_dir
         self.keep_recordings = keep_recordings
         self.keep_s = keep_s
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     @contextlib.contextmanager
     def path(self, plan: CutPlan, index: int) -> Iterator[Path]:
@@ -146,17 +146,22 @@ class SegmentFiles:
             with self.store.local_path("derived", wanted.key) as path:
                 yield path
             return
-        folder = self._cut(plan)
-        refused = json.loads((folder / REFUSED).read_text()).get(str(index))
-        if refused is not None:
-            raise SegmentNotReproduced(refused)
-        private = Path(tempfile.mkdtemp(prefix="read-", dir=self.cache_dir))
+        private = Path(tempfile.mkdtemp(prefix="read-", dir=self._made_dir()))
         try:
             target = private / Path(wanted.key).name
-            os.link(folder / target.name, target)
+            with self._lock:  # not evicted by this process between the cut and the link
+                folder = self._cut(plan)
+                refused = json.loads((folder / REFUSED).read_text()).get(str(index))
+                if refused is not None:
+                    raise SegmentNotReproduced(refused)
+                os.link(folder / target.name, target)
             yield target
         finally:
             shutil.rmtree(private, ignore_errors=True)
+
+    def _made_dir(self) -> Path:
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        return self.cache_dir
 
     def prepare(self, plan: CutPlan, index: int) -> None:
         """Cut ``plan``'s recording again now, if it is not cut already; raises as ``path``
@@ -226,3 +231,6 @@ class SegmentFiles:
         for n, cut in enumerate(cuts):
             if n >= self.keep_recordings - 1 or cut.stat().st_mtime < oldest:
                 shutil.rmtree(cut, ignore_errors=True)
+        for stale in self.cache_dir.iterdir():  # a cut or a read a crash left behind
+            if stale.name.startswith(("cut-", "read-")) and stale.stat().st_mtime < oldest:
+                shutil.rmtree(stale, ignore_errors=True)

@@ -5,6 +5,8 @@ a segment is judged by what the original's packets say of it (``uncopied_finding
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from vigil_verify.verdicts import Finding, Verdict
 
 from catalog.models import Recording, Segment
 from ingest.segmenting import derivable
-from integrity.segment_files import plan_from_rows
+from integrity.segment_files import DONE, SegmentFiles, plan_from_rows
 from integrity.uncopied import FromOriginal, uncopied_finding
 from transcode.segmenter import SegmentFile, SegmentOutcome
 
@@ -134,3 +136,27 @@ def test_a_segment_without_a_copy_is_what_the_originals_packets_say(
     found = uncopied_finding("rec-1", _signed(1), original)
     assert found.kind == verdict and found.index == 1
     assert found.detail.startswith("no copy kept: ") and words in found.detail
+
+
+def test_the_cut_cache_keeps_the_last_recordings_and_none_unused_for_its_period(
+    tmp_path: Path,
+) -> None:
+    files = SegmentFiles(
+        store=None,
+        tools=None,
+        cache_dir=tmp_path,
+        keep_recordings=3,
+        keep_s=3600,  # type: ignore[arg-type]
+    )
+    now = time.time()
+    ages = {"rec-a": 10, "rec-b": 20, "rec-c": 30, "rec-d": 40, "rec-old": 7200}
+    for name, age in ages.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / DONE).touch()
+        os.utime(tmp_path / name, (now - age, now - age))
+    for name, age in (("cut-1", 7200), ("read-2", 7200), ("read-3", 5)):
+        (tmp_path / name).mkdir()
+        os.utime(tmp_path / name, (now - age, now - age))
+    files._evict(keep=tmp_path / "rec-new")
+    # the one just cut, and the two most recently used besides; a crash's leftovers go too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["read-3", "rec-a", "rec-b"]
