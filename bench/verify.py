@@ -54,9 +54,7 @@ def verify_from_rows(app: Vigil, recording_id: str) -> bool:
     for seg in segments:
         with app.store.local_path("derived", seg.key) as path:
             ok &= sha256_file(path)[0] == seg.sha256
-    entries = [
-        ChainEntry(s.index, s.start_s, s.end_s, s.sha256, s.packets_digest) for s in segments
-    ]
+    entries = [ChainEntry(s.index, s.start_s, s.end_s, s.sha256, s.chain_digest) for s in segments]
     ok &= first_break(rec.anchor, entries, [s.chain for s in segments]) is None
     # ... and, as it did, the outcome on the rows and as a custody event.
     app.catalog.set_verification(rec.id, {s.index: "verified" for s in segments}, now())

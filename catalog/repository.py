@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -268,10 +268,15 @@ class Catalog:
             return changed
 
     def set_segments_uncopied(
-        self, recording_id: str, indices: Sequence[int], event: Event
+        self,
+        recording_id: str,
+        indices: Sequence[int],
+        event: Event,
+        packets: Mapping[int, str] | None = None,
     ) -> bool:
-        """Mark segments as needing no stored copy (``vigil storage compact``), with ``event``,
-        in one transaction; True only for the call that marked any."""
+        """Mark segments as needing no stored copy (``vigil storage compact``), with ``event``
+        and the packet ranges it logs for segments that had none (JSON by index), in one
+        transaction; True only for the call that marked any."""
         with self.session() as session:
             result = session.execute(
                 update(Segment)
@@ -283,6 +288,12 @@ class Catalog:
                 .values(kept=False)
             )
             changed = bool(getattr(result, "rowcount", 0))
+            for index, ranges in (packets or {}).items() if changed else ():
+                session.execute(
+                    update(Segment)
+                    .where(Segment.recording_id == recording_id, Segment.index == index)
+                    .values(packets=ranges)
+                )
             if changed:
                 self._event(session, event)
             return changed

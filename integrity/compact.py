@@ -14,21 +14,25 @@ From step 1 on, ``vigil verify`` judges those segments by the original; a copy t
 stored is no longer read. The store decides what may be deleted: a copy under legal hold or
 COMPLIANCE retention is left where it is and listed with why (the retention sweep deletes it
 with its recording, and a legal hold is lifted with the case link); no byte is deleted before
-its time. A recording logged before its packets were signed (before issue 18) is left as it is.
+its time. A recording logged before its packets were signed (before issue 18) gets them read
+from its copies and the original (``integrity.copy_ranges``) and logged with the event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel
 from vigil_verify.ledger import SignedSegment
+from vigil_verify.packets import PacketRange
 
 from catalog.models import Recording
 from catalog.repository import Catalog, Event
+from integrity.copy_ranges import Ranges, copy_ranges
 from integrity.ledger import Ledger
 from integrity.logfacts import ProvedRecording, prove
 from integrity.segment_files import CutPlan, SegmentFiles, SegmentNotReproduced, plan_from_log
@@ -41,6 +45,8 @@ State = Literal["compacted", "to compact", "kept"]
 class UncopiedSegment(BaseModel):
     index: int
     sha256: str
+    # its packets in the original, for a segment logged before they were signed (issue 18)
+    packets: list[PacketRange] = []
 
 
 class UncopiedDetail(BaseModel):
@@ -106,9 +112,9 @@ class Compactor:
         signed = log.facts.segments
         pending = [s for _, s in sorted(signed.items()) if s.kept]
         if pending:
-            why = self._refusal(rec, log)
-            if why is not None:
-                return CompactItem(rec.id, "kept", why)
+            ready = self._ready(rec, log)
+            if isinstance(ready, str):
+                return CompactItem(rec.id, "kept", ready)
             if not apply:
                 present = [self._size(s.key) for s in pending]
                 return CompactItem(
@@ -116,10 +122,16 @@ class Compactor:
                     sum(n for n in present if n is not None),
                 )  # fmt: skip
             detail = UncopiedDetail(
-                segments=[UncopiedSegment(index=s.index, sha256=s.sha256) for s in pending]
+                segments=[
+                    UncopiedSegment(
+                        index=s.index, sha256=s.sha256, packets=list(ready.get(s.index, ()))
+                    )
+                    for s in pending
+                ]
             )
             event = Event("segment.uncopied", actor, rec.id, detail=detail)
-            self.catalog.set_segments_uncopied(rec.id, [s.index for s in pending], event)
+            logged = {i: json.dumps([asdict(r) for r in ranges]) for i, ranges in ready.items()}
+            self.catalog.set_segments_uncopied(rec.id, [s.index for s in pending], event, logged)
             if self.ledger.can_sign:
                 self.ledger.checkpoint()
         leftover = [s for s in signed.values() if self._size(s.key) is not None]
@@ -132,8 +144,9 @@ class Compactor:
             )  # fmt: skip
         return self._delete(rec.id, leftover)
 
-    def _refusal(self, rec: Recording, log: ProvedRecording) -> str | None:
-        """Why the recording's copies must stay (None: they need not)."""
+    def _ready(self, rec: Recording, log: ProvedRecording) -> Ranges | str:
+        """Why the recording's copies must stay; else the packet ranges to log with the event
+        (none when custody signed them)."""
         signed = log.facts.segments
         key = log.original_key or rec.original_key
         if log.facts.original_sha256 is None:
@@ -145,12 +158,38 @@ class Compactor:
             return "the original is not in the store"
         if sha != log.facts.original_sha256:
             return "the original is not the signed one: its segment copies are kept"
+        altered = self._altered_copy(signed)
+        if altered is not None:
+            return altered
+        later: Ranges = {}
+        if not any(s.packets for s in signed.values()):  # logged before issue 18
+            with self.store.local_path("originals", key) as path:
+                found = copy_ranges(self.segment_files.tools, self.store, path, signed)
+            if isinstance(found, str):
+                return found
+            later = found
+            signed = {i: replace(s, packets=later[i]) for i, s in signed.items()}
         plan = plan_from_log(rec, key, signed)
         if plan is None:
-            return "its packets are not signed (logged before issue 18)"
-        return self._unreproduced(_all_cut(plan), signed)
+            return "its packets are signed for some segments only"
+        return self._unreproduced(_all_cut(plan), signed) or later
 
-    def _unreproduced(self, plan: CutPlan, signed: dict[int, SignedSegment]) -> str | None:
+    def _altered_copy(self, signed: Mapping[int, SignedSegment]) -> str | None:
+        """A copy that is missing, or whose bytes are not the signed ones, is evidence of its
+        own: compaction leaves such a recording as it is (``vigil verify`` names it)."""
+        for index, seg in sorted(signed.items()):
+            if not seg.kept:
+                continue
+            try:
+                with self.store.local_path("derived", seg.key) as path:
+                    sha, _size = sha256_file(path)
+            except ObjectMissing:
+                return f"segment {index}'s copy is missing: the recording is left as it is"
+            if sha != seg.sha256:
+                return f"segment {index}'s copy is not the signed bytes: kept as it is"
+        return None
+
+    def _unreproduced(self, plan: CutPlan, signed: Mapping[int, SignedSegment]) -> str | None:
         """None when cutting the original again makes every signed segment file."""
         try:
             for index in sorted(signed):

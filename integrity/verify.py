@@ -471,6 +471,6 @@ def _chain_break(log: ProvedRecording) -> int | None:
     signed = [log.facts.segments[i] for i in sorted(log.facts.segments)]
     if not signed or log.facts.anchor is None:
         return None
-    entries = [ChainEntry(s.index, s.start_s, s.end_s, s.sha256, s.packets_digest) for s in signed]
+    entries = [ChainEntry(s.index, s.start_s, s.end_s, s.sha256, s.chain_digest) for s in signed]
     broken = first_break(log.facts.anchor, entries, [s.chain for s in signed])
     return None if broken is None else signed[broken].index

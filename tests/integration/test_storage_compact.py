@@ -18,6 +18,7 @@ import pytest
 from vigil_verify.report import verify_package
 from vigil_verify.verdicts import Verdict
 
+import ingest.segmenting as segmenting
 from integrity.compact import Compactor, CompactReport
 from integrity.export import export_case
 from store.base import Bucket, ObjectStore
@@ -185,3 +186,58 @@ def test_retention_ends_a_compacted_recording_whole(app: Vigil, prepared: tuple[
     )
     assert _copies(app, rec) == []
     assert app.store.stat("originals", app.catalog.recording(rec).original_key) is None
+
+
+def test_a_copy_that_is_not_the_signed_bytes_is_never_compacted_away(
+    app: Vigil, prepared: tuple[Path, str]
+) -> None:
+    rec = prepared[1]
+    copy = object_path(app, "derived", app.catalog.segments(rec)[1].key)
+    copy.chmod(0o644)
+    tamper.flip_byte(copy, copy.stat().st_size // 2)
+    item = _compact(app, apply=True).items[0]
+    assert item.state == "kept" and "segment 1's copy is not the signed bytes" in item.detail
+    assert len(_copies(app, rec)) == 3 and _uncopied_events(app, rec) == 0
+    assert not app.verifier.verify_recording(rec, actor="auditor").ok  # still named
+
+
+@pytest.fixture
+def old_form(
+    tmp_path: Path, make_clip: Callable[[SampleSpec], Path], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Vigil, str]]:
+    """A recording as Vigil stored it before issue 18: segment copies, no packets signed (the
+    custody path run as it was then, the packet pass not asked for)."""
+    cut = segmenting.segment_file
+
+    def as_before(*args: object, **kwargs: object) -> object:
+        return cut(*args, **{**kwargs, "hash_packets": False})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(segmenting, "segment_file", as_before)
+    vigil = build_app(Settings(data_dir=tmp_path / "old"))
+    rec = ingest_and_process(vigil, make_clip(MP4))
+    monkeypatch.undo()
+    yield vigil, rec
+    vigil.stop()
+
+
+def test_a_recording_logged_before_packets_were_signed_gets_them_logged_and_compacts(
+    old_form: tuple[Vigil, str], tmp_path: Path, ffmpeg: str
+) -> None:
+    app, rec = old_form
+    assert all(not s.packets for s in app.catalog.segments(rec))
+    item = _compact(app, apply=True).items[0]
+    assert item.state == "compacted", item.detail
+    assert _copies(app, rec) == [] and _uncopied_events(app, rec) == 1
+    rows = app.catalog.segments(rec)
+    assert all(s.packet_ranges and not s.kept for s in rows)
+    assert [s.packet_ranges[0].first for s in rows] == [0, 300, 600]  # 10 s of 30 fps each
+    result = app.verifier.verify_recording(rec, actor="auditor", full=True)
+    assert result.ok, result.problems  # the chain as it was signed; rows as the log says
+    assert result.chain_break is None and not result.catalogue
+    app.cases.link(CASE, rec, from_s=None, to_s=None, reason="incident", actor="sam")
+    package = export_case(
+        app.catalog, app.store, app.ledger, CASE, tmp_path / "export", actor="reviewer",
+        reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
+        worm_checkpoints=app.worm_checkpoints(), segment_files=app.segment_files,
+    )  # fmt: skip
+    assert verify_package(package, ffmpeg=ffmpeg).clean

@@ -79,11 +79,19 @@ class SignedSegment:
     # False: no copy of it is kept; it is cut again from the original when wanted, and is
     # what the original is (issue 18)
     kept: bool = True
+    # False: its packets were logged after it (``segment.uncopied`` of a segment logged before
+    # issue 18): signed by the log, not covered by its chain link
+    packets_chained: bool = True
 
     @property
     def packets_digest(self) -> str | None:
-        """What its chain link covers of its packet ranges (None: none signed)."""
+        """SHA-256 over its signed packet ranges (None: none signed)."""
         return ranges_digest(self.packets) if self.packets else None
+
+    @property
+    def chain_digest(self) -> str | None:
+        """What its chain link covers of its packet ranges (None: none)."""
+        return self.packets_digest if self.packets_chained else None
 
     @property
     def grid_rate(self) -> float | None:
@@ -371,7 +379,12 @@ def _uncopied(rec: SignedRecording, d: dict[str, object]) -> None:
             raise ValueError(f"segment {shown(item)} is not an object")
         index = _index(item["index"])
         stored = rec.segments.get(index)
-        if stored is not None and stored.sha256 == _sha256(item["sha256"]):
+        if stored is None or stored.sha256 != _sha256(item["sha256"]):
+            continue
+        later = _packet_ranges(item.get("packets"))
+        if later and not stored.packets:  # logged now for a segment logged before issue 18
+            rec.segments[index] = replace(stored, kept=False, packets=later, packets_chained=False)
+        else:
             rec.segments[index] = replace(stored, kept=False)
 
 

@@ -202,7 +202,7 @@ class FootageChecker:
             if seg is None:
                 problems.append(f"log: {rec.id} segment {index} has no signed event")
                 return problems
-            entry = ChainEntry(index, seg.start_s, seg.end_s, seg.sha256, seg.packets_digest)
+            entry = ChainEntry(index, seg.start_s, seg.end_s, seg.sha256, seg.chain_digest)
             if seg.previous != previous or link(previous, entry) != seg.chain:
                 problems.append(
                     f"log: {rec.id} hash chain breaks at segment {index}: the signed link does"
