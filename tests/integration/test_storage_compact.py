@@ -64,6 +64,18 @@ def _compact(app: Vigil, apply: bool, store: ObjectStore | None = None) -> Compa
     return compactor.run(apply=apply, actor="operator")
 
 
+def _exported_clean(app: Vigil, rec: str, folder: Path, ffmpeg: str) -> bool:
+    """Link ``rec`` to a case, export the case, and say whether ``vigil-verify`` finds the
+    package clean (its segments cut again from the original)."""
+    app.cases.link(CASE, rec, from_s=None, to_s=None, reason="incident", actor="sam")
+    package = export_case(
+        app.catalog, app.store, app.ledger, CASE, folder, actor="reviewer",
+        reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
+        worm_checkpoints=app.worm_checkpoints(), segment_files=app.segment_files,
+    )  # fmt: skip
+    return verify_package(package, ffmpeg=ffmpeg).clean
+
+
 def _copies(app: Vigil, rec: str) -> list[str]:
     return [s.key for s in app.catalog.segments(rec) if app.store.stat("derived", s.key)]
 
@@ -98,13 +110,7 @@ def test_apply_deletes_every_copy_after_the_signed_event_and_the_recording_still
     again = _compact(app, apply=True)  # idempotent: nothing left, nothing logged
     assert again.freed_bytes == 0 and again.items[0].detail == "no segment copy is stored"
     assert _uncopied_events(app, rec) == 1
-    app.cases.link(CASE, rec, from_s=None, to_s=None, reason="incident", actor="sam")
-    package = export_case(
-        app.catalog, app.store, app.ledger, CASE, tmp_path / "export", actor="reviewer",
-        reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
-        worm_checkpoints=app.worm_checkpoints(), segment_files=app.segment_files,
-    )  # fmt: skip
-    assert verify_package(package, ffmpeg=ffmpeg).clean
+    assert _exported_clean(app, rec, tmp_path / "export", ffmpeg)
 
 
 class _CrashingStore:
@@ -234,10 +240,4 @@ def test_a_recording_logged_before_packets_were_signed_gets_them_logged_and_comp
     result = app.verifier.verify_recording(rec, actor="auditor", full=True)
     assert result.ok, result.problems  # the chain as it was signed; rows as the log says
     assert result.chain_break is None and not result.catalogue
-    app.cases.link(CASE, rec, from_s=None, to_s=None, reason="incident", actor="sam")
-    package = export_case(
-        app.catalog, app.store, app.ledger, CASE, tmp_path / "export", actor="reviewer",
-        reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
-        worm_checkpoints=app.worm_checkpoints(), segment_files=app.segment_files,
-    )  # fmt: skip
-    assert verify_package(package, ffmpeg=ffmpeg).clean
+    assert _exported_clean(app, rec, tmp_path / "export", ffmpeg)
