@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 
 from interfaces.devservices.base import ServiceError, free_port, wait_until
 from tests.conftest import CACHE
-from tests.helpers import VIGIL, render_once
+from tests.helpers import VIGIL, listening, render_once
 from tests.services.prometheus import PrometheusService
 from transcode.samples import SampleSpec
 from workers.messages import OriginalStored, encode
@@ -451,6 +451,9 @@ def test_a_live_stream_is_segmented_and_hashed_while_still_recording(
     from interfaces.devservices.base import free_port
 
     d = deployment
+    # 4 s segments (the default is 10 s) and a 15 s stream: 4 segments, the second closed and
+    # hashed ~7 s before the camera stops, in half the time a 35 s stream of 10 s ones took.
+    d.env["VIGIL_SEGMENT_SECONDS"] = "4"
     start_pipeline(d)
     port = free_port()
     live = subprocess.Popen(
@@ -461,12 +464,16 @@ def test_a_live_stream_is_segmented_and_hashed_while_still_recording(
     camera_cmd = [
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
         "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15",
-        "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000", "-t", "35",
+        "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000", "-t", "15",
         "-c:v", "libx264", "-preset", "veryfast", "-g", "15", "-c:a", "aac",
         "-f", "mpegts", f"tcp://127.0.0.1:{port}",
     ]  # fmt: skip
     deadline = time.monotonic() + 60
-    while True:  # the recorder's listening socket opens once its ffmpeg has started
+    while not listening(port):  # the recorder's socket opens once its ffmpeg has started
+        assert live.poll() is None, live.communicate()
+        assert time.monotonic() < deadline, "the live recorder never listened"
+        time.sleep(0.05)
+    while True:
         camera = subprocess.Popen(camera_cmd)
         time.sleep(1.5)
         if camera.poll() is None:
@@ -475,7 +482,7 @@ def test_a_live_stream_is_segmented_and_hashed_while_still_recording(
     # While the camera is still streaming, earlier segments are already stored and hashed.
     while d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") < 2:
         assert camera.poll() is None, "the stream ended before any segment was hashed"
-        time.sleep(0.5)
+        time.sleep(0.2)
     assert d.scalar("SELECT count(*) FROM recordings WHERE status = 'recording'") == 1
     assert camera.wait(timeout=60) == 0
     out, err = live.communicate(timeout=120)
@@ -485,7 +492,7 @@ def test_a_live_stream_is_segmented_and_hashed_while_still_recording(
     deadline = time.monotonic() + 120
     while d.scalar("SELECT count(*) FROM recordings WHERE status = 'complete'") < 1:
         assert time.monotonic() < deadline, d.all_logs()
-        time.sleep(0.5)
+        time.sleep(0.2)
     assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == 4
     assert d.objects(d.originals, rec) == [f"{rec}/original.ts"]
     verified = d.vigil("verify", rec)
