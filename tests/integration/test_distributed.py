@@ -31,6 +31,8 @@ from workers.messages import OriginalStored, encode
 pytestmark = [pytest.mark.services, pytest.mark.ffmpeg]
 
 STAGES = ("segment", "phash", "finalise")
+LONG_S = 240  # the long recording: long enough that a kill or a restart lands mid-run
+LONG_SEGMENTS = LONG_S // 10
 
 
 @dataclass
@@ -184,16 +186,18 @@ def small_clip(make_clip: Callable[[SampleSpec], Path]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ten_minute_clip(ffmpeg: str) -> Path:
-    """A 10-minute H.264/AAC recording (a test pattern: rendering 10 minutes of the synthetic
-    body-camera scene would take minutes, and only the length matters here)."""
+def long_clip(ffmpeg: str) -> Path:
+    """A 4-minute H.264/AAC recording, 24 segments (a test pattern: only the length matters
+    here): long enough that a phash worker killed after 10 segments, or the broker restarted
+    after the first, goes down mid-run (one worker hashes a segment in ~0.2 s). 10 minutes
+    (60 segments) only added ~8 s of hashing to each of the two tests."""
     return render_once(
-        CACHE / "ten-minutes-320x240.mp4",
+        CACHE / f"{LONG_S}-seconds-320x240.mp4",
         lambda tmp: subprocess.run(
             [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
              "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15",
              "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000",
-             "-t", "600", "-c:v", "libx264", "-preset", "veryfast", "-g", "15",
+             "-t", str(LONG_S), "-c:v", "libx264", "-preset", "veryfast", "-g", "15",
              "-b:v", "200k", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "32k", str(tmp)],
             check=True,
             timeout=600,
@@ -248,7 +252,7 @@ def test_one_recording_through_kafka_into_postgres_and_s3(
 
 
 def test_a_worker_sigkilled_mid_recording_loses_and_duplicates_nothing(
-    deployment: Deployment, ten_minute_clip: Path
+    deployment: Deployment, long_clip: Path
 ) -> None:
     d = deployment
     start_pipeline(d)
@@ -259,7 +263,7 @@ def test_a_worker_sigkilled_mid_recording_loses_and_duplicates_nothing(
             "interfaces.cli",
             "-q",
             "ingest",
-            str(ten_minute_clip),
+            str(long_clip),
             "--device",
             "BC-7",
         ],
@@ -272,22 +276,22 @@ def test_a_worker_sigkilled_mid_recording_loses_and_duplicates_nothing(
     os.killpg(d.workers["phash-1"].pid, signal.SIGKILL)
     d.workers["phash-1"].wait(timeout=10)
     hashed_before = d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL")
-    assert 10 <= hashed_before < 60
+    assert 10 <= hashed_before < LONG_SEGMENTS
     d.start_worker("phash", "phash-2")
     deadline = time.monotonic() + 600
     while d.scalar("SELECT count(*) FROM recordings WHERE status = 'complete'") < 1:
         assert time.monotonic() < deadline, d.all_logs()
-        time.sleep(1)
-    assert d.scalar("SELECT count(*) FROM segments") == 60
-    assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == 60
-    assert d.scalar('SELECT count(DISTINCT "index") FROM segments') == 60
+        time.sleep(0.25)
+    assert d.scalar("SELECT count(*) FROM segments") == LONG_SEGMENTS
+    assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == LONG_SEGMENTS
+    assert d.scalar('SELECT count(DISTINCT "index") FROM segments') == LONG_SEGMENTS
     for action, count in (
-        ("ingest", 1), ("segment", 1), ("catalogue", 1), ("segment.stored", 60),
-        ("segment.hashed", 60),
+        ("ingest", 1), ("segment", 1), ("catalogue", 1), ("segment.stored", LONG_SEGMENTS),
+        ("segment.hashed", LONG_SEGMENTS),
     ):  # fmt: skip
         assert d.scalar("SELECT count(*) FROM custody_events WHERE action = :a", a=action) == count
     (rec,) = {k.split("/")[0] for k in d.objects(d.derived, "rec-")}
-    assert len([k for k in d.objects(d.derived, rec) if k.endswith(".ts")]) == 60
+    assert len([k for k in d.objects(d.derived, rec) if k.endswith(".ts")]) == LONG_SEGMENTS
     verified = d.vigil("verify", rec)
     assert verified.returncode == 0, verified.stdout
 
@@ -394,21 +398,21 @@ def test_locked_originals_cannot_be_deleted_and_case_links_hold_them(
 
 
 def test_the_run_completes_across_a_broker_restart(
-    deployment: Deployment, kafka_service: object, ten_minute_clip: Path
+    deployment: Deployment, kafka_service: object, long_clip: Path
 ) -> None:
     if os.environ.get("VIGIL_TEST_KAFKA_BOOTSTRAP"):
         pytest.skip("an external broker is not ours to restart")
     d = deployment
     start_pipeline(d)
-    ingest = d.vigil("ingest", str(ten_minute_clip), "--device", "BC-8")
+    ingest = d.vigil("ingest", str(long_clip), "--device", "BC-8")
     assert ingest.returncode == 0, ingest.stderr
     d.wait_log("phash-1", " done ", timeout_s=300)
     kafka_service.restart(down_s=5)  # type: ignore[attr-defined]
     deadline = time.monotonic() + 600
     while d.scalar("SELECT count(*) FROM recordings WHERE status = 'complete'") < 1:
         assert time.monotonic() < deadline, d.all_logs()
-        time.sleep(1)
-    assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == 60
+        time.sleep(0.25)
+    assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == LONG_SEGMENTS
     assert d.scalar("SELECT count(*) FROM custody_events WHERE action = 'catalogue'") == 1
 
 
