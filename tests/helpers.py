@@ -49,6 +49,13 @@ def copy_to(src: Path, dst: Path) -> Path:
     return dst
 
 
+def copy_data(src: Path, dst: Path) -> Path:
+    """A copy of the data folder ``src`` at ``dst`` for an app to open (file modes kept: the
+    stored objects stay read-only)."""
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
 def sha_of(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()
 
