@@ -96,7 +96,8 @@ def test_a_copy_missing_its_end_reports_the_missing_segment(
 ) -> None:
     short = tmp_path / "short.mp4"
     run([ffmpeg, "-hide_banner", "-nostdin", "-y", "-i", str(standard_clip), "-t", "19.5",
-         "-c:v", "libx264", "-crf", "20", "-c:a", "aac", str(short)])  # fmt: skip
+         "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-c:a", "aac",
+         str(short)])  # fmt: skip
     report = match_copy(app.catalog, app.tools, catalogued, short, actor="test")
     got = statuses(report)
     assert got[0] == "same"
