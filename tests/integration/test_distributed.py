@@ -87,6 +87,15 @@ class Deployment:
         assert done.returncode == 0, done.stdout + done.stderr + self.all_logs()
         return done.stdout.split()[1]
 
+    def start_ingest(
+        self, clip: Path, wait_s: float = 300, device: str = "BC-0042"
+    ) -> subprocess.Popen[str]:
+        """``ingest`` as a background process (it ends when the recording is complete)."""
+        return subprocess.Popen(
+            [*VIGIL, "-q", "ingest", str(clip), "--device", device, "--wait", str(wait_s)],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
     def all_logs(self) -> str:
         return "\n".join(f"--- {n}\n{self.log(n)[-3000:]}" for n in self.workers)
 
@@ -326,8 +335,13 @@ def test_two_workers_in_one_group_share_the_work(
         chosen.setdefault((murmur2(key) & 0x7FFFFFFF) % 2, clip)
         if len(chosen) == 2:
             break
-    for clip in chosen.values():
-        d.ingest(clip)
+    # Both at once (each ingest waits for its recording to complete): the two workers hash
+    # side by side, and neither waits for the other recording's ingest to end first.
+    ingests = [d.start_ingest(clip) for clip in chosen.values()]
+    for proc in ingests:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out + err + d.all_logs()
+    assert d.scalar("SELECT count(*) FROM recordings WHERE status = 'complete'") == 2
     done = {n: d.log(n).count(" done ") for n in ("phash-1", "phash-2")}
     assert done["phash-1"] >= 1
     assert done["phash-2"] >= 1
