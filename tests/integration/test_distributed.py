@@ -428,6 +428,10 @@ def test_the_run_completes_across_a_broker_restart(
         time.sleep(0.25)
     assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == LONG_SEGMENTS
     assert d.scalar("SELECT count(*) FROM custody_events WHERE action = 'catalogue'") == 1
+    # The broker went away mid-run: the phash worker lost it, then hashed on.
+    log = d.log("phash-1")
+    lost = log.find("KafkaConnectionError")
+    assert lost != -1 and " done " in log[lost:], log
 
 
 def test_the_store_down_for_20_s_during_ingest_loses_nothing(
