@@ -6,14 +6,16 @@ repeated runs do not re-render it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import render_once
+from tests.helpers import ingest_and_process, render_once
 from transcode.ffmpeg import find_ffmpeg
 from transcode.samples import SampleSpec, find_font, make_sample
 from workers.app import Vigil, build_app
@@ -58,6 +60,35 @@ def make_clip(ffmpeg: str) -> Callable[[SampleSpec], Path]:
 @pytest.fixture(scope="session")
 def standard_clip(make_clip: Callable[[SampleSpec], Path]) -> Path:
     return make_clip(STANDARD)
+
+
+@pytest.fixture(scope="session")
+def standard_recorded(
+    tmp_path_factory: pytest.TempPathFactory, standard_clip: Path
+) -> tuple[Path, str]:
+    """A data folder (embedded defaults) holding the standard clip ingested and processed by
+    ``ingest_and_process``, and its recording id; made once per test run, the first pytest-xdist
+    worker to ask making it while the others wait (4-5 s that six fixtures, in five modules,
+    each spent on an ingest of their own).
+
+    Nothing opens it in place: a module copies it (``tests.helpers.copy_data``) and works on
+    its copy."""
+    run_dir = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_dir = run_dir.parent  # the run's folder, above each worker's own
+    shared = run_dir / "standard-recorded"
+    root, done = shared / "vigil", shared / "recording-id"
+    with (run_dir / "standard-recorded.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not done.exists():
+            shutil.rmtree(shared, ignore_errors=True)  # a half-made one (an interrupted run)
+            app = build_app(Settings(data_dir=root))
+            try:
+                recording_id = ingest_and_process(app, standard_clip)
+            finally:
+                app.stop()
+            done.write_text(recording_id)
+        return root, done.read_text()
 
 
 def opencv_sample(name: str) -> Path:

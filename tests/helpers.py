@@ -49,6 +49,13 @@ def copy_to(src: Path, dst: Path) -> Path:
     return dst
 
 
+def copy_data(src: Path, dst: Path) -> Path:
+    """A copy of the data folder ``src`` at ``dst`` for an app to open (file modes kept: the
+    stored objects stay read-only)."""
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
 def sha_of(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()
 
@@ -93,3 +100,15 @@ def render_once(out: Path, render: Callable[[Path], None]) -> Path:
         finally:
             partial.unlink(missing_ok=True)
     return out
+
+
+def listening(port: int) -> bool:
+    """Whether a socket listens on loopback ``port`` (read from the kernel's table: a test
+    connection would be taken as a live recorder's one camera)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as fh:
+            for row in fh.read().splitlines()[1:]:
+                local, state = row.split()[1], row.split()[3]
+                if local.endswith(f":{port:04X}") and state == "0A":  # 0A: LISTEN
+                    return True
+    return False

@@ -16,7 +16,7 @@ import pytest
 from catalog.db import make_engine
 from catalog.repository import Catalog, Event
 from integrity.export import Manifest
-from tests.helpers import START, VIGIL, recording
+from tests.helpers import START, VIGIL, copy_data, recording
 from tests.tamper import flip_byte, reencode_command, run
 
 pytestmark = pytest.mark.ffmpeg
@@ -24,9 +24,9 @@ pytestmark = pytest.mark.ffmpeg
 Vigil = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.fixture
-def vigil(tmp_path: Path) -> Vigil:
-    env = {**os.environ, "VIGIL_DATA_DIR": str(tmp_path / "data"), "VIGIL_ACTOR": "investigator-7"}
+def command(data: Path) -> Vigil:
+    """``vigil`` on the data folder ``data``."""
+    env = {**os.environ, "VIGIL_DATA_DIR": str(data), "VIGIL_ACTOR": "investigator-7"}
 
     def call(*args: str, ffmpeg: str | None = None) -> subprocess.CompletedProcess[str]:
         run_env = {**env, "VIGIL_FFMPEG": ffmpeg} if ffmpeg else env
@@ -39,6 +39,11 @@ def vigil(tmp_path: Path) -> Vigil:
         )
 
     return call
+
+
+@pytest.fixture
+def vigil(tmp_path: Path) -> Vigil:
+    return command(tmp_path / "data")
 
 
 def sha256(path: Path) -> str:
@@ -56,10 +61,26 @@ def ingest(vigil: Vigil, clip: Path) -> str:
     return first.split()[1]
 
 
+@pytest.fixture(scope="module")
+def cli_recorded(tmp_path_factory: pytest.TempPathFactory, standard_clip: Path) -> tuple[Path, str]:
+    """The standard clip ingested by the command (``ingest``), once for the module."""
+    data = tmp_path_factory.mktemp("cli") / "data"
+    return data, ingest(command(data), standard_clip)
+
+
+@pytest.fixture
+def ingested(cli_recorded: tuple[Path, str], tmp_path: Path) -> str:
+    """The recording of ``cli_recorded``, in this test's own copy of its data folder (where
+    ``vigil`` works)."""
+    data, rec = cli_recorded
+    copy_data(data, tmp_path / "data")
+    return rec
+
+
 def test_review_flow_ingest_link_show_verify_export(
-    vigil: Vigil, standard_clip: Path, tmp_path: Path
+    vigil: Vigil, ingested: str, standard_clip: Path, tmp_path: Path
 ) -> None:
-    rec = ingest(vigil, standard_clip)
+    rec = ingested
     linked = vigil("case", "link", "CASE-17", rec[:12], "--reason", "traffic stop")
     assert linked.returncode == 0, linked.stderr
 
@@ -113,9 +134,9 @@ def test_review_flow_ingest_link_show_verify_export(
 
 
 def test_verify_exits_1_and_names_the_segment_whose_bytes_were_altered(
-    vigil: Vigil, standard_clip: Path, tmp_path: Path
+    vigil: Vigil, ingested: str, tmp_path: Path
 ) -> None:
-    rec = ingest(vigil, standard_clip)
+    rec = ingested
     segment = next((tmp_path / "data" / "objects" / "derived" / rec).glob("seg-00001-*.ts"))
     segment.chmod(0o644)
     flip_byte(segment, 5000)
@@ -127,9 +148,9 @@ def test_verify_exits_1_and_names_the_segment_whose_bytes_were_altered(
 
 
 def test_match_reports_a_reencoded_copy_as_same(
-    vigil: Vigil, standard_clip: Path, ffmpeg: str, tmp_path: Path
+    vigil: Vigil, ingested: str, standard_clip: Path, ffmpeg: str, tmp_path: Path
 ) -> None:
-    rec = ingest(vigil, standard_clip)
+    rec = ingested
     copy = tmp_path / "court-copy.mp4"
     run(reencode_command(ffmpeg, standard_clip, copy, crf=28))
     result = vigil("match", str(copy), "--recording", rec)

@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 
 from interfaces.devservices.base import ServiceError, free_port, wait_until
 from tests.conftest import CACHE
-from tests.helpers import VIGIL, render_once
+from tests.helpers import VIGIL, listening, render_once
 from tests.services.prometheus import PrometheusService
 from transcode.samples import SampleSpec
 from workers.messages import OriginalStored, encode
@@ -31,6 +31,8 @@ from workers.messages import OriginalStored, encode
 pytestmark = [pytest.mark.services, pytest.mark.ffmpeg]
 
 STAGES = ("segment", "phash", "finalise")
+LONG_S = 240  # the long recording: long enough that a kill or a restart lands mid-run
+LONG_SEGMENTS = LONG_S // 10
 
 
 @dataclass
@@ -84,6 +86,15 @@ class Deployment:
         done = self.vigil("ingest", str(clip), "--device", device, "--wait", str(wait_s))
         assert done.returncode == 0, done.stdout + done.stderr + self.all_logs()
         return done.stdout.split()[1]
+
+    def start_ingest(
+        self, clip: Path, wait_s: float = 300, device: str = "BC-0042"
+    ) -> subprocess.Popen[str]:
+        """``ingest`` as a background process (it ends when the recording is complete)."""
+        return subprocess.Popen(
+            [*VIGIL, "-q", "ingest", str(clip), "--device", device, "--wait", str(wait_s)],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
 
     def all_logs(self) -> str:
         return "\n".join(f"--- {n}\n{self.log(n)[-3000:]}" for n in self.workers)
@@ -184,16 +195,18 @@ def small_clip(make_clip: Callable[[SampleSpec], Path]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ten_minute_clip(ffmpeg: str) -> Path:
-    """A 10-minute H.264/AAC recording (a test pattern: rendering 10 minutes of the synthetic
-    body-camera scene would take minutes, and only the length matters here)."""
+def long_clip(ffmpeg: str) -> Path:
+    """A 4-minute H.264/AAC recording, 24 segments (a test pattern: only the length matters
+    here): long enough that a phash worker killed after 10 segments, or the broker restarted
+    after the first, goes down mid-run (one worker hashes a segment in ~0.2 s). 10 minutes
+    (60 segments) only added ~8 s of hashing to each of the two tests."""
     return render_once(
-        CACHE / "ten-minutes-320x240.mp4",
+        CACHE / f"{LONG_S}-seconds-320x240.mp4",
         lambda tmp: subprocess.run(
             [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
              "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15",
              "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000",
-             "-t", "600", "-c:v", "libx264", "-preset", "veryfast", "-g", "15",
+             "-t", str(LONG_S), "-c:v", "libx264", "-preset", "veryfast", "-g", "15",
              "-b:v", "200k", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "32k", str(tmp)],
             check=True,
             timeout=600,
@@ -248,7 +261,7 @@ def test_one_recording_through_kafka_into_postgres_and_s3(
 
 
 def test_a_worker_sigkilled_mid_recording_loses_and_duplicates_nothing(
-    deployment: Deployment, ten_minute_clip: Path
+    deployment: Deployment, long_clip: Path
 ) -> None:
     d = deployment
     start_pipeline(d)
@@ -259,7 +272,7 @@ def test_a_worker_sigkilled_mid_recording_loses_and_duplicates_nothing(
             "interfaces.cli",
             "-q",
             "ingest",
-            str(ten_minute_clip),
+            str(long_clip),
             "--device",
             "BC-7",
         ],
@@ -272,22 +285,22 @@ def test_a_worker_sigkilled_mid_recording_loses_and_duplicates_nothing(
     os.killpg(d.workers["phash-1"].pid, signal.SIGKILL)
     d.workers["phash-1"].wait(timeout=10)
     hashed_before = d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL")
-    assert 10 <= hashed_before < 60
+    assert 10 <= hashed_before < LONG_SEGMENTS
     d.start_worker("phash", "phash-2")
     deadline = time.monotonic() + 600
     while d.scalar("SELECT count(*) FROM recordings WHERE status = 'complete'") < 1:
         assert time.monotonic() < deadline, d.all_logs()
-        time.sleep(1)
-    assert d.scalar("SELECT count(*) FROM segments") == 60
-    assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == 60
-    assert d.scalar('SELECT count(DISTINCT "index") FROM segments') == 60
+        time.sleep(0.25)
+    assert d.scalar("SELECT count(*) FROM segments") == LONG_SEGMENTS
+    assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == LONG_SEGMENTS
+    assert d.scalar('SELECT count(DISTINCT "index") FROM segments') == LONG_SEGMENTS
     for action, count in (
-        ("ingest", 1), ("segment", 1), ("catalogue", 1), ("segment.stored", 60),
-        ("segment.hashed", 60),
+        ("ingest", 1), ("segment", 1), ("catalogue", 1), ("segment.stored", LONG_SEGMENTS),
+        ("segment.hashed", LONG_SEGMENTS),
     ):  # fmt: skip
         assert d.scalar("SELECT count(*) FROM custody_events WHERE action = :a", a=action) == count
     (rec,) = {k.split("/")[0] for k in d.objects(d.derived, "rec-")}
-    assert len([k for k in d.objects(d.derived, rec) if k.endswith(".ts")]) == 60
+    assert len([k for k in d.objects(d.derived, rec) if k.endswith(".ts")]) == LONG_SEGMENTS
     verified = d.vigil("verify", rec)
     assert verified.returncode == 0, verified.stdout
 
@@ -322,8 +335,13 @@ def test_two_workers_in_one_group_share_the_work(
         chosen.setdefault((murmur2(key) & 0x7FFFFFFF) % 2, clip)
         if len(chosen) == 2:
             break
-    for clip in chosen.values():
-        d.ingest(clip)
+    # Both at once (each ingest waits for its recording to complete): the two workers hash
+    # side by side, and neither waits for the other recording's ingest to end first.
+    ingests = [d.start_ingest(clip) for clip in chosen.values()]
+    for proc in ingests:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out + err + d.all_logs()
+    assert d.scalar("SELECT count(*) FROM recordings WHERE status = 'complete'") == 2
     done = {n: d.log(n).count(" done ") for n in ("phash-1", "phash-2")}
     assert done["phash-1"] >= 1
     assert done["phash-2"] >= 1
@@ -394,22 +412,26 @@ def test_locked_originals_cannot_be_deleted_and_case_links_hold_them(
 
 
 def test_the_run_completes_across_a_broker_restart(
-    deployment: Deployment, kafka_service: object, ten_minute_clip: Path
+    deployment: Deployment, kafka_service: object, long_clip: Path
 ) -> None:
     if os.environ.get("VIGIL_TEST_KAFKA_BOOTSTRAP"):
         pytest.skip("an external broker is not ours to restart")
     d = deployment
     start_pipeline(d)
-    ingest = d.vigil("ingest", str(ten_minute_clip), "--device", "BC-8")
+    ingest = d.vigil("ingest", str(long_clip), "--device", "BC-8")
     assert ingest.returncode == 0, ingest.stderr
     d.wait_log("phash-1", " done ", timeout_s=300)
     kafka_service.restart(down_s=5)  # type: ignore[attr-defined]
     deadline = time.monotonic() + 600
     while d.scalar("SELECT count(*) FROM recordings WHERE status = 'complete'") < 1:
         assert time.monotonic() < deadline, d.all_logs()
-        time.sleep(1)
-    assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == 60
+        time.sleep(0.25)
+    assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == LONG_SEGMENTS
     assert d.scalar("SELECT count(*) FROM custody_events WHERE action = 'catalogue'") == 1
+    # The broker went away mid-run: the phash worker lost it, then hashed on.
+    log = d.log("phash-1")
+    lost = log.find("KafkaConnectionError")
+    assert lost != -1 and " done " in log[lost:], log
 
 
 def test_the_store_down_for_20_s_during_ingest_loses_nothing(
@@ -451,6 +473,9 @@ def test_a_live_stream_is_segmented_and_hashed_while_still_recording(
     from interfaces.devservices.base import free_port
 
     d = deployment
+    # 4 s segments (the default is 10 s) and a 15 s stream: 4 segments, the second closed and
+    # hashed ~7 s before the camera stops, in half the time a 35 s stream of 10 s ones took.
+    d.env["VIGIL_SEGMENT_SECONDS"] = "4"
     start_pipeline(d)
     port = free_port()
     live = subprocess.Popen(
@@ -461,12 +486,16 @@ def test_a_live_stream_is_segmented_and_hashed_while_still_recording(
     camera_cmd = [
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
         "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15",
-        "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000", "-t", "35",
+        "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000", "-t", "15",
         "-c:v", "libx264", "-preset", "veryfast", "-g", "15", "-c:a", "aac",
         "-f", "mpegts", f"tcp://127.0.0.1:{port}",
     ]  # fmt: skip
     deadline = time.monotonic() + 60
-    while True:  # the recorder's listening socket opens once its ffmpeg has started
+    while not listening(port):  # the recorder's socket opens once its ffmpeg has started
+        assert live.poll() is None, live.communicate()
+        assert time.monotonic() < deadline, "the live recorder never listened"
+        time.sleep(0.05)
+    while True:
         camera = subprocess.Popen(camera_cmd)
         time.sleep(1.5)
         if camera.poll() is None:
@@ -475,7 +504,7 @@ def test_a_live_stream_is_segmented_and_hashed_while_still_recording(
     # While the camera is still streaming, earlier segments are already stored and hashed.
     while d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") < 2:
         assert camera.poll() is None, "the stream ended before any segment was hashed"
-        time.sleep(0.5)
+        time.sleep(0.2)
     assert d.scalar("SELECT count(*) FROM recordings WHERE status = 'recording'") == 1
     assert camera.wait(timeout=60) == 0
     out, err = live.communicate(timeout=120)
@@ -485,7 +514,7 @@ def test_a_live_stream_is_segmented_and_hashed_while_still_recording(
     deadline = time.monotonic() + 120
     while d.scalar("SELECT count(*) FROM recordings WHERE status = 'complete'") < 1:
         assert time.monotonic() < deadline, d.all_logs()
-        time.sleep(0.5)
+        time.sleep(0.2)
     assert d.scalar("SELECT count(*) FROM segments WHERE phash IS NOT NULL") == 4
     assert d.objects(d.originals, rec) == [f"{rec}/original.ts"]
     verified = d.vigil("verify", rec)

@@ -25,7 +25,7 @@ from vigil_verify.verdicts import Finding
 
 from integrity.export import export_case
 from tests import tamper
-from tests.helpers import ingest_and_process
+from tests.helpers import copy_data, ingest_and_process
 from tests.services.tsa import TsaService
 from transcode.samples import SampleSpec
 from workers.app import Vigil, build_app
@@ -62,10 +62,12 @@ def _export(app: Vigil, folder: Path, tsa_certs: bytes | None = None) -> Path:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory, standard_clip: Path) -> Iterator[Exported]:
+def exported(
+    tmp_path_factory: pytest.TempPathFactory, standard_recorded: tuple[Path, str]
+) -> Iterator[Exported]:
     base = tmp_path_factory.mktemp("export-verify")
-    app = build_app(Settings(data_dir=base / "vigil"))
-    rec = ingest_and_process(app, standard_clip)
+    root, rec = standard_recorded
+    app = build_app(Settings(data_dir=copy_data(root, base / "vigil")))
     app.cases.link(CASE, rec, from_s=None, to_s=None, reason="incident 4711", actor="officer")
     package = _export(app, base / "export")
     segments = {
@@ -435,13 +437,17 @@ def test_tree_heads_carry_a_trusted_timestamp_from_a_real_tsa(
 
 
 def test_a_windowed_case_exports_its_window_only_and_verifies(
-    app_factory: Callable[..., Vigil], standard_clip: Path, ffmpeg: str, tmp_path: Path
+    app_factory: Callable[..., Vigil],
+    standard_recorded: tuple[Path, str],
+    ffmpeg: str,
+    tmp_path: Path,
 ) -> None:
     """A case that links 12-18 s of a recording discloses the segments of that window, never
     the original; vigil-verify proves it from the signed case link, and still names a whole
     link whose original has gone missing (issue 14: case windows limit exports too)."""
+    root, rec = standard_recorded
+    copy_data(root, tmp_path / "vigil")  # where app_factory's app lives
     app = app_factory()
-    rec = ingest_and_process(app, standard_clip)
     app.cases.link("CASE-WIN", rec, from_s=12.0, to_s=18.0, reason="the stop", actor="officer")
     package = export_case(
         app.catalog, app.store, app.ledger, "CASE-WIN", tmp_path / "export", actor="reviewer",

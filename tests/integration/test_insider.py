@@ -24,7 +24,7 @@ from integrity.export import export_case
 from integrity.match import MatchError, match_copy
 from integrity.timeline import case_timeline
 from integrity.verify import RecordingVerification
-from tests.helpers import ingest_and_process, object_path
+from tests.helpers import copy_data, ingest_and_process, object_path
 from transcode.samples import SampleSpec
 from workers.app import Vigil, build_app
 from workers.settings import Settings
@@ -45,14 +45,15 @@ class Store:
 @pytest.fixture(scope="module")
 def recorded(
     tmp_path_factory: pytest.TempPathFactory,
-    standard_clip: Path,
+    standard_recorded: tuple[Path, str],
     make_clip: Callable[[SampleSpec], Path],
 ) -> tuple[Path, str, str]:
-    """The data folder as the insider finds it, made once: each test works on its own copy."""
-    root = tmp_path_factory.mktemp("insider") / "vigil"
+    """The data folder as the insider finds it, made once (on a copy of the run's standard
+    recording): each test works on its own copy."""
+    root = copy_data(standard_recorded[0], tmp_path_factory.mktemp("insider") / "vigil")
+    rec = standard_recorded[1]
     app = build_app(Settings(data_dir=root))
     try:
-        rec = ingest_and_process(app, standard_clip)
         other = ingest_and_process(app, make_clip(OTHER), device="BC-0099")
         app.cases.link(CASE, rec, from_s=None, to_s=None, reason="incident 4711", actor="officer")
         app.ledger.checkpoint()  # as every CLI command does after writing events
@@ -66,7 +67,7 @@ def store(
     app_factory: Callable[..., Vigil], recorded: tuple[Path, str, str], tmp_path: Path
 ) -> Store:
     root, rec, other = recorded
-    shutil.copytree(root, tmp_path / "vigil", symlinks=True)  # where app_factory's app lives
+    copy_data(root, tmp_path / "vigil")  # where app_factory's app lives
     return Store(app_factory(), rec, other)
 
 

@@ -38,6 +38,7 @@ from ingest.live import LivePolicy, LiveRecorder, LiveResult, LiveSource
 from ingest.service import RecordingMetadata
 from integrity.timeline import case_timeline
 from interfaces.devservices.base import free_port
+from tests.helpers import listening
 from transcode.probe import probe
 from workers.app import Vigil
 
@@ -125,18 +126,6 @@ def start_recording(
     return pool.submit(
         recorder(app).record, source, metadata, actor="test", policy=policy, stop=stop
     )
-
-
-def listening(port: int) -> bool:
-    """Whether a socket listens on loopback ``port`` (read from the kernel's table: a test
-    connection would be the RTMP listener's one publisher)."""
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as fh:
-            for row in fh.read().splitlines()[1:]:
-                local, state = row.split()[1], row.split()[3]
-                if local.endswith(f":{port:04X}") and state == "0A":  # 0A: LISTEN
-                    return True
-    return False
 
 
 def push_camera(cameras: list[Camera], ffmpeg: str, url: str) -> Camera:

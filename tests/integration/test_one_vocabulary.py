@@ -23,7 +23,7 @@ from vigil_verify.verdicts import REPORT_KEYS, Finding, Verdict
 
 from integrity.export import export_case
 from tests import tamper
-from tests.helpers import VIGIL, ingest_and_process, object_path
+from tests.helpers import VIGIL, copy_data, object_path
 from workers.app import Vigil, build_app
 from workers.settings import Settings
 
@@ -41,10 +41,12 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, standard_clip: Path) -> Iterator[World]:
+def world(
+    tmp_path_factory: pytest.TempPathFactory, standard_recorded: tuple[Path, str]
+) -> Iterator[World]:
     base = tmp_path_factory.mktemp("one-vocabulary")
-    app = build_app(Settings(data_dir=base / "vigil"))
-    rec = ingest_and_process(app, standard_clip)
+    root, rec = standard_recorded
+    app = build_app(Settings(data_dir=copy_data(root, base / "vigil")))
     app.cases.link(CASE, rec, from_s=None, to_s=None, reason="incident 15", actor="officer")
     package = export_case(
         app.catalog, app.store, app.ledger, CASE, base / "export", actor="reviewer",

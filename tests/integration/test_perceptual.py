@@ -1,8 +1,8 @@
 """Outside copies compared with the catalogued recording: re-encodes match, edits are located.
 
 The recording is the standard 32 s clip (segments ~0-10, 10-20, 20-30, 30-32 s), ingested
-once for the module: every test only compares a copy with it (a match adds its event, nothing
-else).
+once for the run (``standard_recorded``; this module opens its own copy): every test only
+compares a copy with it (a match adds its event, nothing else).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from vigil_verify.compare import MatchReport
 
 from integrity.match import match_copy
-from tests.helpers import ingest_and_process
+from tests.helpers import copy_data
 from tests.tamper import cut_command, overlay_command, reencode_command, run
 from workers.app import Vigil, build_app
 from workers.settings import Settings
@@ -23,15 +23,18 @@ pytestmark = pytest.mark.ffmpeg
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vigil]:
-    vigil = build_app(Settings(data_dir=tmp_path_factory.mktemp("perceptual") / "vigil"))
+def app(
+    tmp_path_factory: pytest.TempPathFactory, standard_recorded: tuple[Path, str]
+) -> Iterator[Vigil]:
+    data = copy_data(standard_recorded[0], tmp_path_factory.mktemp("perceptual") / "vigil")
+    vigil = build_app(Settings(data_dir=data))
     yield vigil
     vigil.stop()
 
 
 @pytest.fixture(scope="module")
-def catalogued(app: Vigil, standard_clip: Path) -> str:
-    return ingest_and_process(app, standard_clip)
+def catalogued(standard_recorded: tuple[Path, str]) -> str:
+    return standard_recorded[1]
 
 
 def statuses(report: MatchReport) -> dict[int, str]:
@@ -93,7 +96,8 @@ def test_a_copy_missing_its_end_reports_the_missing_segment(
 ) -> None:
     short = tmp_path / "short.mp4"
     run([ffmpeg, "-hide_banner", "-nostdin", "-y", "-i", str(standard_clip), "-t", "19.5",
-         "-c:v", "libx264", "-crf", "20", "-c:a", "aac", str(short)])  # fmt: skip
+         "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-c:a", "aac",
+         str(short)])  # fmt: skip
     report = match_copy(app.catalog, app.tools, catalogued, short, actor="test")
     got = statuses(report)
     assert got[0] == "same"

@@ -4,7 +4,6 @@ catalogue → case review. Each test asserts what the catalogue and the store re
 from __future__ import annotations
 
 import itertools
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,33 +13,22 @@ from sqlalchemy import text
 from catalog.gaps import recording_gaps
 from ingest.errors import NotVideo
 from integrity.timeline import case_timeline
-from tests.helpers import ingest_and_process, metadata, object_path
+from tests.helpers import copy_data, ingest_and_process, metadata, object_path
 from tests.tamper import flip_byte, truncate_file
 from transcode.samples import SampleSpec
-from workers.app import Vigil, build_app
-from workers.settings import Settings
+from workers.app import Vigil
 
 pytestmark = pytest.mark.ffmpeg
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory, standard_clip: Path) -> tuple[Path, str]:
-    """The standard clip through the whole path once; each test gets its own copy of the data
-    folder (``standard``), so what one test changes no other sees."""
-    root = tmp_path_factory.mktemp("pipeline") / "vigil"
-    app = build_app(Settings(data_dir=root))
-    try:
-        return root, ingest_and_process(app, standard_clip)
-    finally:
-        app.stop()
-
-
 @pytest.fixture
 def standard(
-    app_factory: Callable[..., Vigil], recorded: tuple[Path, str], tmp_path: Path
+    app_factory: Callable[..., Vigil], standard_recorded: tuple[Path, str], tmp_path: Path
 ) -> tuple[Vigil, str]:
-    root, rec_id = recorded
-    shutil.copytree(root, tmp_path / "vigil", symlinks=True)  # where app_factory's app lives
+    """The standard clip through the whole path (once for the run: ``standard_recorded``); each
+    test gets its own copy of the data folder, so what one test changes no other sees."""
+    root, rec_id = standard_recorded
+    copy_data(root, tmp_path / "vigil")  # where app_factory's app lives
     return app_factory(), rec_id
 
 

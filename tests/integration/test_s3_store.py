@@ -49,7 +49,9 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedService
     try:
         yield service
     finally:
-        service.stop()
+        # Its data goes with the module: no graceful stop to wait for (~2 s, and now and then
+        # the 10 s grace of a weed that hangs after stopping its filer).
+        service.kill()
 
 
 def make_store(seaweed: SeaweedService, **kwargs: object) -> S3ObjectStore:

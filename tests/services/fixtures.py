@@ -166,4 +166,6 @@ def seaweed_service(services_dir: Path) -> Iterator[SeaweedService | ExternalS3]
     try:
         yield seaweed
     finally:
-        seaweed.stop()
+        # The session's data is thrown away: no graceful stop to wait for at the end of the
+        # run (~2 s, and now and then the 10 s grace of a weed that hangs stopping its filer).
+        seaweed.kill()
