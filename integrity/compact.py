@@ -7,7 +7,8 @@ segment file byte for byte (``integrity.segment_files``). Then, in order (a cras
 leaves a state the next run finishes, and nothing is lost):
 
 1. one ``segment.uncopied`` custody event listing the segments (index and SHA-256), written in
-   the same transaction that marks their rows ``kept = false``; a signed tree head follows;
+   the same transaction that marks their rows ``kept = false``; a signed tree head follows
+   (where this process cannot sign, the copies wait for a run after ``vigil ledger run`` has);
 2. each copy deleted, as the store allows it now.
 
 From step 1 on, ``vigil verify`` judges those segments by the original; a copy that is still
@@ -110,6 +111,8 @@ class Compactor:
             self.ledger.checkpoint()
         log = prove(self.ledger, self.ledger.public_key, [rec.id]).of(rec.id)
         signed = log.facts.segments
+        if not signed:
+            return CompactItem(rec.id, "kept", "no segment of it is in a signed tree head yet")
         pending = [s for _, s in sorted(signed.items()) if s.kept]
         if pending:
             ready = self._ready(rec, log)
@@ -134,7 +137,13 @@ class Compactor:
             self.catalog.set_segments_uncopied(rec.id, [s.index for s in pending], event, logged)
             if self.ledger.can_sign:
                 self.ledger.checkpoint()
-        leftover = [s for s in signed.values() if self._size(s.key) is not None]
+            signed = prove(self.ledger, self.ledger.public_key, [rec.id]).of(rec.id).facts.segments
+            if any(s.kept for s in signed.values()):  # no copy goes before the log says so
+                return CompactItem(
+                    rec.id, "to compact", "logged; its copies are deleted by a run after the"
+                    " event is in a signed tree head (vigil ledger run signs it)",
+                )  # fmt: skip
+        leftover = [s for s in signed.values() if not s.kept and self._size(s.key) is not None]
         if not leftover:
             return CompactItem(rec.id, "compacted", "no segment copy is stored")
         if not apply:

@@ -21,6 +21,7 @@ from vigil_verify.verdicts import Verdict
 import ingest.segmenting as segmenting
 from integrity.compact import Compactor, CompactReport
 from integrity.export import export_case
+from integrity.ledger import Ledger
 from store.base import Bucket, ObjectStore
 from tests import tamper
 from tests.helpers import ingest_and_process, object_path
@@ -241,3 +242,30 @@ def test_a_recording_logged_before_packets_were_signed_gets_them_logged_and_comp
     assert result.ok, result.problems  # the chain as it was signed; rows as the log says
     assert result.chain_break is None and not result.catalogue
     assert _exported_clean(app, rec, tmp_path / "export", ffmpeg)
+
+
+def test_where_this_process_cannot_sign_no_copy_goes_before_the_event_is_signed(
+    app: Vigil, prepared: tuple[Path, str]
+) -> None:
+    """Under Kafka the CLI holds the verifying key only and ``vigil ledger run`` signs: nothing
+    is done before the recording's events are signed, and the copies wait for a run after the
+    ``segment.uncopied`` event is too."""
+    rec = prepared[1]
+    reader = Ledger(
+        catalog=app.catalog, store=app.store, key=app.ledger.verifying,
+        work_dir=app.settings.work_dir,
+    )  # fmt: skip
+    assert not reader.can_sign
+    compactor = Compactor(
+        catalog=app.catalog, store=app.store, ledger=reader, segment_files=app.segment_files
+    )
+    unsigned = compactor.run(apply=True, actor="operator").items[0]
+    assert unsigned.state == "kept" and "signed tree head" in unsigned.detail
+    app.ledger.checkpoint()  # the signer's turn: the ingest's events
+    first = compactor.run(apply=True, actor="operator").items[0]
+    assert first.state == "to compact" and "signed tree head" in first.detail
+    assert len(_copies(app, rec)) == 3 and _uncopied_events(app, rec) == 1
+    app.ledger.checkpoint()  # the segment.uncopied event
+    second = compactor.run(apply=True, actor="operator").items[0]
+    assert second.state == "compacted" and _copies(app, rec) == []
+    assert _uncopied_events(app, rec) == 1
