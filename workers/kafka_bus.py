@@ -76,8 +76,38 @@ def ensure_topics(
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(wanted)
+            _wait_led(admin, [t.name for t in wanted], deadline)
     finally:
         admin.close()
+
+
+def has_leaders(described: object) -> bool:
+    """Whether a topic as ``KafkaAdminClient.describe_topics`` describes it (kafka-python 3:
+    ``partitions`` of ``{partition_index, leader_id, error_code...}``) has partitions, each with
+    a leader."""
+    if not isinstance(described, dict) or described.get("error_code", 0):
+        return False
+    partitions = described.get("partitions") or []
+    return bool(partitions) and all(
+        not p.get("error_code", 0) and p.get("leader_id", -1) >= 0 for p in partitions
+    )
+
+
+def _wait_led(admin: KafkaAdminClient, names: list[str], deadline: float) -> None:
+    """Until every new topic has a leader for each partition: a consumer that subscribes to a
+    topic the broker does not list yet is assigned nothing, and only sees the topic at its next
+    metadata refresh."""
+    while True:
+        try:
+            described = admin.describe_topics(names)
+        except KafkaError:
+            described = []
+        if len(described) == len(names) and all(has_leaders(d) for d in described):
+            return
+        if time.monotonic() > deadline:
+            logger.warning("topics %s: not every partition has a leader yet", ", ".join(names))
+            return
+        time.sleep(0.2)
 
 
 class KafkaPublisher:
@@ -231,6 +261,9 @@ class StageWorker:
             max_poll_interval_ms=30 * 60 * 1000,
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=max(self.session_timeout_ms // 4, 500),
+            # a topic created after the subscription (another process's ensure_topics) is seen,
+            # and partitions assigned, within seconds, not at the default 5-minute refresh
+            metadata_max_age_ms=10_000,
         )
         consumer.subscribe(self.topics, listener=_Assignments(self.stage, self.on_assigned))
         return consumer

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 import pytest
 from kafka.errors import KafkaTimeoutError
 
-from workers.kafka_bus import KafkaPublisher, RetryPolicy, StageWorker, dead_letter_topic
+from workers.kafka_bus import (
+    KafkaPublisher,
+    RetryPolicy,
+    StageWorker,
+    dead_letter_topic,
+    has_leaders,
+)
 from workers.messages import Message, OriginalStored, SegmentHashed, encode
 
 GOOD = OriginalStored(
@@ -129,3 +135,30 @@ def test_stopping_during_retries_abandons_the_record_uncommitted() -> None:
 @pytest.mark.parametrize(("attempt", "delay"), [(0, 0.5), (1, 1.0), (3, 4.0), (10, 10.0)])
 def test_backoff_doubles_up_to_its_cap(attempt: int, delay: float) -> None:
     assert RetryPolicy().delay(attempt) == delay
+
+
+def _partition(index: int, leader: int, error: int = 0) -> dict[str, object]:
+    """A partition as kafka-python 3's describe_topics gives it (read off a real broker)."""
+    return {"error_code": error, "partition_index": index, "leader_id": leader,
+            "leader_epoch": 0, "replica_nodes": [1], "isr_nodes": [1]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("described", "ready"),
+    [
+        ({"error_code": 0, "name": "t", "partitions": [_partition(0, 1), _partition(1, 1)]}, True),
+        ({"error_code": 3, "name": "t", "partitions": []}, False),  # unknown topic (yet)
+        ({"error_code": 0, "name": "t", "partitions": []}, False),
+        (
+            {"error_code": 0, "name": "t", "partitions": [_partition(0, 1), _partition(1, -1)]},
+            False,
+        ),
+        ({"error_code": 0, "name": "t", "partitions": [_partition(0, 1, error=5)]}, False),
+        ("not a description", False),
+    ],
+)
+def test_a_new_topic_is_ready_once_every_partition_has_a_leader(
+    described: object, ready: bool
+) -> None:
+    """``ensure_topics`` returns when consumers can be assigned the topics it made."""
+    assert has_leaders(described) is ready
