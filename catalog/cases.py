@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from catalog.copies import stored_segments
 from catalog.ids import require_case_id, require_reason, require_window
 from catalog.models import CaseLink, Recording
 from catalog.recovered import recovered_detail
@@ -30,12 +31,8 @@ class CaseService:
 
     def _objects(self, recording: Recording) -> list[tuple[Bucket, str]]:
         objects: list[tuple[Bucket, str]] = [("originals", recording.original_key)]
-        # a segment whose copy is not kept is held as its original is (issue 18); a copy that
-        # ``vigil storage compact`` could not delete yet is held (and released) as before
         objects += [
-            ("derived", s.key)
-            for s in self.catalog.segments(recording.id)
-            if s.kept or self.store.stat("derived", s.key) is not None
+            ("derived", s.key) for s in stored_segments(self.catalog, self.store, recording.id)
         ]
         if recording.playlist_key:
             objects.append(("derived", recording.playlist_key))

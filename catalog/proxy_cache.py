@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from catalog.models import Recording
+from catalog.models import CustodyEvent, Recording
 from catalog.repository import Catalog, Event
 from store.base import ObjectStore
 from store.errors import RetentionActive
@@ -61,27 +61,32 @@ class ProxyCache:
     def expire(self, now: datetime, *, actor: str, apply: bool) -> list[ProxyExpiry]:
         """Expire every proxy unused since ``now`` - the cache period (with ``apply``; else say
         which are due), and finish what an earlier run left."""
-        done = [
-            self._one(rec, now, actor, apply)
-            for rec in self.catalog.recordings()
-            if rec.proxy_playlist_key is not None
-        ]
-        if apply:
-            self._leftovers(now)
-        return [d for d in done if d is not None]
+        done: list[ProxyExpiry] = []
+        for rec in self.catalog.recordings():
+            if rec.playback != "proxy":
+                continue
+            events = self.catalog.events(recording_ids=[rec.id])
+            if apply:
+                self._leftovers(rec, events, now)
+            if rec.proxy_playlist_key is not None:
+                expired = self._one(rec, events, now, actor, apply)
+                done += [expired] if expired is not None else []
+        return done
 
-    def _last_use(self, rec: Recording) -> datetime:
-        """When its proxy was made or a file of it last viewed."""
-        used = [
+    def _one(
+        self,
+        rec: Recording,
+        events: Sequence[CustodyEvent],
+        now: datetime,
+        actor: str,
+        apply: bool,
+    ) -> ProxyExpiry | None:
+        used = [  # when its proxy was made, or a file of it last played
             e.at
-            for e in self.catalog.events(recording_ids=[rec.id])
-            if e.action == "proxy.stored"
-            or (e.action == "view" and "proxy-" in (e.reason or ""))  # a file of it played
+            for e in events
+            if e.action == "proxy.stored" or (e.action == "view" and "proxy-" in (e.reason or ""))
         ]
-        return max(used) if used else rec.received_at
-
-    def _one(self, rec: Recording, now: datetime, actor: str, apply: bool) -> ProxyExpiry | None:
-        since = self._last_use(rec)
+        since = max(used) if used else rec.received_at
         if since > now - self.keep:
             return None
         files = self.catalog.proxy_segments(rec.id)
@@ -118,20 +123,16 @@ class ProxyCache:
             except RetentionActive:
                 continue  # refused by the store (a hold set meanwhile): left as it is
 
-    def _leftovers(self, now: datetime) -> None:
-        """Files named by a ``proxy.expired`` event, still stored, that no proxy uses now."""
-        for rec in self.catalog.recordings():
-            events = [
-                e
-                for e in self.catalog.events(recording_ids=[rec.id])
-                if e.action == "proxy.expired"
-            ]
-            if not events:
-                continue
-            current = {f.key for f in self.catalog.proxy_segments(rec.id)}
-            current.add(rec.proxy_playlist_key or "")
-            for event in events:
-                detail = ProxyExpiredDetail.model_validate(json.loads(event.detail or "{}"))
-                keys = [detail.playlist_key, *(f.key for f in detail.files)]
-                stale = [k for k in keys if k not in current and self.store.stat("derived", k)]
-                self._delete(stale, now)
+    def _leftovers(self, rec: Recording, events: Sequence[CustodyEvent], now: datetime) -> None:
+        """Files named by a ``proxy.expired`` event of ``rec``, still stored, that its proxy
+        does not use now (a crash between the event and the deletions)."""
+        expired = [e for e in events if e.action == "proxy.expired"]
+        if not expired:
+            return
+        current = {f.key for f in self.catalog.proxy_segments(rec.id)}
+        current.add(rec.proxy_playlist_key or "")
+        for event in expired:
+            detail = ProxyExpiredDetail.model_validate(json.loads(event.detail or "{}"))
+            keys = [detail.playlist_key, *(f.key for f in detail.files)]
+            stale = [k for k in keys if k not in current and self.store.stat("derived", k)]
+            self._delete(stale, now)

@@ -37,6 +37,7 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, update
 from vigil_verify.errors import ErrorKind
 
+from catalog.copies import stored_segments
 from catalog.errors import CatalogError
 from catalog.models import CaseLink, Recording
 from catalog.recovered import recovered_detail
@@ -185,11 +186,8 @@ class RetentionService:
                 _Object("derived", recording.playlist_key, recording.playlist_sha256, None)
             )
         objects += [
-            # a segment with no copy kept (issue 18) has none, unless ``vigil storage compact``
-            # could not delete it yet: then that copy is retained and deleted as before
             _Object("derived", s.key, s.sha256, s.size)
-            for s in self.catalog.segments(recording.id)
-            if s.kept or self.store.stat("derived", s.key) is not None
+            for s in stored_segments(self.catalog, self.store, recording.id)
         ]
         recovered = recovered_detail(self.catalog, recording.id)
         if recovered is not None:  # deleted with the original it was recovered from

@@ -143,13 +143,14 @@ class Compactor:
                     rec.id, "to compact", "logged; its copies are deleted by a run after the"
                     " event is in a signed tree head (vigil ledger run signs it)",
                 )  # fmt: skip
-        leftover = [s for s in signed.values() if not s.kept and self._size(s.key) is not None]
+        sizes = {s.key: self._size(s.key) for s in signed.values() if not s.kept}
+        leftover = {key: size for key, size in sizes.items() if size is not None}
         if not leftover:
             return CompactItem(rec.id, "compacted", "no segment copy is stored")
         if not apply:
             return CompactItem(
                 rec.id, "to compact", f"{len(leftover)} copies left from an earlier run",
-                sum(self._size(s.key) or 0 for s in leftover),
+                sum(leftover.values()),
             )  # fmt: skip
         return self._delete(rec.id, leftover)
 
@@ -160,23 +161,22 @@ class Compactor:
         key = log.original_key or rec.original_key
         if log.facts.original_sha256 is None:
             return "no signed event gives the original's hash"
-        try:
-            with self.store.local_path("originals", key) as path:
-                sha, _size = sha256_file(path)
-        except ObjectMissing:
-            return "the original is not in the store"
-        if sha != log.facts.original_sha256:
-            return "the original is not the signed one: its segment copies are kept"
         altered = self._altered_copy(signed)
         if altered is not None:
             return altered
-        later: Ranges = {}
-        if not any(s.packets for s in signed.values()):  # logged before issue 18
+        try:
             with self.store.local_path("originals", key) as path:
-                found = copy_ranges(self.segment_files.tools, self.store, path, signed)
-            if isinstance(found, str):
-                return found
-            later = found
+                sha, _size = sha256_file(path)
+                if sha != log.facts.original_sha256:
+                    return "the original is not the signed one: its segment copies are kept"
+                later: Ranges | str = {}
+                if not any(s.packets for s in signed.values()):  # logged before issue 18
+                    later = copy_ranges(self.segment_files.tools, self.store, path, signed)
+        except ObjectMissing:
+            return "the original is not in the store"
+        if isinstance(later, str):
+            return later
+        if later:
             signed = {i: replace(s, packets=later[i]) for i, s in signed.items()}
         plan = plan_from_log(rec, key, signed)
         if plan is None:
@@ -212,14 +212,14 @@ class Compactor:
         stored = self.store.stat("derived", key)
         return stored.size if stored is not None else None
 
-    def _delete(self, rec_id: str, copies: Sequence[SignedSegment]) -> CompactItem:
+    def _delete(self, rec_id: str, copies: Mapping[str, int]) -> CompactItem:
+        """Delete the copies (key → size) the store lets go of now."""
         freed, retained = 0, []
-        for seg in copies:
-            size = self._size(seg.key) or 0
+        for key, size in copies.items():
             try:
-                self.store.delete_expired("derived", seg.key, self.now())
+                self.store.delete_expired("derived", key, self.now())
             except RetentionActive as exc:
-                retained.append(f"{seg.key}: {exc}")
+                retained.append(f"{key}: {exc}")
                 continue
             freed += size
         what = f"{len(copies) - len(retained)} segment copies deleted"

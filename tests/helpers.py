@@ -13,6 +13,7 @@ from pathlib import Path
 from catalog.models import Recording
 from catalog.repository import recording_id_for
 from ingest.service import RecordingMetadata
+from store.base import Bucket, ObjectStore
 from workers.app import Vigil
 
 VIGIL = (sys.executable, "-m", "interfaces.cli")
@@ -112,3 +113,30 @@ def listening(port: int) -> bool:
                 if local.endswith(f":{port:04X}") and state == "0A":  # 0A: LISTEN
                     return True
     return False
+
+
+def stored_bytes(app: Vigil) -> dict[str, int]:
+    """What the folder store holds, by bucket (its own files, not the catalogue's figures)."""
+    root = app.settings.data_dir / "objects"
+    return {
+        bucket: sum(p.stat().st_size for p in (root / bucket).rglob("*") if p.is_file())
+        for bucket in ("originals", "derived")
+    }
+
+
+class CrashingStore:
+    """A real store, except that the process 'dies' (``KeyboardInterrupt``) at its
+    ``after``-th deletion: what a crash between two deletions leaves."""
+
+    def __init__(self, real: ObjectStore, after: int = 0) -> None:
+        self.real = real
+        self.left = after
+
+    def delete_expired(self, bucket: Bucket, key: str, now: datetime) -> None:
+        if self.left == 0:
+            raise KeyboardInterrupt("crash")
+        self.left -= 1
+        self.real.delete_expired(bucket, key, now)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)

@@ -9,7 +9,6 @@ defaults, ingested once; each test works on its own copy of the data folder.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,8 +19,8 @@ import pytest
 
 from catalog.proxy_cache import ProxyCache
 from interfaces.api.app import create_api
-from store.base import Bucket, ObjectStore
-from tests.helpers import ingest_and_process
+from store.base import ObjectStore
+from tests.helpers import CrashingStore, copy_data, ingest_and_process, stored_bytes
 from tests.integration.test_api import SECRET, serve_api
 from transcode.samples import SampleSpec
 from workers.app import Vigil, build_app
@@ -52,7 +51,7 @@ def prepared(
 
 @pytest.fixture
 def app(prepared: tuple[Path, str], tmp_path: Path) -> Iterator[Vigil]:
-    mine = shutil.copytree(prepared[0], tmp_path / "vigil", symlinks=True)
+    mine = copy_data(prepared[0], tmp_path / "vigil")
     vigil = build_app(_settings(mine))
     yield vigil
     vigil.stop()
@@ -60,14 +59,6 @@ def app(prepared: tuple[Path, str], tmp_path: Path) -> Iterator[Vigil]:
 
 def _cache(app: Vigil, store: ObjectStore | None = None) -> ProxyCache:
     return ProxyCache(catalog=app.catalog, store=store or app.store, keep_days=2)
-
-
-def _stored(app: Vigil) -> dict[str, int]:
-    root = app.settings.data_dir / "objects"
-    return {
-        bucket: sum(p.stat().st_size for p in (root / bucket).rglob("*") if p.is_file())
-        for bucket in ("originals", "derived")
-    }
 
 
 def _proxy_keys(app: Vigil, rec: str) -> list[str]:
@@ -95,7 +86,7 @@ def test_a_proxy_used_within_the_period_is_kept_and_one_unused_expires(
     assert done.state == "expired" and _proxy_keys(app, rec) == []
     assert app.catalog.recording(rec).proxy_playlist_key is None
     assert app.catalog.proxy_segments(rec) == [] and _actions(app, rec, "proxy.expired") == 1
-    stored = _stored(app)
+    stored = stored_bytes(app)
     assert stored["derived"] < 0.02 * stored["originals"], stored  # the original alone, at rest
     assert app.verifier.verify_recording(rec, actor="auditor").ok  # no verdict reads a proxy
 
@@ -126,26 +117,13 @@ def test_playing_a_recording_whose_proxy_expired_makes_it_again(
     assert _actions(app, rec, "proxy.stored") == 2  # hashed and logged as the first
 
 
-class _CrashingStore:
-    """The real store, except that the process 'dies' at its first deletion."""
-
-    def __init__(self, real: ObjectStore) -> None:
-        self.real = real
-
-    def delete_expired(self, bucket: Bucket, key: str, now: datetime) -> None:
-        raise KeyboardInterrupt("crash")
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.real, name)
-
-
 def test_files_a_crash_left_after_the_event_are_deleted_by_the_next_run(
     app: Vigil, prepared: tuple[Path, str]
 ) -> None:
     rec = prepared[1]
     later = datetime.now(UTC) + LATER
     with pytest.raises(KeyboardInterrupt):
-        _cache(app, _CrashingStore(app.store)).expire(later, actor="ops", apply=True)  # type: ignore[arg-type]
+        _cache(app, CrashingStore(app.store)).expire(later, actor="ops", apply=True)  # type: ignore[arg-type]
     assert app.catalog.recording(rec).proxy_playlist_key is None and _proxy_keys(app, rec)
     assert _cache(app).expire(later, actor="ops", apply=True) == []  # nothing due: it is gone
     assert _proxy_keys(app, rec) == [] and _actions(app, rec, "proxy.expired") == 1

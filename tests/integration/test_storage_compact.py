@@ -9,7 +9,6 @@ test works on its own copy of the data folder.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,9 +21,9 @@ import ingest.segmenting as segmenting
 from integrity.compact import Compactor, CompactReport
 from integrity.export import export_case
 from integrity.ledger import Ledger
-from store.base import Bucket, ObjectStore
+from store.base import ObjectStore
 from tests import tamper
-from tests.helpers import ingest_and_process, object_path
+from tests.helpers import CrashingStore, copy_data, ingest_and_process, object_path
 from transcode.samples import SampleSpec
 from workers.app import Vigil, build_app
 from workers.settings import Settings
@@ -51,7 +50,7 @@ def prepared(
 @pytest.fixture
 def app(prepared: tuple[Path, str], tmp_path: Path) -> Iterator[Vigil]:
     folder, _rec = prepared
-    mine = shutil.copytree(folder, tmp_path / "vigil", symlinks=True)
+    mine = copy_data(folder, tmp_path / "vigil")
     vigil = build_app(Settings(data_dir=mine))
     yield vigil
     vigil.stop()
@@ -114,29 +113,12 @@ def test_apply_deletes_every_copy_after_the_signed_event_and_the_recording_still
     assert _exported_clean(app, rec, tmp_path / "export", ffmpeg)
 
 
-class _CrashingStore:
-    """The real store, except that the process 'dies' at its ``after``-th deletion."""
-
-    def __init__(self, real: ObjectStore, after: int) -> None:
-        self.real = real
-        self.left = after
-
-    def delete_expired(self, bucket: Bucket, key: str, now: datetime) -> None:
-        if self.left == 0:
-            raise KeyboardInterrupt("crash")
-        self.left -= 1
-        self.real.delete_expired(bucket, key, now)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.real, name)
-
-
 @pytest.mark.parametrize("after", [0, 1, 2])
 def test_a_crash_between_the_deletions_is_finished_by_the_next_run(
     app: Vigil, prepared: tuple[Path, str], after: int
 ) -> None:
     rec = prepared[1]
-    crashing = _CrashingStore(app.store, after)
+    crashing = CrashingStore(app.store, after)
     with pytest.raises(KeyboardInterrupt):
         _compact(app, apply=True, store=crashing)  # type: ignore[arg-type]
     assert len(_copies(app, rec)) == 3 - after and _uncopied_events(app, rec) == 1
@@ -181,7 +163,7 @@ def test_retention_ends_a_compacted_recording_whole(app: Vigil, prepared: tuple[
     and any copy compaction left behind."""
     rec = prepared[1]
     with pytest.raises(KeyboardInterrupt):
-        _compact(app, apply=True, store=_CrashingStore(app.store, 1))  # type: ignore[arg-type]
+        _compact(app, apply=True, store=CrashingStore(app.store, 1))  # type: ignore[arg-type]
     left = _copies(app, rec)
     assert len(left) == 2
     app.catalog.update_recording(rec, category="traffic")  # uncategorised footage is never due

@@ -29,7 +29,7 @@ from integrity.export import export_case
 from integrity.segment_files import SegmentFiles, SegmentNotReproduced, plan_from_rows
 from interfaces.api.app import create_api
 from tests import tamper
-from tests.helpers import ingest_and_process, object_path
+from tests.helpers import ingest_and_process, object_path, stored_bytes
 from tests.integration.test_api import SECRET, serve_api
 from transcode.samples import SampleSpec
 from workers.app import Vigil, build_app
@@ -67,15 +67,6 @@ def original(recorded: tuple[Vigil, str], tmp_path: Path) -> Iterator[Path]:
     yield stored
     shutil.copyfile(kept, stored)
     stored.chmod(0o444)
-
-
-def stored_bytes(app: Vigil) -> dict[str, int]:
-    """What the folder store holds, by bucket (its own files, not the catalogue's figures)."""
-    root = app.settings.data_dir / "objects"
-    return {
-        bucket: sum(p.stat().st_size for p in (root / bucket).rglob("*") if p.is_file())
-        for bucket in ("originals", "derived")
-    }
 
 
 def _signed(app: Vigil, rec: str) -> list[dict[str, object]]:
