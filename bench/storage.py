@@ -11,7 +11,9 @@ store then holds for the recording (``originals/`` and ``derived/``: segments, p
 review proxy, GPS...) is summed and divided by the original's size.
 
 Both forms: ``VIGIL_SEGMENT_COPIES=keep`` (every segment's copy stored) and ``derive`` (no copy
-that the original makes again; each segment cut again when read).
+that the original makes again; each segment cut again when read). And a live recording: the
+MPEG-TS clip pulled as a camera's stream by the live recorder (one session), whose original
+is its segments as received.
 
 Custody speed: the same H.264/AAC MP4 put on record (``CustodyPath.segment``: probe, cut,
 SHA-256, keyframes, store, chain, catalogue) with copies and no packet pass (before this issue),
@@ -41,6 +43,7 @@ if str(ROOT) not in sys.path:
 import ingest.segmenting as segmenting  # noqa: E402
 from bench.pipeline import environment_lines  # noqa: E402
 from catalog.proxy_cache import ProxyCache  # noqa: E402
+from ingest.live import LiveSource  # noqa: E402
 from ingest.service import RecordingMetadata  # noqa: E402
 from transcode.ffmpeg import find_ffmpeg  # noqa: E402
 from transcode.samples import SampleSpec, make_sample  # noqa: E402
@@ -55,6 +58,9 @@ RESULTS = ROOT / "bench" / "results"
 class Kind:
     name: str
     spec: SampleSpec
+
+
+LIVE = "H.264/AAC live stream 720p (recorded live)"
 
 
 def kinds(seconds: float) -> list[Kind]:
@@ -86,6 +92,18 @@ def stored_ratio(app: Vigil, path: Path) -> tuple[int, int, float]:
     if days is not None:
         cache = ProxyCache(catalog=app.catalog, store=app.store, keep_days=days)
         cache.expire(datetime.now(UTC) + timedelta(days=days + 1), actor="bench", apply=True)
+    root = app.settings.store_root
+    original = sum(f.stat().st_size for f in (root / "originals" / rec).rglob("*") if f.is_file())
+    derived = sum(f.stat().st_size for f in (root / "derived" / rec).rglob("*") if f.is_file())
+    return original, derived, (original + derived) / original
+
+
+def live_ratio(app: Vigil, path: Path) -> tuple[int, int, float]:
+    """As ``stored_ratio``, for ``path`` recorded as a live stream (pulled as the camera's
+    MPEG-TS; one session) rather than uploaded: its original is the segments as received."""
+    meta = RecordingMetadata(device_id="BENCH-18-LIVE", original_name="live.ts")
+    rec = app.live_recorder().record(LiveSource(str(path)), meta, actor="bench").recording_id
+    app.run_pipeline()
     root = app.settings.store_root
     original = sum(f.stat().st_size for f in (root / "originals" / rec).rglob("*") if f.is_file())
     derived = sum(f.stat().st_size for f in (root / "derived" / rec).rglob("*") if f.is_file())
@@ -168,6 +186,17 @@ def main(argv: list[str] | None = None) -> int:
                     app.stop()
                 lines.append(
                     f"  {kind.name:<52} original {original / 1e6:7.1f} MB, derived"
+                    f" {derived / 1e6:7.1f} MB: {ratio:.2f}x"
+                )
+            if cache is None:  # a live recording has no proxy
+                folder = Path(tmp) / f"ratio-{copies}-live"
+                app = build_app(Settings(data_dir=folder, segment_copies=copies))
+                try:
+                    original, derived, ratio = live_ratio(app, found[1][1])
+                finally:
+                    app.stop()
+                lines.append(
+                    f"  {LIVE:<52} original {original / 1e6:7.1f} MB, derived"
                     f" {derived / 1e6:7.1f} MB: {ratio:.2f}x"
                 )
         mp4 = found[0][1]

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from vigil_verify.packets import PacketRange, ranges_digest
+from vigil_verify.packets import PacketRange, SourceBytes, ranges_digest
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -143,6 +143,9 @@ class Segment(Base):
     # False: no copy is stored; the file is cut again from the original when wanted, checked
     # against ``sha256`` (``integrity.segment_files``, issue 18)
     kept: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # JSON {offset, size, sha256, shift_s}: a live segment's bytes in the original, as its
+    # ``segment.stored`` event signs them (None: cut from the original, or logged before)
+    source: Mapped[str | None] = mapped_column(Text)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     verify_status: Mapped[str | None] = mapped_column(String(32))
 
@@ -162,6 +165,20 @@ class Segment(Base):
         except (ValueError, TypeError, KeyError):
             return "unreadable"
         return ranges_digest(ranges) if ranges else None
+
+    @property
+    def source_bytes(self) -> SourceBytes | None:
+        """Its bytes in the original as this row has them (the signed ones are in the log)."""
+        return SourceBytes(**json.loads(self.source)) if self.source else None
+
+    @property
+    def source_shown(self) -> str | None:
+        """Its bytes in the original, as the rows check compares them (a value that cannot
+        be read is named as such, never raised: rows are not trusted)."""
+        try:
+            return shown_source(self.source_bytes)
+        except (ValueError, TypeError, KeyError):
+            return "unreadable"
 
 
 class ProxySegment(Base):
@@ -331,3 +348,10 @@ class Upload(Base):
     recording_id: Mapped[str | None] = mapped_column(String(32))
     sha256: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+def shown_source(source: SourceBytes | None) -> str | None:
+    """A segment's bytes in the original in one comparable line (None: none)."""
+    if source is None:
+        return None
+    return f"{source.offset}+{source.size} sha256 {source.sha256} shift {source.shift_s:.6f}"

@@ -16,7 +16,7 @@ from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel
 from vigil_verify.chain import ChainEntry, link
-from vigil_verify.packets import PacketRange, ranges_digest
+from vigil_verify.packets import PacketRange, SourceBytes, ranges_digest
 
 from catalog.clock import wall_clock
 from catalog.gaps import recording_tolerance_s
@@ -80,6 +80,9 @@ class SegmentStoredDetail(BaseModel):
     # False: no copy is stored; ``sha256`` is of the file custody cut, which the same cut of
     # the original makes again (``integrity.segment_files``, issue 18)
     kept: bool = True
+    # a live segment's bytes in the original (issue 18): the original is the segments as
+    # received, one after the other, so this range names a change to it down to its segment
+    source: SourceBytes | None = None
 
 
 def record_probe(catalog: Catalog, recording_id: str, probed: ProbeResult, **also: object) -> None:
@@ -170,13 +173,18 @@ class SegmentWriter:
         self.phash_fps = phash_fps
         self.gap_tolerance_frames = gap_tolerance_frames
 
-    def put(self, recording: Recording, produced: SegmentFile, *, keep: bool = True) -> StoredFile:
+    def put(
+        self, recording: Recording, produced: SegmentFile, *, keep: bool = True, retain: bool = True
+    ) -> StoredFile:
         """Hash the segment file and store it write-once (no catalogue row yet); with
-        ``keep`` False, only hash it: its key is where a copy would be."""
+        ``keep`` False, only hash it: its key is where a copy would be; with ``retain`` False,
+        store it without retention (a live segment's copy until the original holds it)."""
         sha, size = sha256_file(produced.path)
         key = f"{recording.id}/seg-{produced.index:05d}-{sha[:12]}{produced.path.suffix}"
         if keep:
-            self.store.put_file("derived", key, produced.path, sha, category=recording.category)
+            self.store.put_file(
+                "derived", key, produced.path, sha, category=recording.category, retain=retain
+            )
         return StoredFile(key, sha, size, keep)
 
     def add(
@@ -190,6 +198,7 @@ class SegmentWriter:
         keyframes: Sequence[KeyframeHash] = (),
         stored: StoredFile | None = None,
         packets: Sequence[PacketRange] = (),
+        source: SourceBytes | None = None,
     ) -> Segment:
         """Store and catalogue one segment; ``origin`` is the source time of the timeline's
         zero, ``previous`` the chain link before it. Idempotent.
@@ -197,7 +206,8 @@ class SegmentWriter:
         ``keyframes`` are the segment's keyframe hashes, made by the caller (from the whole
         original in one decode, or with a live segment's probe). ``stored`` is what ``put``
         returned when the caller stored the file ahead (while the keyframes still decode).
-        ``packets``: its packet ranges in the original (none for a live stream's segment).
+        ``packets``: its packet ranges in the original (none for a live stream's segment);
+        ``source``: a live segment's bytes in the original.
         """
         if produced.index == 0:
             self.catalog.update_recording(recording.id, origin_s=origin, phash_fps=self.phash_fps)
@@ -224,6 +234,7 @@ class SegmentWriter:
             keyframes=list(keyframes),
             packets=list(packets),
             kept=kept,
+            source=source,
         )
         row = self.catalog.add_segment(
             Segment(
@@ -241,6 +252,7 @@ class SegmentWriter:
                 keyframes=json.dumps([k.model_dump() for k in detail.keyframes]),
                 packets=json.dumps([asdict(r) for r in packets]) if packets else None,
                 kept=kept,
+                source=json.dumps(asdict(source)) if source is not None else None,
             ),
             Event("segment.stored", SYSTEM_ACTOR, recording.id, detail=detail),
         )

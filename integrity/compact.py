@@ -170,7 +170,7 @@ class Compactor:
                 if sha != log.facts.original_sha256:
                     return "the original is not the signed one: its segment copies are kept"
                 later: Ranges | str = {}
-                if not any(s.packets for s in signed.values()):  # logged before issue 18
+                if not any(s.packets or s.source for s in signed.values()):  # before issue 18
                     later = copy_ranges(self.segment_files.tools, self.store, path, signed)
         except ObjectMissing:
             return "the original is not in the store"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from vigil_verify.verdicts import Verdict
 
-from catalog.models import Recording, Segment
+from catalog.models import Recording, Segment, shown_source
 from integrity.logfacts import ProvedRecording
 
 _TIME_SLACK = 1e-6
@@ -92,6 +92,7 @@ def recording_row_findings(
             ("chain link", row.chain, signed.chain),
             ("packet ranges digest", row.packets_digest, signed.packets_digest),
             ("copy kept", row.kept, signed.kept),
+            ("bytes in the original", row.source_shown, shown_source(signed.source)),
             # a blob the log signed and the row lost is named as much as one rewritten
             ("per-frame hashes sha256", _sha256(row.phash), signed.phash_sha256),
             ("audio fingerprints sha256", _sha256(row.audio), signed.audio_sha256),

@@ -9,6 +9,10 @@ playing segment after segment, the perceptual stage taking them one by one). The
 evidence: it is made from the original, checked against the log, and may be removed at any
 time. Each read gets its own hard link to the file, so an eviction never pulls a file from
 under a reader.
+
+A live recording's original is its segments as received, one after the other: its segments are
+not cut again but read back from their signed byte ranges in it (``SourceBytes``), a later
+session's retimed by its signed shift as when it was recorded.
 """
 
 from __future__ import annotations
@@ -27,13 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vigil_verify.ledger import SignedSegment
+from vigil_verify.packets import SourceBytes
 
 from catalog.models import Recording, Segment
 from integrity.errors import ProofError
 from store.base import ObjectStore, sha256_file
-from transcode.commands import SegmentContainer
+from transcode.commands import SegmentContainer, retime_command
 from transcode.errors import TranscodeError
-from transcode.ffmpeg import Tools
+from transcode.ffmpeg import FfmpegFailed, Tools
 from transcode.segmenter import derive_segments
 
 logger = logging.getLogger(__name__)
@@ -66,12 +71,16 @@ class CutPlan:
     audio: bool
     video: bool
     files: Mapping[int, SegmentFile]
+    # a live recording's: each segment's bytes in the original (then no cut is made: the
+    # segment is those bytes, retimed by their shift)
+    sources: Mapping[int, SourceBytes] | None = None
 
     @property
     def digest(self) -> str:
         """Names this cut: the same recording with other files is another folder."""
         text = "|".join(f"{i}:{f.sha256}" for i, f in sorted(self.files.items()))
-        return hashlib.sha256(f"{self.cuts}|{text}".encode()).hexdigest()[:16]
+        more = "|".join(f"{i}:{s}" for i, s in sorted((self.sources or {}).items()))
+        return hashlib.sha256(f"{self.cuts}|{text}|{more}".encode()).hexdigest()[:16]
 
 
 def _plan(
@@ -79,7 +88,15 @@ def _plan(
     original_key: str,
     files: Sequence[SegmentFile],
     firsts: Sequence[int | None],
+    sources: Sequence[SourceBytes | None] = (),
 ) -> CutPlan | None:
+    if files and sources and all(s is not None for s in sources):
+        return CutPlan(
+            recording_id=recording.id, original_key=original_key, container="mpegts", cuts=(),
+            audio=bool(recording.audio_tracks), video=recording.video_codec is not None,
+            files={f.index: f for f in files},
+            sources={f.index: s for f, s in zip(files, sources, strict=True) if s is not None},
+        )  # fmt: skip
     if not files or any(f is None for f in firsts[1:]):
         return None
     container = CONTAINERS.get(Path(files[0].key).suffix.lower())
@@ -102,7 +119,16 @@ def plan_from_rows(recording: Recording, rows: Sequence[Segment]) -> CutPlan | N
     ordered = sorted(rows, key=lambda s: s.index)
     files = [SegmentFile(s.index, s.key, s.sha256, s.kept) for s in ordered]
     firsts = [r[0].first if (r := s.packet_ranges) else None for s in ordered]
-    return _plan(recording, recording.original_key, files, firsts)
+    return _plan(recording, recording.original_key, files, firsts, [_source(s) for s in ordered])
+
+
+def _source(row: Segment) -> SourceBytes | None:
+    """The row's bytes in the original; None when it has none it can say (what is read is
+    checked against the signed SHA-256 all the same)."""
+    try:
+        return row.source_bytes
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def plan_from_log(
@@ -112,7 +138,7 @@ def plan_from_log(
     ordered = [signed[i] for i in sorted(signed)]
     files = [SegmentFile(s.index, s.key, s.sha256, s.kept) for s in ordered]
     firsts = [s.packets[0].first if s.packets else None for s in ordered]
-    return _plan(recording, original_key, files, firsts)
+    return _plan(recording, original_key, files, firsts, [s.source for s in ordered])
 
 
 class SegmentFiles:
@@ -189,11 +215,14 @@ class SegmentFiles:
     def _cut_into(self, plan: CutPlan, work: Path) -> None:
         with self.store.local_path("originals", plan.original_key) as original:
             try:
-                made = derive_segments(
-                    self.tools.runner, self.tools.ffmpeg, original, work / "cut",
-                    container=plan.container, cuts=plan.cuts, audio=plan.audio,
-                    video=plan.video, timeout_s=self.tools.timeout_s,
-                )  # fmt: skip
+                if plan.sources is not None:
+                    made = self._slice(original, plan.sources, work / "cut")
+                else:
+                    made = derive_segments(
+                        self.tools.runner, self.tools.ffmpeg, original, work / "cut",
+                        container=plan.container, cuts=plan.cuts, audio=plan.audio,
+                        video=plan.video, timeout_s=self.tools.timeout_s,
+                    )  # fmt: skip
             except TranscodeError as exc:
                 raise SegmentNotReproduced(
                     f"{plan.recording_id}: its segments could not be cut again from the"
@@ -218,6 +247,38 @@ class SegmentFiles:
         shutil.rmtree(work / "cut", ignore_errors=True)
         (work / REFUSED).write_text(json.dumps(refused))
         (work / DONE).touch()
+
+    def _slice(
+        self, original: Path, sources: Mapping[int, SourceBytes], folder: Path
+    ) -> list[Path]:
+        """A live recording's segments: each its bytes in the original, retimed by its shift
+        (the same ``retime_command`` that made the signed file). A range the original does
+        not hold makes an empty file (refused as not the signed segment)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        made = []
+        with original.open("rb") as fh:
+            for index, source in sorted(sources.items()):
+                raw = folder / f"raw-{index:05d}.ts"
+                fh.seek(source.offset)
+                with raw.open("wb") as out:
+                    left = source.size
+                    while left and (block := fh.read(min(left, 1 << 20))):
+                        out.write(block)
+                        left -= len(block)
+                if source.shift_s == 0.0 or raw.stat().st_size < source.size:
+                    made.append(raw)
+                    continue
+                retimed = folder / f"seg-{index:05d}.ts"
+                try:
+                    self.tools.runner.run(
+                        retime_command(self.tools.ffmpeg, raw, retimed, shift_s=source.shift_s),
+                        timeout_s=self.tools.timeout_s,
+                    )
+                except FfmpegFailed:
+                    retimed.write_bytes(b"")  # refused below, the others still served
+                raw.unlink()
+                made.append(retimed)
+        return made
 
     def _evict(self, keep: Path) -> None:
         """Remove all but the ``keep_recordings`` most recently used cuts, and any unused for

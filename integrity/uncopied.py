@@ -1,6 +1,7 @@
 """The verdict on a segment whose copy is not kept (issue 18): it is the original's packets in
 its range, cut again whenever it is wanted, so it is judged by what the original's packets say
-of it (``vigil_verify.original.judge_packets``), not by a file of its own."""
+of it (``vigil_verify.original.judge_packets``), not by a file of its own; a live segment by its
+signed bytes in the original (``judge_bytes``)."""
 
 from __future__ import annotations
 
@@ -47,17 +48,15 @@ def uncopied_finding(recording_id: str, signed: SignedSegment, original: FromOri
             Verdict.UNVERIFIABLE,
             f"the original it is cut from is {whole.kind}, and its packets there could not be read",
         )
-    streams = ", ".join(str(s) for s in said.streams)
+    what = "bytes" if signed.source is not None else "packets"  # a live segment: its bytes
+    streams = f" (stream {', '.join(str(s) for s in said.streams)})" if said.streams else ""
     if said.same:
         return found(
             Verdict.INTACT,
-            "its packets in the original are as signed (the original changed elsewhere)",
+            f"its {what} in the original are as signed (the original changed elsewhere)",
         )
     if said.status == "short":
-        return found(
-            Verdict.TRUNCATED, f"the original ends before its signed packets do (stream {streams})"
-        )
+        return found(Verdict.TRUNCATED, f"the original ends before its signed {what} do{streams}")
     return found(
-        Verdict.BYTES_ALTERED,
-        f"its packets in the original differ from the signed ones (stream {streams})",
+        Verdict.BYTES_ALTERED, f"its {what} in the original differ from the signed ones{streams}"
     )

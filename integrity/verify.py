@@ -37,7 +37,7 @@ from vigil_verify.checkpoint import Checkpoint
 from vigil_verify.compare import Thresholds, compare_segment
 from vigil_verify.footage import stand_in_hashes
 from vigil_verify.ledger import SignedSegment
-from vigil_verify.original import judge_packets
+from vigil_verify.original import judge_bytes, judge_packets
 from vigil_verify.packets import RangeFinding
 from vigil_verify.recovered import recovered_finding
 from vigil_verify.verdicts import Finding, Verdict
@@ -227,15 +227,22 @@ class Verifier:
         by_bytes = original_finding(
             rec.id, sha, size, signed.original_sha256, signed.original_size, key
         )
-        if by_bytes.clean or not any(s.packets for s in signed.segments.values()):
+        if by_bytes.clean:
             return by_bytes, None
-        try:  # where in the footage the change is, by its signed packets (issue 18)
+        sourced = any(s.source is not None for s in signed.segments.values())
+        if not sourced and not any(s.packets for s in signed.segments.values()):
+            return by_bytes, None
+        try:  # where in the footage the change is, by its signed ranges (issue 18)
             with self.store.local_path("originals", key) as path:
+                if sourced:  # a live original: its segments' byte ranges
+                    return judge_bytes(path, signed.segments, by_bytes)
                 return judge_packets(
                     tools_run(self.tools), self.tools.ffmpeg, path, signed.segments, by_bytes
                 )
         except (TranscodeError, ObjectMissing) as exc:
             return replace(by_bytes, detail=f"{by_bytes.detail}; packets not read ({exc})"), None
+        except OSError as exc:  # named without the server's path
+            return replace(by_bytes, detail=f"{by_bytes.detail}; not read ({exc.strerror})"), None
 
     def _check_recovered(self, log: ProvedRecording) -> Finding | None:
         """The recovered stream against its signed link to the original (issue 17)."""

@@ -339,29 +339,31 @@ def keyframes_command(ffmpeg: str, source: Path, *, side: int = 64, rotation: in
     ]  # fmt: skip
 
 
-def _live_outputs(out_dir: Path, segment_s: float, original: Path) -> list[str]:
-    maps = ["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"]
+LIVE_SEGMENT_PATTERN = "seg-%05d.ts"
+LIVE_SEGMENT_GLOB = "seg-?????.ts"
+"""A live session's segment files, in the order ffmpeg writes them (and to find them)."""
+
+
+def _live_outputs(out_dir: Path, segment_s: float) -> list[str]:
     return [
-        *maps, "-f", "segment", "-segment_time", f"{segment_s:g}",
+        "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-f", "segment",
+        "-segment_time", f"{segment_s:g}",
         "-segment_format", "mpegts", "-muxdelay", "0", "-muxpreload", "0",
         "-segment_list", str(out_dir / "segments.csv"), "-segment_list_type", "csv",
-        "-reset_timestamps", "0", "-y", str(out_dir / "seg-%05d.ts"),
-        *maps, "-f", "mpegts", "-muxdelay", "0", "-muxpreload", "0", "-y", str(original),
+        "-reset_timestamps", "0", "-y", str(out_dir / LIVE_SEGMENT_PATTERN),
     ]  # fmt: skip
 
 
-def live_command(
-    ffmpeg: str, source: str, out_dir: Path, *, segment_s: float, original: Path
-) -> list[str]:
-    """Record a live stream: MPEG-TS segments as it goes, and the stream as received.
+def live_command(ffmpeg: str, source: str, out_dir: Path, *, segment_s: float) -> list[str]:
+    """Record a live stream: MPEG-TS segments as it goes, the stream as received.
 
-    One input, two outputs, both stream copies on the stream's own timestamps: ~``segment_s``
-    segments cut on keyframes (each listed in ``segments.csv`` when it closes, which is when
-    it may be stored), and ``original`` (the evidence as it arrived).
+    A stream copy on the stream's own timestamps into ~``segment_s`` segments cut on
+    keyframes (each listed in ``segments.csv`` when it closes, which is when it may be
+    stored). Every packet goes into exactly one segment, so the segments one after the other
+    are the stream as received: the recording's original is made of them (issue 18: each
+    packet is written once).
     """
-    return [
-        ffmpeg, *BASE, "-copyts", "-i", source, *_live_outputs(out_dir, segment_s, original)
-    ]  # fmt: skip
+    return [ffmpeg, *BASE, "-copyts", "-i", source, *_live_outputs(out_dir, segment_s)]
 
 
 LIVE_ARRIVALS = ["-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-flush_packets", "1", "pipe:1"]
@@ -379,7 +381,6 @@ def live_pull_command(
     out_dir: Path,
     *,
     segment_s: float,
-    original: Path,
     io_timeout_s: float,
     rtsp_transport: str = "tcp",
 ) -> list[str]:
@@ -410,7 +411,7 @@ def live_pull_command(
         options = ["-rw_timeout", timeout]
     return [
         ffmpeg, *BASE, *options, "-copyts", "-i", url,
-        *_live_outputs(out_dir, segment_s, original), *LIVE_ARRIVALS,
+        *_live_outputs(out_dir, segment_s), *LIVE_ARRIVALS,
     ]  # fmt: skip
 
 
@@ -420,7 +421,6 @@ def live_listen_command(
     out_dir: Path,
     *,
     segment_s: float,
-    original: Path,
     io_timeout_s: float,
     wait_s: float | None,
 ) -> list[str]:
@@ -443,7 +443,7 @@ def live_listen_command(
     wait = ["-timeout", str(max(1, math.ceil(wait_s)))] if wait_s is not None else []
     return [
         ffmpeg, *BASE, "-rw_timeout", _microseconds(io_timeout_s), "-listen", "1", *wait,
-        "-copyts", "-i", url, *_live_outputs(out_dir, segment_s, original), *LIVE_ARRIVALS,
+        "-copyts", "-i", url, *_live_outputs(out_dir, segment_s), *LIVE_ARRIVALS,
     ]  # fmt: skip
 
 

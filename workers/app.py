@@ -219,6 +219,7 @@ class Vigil:
             listener=BusListener(self.publish, after_publish),
             work_dir=self.settings.work_dir,
             segment_s=self.settings.segment_seconds if segment_s is None else segment_s,
+            keep_copies=self.settings.segment_copies == "keep",
         )
 
     def worm_checkpoints(self) -> list[str]:
@@ -386,7 +387,7 @@ def build_app(
     segment_files = make_segment_files(settings, store, tools)
     stages = make_stages(
         settings, catalog=catalog, store=store, tools=tools, segment_files=segment_files,
-        progress=progress, metrics=metrics,
+        progress=progress, metrics=metrics, ledger=ledger,
     )  # fmt: skip
     if messaging.bus is not None:
         for stage, inputs in STAGE_INPUTS.items():

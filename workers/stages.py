@@ -377,10 +377,14 @@ class FinaliseStage:
         catalog: Catalog,
         gap_counter: Callable[[str], int],
         metrics: Metrics | None = None,
+        on_complete: Callable[[str], object] | None = None,
     ) -> None:
+        """``on_complete``: told of each recording made complete (a live recording's copies
+        go then, ``workers.wiring``); its failure is logged, the recording stays complete."""
         self.catalog = catalog
         self.gap_counter = gap_counter
         self.metrics = metrics if metrics is not None else Metrics()
+        self.on_complete = on_complete
 
     def __call__(self, message: Message) -> Sequence[Message]:
         assert isinstance(message, RecordingSegmented | SegmentHashed | ProxyStored)
@@ -404,6 +408,11 @@ class FinaliseStage:
             delay = upload_delay_s(recording)
             if delay is not None and delay > LATE_UPLOAD_S:
                 self.metrics.late_uploads.inc()
+            if self.on_complete is not None:
+                try:
+                    self.on_complete(recording.id)
+                except Exception:  # `vigil storage compact` does it later
+                    logger.exception("%s: complete; its copies were not compacted", recording.id)
             return [RecordingCatalogued(recording_id=recording.id)]
         return []
 

@@ -4,13 +4,16 @@ finalise; the package builder)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from catalog.exports import Builder
 from catalog.gaps import recording_gaps
-from catalog.repository import Catalog
+from catalog.repository import SYSTEM_ACTOR, Catalog
 from ingest.segmenting import CustodyPath, Progress
 from integrity.clips import ClipExporter
+from integrity.compact import Compactor
 from integrity.export import export_case
 from integrity.ledger import Ledger, worm_checkpoint_keys
 from integrity.segment_files import SegmentFiles
@@ -20,6 +23,8 @@ from workers.bus import Handler
 from workers.metrics import Metrics
 from workers.settings import Settings
 from workers.stages import FinaliseStage, PerceptualStage, SegmentStage, TranscodeStage
+
+logger = logging.getLogger(__name__)
 
 
 def make_segment_files(settings: Settings, store: ObjectStore, tools: Tools) -> SegmentFiles:
@@ -36,6 +41,7 @@ def make_stages(
     segment_files: SegmentFiles,
     progress: Progress,
     metrics: Metrics,
+    ledger: Ledger,
 ) -> dict[str, Handler]:
     """The stage handlers, by stage name (``STAGE_INPUTS`` says what each consumes)."""
 
@@ -45,6 +51,11 @@ def make_stages(
             recording_gaps(rec, catalog.segments(rec.id), settings.continuity_tolerance_frames)
         )
 
+    on_complete = (
+        live_compactor(catalog, store, ledger, segment_files)
+        if settings.segment_copies == "derive"
+        else None
+    )
     return {
         "segment": SegmentStage(
             custody=CustodyPath(
@@ -80,8 +91,29 @@ def make_stages(
             metrics=metrics,
             cache=settings.proxy_cache_days is not None,
         ),
-        "finalise": FinaliseStage(catalog=catalog, gap_counter=gap_count, metrics=metrics),
+        "finalise": FinaliseStage(
+            catalog=catalog, gap_counter=gap_count, metrics=metrics, on_complete=on_complete
+        ),
     }
+
+
+def live_compactor(
+    catalog: Catalog, store: ObjectStore, ledger: Ledger, files: SegmentFiles
+) -> Callable[[str], None]:
+    """Without copies (``derive``), a live recording's copies, stored without retention
+    while it recorded, go once it is complete: its original holds their bytes
+    (``integrity.compact``; where this process cannot sign, a later ``vigil storage
+    compact`` deletes them)."""
+    compactor = Compactor(catalog=catalog, store=store, ledger=ledger, segment_files=files)
+
+    def compact(recording_id: str) -> None:
+        if any(s.kept and s.source for s in catalog.segments(recording_id)):
+            (item,) = compactor.run(
+                apply=True, actor=SYSTEM_ACTOR, recording_ids=[recording_id]
+            ).items
+            logger.info("%s: %s: %s", recording_id, item.state, item.detail)
+
+    return compact
 
 
 def make_export_builder(

@@ -51,10 +51,13 @@ next listen (about 0.1-0.2 s) a publisher is refused and must retry.
 
 Every disconnect and reconnect is a custody event (``live.disconnected``,
 ``live.reconnected``), and so is the end of the recording (``live.ended``, with why). The
-original is the stream as received: each session's MPEG-TS appended in order to one
-``original.ts`` (a concatenation of MPEG-TS streams is an MPEG-TS stream; ffmpeg reads every
-packet of it, its timestamps starting over at each session). It is stored when the recording
-ends, with its hash.
+original is the stream as received: every session's segment files, as ffmpeg wrote them,
+appended in order to one ``original.ts`` (a concatenation of MPEG-TS streams is an MPEG-TS
+stream; ffmpeg reads every packet of it, its timestamps starting over at each session). ffmpeg
+writes each packet once, into its segment; each ``segment.stored`` event signs where the
+segment's bytes are in the original (``source``), so a change to the original is named down to
+its segment, and a segment whose copy is not kept is read back from those bytes (issue 18). It
+is stored when the recording ends, with its hash.
 
 The chain cannot start from the original's hash (it is complete only at the end), so a live
 recording's chain starts from an anchor fixed when recording begins; the original's hash is

@@ -2,8 +2,8 @@
 one after another, and stamps each video packet ffmpeg reports with the server's monotonic
 clock as it reads it.
 
-Each ffmpeg run (an ``Attempt``) writes its MPEG-TS segments and the stream as received
-(``original.ts``) into its own directory, and one ``framecrc`` line per video packet on stdout
+Each ffmpeg run (an ``Attempt``) writes its MPEG-TS segments (every packet in one of them: the
+stream as received) into its own directory, and one ``framecrc`` line per video packet on stdout
 (flushed per packet). The receiver ends a run early when the recording must end (the caller's
 stop, the storing side failing, ``LivePolicy.max_s``, no camera for ``max_outage_s``), or when
 the source went silent for ``io_timeout_s`` without closing its connection; between runs it
@@ -214,16 +214,15 @@ class Receiver:
 
     def _command(self, attempt: Attempt, last_seen: float) -> list[str]:
         policy, out = self.policy, attempt.directory
-        original = out / "original.ts"
         if self.source.mode == "pull":
             return live_pull_command(
                 self.tools.ffmpeg, self.source.url, out, segment_s=self.segment_s,
-                original=original, io_timeout_s=policy.io_timeout_s,
+                io_timeout_s=policy.io_timeout_s,
             )  # fmt: skip
         at = time.monotonic()
         budget = last_seen + policy.max_outage_s if policy.reconnect else self.deadline
         return live_listen_command(
-            self.tools.ffmpeg, self.source.url, out, segment_s=self.segment_s, original=original,
+            self.tools.ffmpeg, self.source.url, out, segment_s=self.segment_s,
             io_timeout_s=policy.io_timeout_s, wait_s=max(1.0, min(budget, self.deadline) - at),
         )  # fmt: skip
 

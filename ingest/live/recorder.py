@@ -35,7 +35,11 @@ class LiveRecorder:
         listener: CustodyListener,
         work_dir: Path,
         segment_s: float,
+        keep_copies: bool = True,
     ) -> None:
+        """``keep_copies`` False (``VIGIL_SEGMENT_COPIES=derive``): each segment's copy is
+        stored without retention while the camera records, and goes once the original holds
+        its bytes (``integrity.compact``, when the recording is complete)."""
         self.catalog = catalog
         self.store = store
         self.tools = tools
@@ -43,6 +47,7 @@ class LiveRecorder:
         self.listener = listener  # the runtime announces each segment (and drains) here
         self.work_dir = work_dir
         self.segment_s = segment_s
+        self.keep_copies = keep_copies
 
     def record(
         self,

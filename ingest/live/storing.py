@@ -5,25 +5,34 @@ recording's one timeline, and records the custody events of the camera's comings
 A session's first segment fixes its place on the timeline (``LiveRun._place``: the least
 ``arrival - pts`` of its packets against session 1's), and its segments are remuxed with their
 timestamps shifted by that much before they are probed, hashed, stored, chained, catalogued and
-announced. When a session's ffmpeg has exited, what it received is appended to the original,
-and the disconnect recorded; when the recording ends, the original is stored and the recording
-finished.
+announced.
+
+The original is the segments as received, one after the other (each session's in order; a
+concatenation of MPEG-TS streams is an MPEG-TS stream): each segment file is appended to it as
+it is taken, before anything else reads it, and its ``segment.stored`` event signs where its
+bytes are in it (``source``: offset, size, SHA-256, and the shift of a retimed session). So
+ffmpeg writes each packet once, a change to the original is named down to its segment, and a
+segment whose copy is not kept is those bytes again (``integrity.segment_files``). When a
+session's ffmpeg has exited, the disconnect is recorded; when the recording ends, the original
+is stored and the recording finished.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import math
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from vigil_verify.continuity import tolerance_s
+from vigil_verify.packets import SourceBytes
 
 from catalog.models import Recording, Segment
 from catalog.repository import SYSTEM_ACTOR, Catalog, Event, now
@@ -38,7 +47,7 @@ from ingest.live.policy import LivePolicy, LiveResult, LiveSource, StopReason
 from ingest.live.receiver import Attempt, Receiver
 from integrity.keyframes import Keyframes, probe_with_keyframes
 from store.base import ObjectStore, sha256_file
-from transcode.commands import retime_command
+from transcode.commands import LIVE_SEGMENT_GLOB, retime_command
 from transcode.ffmpeg import FfmpegFailed, Tools
 from transcode.probe import NotVideoError, ProbeResult
 from transcode.segmenter import SegmentFile
@@ -57,6 +66,7 @@ class Recorder(Protocol):
     writer: SegmentWriter
     listener: CustodyListener  # the runtime announces each segment (and drains) here
     segment_s: float
+    keep_copies: bool  # False: a segment's copy goes once the original holds its bytes
 
 
 @dataclass
@@ -102,6 +112,7 @@ class LiveRun:
         self.work = work
         self.keep_device_start = keep_device_start
         self.original = work / "original.ts"
+        self.original_size = 0  # bytes appended to it so far
         self.started = time.monotonic()
         self.started_wall = now()
         self.receiver = Receiver(
@@ -176,36 +187,20 @@ class LiveRun:
 
     def _take_closed(self, session: _Session, *, ended: bool) -> None:
         """Store, catalogue and announce every segment of ``session`` ffmpeg has closed."""
-        tools = self.r.tools
         for path in _closed(session.attempt.directory)[session.done :]:
             if session.shift_s is None and session.attempt.clock()[0] is None and not ended:
                 return  # its packets' arrival lines are still on their way
-            size = path.stat().st_size
+            source = self._append(path)  # the original: every segment as received, in order
             try:
-                if size == 0:
+                if source.size == 0:
                     raise NotVideoError(f"{path.name} is empty")
-                # One ffmpeg run probes the segment and hashes its keyframes (the custody
-                # path's perceptual hashes), on the timestamps it is stored with.
-                probed: ProbeResult | None = None
-                keyframes: Keyframes | None = None
-                if session.shift_s is None:
-                    probed, keyframes = probe_with_keyframes(tools, path)
-                    session.shift_s = self._place(session, probed)
-                if session.shift_s != 0.0:
-                    retimed = path.with_name(f"retimed-{path.name}")
-                    tools.runner.run(
-                        retime_command(tools.ffmpeg, path, retimed, shift_s=session.shift_s),
-                        timeout_s=tools.timeout_s,
-                    )
-                    path, probed = retimed, None
-                if probed is None:
-                    probed, keyframes = probe_with_keyframes(tools, path)
+                path, probed, keyframes = self._on_timeline(session, path)
             except (NotVideoError, FfmpegFailed) as exc:
                 # Nothing to catalogue: an empty file (a connection that ended before its
                 # first frame) or an unreadable one; what arrived is in the original anyway.
                 logger.warning("%s: session %d: %s not stored: %s", self.recording_id,
                                session.number, path.name, exc)  # fmt: skip
-                if size:
+                if source.size:
                     self.unreadable.append(f"session {session.number} {path.name}")
                 session.done += 1
                 continue
@@ -214,8 +209,44 @@ class LiveRun:
             if session.number > 1 and not session.announced:
                 assert self.origin_s is not None
                 self._announce_reconnect(session, timeline_start=video.start_s - self.origin_s)
-            self._store(session, path, probed, keyframes)
+            assert session.shift_s is not None
+            self._store(session, path, probed, keyframes, replace(source, shift_s=session.shift_s))
             session.done += 1
+
+    def _on_timeline(
+        self, session: _Session, path: Path
+    ) -> tuple[Path, ProbeResult, Keyframes | None]:
+        """The segment on the recording's timeline (retimed for a later session), probed, with
+        its keyframes hashed: one ffmpeg run probes it and hashes its keyframes (the custody
+        path's perceptual hashes), on the timestamps it is stored with."""
+        tools = self.r.tools
+        probed: ProbeResult | None = None
+        keyframes: Keyframes | None = None
+        if session.shift_s is None:
+            probed, keyframes = probe_with_keyframes(tools, path)
+            session.shift_s = self._place(session, probed)
+        if session.shift_s != 0.0:
+            retimed = path.with_name(f"retimed-{path.name}")
+            tools.runner.run(
+                retime_command(tools.ffmpeg, path, retimed, shift_s=session.shift_s),
+                timeout_s=tools.timeout_s,
+            )
+            path, probed = retimed, None
+        if probed is None:
+            probed, keyframes = probe_with_keyframes(tools, path)
+        return path, probed, keyframes
+
+    def _append(self, path: Path) -> SourceBytes:
+        """Append a segment file as received to the original; where it is in it."""
+        offset = self.original_size
+        digest = hashlib.sha256()
+        with path.open("rb") as src, self.original.open("ab") as dst:
+            while block := src.read(1 << 20):
+                digest.update(block)
+                dst.write(block)
+        size = path.stat().st_size
+        self.original_size += size
+        return SourceBytes(offset=offset, size=size, sha256=digest.hexdigest())
 
     def _place(self, session: _Session, probed: ProbeResult) -> float:
         """Fix where ``session`` goes on the timeline from its first segment (``probed``) and
@@ -247,7 +278,12 @@ class LiveRun:
         record_probe(self.r.catalog, self.recording_id, probed, container="mpegts", **also)
 
     def _store(
-        self, session: _Session, path: Path, probed: ProbeResult, keyframes: Keyframes | None
+        self,
+        session: _Session,
+        path: Path,
+        probed: ProbeResult,
+        keyframes: Keyframes | None,
+        source: SourceBytes,
     ) -> None:
         r = self.r
         video = probed.video
@@ -265,9 +301,13 @@ class LiveRun:
             ))),
         )  # fmt: skip
         hashes = keyframes.between(-math.inf, math.inf, origin_s=self.origin_s) if keyframes else []
+        # Without copies (``derive``), the copy is stored without retention: the original
+        # holds these bytes once it is stored, and the copy is deleted then (``compact``).
+        stored = r.writer.put(recording, produced, retain=r.keep_copies)
         row = r.writer.add(
-            recording, produced, origin=self.origin_s, previous=chain, kind="copy", keyframes=hashes
-        )
+            recording, produced, origin=self.origin_s, previous=chain, kind="copy",
+            keyframes=hashes, stored=stored, source=source,
+        )  # fmt: skip
         self.segments.append(row)
         session.segments.append(row)
         r.listener.segment_catalogued(row)
@@ -306,12 +346,14 @@ class LiveRun:
         )
 
     def _close(self, attempt: Attempt, session: _Session | None) -> None:
-        """``attempt``'s ffmpeg has exited and its segments are stored: append what it
-        received to the original, and record the disconnect."""
-        part = attempt.directory / "original.ts"
-        if part.exists() and part.stat().st_size > 0:
-            with part.open("rb") as src, self.original.open("ab") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+        """``attempt``'s ffmpeg has exited and its segments are stored: append what else it
+        received to the original (a segment it never closed), and record the disconnect."""
+        listed = {p.name for p in _closed(attempt.directory)}
+        for left in sorted(attempt.directory.glob(LIVE_SEGMENT_GLOB)):
+            if left.name not in listed and left.stat().st_size:
+                logger.warning("%s: %s was never closed: in the original, not catalogued",
+                               self.recording_id, left.name)  # fmt: skip
+                self._append(left)
         shutil.rmtree(attempt.directory, ignore_errors=True)
         if session is None:
             self.attempts_since += 1

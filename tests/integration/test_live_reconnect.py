@@ -28,7 +28,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from ingest.live import LivePolicy, LiveRecorder, LiveResult, LiveSource
 from ingest.service import RecordingMetadata
 from integrity.timeline import case_timeline
 from interfaces.devservices.base import free_port
-from tests.helpers import listening
+from tests.helpers import listening, stored_bytes
 from transcode.probe import probe
 from workers.app import Vigil
 
@@ -157,8 +157,11 @@ def video_packets(app: Vigil, path: Path) -> int:
 @pytest.mark.ffmpeg
 @pytest.mark.slow
 def test_a_pushing_camera_away_for_5_s_leaves_one_5_s_gap_in_one_recording(
-    app: Vigil, ffmpeg: str, pool: ThreadPoolExecutor, cameras: list[Camera]
+    app_factory: Callable[..., Vigil], ffmpeg: str, pool: ThreadPoolExecutor, cameras: list[Camera]
 ) -> None:
+    # Without copies (issue 18): the original is both sessions' segments as received, and
+    # each segment is read back from it (the second session's retimed by its signed shift).
+    app = app_factory(segment_copies="derive")
     url = f"rtmp://127.0.0.1:{free_port()}/live/CAM-EAST-GATE"
     stop = threading.Event()
     policy = LivePolicy(max_s=300, max_outage_s=30, retry_s=1, io_timeout_s=5)
@@ -258,6 +261,18 @@ def test_a_pushing_camera_away_for_5_s_leaves_one_5_s_gap_in_one_recording(
     # The original is both sessions as received, one after the other, and ffmpeg reads it all.
     original = app.settings.store_root / "originals" / rec.original_key
     assert video_packets(app, original) == sum(s.frame_count for s in segments)
+    # Each packet is stored once: the original holds every segment's signed bytes, back to
+    # back; the second session's are retimed by their signed shift when read; no copy is left.
+    sources = [s.source_bytes for s in segments]
+    assert all(source is not None for source in sources)
+    ends = [0, *(s.offset + s.size for s in sources if s is not None)]
+    assert [s.offset for s in sources if s is not None] == ends[:-1]
+    assert ends[-1] == original.stat().st_size == rec.size
+    shifts = {s.shift_s for s in sources if s is not None}
+    assert shifts == {0.0, reconnected["shift_s"]} and reconnected["shift_s"] != 0.0
+    assert not any(s.kept for s in segments)
+    assert stored_bytes(app)["derived"] < 4_000
+    assert stored_bytes(app)["originals"] == rec.size
 
 
 @pytest.mark.ffmpeg

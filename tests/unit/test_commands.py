@@ -342,19 +342,19 @@ def test_probe_video_many_command_of_audio_only_files_puts_each_first_track_firs
     assert maps(cmd) == ["0:a:0", "1:a:0", "0:a?", "1:a?"]
 
 
-def test_live_command_writes_segments_and_the_stream_as_received() -> None:
+def test_live_command_writes_each_packet_once_into_its_segments() -> None:
     out = Path("/w/live")
-    cmd = live_command(FF, "rtsp://cam/stream", out, segment_s=10, original=out / "original.ts")
+    cmd = live_command(FF, "rtsp://cam/stream", out, segment_s=10)
     assert cmd[0] == FF
     assert cmd[cmd.index("-i") + 1] == "rtsp://cam/stream"
     assert cmd.index("-copyts") < cmd.index("-i")
-    assert cmd.count("-c") == 2
-    assert cmd.count("copy") == 2  # both outputs are stream copies: nothing re-encoded
+    assert cmd.count("-c") == 1
+    assert cmd.count("copy") == 1  # a stream copy: nothing re-encoded
     segment_at = cmd.index("segment")
     assert cmd[segment_at - 1] == "-f"
     assert cmd[cmd.index("-segment_list") + 1] == "/w/live/segments.csv"
-    assert "/w/live/seg-%05d.ts" in cmd
-    assert cmd[-3:] == ["0", "-y", "/w/live/original.ts"]
+    # One output: the segments are the stream as received (no second copy of the stream)
+    assert cmd[-2:] == ["-y", "/w/live/seg-%05d.ts"]
 
 
 # -- live sessions: pull, RTMP listener, retime (workers.live) ---------------------------------
@@ -369,9 +369,7 @@ def test_live_pull_command_pulls_rtsp_over_tcp_with_a_socket_timeout() -> None:
     from transcode.commands import live_pull_command
 
     out = Path("/w/a0001")
-    cmd = live_pull_command(
-        FF, "rtsp://cam/stream", out, segment_s=10, original=out / "original.ts", io_timeout_s=5
-    )
+    cmd = live_pull_command(FF, "rtsp://cam/stream", out, segment_s=10, io_timeout_s=5)
     assert cmd[0] == FF
     before_input = cmd[: cmd.index("-i")]
     assert value_after(before_input, "-rtsp_transport") == "tcp"
@@ -379,7 +377,7 @@ def test_live_pull_command_pulls_rtsp_over_tcp_with_a_socket_timeout() -> None:
     assert "-rw_timeout" not in cmd  # the generic one does not reach RTSP's sockets
     assert "-copyts" in before_input
     assert "-reconnect" not in cmd  # a loss is a recorded gap, never papered over by ffmpeg
-    assert outputs(cmd) == ["/w/a0001/seg-%05d.ts", "/w/a0001/original.ts", "pipe:1"]
+    assert outputs(cmd) == ["/w/a0001/seg-%05d.ts", "pipe:1"]
 
 
 @pytest.mark.parametrize(
@@ -390,9 +388,7 @@ def test_live_pull_command_uses_rw_timeout_for_other_protocols(url: str) -> None
     from transcode.commands import live_pull_command
 
     out = Path("/w/a0002")
-    cmd = live_pull_command(
-        FF, url, out, segment_s=4, original=out / "original.ts", io_timeout_s=2.5
-    )
+    cmd = live_pull_command(FF, url, out, segment_s=4, io_timeout_s=2.5)
     assert cmd[cmd.index("-i") + 1] == url
     assert value_after(cmd, "-rw_timeout") == "2500000"
     # Never -timeout: for rtmp:// it would turn the pull into a listener.
@@ -405,19 +401,15 @@ def test_live_listen_command_waits_for_one_rtmp_publisher() -> None:
 
     out = Path("/w/a0003")
     url = "rtmp://0.0.0.0:1935/live/CAM-EAST-GATE"
-    cmd = live_listen_command(
-        FF, url, out, segment_s=10, original=out / "original.ts", io_timeout_s=10, wait_s=299.2
-    )
+    cmd = live_listen_command(FF, url, out, segment_s=10, io_timeout_s=10, wait_s=299.2)
     before_input = cmd[: cmd.index("-i")]
     assert cmd[cmd.index("-i") + 1] == url
     assert value_after(before_input, "-listen") == "1"
     assert value_after(before_input, "-timeout") == "300"  # whole seconds, rounded up
     assert value_after(before_input, "-rw_timeout") == "10000000"
     assert "-copyts" in before_input
-    assert outputs(cmd) == ["/w/a0003/seg-%05d.ts", "/w/a0003/original.ts", "pipe:1"]
-    forever = live_listen_command(
-        FF, url, out, segment_s=10, original=out / "original.ts", io_timeout_s=10, wait_s=None
-    )
+    assert outputs(cmd) == ["/w/a0003/seg-%05d.ts", "pipe:1"]
+    forever = live_listen_command(FF, url, out, segment_s=10, io_timeout_s=10, wait_s=None)
     assert "-timeout" not in forever
 
 
@@ -427,7 +419,7 @@ def test_live_listen_command_only_listens_for_rtmp() -> None:
     with pytest.raises(ValueError, match="rtmp://"):
         live_listen_command(
             FF, "http://0.0.0.0:8080/", Path("/w"), segment_s=10,
-            original=Path("/w/o.ts"), io_timeout_s=10, wait_s=None,
+            io_timeout_s=10, wait_s=None,
         )  # fmt: skip
 
 
@@ -435,13 +427,13 @@ def test_live_sessions_add_a_per_packet_arrivals_output_on_stdout() -> None:
     from transcode.commands import LIVE_ARRIVALS, live_command, live_listen_command
 
     out = Path("/w/a0004")
-    base = live_command(FF, "rtmp://x/a/b", out, segment_s=10, original=out / "original.ts")
+    base = live_command(FF, "rtmp://x/a/b", out, segment_s=10)
     cmd = live_listen_command(
-        FF, "rtmp://x/a/b", out, segment_s=10, original=out / "original.ts",
+        FF, "rtmp://x/a/b", out, segment_s=10,
         io_timeout_s=5, wait_s=None,
     )  # fmt: skip
     assert cmd[-len(LIVE_ARRIVALS) :] == LIVE_ARRIVALS
-    # The segments and the original are exactly those of a one-session recording.
+    # The segments are exactly those of a one-session recording.
     assert cmd[cmd.index("-i") + 2 : -len(LIVE_ARRIVALS)] == base[base.index("-i") + 2 :]
     assert maps(LIVE_ARRIVALS) == ["0:v:0"]  # video packets only: one line per frame
     assert value_after(LIVE_ARRIVALS, "-c") == "copy"

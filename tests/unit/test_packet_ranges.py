@@ -12,6 +12,7 @@ from vigil_verify.original import _judged
 from vigil_verify.packets import (
     Packet,
     PacketRange,
+    SourceBytes,
     Stream,
     check_ranges,
     digest,
@@ -178,3 +179,31 @@ def test_vigil_verify_says_where_in_the_footage_the_original_changed() -> None:
     )
     whole = RecordingVerification("rec-1", BYTES, (), None, None, problems=("p",))
     assert "original bytes altered, 0/0" in render_verification([whole])
+
+
+def _live(source: object) -> SignedEvent:
+    event = _stored(None)
+    return SignedEvent(
+        0, 1, "segment.stored", "rec-1", None, None, {**event.detail, "source": source}
+    )
+
+
+def test_a_live_segments_signed_bytes_in_the_original_are_read_and_checked() -> None:
+    good = {"offset": 188_000, "size": 94_000, "sha256": "d" * 64, "shift_s": 41.5}
+    check = LedgerCheck()
+    apply_event(check, _live(good))
+    assert check.recording("rec-1").segments[0].source == SourceBytes(
+        188_000, 94_000, "d" * 64, 41.5
+    )
+    before = LedgerCheck()
+    apply_event(before, _live(None))
+    assert before.recording("rec-1").segments[0].source is None
+    bad_values = [
+        {**good, "offset": -1}, {**good, "size": 1 << 60}, {**good, "sha256": "D" * 64},
+        {**good, "shift_s": float("nan")}, {**good, "offset": "0"}, [good], "x",
+    ]  # fmt: skip
+    for bad in bad_values:
+        with pytest.raises((ValueError, KeyError)):
+            apply_event(LedgerCheck(), _live(bad))
+    with pytest.raises(KeyError):
+        apply_event(LedgerCheck(), _live({"offset": 0, "sha256": "d" * 64}))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from vigil_verify.checkpoint import Checkpoint
 from vigil_verify.names import is_id, shown
-from vigil_verify.packets import PacketRange, ranges_digest
+from vigil_verify.packets import PacketRange, SourceBytes, ranges_digest
 from vigil_verify.sampling import SAMPLING_FRAMES
 
 __all__ = [
@@ -82,6 +82,8 @@ class SignedSegment:
     # False: its packets were logged after it (``segment.uncopied`` of a segment logged before
     # issue 18): signed by the log, not covered by its chain link
     packets_chained: bool = True
+    # a live segment's bytes in the original (issue 18; None: cut from it, or logged before)
+    source: SourceBytes | None = None
 
     @property
     def packets_digest(self) -> str | None:
@@ -266,6 +268,26 @@ def _packet_ranges(value: object) -> tuple[PacketRange, ...]:
     return tuple(ranges)
 
 
+def _source(value: object) -> SourceBytes | None:
+    """A live segment's signed bytes in the original (absent: none signed)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"source {shown(value)} is not an object")
+    return SourceBytes(
+        offset=_bytes_count(value["offset"]), size=_bytes_count(value["size"]),
+        sha256=_sha256(value["sha256"]), shift_s=_seconds(value.get("shift_s", 0.0)),
+    )  # fmt: skip
+
+
+def _bytes_count(value: object) -> int:
+    """A byte offset or length in an original: an integer from 0 to 2**50."""
+    number = _int(value)
+    if not 0 <= number <= 1 << 50:
+        raise ValueError(f"{number} is not a byte offset or length")
+    return number
+
+
 def _count(value: object) -> int:
     """A packet number or count: an integer from 0 to 2**40."""
     number = _int(value)
@@ -343,6 +365,7 @@ def apply_event(check: LedgerCheck, event: SignedEvent) -> None:
             event_id=event.id,
             packets=_packet_ranges(d.get("packets")),
             kept=_kept(d.get("kept", True)),
+            source=_source(d.get("source")),
         )
         known = rec.segments.get(index)
         if known is not None and known.sha256 != seg.sha256:

@@ -14,12 +14,18 @@ signed ones, so the verdict says where in the footage the change is:
   flipped in a sample, packets swapped, cut out or added), and the packets found past the
   last signed one.
 
-Without signed packet ranges (events logged before), or without ffmpeg, the bytes alone decide,
-as before (``vigil_verify.changed.original_finding``).
+A live recording's original is its segments as received, one after the other: each
+``segment.stored`` signs the segment's byte range in it (``SignedSegment.source``), and
+``judge_bytes`` hashes those ranges again, with no ffmpeg.
+
+Without signed packet ranges or byte ranges (events logged before), or without ffmpeg, the
+bytes alone decide, as before (``vigil_verify.changed.original_finding``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -105,31 +111,39 @@ def _judged(
             " the footage as signed"
         )
         return replace(bytes_finding, detail=bytes_finding.detail + more)
+    cut = _truncated(bytes_finding, found, extra, segments, "packets")
+    if cut is not None:
+        return cut
+    more = f"; {extra} packet(s) past the last signed one" if extra else ""
+    named = ", ".join(_named(f) for f in bad) or "none"
+    return _altered(bytes_finding, bad, segments, f"its packets differ from the signed ones in"
+                    f" segment(s) {named}{more}")  # fmt: skip
+
+
+def _truncated(
+    bytes_finding: Finding,
+    found: Sequence[RangeFinding],
+    extra: int,
+    segments: Mapping[int, SignedSegment],
+    what: str,
+) -> Finding | None:
+    """*Truncated* when the original's ``what`` are as signed up to a segment, then end."""
     first_short = next((f.index for f in found if f.status == "short"), None)
     if (
-        first_short is not None
-        and not extra
-        and all(f.status == "short" for f in found if f.index >= first_short)
-        and all(f.same for f in found if f.index < first_short)
+        first_short is None
+        or extra
+        or not all(f.status == "short" for f in found if f.index >= first_short)
+        or not all(f.same for f in found if f.index < first_short)
     ):
-        gone = (segments[first_short].start_s, max(s.end_s for s in segments.values()))
-        return Finding(
-            kind=Verdict.TRUNCATED,
-            recording=bytes_finding.recording,
-            ranges=(gone,),
-            detail=f"{bytes_finding.detail}; its packets are as signed until segment"
-            f" {first_short}, then end: segments {first_short}-{found[-1].index} are gone or"
-            " cut short",
-            file=bytes_finding.file,
-        )
-    named = ", ".join(_named(f) for f in bad) or "none"
-    more = f"; {extra} packet(s) past the last signed one" if extra else ""
+        return None
+    gone = (segments[first_short].start_s, max(s.end_s for s in segments.values()))
     return Finding(
-        kind=Verdict.BYTES_ALTERED,
+        kind=Verdict.TRUNCATED,
         recording=bytes_finding.recording,
-        ranges=tuple((segments[f.index].start_s, segments[f.index].end_s) for f in bad),
-        detail=f"{bytes_finding.detail}; its packets differ from the signed ones in"
-        f" segment(s) {named}{more}",
+        ranges=(gone,),
+        detail=f"{bytes_finding.detail}; its {what} are as signed until segment"
+        f" {first_short}, then end: segments {first_short}-{found[-1].index} are gone or"
+        " cut short",
         file=bytes_finding.file,
     )
 
@@ -138,3 +152,74 @@ def _named(found: RangeFinding) -> str:
     streams = ", ".join(str(s) for s in found.streams)
     how = "cut short" if found.status == "short" else "changed"
     return f"{found.index} ({how}: stream {streams})"
+
+
+def judge_bytes(
+    path: Path, segments: Mapping[int, SignedSegment], bytes_finding: Finding
+) -> tuple[Finding, dict[int, RangeFinding] | None]:
+    """A live original (its segments are its signed byte ranges, ``SignedSegment.source``)
+    whose SHA-256 differs: each segment's range hashed again, so the verdict names where the
+    change is; the per-segment results are what a segment with no copy is judged by. As it is
+    (None) when no segment signs its bytes."""
+    sourced = {i: s.source for i, s in segments.items() if s.source is not None}
+    if not sourced:
+        return bytes_finding, None
+    found: list[RangeFinding] = []
+    with path.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        for index, source in sorted(sourced.items()):
+            if source.offset + source.size > size:
+                found.append(RangeFinding(index, "short"))
+                continue
+            fh.seek(source.offset)
+            digest = hashlib.sha256()
+            left = source.size
+            while left and (block := fh.read(min(left, 1 << 20))):
+                digest.update(block)
+                left -= len(block)
+            same = digest.hexdigest() == source.sha256
+            found.append(RangeFinding(index, "same" if same else "differs"))
+    end = max(s.offset + s.size for s in sourced.values())
+    return _bytes_judged(bytes_finding, found, max(0, size - end), segments), {
+        f.index: f for f in found
+    }
+
+
+def _bytes_judged(
+    bytes_finding: Finding,
+    found: Sequence[RangeFinding],
+    extra: int,
+    segments: Mapping[int, SignedSegment],
+) -> Finding:
+    bad = [f for f in found if not f.same]
+    more = f"; {extra} byte(s) past the last signed segment" if extra else ""
+    if not bad:
+        return replace(
+            bytes_finding,
+            detail=f"{bytes_finding.detail}; every signed segment's bytes in it are as signed"
+            f"{more}",
+        )
+    cut = _truncated(bytes_finding, found, extra, segments, "bytes")
+    if cut is not None:
+        return cut
+    named = ", ".join(
+        f"{f.index} ({'cut short' if f.status == 'short' else 'changed'})" for f in bad
+    )
+    return _altered(bytes_finding, bad, segments, f"its bytes differ from the signed ones in"
+                    f" segment(s) {named}{more}")  # fmt: skip
+
+
+def _altered(
+    bytes_finding: Finding,
+    bad: Sequence[RangeFinding],
+    segments: Mapping[int, SignedSegment],
+    said: str,
+) -> Finding:
+    """*Bytes altered*, at the time ranges of the segments ``bad`` names."""
+    return Finding(
+        kind=Verdict.BYTES_ALTERED,
+        recording=bytes_finding.recording,
+        ranges=tuple((segments[f.index].start_s, segments[f.index].end_s) for f in bad),
+        detail=f"{bytes_finding.detail}; {said}",
+        file=bytes_finding.file,
+    )

@@ -169,6 +169,19 @@ class PacketRange:
         return f"{self.stream} {self.codec} {self.first} {self.count} {self.sha256}\n"
 
 
+@dataclass(frozen=True)
+class SourceBytes:
+    """A live segment's bytes in the original (issue 18): the segment as received is the
+    original's ``size`` bytes from ``offset``, whose SHA-256 is ``sha256``; the segment file is
+    those very bytes when ``shift_s`` is 0, else them with every timestamp moved by ``shift_s``
+    (a later session put on the recording's timeline)."""
+
+    offset: int
+    size: int
+    sha256: str
+    shift_s: float = 0.0
+
+
 def ranges_digest(ranges: Sequence[PacketRange]) -> str:
     """One SHA-256 over a segment's ranges: what its link in the hash chain covers."""
     return hashlib.sha256("".join(r.line() for r in ranges).encode()).hexdigest()
