@@ -335,10 +335,10 @@ class Run:
 async def device(
     url: str, token: str | None, name: str, load: Payload, chunk: int, run: Run
 ) -> None:
-    import httpx
+    from tests.load import client_for
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600) as client:
+    async with client_for(url, headers, 600) as client:
         target = f"/floor/{name}"
         if token is not None:
             started = await client.post(
