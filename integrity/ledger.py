@@ -41,6 +41,7 @@ from vigil_verify.checkpoint import (
 )
 from vigil_verify.merkle import leaf_hash
 
+from catalog.db import urgent_writes
 from catalog.models import CustodyEvent, LedgerLeaf, TreeHeadRecord
 from catalog.repository import Catalog, now
 from integrity.errors import LedgerError
@@ -149,6 +150,7 @@ class Ledger:
         # happen under this lock, or two loaders append the same leaves twice and a head could
         # be signed with one size and another size's root.
         self._lock = threading.RLock()
+        self._freshening = threading.Lock()  # one ``fresh_head`` signs; the others wait for it
 
     @property
     def verifying(self) -> VerifyingKey:
@@ -294,6 +296,20 @@ class Ledger:
         self.sequence()
         with self._lock:  # the size and the root signed are of the same tree
             return self._sign_head(force)
+
+    def fresh_head(self, max_age_s: float) -> TreeHeadRecord:
+        """A head signed at most ``max_age_s`` ago: the latest, or one signed now. Callers that
+        come at once (twenty reviewers opening custody pages) wait for the one that signs, and
+        take its head, instead of signing one each; its writes go before queued writers."""
+        head = self.latest_head()
+        if head is not None and (self.clock() - head.signed_at).total_seconds() <= max_age_s:
+            return head
+        with self._freshening:
+            head = self.latest_head()
+            if head is not None and (self.clock() - head.signed_at).total_seconds() <= max_age_s:
+                return head
+            with urgent_writes(self.catalog.engine):
+                return self.checkpoint()
 
     def witness_latest(self) -> CosignResult | None:
         """Send the latest head to the witnesses unless a quorum already cosigned it. Only the

@@ -7,6 +7,7 @@ import json
 import sqlite3
 import stat
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from vigil_verify.checkpoint import (
 from vigil_verify.merkle import leaf_hash, verify_consistency, verify_inclusion
 
 from catalog.db import make_engine
-from catalog.repository import Catalog, Event
+from catalog.repository import Catalog, Event, now
 from integrity.errors import SigningKeyError
 from integrity.keys import SigningKey, create_signing_key, load_signing_key
 from integrity.ledger import Ledger, canonical_event
@@ -275,3 +276,21 @@ def test_processes_starting_together_share_one_development_key(tmp_path: Path) -
     assert errors == []
     assert len(results) == 8 and len(set(results)) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["ledger-dev-ed25519.pem"]  # no leftovers
+
+
+def test_custody_pages_at_once_share_one_fresh_head(catalog: Catalog, ledger: Ledger) -> None:
+    add_events(catalog, 3)
+    first = ledger.checkpoint()
+    assert ledger.fresh_head(5.0).size == first.size  # fresh enough: nothing signed
+    add_events(catalog, 2, prefix="later")
+    ledger.clock = lambda: now() + timedelta(seconds=10)  # the head is now 10 s old
+    heads: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: heads.append(ledger.fresh_head(5.0).size)) for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert heads == [5] * 8
+    assert len(ledger.heads()) == 2  # one new head for the eight, not eight

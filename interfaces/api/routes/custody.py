@@ -11,7 +11,6 @@ from fastapi import APIRouter
 
 from catalog.access import Caller
 from catalog.models import CaseLink, CustodyEvent
-from catalog.repository import now
 from catalog.scopes import visible_indexes
 from integrity.ledger import canonical_event
 from interfaces.api.deps import (
@@ -46,9 +45,7 @@ def custody(case_id: CasePath, caller: CallerDep, services: ServicesDep) -> Cust
     recording_ids = [link.recording_id for link in links]
     hidden = _hidden_segments(services, caller, case_id, links)
     _viewed(services, caller, "custody log", case_id=case_id)
-    head = vigil.ledger.latest_head()
-    if head is None or (now() - head.signed_at).total_seconds() > HEAD_MAX_AGE_S:
-        head = vigil.ledger.checkpoint()
+    head = vigil.ledger.fresh_head(HEAD_MAX_AGE_S)
     # Events of these recordings that belong to other cases (a link elsewhere, its reason)
     # are that case's business, not this one's.
     rows = [
