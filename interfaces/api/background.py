@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,7 @@ class Background:
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        yield_cpu()
         with contextlib.suppress(Exception):
             if self.vigil.bus is not None and self.vigil.resume_unfinished():
                 self._wake.set()
@@ -68,6 +70,21 @@ class Background:
                 next_sign = time.monotonic() + (self.sign_every_s or 0.0)
             if self._stop.is_set():
                 return
+
+
+BACKGROUND_NICE = 10
+"""How much the background thread yields the CPU to request threads (``nice``: 0 to 19)."""
+
+
+def yield_cpu(niceness: int = BACKGROUND_NICE) -> None:
+    """Lower this thread's CPU priority, and so that of every thread and ffmpeg run it starts
+    (they inherit it): on two cores, segmenting and hashing fifty uploads at once otherwise
+    takes the CPU from the requests of the devices still uploading and of the reviewers
+    reading. Linux gives each thread its own nice value; elsewhere nothing changes."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError) as exc:
+        logger.debug("background: priority unchanged (%s)", exc)
 
 
 async def _in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
