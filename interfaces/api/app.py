@@ -20,9 +20,8 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI
 from vigil_verify.errors import VigilError
 
 from ingest.uploads import MAX_CHUNK, UploadService
@@ -30,6 +29,7 @@ from interfaces.api.background import Background, _in_thread
 from interfaces.api.deps import API, Services
 from interfaces.api.errors import vigil_error
 from interfaces.api.guard import AuthGuard
+from interfaces.api.headers import SecurityHeaders
 from interfaces.api.limits import BodyCap, BodyLimit
 from interfaces.api.routes import (
     cases,
@@ -126,16 +126,7 @@ def create_api(vigil: Vigil, *, secret: bytes | None = None, background: bool = 
         vigil, vigil.access, vigil.uploads, vigil.exports, secret, guard, background=worker
     )
     api.add_middleware(BodyLimit, default=settings.api_max_body_bytes, caps=BODY_CAPS)
-
-    @api.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("Cache-Control", "no-store")
-        if not request.url.path.startswith(API):
-            response.headers.setdefault("Content-Security-Policy", web.PAGE_CSP)
-        return response
+    api.add_middleware(SecurityHeaders)
 
     api.exception_handler(VigilError)(vigil_error)
     for router in ROUTERS:
