@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
-import weakref
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,92 +50,38 @@ def make_engine(url: str, *, busy_s: float = SQLITE_BUSY_S, queue_writers: bool 
             cur.close()
 
         if queue_writers:
-            _TURNS[engine] = one_writer_at_a_time(engine, busy_s)
+            one_writer_at_a_time(engine, busy_s)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
-_TURNS: weakref.WeakKeyDictionary[Engine, WriterTurns] = weakref.WeakKeyDictionary()
 
 
-class WriterTurns:
-    """SQLite's one write lock, taken in this process in turns: a waiting *urgent* writer (one
-    inside ``urgent``: the group-committed custody events a reviewer's page waits for) goes
-    before every other waiting writer; the others come in as the lock frees."""
-
-    def __init__(self) -> None:
-        self._cv = threading.Condition()
-        self._held = False
-        self._urgent = 0  # urgent writers waiting
-        self._local = threading.local()
-
-    @contextlib.contextmanager
-    def urgent(self) -> Iterator[None]:
-        """Writes this thread makes in the block wait only for the writer under way."""
-        before = getattr(self._local, "urgent", False)
-        self._local.urgent = True
-        try:
-            yield
-        finally:
-            self._local.urgent = before
-
-    def acquire(self, timeout_s: float) -> bool:
-        urgent = getattr(self._local, "urgent", False)
-        with self._cv:
-            if urgent:
-                self._urgent += 1
-            try:
-                taken = self._cv.wait_for(
-                    lambda: not self._held and (urgent or not self._urgent), timeout_s
-                )
-                if taken:
-                    self._held = True
-                return taken
-            finally:
-                if urgent:
-                    self._urgent -= 1
-
-    def release(self) -> None:
-        with self._cv:
-            self._held = False
-            self._cv.notify_all()
-
-
-def one_writer_at_a_time(engine: Engine, timeout_s: float) -> WriterTurns:
+def one_writer_at_a_time(engine: Engine, timeout_s: float) -> None:
     """Queue this process's SQLite writers on one lock, taken at a transaction's first write
     and given back when its connection returns to the pool (after its commit or rollback).
 
     SQLite lets one writer in at a time; the others wait in its busy handler, which sleeps and
     retries with growing naps (up to 100 ms each), so under many writers (uploads' chunks,
     reviewers' audit events, the pipeline) a waiter can miss many turns: 2 s p99 for a 4 ms
-    commit. Waiting on a lock instead, each is let in as soon as the one before it is done, and
-    an urgent one (``WriterTurns.urgent``) before the others. Nothing changes in what is written
-    or when it is durable (``synchronous=FULL``)."""
-    turns = WriterTurns()
+    commit. Waiting on a lock instead, each is let in as soon as the one before it is done.
+    Nothing changes in what is written or when it is durable (``synchronous=FULL``)."""
+    lock = threading.Lock()
 
     @event.listens_for(engine, "before_cursor_execute")
     def _take(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         info = conn.connection.info  # per pooled DBAPI connection
         if info.get("vigil_writer") or not statement.lstrip().upper().startswith(_WRITES):
             return
-        if not turns.acquire(timeout_s):
+        if not lock.acquire(timeout=timeout_s):
             raise OperationalError(statement[:80], None, TimeoutError("database is locked"))
         info["vigil_writer"] = True
 
     @event.listens_for(engine, "checkin")
     def _give_back(_dbapi_connection: Any, record: Any) -> None:
         if record.info.pop("vigil_writer", False):
-            turns.release()
-
-    return turns
-
-
-def urgent_writes(engine: Engine) -> contextlib.AbstractContextManager[None]:
-    """Writes made in the block go before other waiting writers of this process (SQLite with
-    queued writers); elsewhere nothing changes."""
-    turns = _TURNS.get(engine)
-    return turns.urgent() if turns is not None else contextlib.nullcontext()
+            lock.release()
 
 
 def migrate(engine: Engine) -> None:

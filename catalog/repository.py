@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, Table, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.db import insert_ignore, migrate, urgent_writes
+from catalog.db import insert_ignore, migrate
 from catalog.errors import NotFound
 from catalog.group_commit import GroupCommit
 from catalog.models import (
@@ -97,8 +97,7 @@ class Catalog:
         self._standalone.add(event)
 
     def _add_events(self, events: Sequence[Event]) -> None:
-        # someone waits for each (a reviewer's page for its view): before queued writers
-        with urgent_writes(self.engine), self.session() as session:
+        with self.session() as session:
             for event in events:
                 self._event(session, event)
 

@@ -41,7 +41,6 @@ from vigil_verify.checkpoint import (
 )
 from vigil_verify.merkle import leaf_hash
 
-from catalog.db import urgent_writes
 from catalog.models import CustodyEvent, LedgerLeaf, TreeHeadRecord
 from catalog.repository import Catalog, now
 from integrity.errors import LedgerError
@@ -300,7 +299,7 @@ class Ledger:
     def fresh_head(self, max_age_s: float) -> TreeHeadRecord:
         """A head signed at most ``max_age_s`` ago: the latest, or one signed now. Callers that
         come at once (twenty reviewers opening custody pages) wait for the one that signs, and
-        take its head, instead of signing one each; its writes go before queued writers."""
+        take its head, instead of signing one each."""
         head = self.latest_head()
         if head is not None and (self.clock() - head.signed_at).total_seconds() <= max_age_s:
             return head
@@ -308,8 +307,7 @@ class Ledger:
             head = self.latest_head()
             if head is not None and (self.clock() - head.signed_at).total_seconds() <= max_age_s:
                 return head
-            with urgent_writes(self.catalog.engine):
-                return self.checkpoint()
+            return self.checkpoint()
 
     def witness_latest(self) -> CosignResult | None:
         """Send the latest head to the witnesses unless a quorum already cosigned it. Only the
