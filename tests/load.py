@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import os
 import random
-import socket
 import ssl
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import uvicorn
 
 from ingest.service import RecordingMetadata
 from interfaces.api.app import create_api
+from interfaces.devservices.base import free_port
 from tests.helpers import render_once
 from transcode.ffmpeg import find_ffmpeg
 from transcode.samples import find_font
@@ -93,13 +93,6 @@ def make_clips(count: int, *, first: int = 0, folder: Path = CACHE) -> list[Path
 
 
 # -- the server ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def settings_for(data_dir: Path) -> Settings:

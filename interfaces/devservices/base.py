@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -46,12 +47,45 @@ def cache_root() -> Path:
     return Path(base) / "vigil"
 
 
+_HANDED_OUT: set[int] = set()
+_LOWEST = 10_000
+
+
 def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
+    """A TCP port on loopback that nothing listens on right now, below the kernel's range of
+    ephemeral ports and not handed out before by this process.
+
+    A port the kernel picks (bind to 0) is from the ephemeral range, the one every outgoing
+    connection takes its local port from: between picking it and the service binding it, a
+    client's connection can take it (seen: ``weed mini``'s S3 listener, "address already in
+    use", while Kafka and PostgreSQL clients of the other test workers were busy). Below that
+    range no outgoing connection ever lands."""
+    low = _ephemeral_low()
+    pick = random.SystemRandom()
+    for _ in range(500):
+        port = pick.randrange(_LOWEST, low)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
         return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # every try was taken
+        sock.bind((HOST, 0))
+        found: int = sock.getsockname()[1]
+        return found
+
+
+def _ephemeral_low() -> int:
+    """The lowest ephemeral port (Linux's setting; 32768 elsewhere or if unreadable)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+    return low if low > _LOWEST + 1000 else 32768
 
 
 def port_open(port: int, host: str = HOST) -> bool:

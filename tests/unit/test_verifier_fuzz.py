@@ -28,6 +28,7 @@ status is not 0, 1 or 2, or when the output does not match the status.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -143,8 +144,9 @@ def tree(tlv: der.Tlv) -> Node:
         except der.DerError:
             inner = ()
         if len(inner) == 1 and inner[0].constructed:
-            return Node(tlv.tag, children=[tree(inner[0])], wraps=True)
-    return Node(tlv.tag, tlv.value)
+            with contextlib.suppress(der.DerError):  # random bytes (a signature, a nonce)
+                return Node(tlv.tag, children=[tree(inner[0])], wraps=True)  # that only look
+    return Node(tlv.tag, tlv.value)  # like DER at their top level are a value
 
 
 def encode_tree(node: Node) -> bytes:
