@@ -56,6 +56,9 @@ class SegmentDetail(BaseModel):
     tracks: tuple[KeptTrack, ...] | None = None
     # the GPS read out of those tracks, each a derived object (``ingest.gpstracks``)
     gps: tuple[TrackGps, ...] = ()
+    # the ffmpeg that cut (or, live, received) the segments: a file made again by another
+    # ffmpeg that is not the signed bytes is explained by it (None: logged before)
+    cutter: str | None = None
 
 
 class SegmentStoredDetail(BaseModel):
@@ -273,10 +276,12 @@ class SegmentWriter:
         playback: str | None = None,
         tracks: Sequence[KeptTrack] | None = None,
         gps: Sequence[TrackGps] = (),
+        cutter: str | None = None,
     ) -> None:
         """The playlist, the recording's totals (status ``segmented``) and the custody event,
         in one transaction; ``tracks``: its other tracks and where each is kept (None: not
-        listed); ``gps``: the GPS objects read out of them (already stored)."""
+        listed); ``gps``: the GPS objects read out of them (already stored); ``cutter``: the
+        ffmpeg that made the segment files (``transcode.ffmpeg.ffmpeg_version``)."""
         recording = self.catalog.recording(recording.id)
         key = f"{recording.id}/index.m3u8"
         sha = store_playlist(
@@ -292,6 +297,7 @@ class SegmentWriter:
             damage=damage or None,
             tracks=None if tracks is None else tuple(tracks),
             gps=tuple(gps),
+            cutter=cutter,
         )
         self.catalog.update_recording_with(
             recording.id,

@@ -26,7 +26,7 @@ from ingest.gpstracks import read_gps
 from integrity.keyframes import Keyframes, keyframe_hashes
 from store.base import ObjectStore
 from transcode.errors import TranscodeError
-from transcode.ffmpeg import Tools
+from transcode.ffmpeg import Tools, ffmpeg_version
 from transcode.probe import NotVideoError, ProbeResult, probe
 from transcode.segmenter import SegmentOutcome, playable, segment_file
 
@@ -193,6 +193,7 @@ class CustodyPath:
             playback="copy" if playable(probed) else "proxy",
             tracks=kept_tracks(probed),
             gps=read_gps(self.tools, self.store, recording, source, probed, work),
+            cutter=ffmpeg_version(self.tools),
         )
         return segments
 

@@ -326,3 +326,31 @@ class Tools:
     runner: ProcessRunner
     ffmpeg: str
     timeout_s: float
+
+
+def version_command(ffmpeg: str) -> list[str]:
+    """Ask ``ffmpeg`` its version (the first line of stdout: ``ffmpeg version N ...``)."""
+    return [ffmpeg, "-hide_banner", "-version"]
+
+
+_VERSIONS: dict[str, str] = {}
+_VERSIONS_LOCK = threading.Lock()
+
+
+def ffmpeg_version(tools: Tools) -> str:
+    """``ffmpeg N`` of the binary ``tools`` runs (asked once per binary and process): what made
+    a recording's segment files, signed with them, so that a file cut again by another ffmpeg
+    that does not match is explained by the log."""
+    with _VERSIONS_LOCK:
+        known = _VERSIONS.get(tools.ffmpeg)
+    if known is not None:
+        return known
+    out = tools.runner.run(
+        version_command(tools.ffmpeg), timeout_s=min(tools.timeout_s, 30.0), capture_stdout=True
+    ).stdout.decode("utf-8", "replace")
+    words = (out.splitlines() or [""])[0].split()
+    found = f"ffmpeg {words[2]}" if words[:2] == ["ffmpeg", "version"] and len(words) > 2 else ""
+    found = found or "ffmpeg (version not stated)"
+    with _VERSIONS_LOCK:
+        _VERSIONS[tools.ffmpeg] = found
+    return found

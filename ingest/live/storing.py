@@ -48,7 +48,7 @@ from ingest.live.receiver import Attempt, Receiver
 from integrity.keyframes import Keyframes, probe_with_keyframes
 from store.base import ObjectStore, sha256_file
 from transcode.commands import LIVE_SEGMENT_GLOB, retime_command
-from transcode.ffmpeg import FfmpegFailed, Tools
+from transcode.ffmpeg import FfmpegFailed, Tools, ffmpeg_version
 from transcode.probe import NotVideoError, ProbeResult
 from transcode.segmenter import SegmentFile
 
@@ -424,5 +424,7 @@ class LiveRun:
                 [*([damage] if damage else []),
                  f"not catalogued, unreadable (in the original): {', '.join(self.unreadable)}"]
             )  # fmt: skip
-        r.writer.finish(recording, self.segments, "copy", damage, self.work)
+        r.writer.finish(
+            recording, self.segments, "copy", damage, self.work, cutter=ffmpeg_version(r.tools)
+        )
         r.listener.recording_segmented(recording.id, len(self.segments))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -114,6 +115,12 @@ def test_a_live_recording_stores_each_packet_once(live: tuple[Vigil, str]) -> No
     signed = [json.loads(e.detail or "{}") for e in events if e.action == "segment.stored"]
     assert [(d["source"]["offset"], d["source"]["size"]) for d in signed] == ranges
     assert all(d["source"]["shift_s"] == 0.0 for d in signed)
+    # and the ffmpeg that received and cut them (what a file made again is explained by)
+    (segmented,) = [json.loads(e.detail or "{}") for e in events if e.action == "segment"]
+    printed = subprocess.run(
+        [app.tools.ffmpeg, "-version"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert segmented["cutter"] == f"ffmpeg {printed[2]}"
     (uncopied,) = [e for e in events if e.action == "segment.uncopied"]
     listed = json.loads(uncopied.detail or "{}")["segments"]
     assert [s["index"] for s in listed] == list(range(len(rows)))
