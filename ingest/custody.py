@@ -177,12 +177,19 @@ class SegmentWriter:
         self.gap_tolerance_frames = gap_tolerance_frames
 
     def put(
-        self, recording: Recording, produced: SegmentFile, *, keep: bool = True, retain: bool = True
+        self,
+        recording: Recording,
+        produced: SegmentFile,
+        *,
+        keep: bool = True,
+        retain: bool = True,
+        hashed: tuple[str, int] | None = None,
     ) -> StoredFile:
         """Hash the segment file and store it write-once (no catalogue row yet); with
         ``keep`` False, only hash it: its key is where a copy would be; with ``retain`` False,
-        store it without retention (a live segment's copy until the original holds it)."""
-        sha, size = sha256_file(produced.path)
+        store it without retention (a live segment's copy until the original holds it);
+        ``hashed``: its SHA-256 and size, when the caller has just hashed it."""
+        sha, size = hashed if hashed is not None else sha256_file(produced.path)
         key = f"{recording.id}/seg-{produced.index:05d}-{sha[:12]}{produced.path.suffix}"
         if keep:
             self.store.put_file(

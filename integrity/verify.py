@@ -37,7 +37,7 @@ from vigil_verify.checkpoint import Checkpoint
 from vigil_verify.compare import Thresholds, compare_segment
 from vigil_verify.footage import stand_in_hashes
 from vigil_verify.ledger import SignedSegment
-from vigil_verify.original import judge_bytes, judge_packets
+from vigil_verify.original import judge_original
 from vigil_verify.packets import RangeFinding
 from vigil_verify.recovered import recovered_finding
 from vigil_verify.verdicts import Finding, Verdict
@@ -227,16 +227,11 @@ class Verifier:
         by_bytes = original_finding(
             rec.id, sha, size, signed.original_sha256, signed.original_size, key
         )
-        if by_bytes.clean:
-            return by_bytes, None
-        sourced = any(s.source is not None for s in signed.segments.values())
-        if not sourced and not any(s.packets for s in signed.segments.values()):
+        if by_bytes.clean or not any(s.packets or s.source for s in signed.segments.values()):
             return by_bytes, None
         try:  # where in the footage the change is, by its signed ranges (issue 18)
             with self.store.local_path("originals", key) as path:
-                if sourced:  # a live original: its segments' byte ranges
-                    return judge_bytes(path, signed.segments, by_bytes)
-                return judge_packets(
+                return judge_original(
                     tools_run(self.tools), self.tools.ffmpeg, path, signed.segments, by_bytes
                 )
         except (TranscodeError, ObjectMissing) as exc:

@@ -240,11 +240,12 @@ class LiveRun:
         """Append a segment file as received to the original; where it is in it."""
         offset = self.original_size
         digest = hashlib.sha256()
+        size = 0
         with path.open("rb") as src, self.original.open("ab") as dst:
             while block := src.read(1 << 20):
                 digest.update(block)
                 dst.write(block)
-        size = path.stat().st_size
+                size += len(block)
         self.original_size += size
         return SourceBytes(offset=offset, size=size, sha256=digest.hexdigest())
 
@@ -303,7 +304,9 @@ class LiveRun:
         hashes = keyframes.between(-math.inf, math.inf, origin_s=self.origin_s) if keyframes else []
         # Without copies (``derive``), the copy is stored without retention: the original
         # holds these bytes once it is stored, and the copy is deleted then (``compact``).
-        stored = r.writer.put(recording, produced, retain=r.keep_copies)
+        # Session 1's file is the very bytes appended to the original, hashed then.
+        hashed = (source.sha256, source.size) if source.shift_s == 0.0 else None
+        stored = r.writer.put(recording, produced, retain=r.keep_copies, hashed=hashed)
         row = r.writer.add(
             recording, produced, origin=self.origin_s, previous=chain, kind="copy",
             keyframes=hashes, stored=stored, source=source,

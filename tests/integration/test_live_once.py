@@ -20,12 +20,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from vigil_verify.report import verify_package
 from vigil_verify.verdicts import Verdict
 
 from catalog.models import Segment
 from ingest.live import LiveSource
 from ingest.service import RecordingMetadata
 from integrity.compact import Compactor
+from integrity.export import export_case
 from integrity.segment_files import SegmentNotReproduced, plan_from_rows
 from store.base import sha256_file
 from tests.helpers import copy_data, object_path, stored_bytes
@@ -229,3 +231,26 @@ def test_with_copies_kept_a_live_original_is_judged_by_its_bytes_and_compacts(
         assert app.verifier.verify_recording(rec_id, actor="t", full=True).ok
     finally:
         app.stop()
+
+
+def test_an_export_of_a_live_recording_verifies_offline_and_names_a_changed_segment(
+    live: tuple[Vigil, str], tmp_path: Path, ffmpeg: str
+) -> None:
+    """``vigil-verify`` judges a live original by the same signed byte ranges, offline."""
+    app, rec_id = live
+    app.cases.link("CASE-LIVE", rec_id, from_s=None, to_s=None, reason="incident", actor="sam")
+    package = export_case(
+        app.catalog, app.store, app.ledger, "CASE-LIVE", tmp_path / "export", actor="sam",
+        reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
+        worm_checkpoints=app.worm_checkpoints(), segment_files=app.segment_files,
+    )  # fmt: skip
+    report = verify_package(package, ffmpeg=ffmpeg)
+    assert report.clean, [str(f) for f in report.findings if not f.clean]
+    offset, size = _sources(app.catalog.segments(rec_id))[2]
+    (original,) = (package / rec_id).glob("original*")
+    data = bytearray(original.read_bytes())
+    data[offset + size // 2] ^= 0x20
+    original.write_bytes(bytes(data))
+    (found,) = verify_package(package, ffmpeg=None).originals
+    assert found.kind == Verdict.BYTES_ALTERED
+    assert "segment(s) 2 (changed)" in found.detail

@@ -44,7 +44,7 @@ from vigil_verify.changed import (
 from vigil_verify.compare import Thresholds
 from vigil_verify.frames import FRAME_SIDE, FrameHashes
 from vigil_verify.ledger import LedgerCheck, SignedRecording, SignedSegment
-from vigil_verify.original import packets_finding
+from vigil_verify.original import judge_original
 from vigil_verify.pdq import pdq_hashes
 from vigil_verify.recovered import RECOVERED_STEM, recovered_finding
 from vigil_verify.sampling import FrameTimes, frame_decode_args, repair_times, timed_hashes
@@ -389,10 +389,10 @@ class FootageChecker:
             rec.original_size,
             str(path.relative_to(self.package)),
         )
-        if by_bytes.clean or self.ffmpeg is None:
+        if by_bytes.clean:
             return by_bytes
         run = subprocess_run(DECODE_TIMEOUT_S)
-        return packets_finding(run, self.ffmpeg, path, rec.segments, by_bytes)
+        return judge_original(run, self.ffmpeg, path, rec.segments, by_bytes)[0]
 
     def recovered(self, rec: SignedRecording, manifest_path: str | None) -> Finding | None:
         """The recovered stream of ``rec`` against its signed link (None: none is signed)."""

@@ -65,16 +65,22 @@ def check_packets(
     return check_ranges(parse_framehash(out.decode("ascii", "replace")), streams, signed)
 
 
-def packets_finding(
+def judge_original(
     run: Run,
-    ffmpeg: str,
+    ffmpeg: str | None,
     path: Path,
     segments: Mapping[int, SignedSegment],
     bytes_finding: Finding,
-) -> Finding:
+) -> tuple[Finding, dict[int, RangeFinding] | None]:
     """``bytes_finding`` (an original whose SHA-256 differs from the signed one) told more
-    precisely by its packets; as it is when no segment signs any."""
-    return judge_packets(run, ffmpeg, path, segments, bytes_finding)[0]
+    precisely, and what that says of each signed segment (None: nothing could): by the
+    segments' signed bytes in it (a live recording's, no ffmpeg needed), else by their signed
+    packets (with ``ffmpeg``); as it is when neither is signed."""
+    if any(s.source is not None for s in segments.values()):
+        return judge_bytes(path, segments, bytes_finding)
+    if ffmpeg is None:
+        return bytes_finding, None
+    return judge_packets(run, ffmpeg, path, segments, bytes_finding)
 
 
 def judge_packets(
@@ -84,8 +90,8 @@ def judge_packets(
     segments: Mapping[int, SignedSegment],
     bytes_finding: Finding,
 ) -> tuple[Finding, dict[int, RangeFinding] | None]:
-    """``packets_finding``, and what the packets say of each signed segment (None: no packet
-    is signed, or they could not be read): what a segment with no copy kept is judged by."""
+    """``bytes_finding`` told by the original's packets, and what they say of each signed
+    segment (None: no packet is signed, or they could not be read)."""
     if not signed_streams(segments):
         return bytes_finding, None
     try:
