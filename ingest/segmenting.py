@@ -21,7 +21,8 @@ from pathlib import Path
 from catalog.models import Recording, Segment
 from catalog.recovered import source_object
 from catalog.repository import SYSTEM_ACTOR, Catalog, Event
-from ingest.custody import SegmentWriter, kept_tracks, record_probe
+from catalog.tracks import TrackGps
+from ingest.custody import SegmentWriter, StoredFile, kept_tracks, record_probe
 from ingest.gpstracks import read_gps
 from integrity.keyframes import Keyframes, keyframe_hashes
 from store.base import ObjectStore
@@ -29,6 +30,10 @@ from transcode.errors import TranscodeError
 from transcode.ffmpeg import Tools, ffmpeg_version
 from transcode.probe import NotVideoError, ProbeResult, probe
 from transcode.segmenter import SegmentOutcome, playable, segment_file
+
+# Segment files hashed and stored at once: an object store takes several puts in about the time
+# of one (``bench/distributed.py``), and a folder store's fsyncs overlap
+STORING = 3
 
 Progress = Callable[[str, str, float], None]
 """(recording_id, stage, fraction done 0..1)"""
@@ -49,6 +54,30 @@ def derivable(outcome: SegmentOutcome) -> bool:
     if len(ranges) != len(outcome.segments) or not all(ranges):
         return False
     return tuple(r[0].first for r in ranges[1:]) == cuts
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A recording's segment files cut, hashed and stored (with the GPS its original
+    carries), nothing catalogued yet."""
+
+    probed: ProbeResult
+    outcome: SegmentOutcome
+    stored: list[StoredFile]
+    keyframes: Keyframes | None
+    damage: list[str | None]
+    gps: tuple[TrackGps, ...]
+    cutter: str
+    footage_s: float
+    work: Path  # where the files were cut (removed once catalogued)
+
+
+@dataclass(frozen=True)
+class StagedCut:
+    """``CustodyPath.cut_staged``'s result: what ``record_staged`` catalogues."""
+
+    cut: Cut
+    started: float  # time.monotonic() when the cut began
 
 
 @dataclass(frozen=True)
@@ -124,28 +153,71 @@ class CustodyPath:
             record_probe(
                 self.catalog, recording.id, probed, status="segmenting", container=probed.container
             )
-            track = probed.primary  # the video, or an audio-only recording's audio
             work = self.work_dir / recording.id
-            total = max(track.end_s - track.start_s, 1e-3)
             try:
                 # the packets are signed of the original only (not of a recovered stream)
-                packets = bucket == "originals"
-                segments = self._segment(recording, source, probed, work, total, keyframes, packets)
+                cut = self._cut(recording, source, probed, work, keyframes, bucket == "originals")
+                segments = self._record(recording, cut)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
         recording = self.catalog.recording(recording.id)
-        return Segmented(recording, segments, total, time.monotonic() - started)
+        return Segmented(recording, segments, cut.footage_s, time.monotonic() - started)
 
-    def _segment(
+    def cut_staged(self, recording: Recording, staged: Path) -> StagedCut | None:
+        """Cut, hash and store the segments of an original that is still being stored, from
+        its staged bytes (``ingest.service``): objects only, nothing catalogued, since the
+        recording's row does not exist yet. None: ffmpeg cannot read it (the segment stage
+        then judges it from the store). ``record_staged`` catalogues the result."""
+        started = time.monotonic()
+        work = self.work_dir / f"{recording.id}.staged"
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="keyframes") as pool:
+                keyframes = pool.submit(keyframe_hashes, self.tools, staged)
+                try:
+                    probed = probe(self.tools.runner, self.tools.ffmpeg, staged)
+                except NotVideoError:
+                    keyframes.cancel()
+                    return None
+                if probed.video is None:
+                    keyframes.cancel()
+                cut = self._cut(recording, staged, probed, work, keyframes, True)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        return StagedCut(cut, started)
+
+    def record_staged(self, recording_id: str, staged: StagedCut) -> Segmented:
+        """Catalogue what ``cut_staged`` stored, once the original and its row are on record
+        (objects before rows). Idempotent, as ``segment``."""
+        try:
+            recording = self.catalog.recording(recording_id)
+            if recording.segment_count is not None:
+                return Segmented(recording, self.catalog.segments(recording.id))
+            cut = staged.cut
+            record_probe(
+                self.catalog, recording.id, cut.probed, status="segmenting",
+                container=cut.probed.container,
+            )  # fmt: skip
+            segments = self._record(recording, cut)
+        finally:
+            shutil.rmtree(staged.cut.work, ignore_errors=True)
+        recording = self.catalog.recording(recording.id)
+        elapsed = time.monotonic() - staged.started
+        return Segmented(recording, segments, cut.footage_s, elapsed)
+
+    def _cut(
         self,
         recording: Recording,
         source: Path,
         probed: ProbeResult,
         work: Path,
-        total: float,
         keyframes: Future[Keyframes],
         packets: bool,
-    ) -> list[Segment]:
+    ) -> Cut:
+        """Cut, hash and store the segment files, and the GPS the original carries: the
+        objects, nothing catalogued (``_record`` follows)."""
+        track = probed.primary  # the video, or an audio-only recording's audio
+        total = max(track.end_s - track.start_s, 1e-3)
         outcome = segment_file(
             self.tools.runner,
             self.tools.ffmpeg,
@@ -162,8 +234,18 @@ class CustodyPath:
         # Hash and store every file while the keyframes still decode on the other core (I/O
         # and hashing here, decoding there); the rows and events follow once both are done.
         keep = self.keep_copies or not derivable(outcome)
-        stored = [self.writer.put(recording, p, keep=keep) for p in outcome.segments]
+        with ThreadPoolExecutor(STORING, thread_name_prefix="store") as puts:
+            stored = list(
+                puts.map(lambda p: self.writer.put(recording, p, keep=keep), outcome.segments)
+            )
         found = self._keyframes(probed, keyframes, damage)
+        gps = read_gps(self.tools, self.store, recording, source, probed, work)
+        cutter = ffmpeg_version(self.tools)
+        return Cut(probed, outcome, stored, found, damage, gps, cutter, total, work)
+
+    def _record(self, recording: Recording, cut: Cut) -> list[Segment]:
+        """Catalogue the segments ``_cut`` stored, chained, and finish the recording."""
+        probed, outcome, found = cut.probed, cut.outcome, cut.keyframes
         ranges = outcome.packets
         segments: list[Segment] = []
         origin = outcome.segments[0].start_s
@@ -173,7 +255,7 @@ class CustodyPath:
         starts = [p.start_s - outcome.shift_s - slack for p in outcome.segments]
         ends = [*starts[1:], math.inf]
         for k, (produced, kept, lo, hi) in enumerate(
-            zip(outcome.segments, stored, starts, ends, strict=True)
+            zip(outcome.segments, cut.stored, starts, ends, strict=True)
         ):
             picked = found.between(lo, hi, origin_s=origin - outcome.shift_s) if found else []
             previous = segments[-1].chain if segments else recording.anchor
@@ -188,12 +270,12 @@ class CustodyPath:
             recording,
             segments,
             "copy",
-            "; ".join(d for d in damage if d),
-            work,
+            "; ".join(d for d in cut.damage if d),
+            cut.work,
             playback="copy" if playable(probed) else "proxy",
             tracks=kept_tracks(probed),
-            gps=read_gps(self.tools, self.store, recording, source, probed, work),
-            cutter=ffmpeg_version(self.tools),
+            gps=cut.gps,
+            cutter=cut.cutter,
         )
         return segments
 

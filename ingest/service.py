@@ -6,7 +6,9 @@ Order of work, which is what makes a crash at any point lose nothing and duplica
 2. if the catalogue knows this hash, the recording is already in: re-announce it if its
    processing never finished, and stop;
 3. ask ffmpeg whether it is video at all; refuse it (and delete the staged copy) if not;
-4. store the original write-once under a key derived from its hash;
+4. store the original write-once under a key derived from its hash (a file ingested whole,
+   with a custody path given, has its segments cut, hashed and stored from the staged bytes
+   meanwhile: objects only, catalogued after step 6, before the result returns);
 5. read the C2PA manifest a device signed at capture, if the original carries one, and judge it
    against the trust list (``integrity/credentials.py``): whatever it finds, ingest goes on;
 6. catalogue the recording with its custody event (and the ``original.c2pa`` event with the
@@ -21,19 +23,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from vigil_verify.errors import VigilError
 
 from catalog.ids import require_device_id, require_file_name, require_officer_id
 from catalog.models import Recording
 from catalog.repository import Catalog, Event, now, recording_id_for
 from ingest.errors import IngestError, NotVideo
+from ingest.segmenting import CustodyPath, Segmented, StagedCut
 from integrity.credentials import CaptureCredentials, CredentialsReader
 from store.base import CHUNK, ObjectStore
 from transcode.ffmpeg import ProcessRunner
@@ -128,6 +134,13 @@ def looks_like_container(head: bytes) -> bool:
     return len(head) >= 377 and head[0] == head[188] == head[376] == 0x47  # MPEG-TS sync
 
 
+def _discard(cut: Future[StagedCut | None]) -> None:
+    """Remove the files of a cut that will not be catalogued (its objects stay: stored
+    write-once, the same cut of the same original stores them again under the same keys)."""
+    if not cut.cancelled() and cut.exception() is None and (done := cut.result()) is not None:
+        shutil.rmtree(done.cut.work, ignore_errors=True)
+
+
 class IngestService:
     def __init__(
         self,
@@ -142,10 +155,18 @@ class IngestService:
         on_received: Callable[[str, int], None] | None = None,
         credentials: CredentialsReader | None = None,
         on_credentials: Callable[[CaptureCredentials], None] | None = None,
+        custody: CustodyPath | None = None,
+        on_segmented: Callable[[Segmented], None] | None = None,
     ) -> None:
         """``on_received(device_id, size)``: told of every new recording (e.g. metrics).
         ``credentials`` reads the C2PA manifest an original carries (None: not looked for);
-        ``on_credentials`` is told of each finding on a new recording."""
+        ``on_credentials`` is told of each finding on a new recording.
+        ``custody``: a file ingested whole (``ingest_file``, ``ingest_stream``) is cut, hashed
+        and its segments stored from its staged bytes while the original is stored, then
+        catalogued, before this returns (for a store the original travels to; None: the
+        segment stage does it all, from the store); ``on_segmented`` is told of each."""
+        self.custody = custody
+        self.on_segmented = on_segmented
         self.on_received = on_received
         self.credentials = credentials
         self.on_credentials = on_credentials
@@ -181,7 +202,9 @@ class IngestService:
         received_at = now()
         staged, sha256, size = self._stage(stream, on_bytes)
         try:
-            return self._ingest_staged(staged, sha256, size, metadata, actor, received_at)
+            return self._ingest_staged(
+                staged, sha256, size, metadata, actor, received_at, cut_here=True
+            )
         finally:
             staged.unlink(missing_ok=True)
 
@@ -242,7 +265,10 @@ class IngestService:
         handover_at: datetime | None = None,
         *,
         verified: bool = False,
+        cut_here: bool = False,
     ) -> IngestResult:
+        """``cut_here``: cut the segments from ``staged`` while the original is stored (when
+        this service has a ``custody`` path)."""
         if size == 0:
             raise NotVideo(f"{metadata.original_name}: the file is empty; nothing was stored")
         known = self.catalog.recording_by_sha(sha256)
@@ -252,9 +278,6 @@ class IngestService:
         recording_id = recording_id_for(sha256)
         suffix = Path(metadata.original_name).suffix.lower()[:8]
         key = f"{recording_id}/original{suffix}"
-        self.store.put_file(
-            "originals", key, staged, sha256, category=metadata.category, verified=verified
-        )
         offset = None
         if metadata.device_clock_at_handover is not None:
             offset = (
@@ -263,23 +286,77 @@ class IngestService:
         gps = None
         if metadata.gps_track:
             gps = "[" + ",".join(fix.model_dump_json() for fix in metadata.gps_track) + "]"
-        row = Recording(
-            id=recording_id,
-            sha256=sha256,
-            size=size,
-            original_key=key,
-            original_name=metadata.original_name,
-            device_id=metadata.device_id,
-            officer_id=metadata.officer_id,
-            category=metadata.category,
-            device_start=metadata.device_start,
-            device_clock_at_handover=metadata.device_clock_at_handover,
-            received_at=received_at,
-            clock_offset_s=offset,
-            gps_track=gps,
-            status="stored",
-            damage=f"unreadable: {reason}" if reason is not None else None,
-        )
+
+        def row() -> Recording:
+            return Recording(
+                id=recording_id,
+                sha256=sha256,
+                size=size,
+                original_key=key,
+                original_name=metadata.original_name,
+                device_id=metadata.device_id,
+                officer_id=metadata.officer_id,
+                category=metadata.category,
+                device_start=metadata.device_start,
+                device_clock_at_handover=metadata.device_clock_at_handover,
+                received_at=received_at,
+                clock_offset_s=offset,
+                gps_track=gps,
+                status="stored",
+                damage=f"unreadable: {reason}" if reason is not None else None,
+            )
+
+        early = self.custody if cut_here and reason is None else None
+        with ThreadPoolExecutor(1, thread_name_prefix="custody") as pool:
+            # the segments are cut from the staged bytes while the original is stored (its
+            # own row: the catalogue's session may expire the other's attributes meanwhile)
+            cut = pool.submit(early.cut_staged, row(), staged) if early else None
+            try:
+                self.store.put_file(
+                    "originals", key, staged, sha256, category=metadata.category,
+                    verified=verified,
+                )  # fmt: skip
+                result = self._catalogue(row(), staged, metadata, actor, offset)
+            except BaseException:
+                if cut is not None:
+                    cut.add_done_callback(_discard)
+                raise
+            if early is not None and cut is not None:
+                self._record_cut(early, recording_id, cut, new=result.created)
+        return result
+
+    def _record_cut(
+        self, custody: CustodyPath, recording_id: str, cut: Future[StagedCut | None], *, new: bool
+    ) -> None:
+        """Catalogue the segments cut at ingest, now that the original and its row are on
+        record. Whatever fails here is left to the segment stage, which cuts the original
+        from the store as it does any other (the announcement still goes out)."""
+        try:
+            done = cut.result()
+            if done is None:
+                return
+            if not new:  # another ingest of the same bytes got there first: it catalogues
+                _discard(cut)
+                return
+            segmented = custody.record_staged(recording_id, done)
+        except (VigilError, OSError) as exc:
+            logger.warning("%s: segments not cut at ingest, left to the segment stage: %s",
+                           recording_id, exc)  # fmt: skip
+            return
+        if self.on_segmented is not None:
+            self.on_segmented(segmented)
+
+    def _catalogue(
+        self,
+        row: Recording,
+        staged: Path,
+        metadata: RecordingMetadata,
+        actor: str,
+        offset: float | None,
+    ) -> IngestResult:
+        """The recording's row with its ``ingest`` custody event (and what the C2PA manifest
+        it carries says), once its original is stored."""
+        recording_id, sha256, size, key = row.id, row.sha256, row.size, row.original_key
         detail = IngestDetail(sha256=sha256, size=size, original_key=key, clock_offset_s=offset)
         found = self.credentials.read(staged) if self.credentials is not None else None
         stored, created = self.catalog.add_recording(

@@ -68,6 +68,7 @@ from store.s3_support import (
     is_transient,
     legal_hold_on,
     list_versions,
+    part_size_for,
     retain_until,
 )
 
@@ -77,7 +78,8 @@ T = TypeVar("T")
 
 __all__ = ["PART_SIZE", "S3ObjectStore", "http_client", "is_transient"]
 
-PART_SIZE = 16 << 20
+PART_SIZE = 8 << 20  # at least; more for an object past 10,000 parts (``part_size_for``)
+PARALLEL_PARTS = 4  # sent at once, this + 1 in memory (bench/distributed.py: 6.79 s -> 6.15 s)
 
 
 class S3ObjectStore:
@@ -94,6 +96,7 @@ class S3ObjectStore:
         outage_budget_s: float = 600.0,
         backoff_s: tuple[float, float] = (0.5, 10.0),
         part_size: int = PART_SIZE,
+        parallel_parts: int = PARALLEL_PARTS,
         tmp_dir: Path | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -107,6 +110,7 @@ class S3ObjectStore:
         self.outage_budget_s = outage_budget_s
         self.backoff_s = backoff_s
         self.part_size = part_size
+        self.parallel_parts = parallel_parts
         self.tmp_dir = tmp_dir
         self._sleep = sleep
         self._clock = clock
@@ -286,8 +290,9 @@ class S3ObjectStore:
                 cast(BinaryIO, HashingReader(fh, size, sha256, f"{name}/{key}")),
                 size,
                 metadata={SHA256_META: sha256},
-                part_size=self.part_size,
-                num_parallel_uploads=1,  # parts in order, one in memory at a time
+                part_size=part_size_for(size, self.part_size),
+                # read in order (the hash sees every byte once), sent a few at once
+                num_parallel_uploads=self.parallel_parts,
                 retention=Retention(COMPLIANCE, until) if until is not None else None,
             )
         first = self._evidence_version(bucket, key)

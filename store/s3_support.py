@@ -68,6 +68,16 @@ def ceil_second(value: datetime) -> datetime:
     return whole if whole == value else whole + timedelta(seconds=1)
 
 
+MAX_PARTS = 10_000  # S3's limit per multipart upload
+
+
+def part_size_for(size: int, least: int) -> int:
+    """The part size for an object of ``size`` bytes: ``least``, or whole MiB large enough
+    that it fits in S3's 10,000 parts."""
+    needed = -(-size // MAX_PARTS)
+    return max(least, -(-needed // (1 << 20)) << 20)
+
+
 class HashingReader:
     """Reads ``length`` bytes of ``source`` for the uploader, hashing them on the way.
 

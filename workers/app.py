@@ -25,7 +25,7 @@ from catalog.repository import Catalog
 from catalog.retention import RetentionService
 from ingest.custody import SegmentWriter
 from ingest.live import LiveRecorder
-from ingest.segmenting import Progress, no_progress
+from ingest.segmenting import CustodyPath, Progress, no_progress
 from ingest.service import IngestResult, IngestService, RecordingMetadata
 from ingest.uploads import UploadLimits, UploadService
 from integrity.credentials import CredentialsReader, TrustList
@@ -54,7 +54,12 @@ from workers.settings import Settings
 from workers.stages import (
     segment_stored,
 )
-from workers.wiring import make_export_builder, make_segment_files, make_stages
+from workers.wiring import (
+    make_custody,
+    make_export_builder,
+    make_segment_files,
+    make_stages,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -339,6 +344,34 @@ def make_uploads(settings: Settings, catalog: Catalog, ingest: AnnouncingIngest)
     return UploadService(catalog=catalog, ingest=ingest, folder=settings.uploads_dir, limits=limits)
 
 
+def make_ingest(
+    settings: Settings,
+    *,
+    catalog: Catalog,
+    store: ObjectStore,
+    tools: Tools,
+    metrics: Metrics,
+    custody: CustodyPath,
+) -> IngestService:
+    """Ingest; with the S3 store (and ``custody_at_ingest``), a file ingested whole is cut from
+    its staged bytes while its original is uploaded (``IngestService``, ``custody``)."""
+    cut_at_ingest = settings.store == "s3" and settings.custody_at_ingest
+    return IngestService(
+        catalog=catalog,
+        store=store,
+        runner=tools.runner,
+        ffmpeg=tools.ffmpeg,
+        staging_dir=settings.staging_dir,
+        probe_timeout_s=settings.probe_timeout_s,
+        clock_drift_flag_s=settings.clock_drift_flag_s,
+        on_received=lambda device, size: metrics.received(device, size, None),
+        credentials=make_credentials_reader(settings),
+        on_credentials=lambda found: metrics.c2pa_manifest(found.state),
+        custody=custody if cut_at_ingest else None,
+        on_segmented=metrics.segmented,
+    )
+
+
 def make_credentials_reader(settings: Settings) -> CredentialsReader:
     """Reads devices' C2PA manifests at ingest, judged against ``VIGIL_C2PA_TRUST_ANCHORS``
     (read and checked now: a bad file stops the start, with the reason)."""
@@ -371,23 +404,14 @@ def build_app(
     )
     tools = make_tools(settings, metrics)
     messaging = make_messaging(settings)
-    service = IngestService(
-        catalog=catalog,
-        store=store,
-        runner=tools.runner,
-        ffmpeg=tools.ffmpeg,
-        staging_dir=settings.staging_dir,
-        probe_timeout_s=settings.probe_timeout_s,
-        clock_drift_flag_s=settings.clock_drift_flag_s,
-        on_received=lambda device, size: metrics.received(device, size, None),
-        credentials=make_credentials_reader(settings),
-        on_credentials=lambda found: metrics.c2pa_manifest(found.state),
-    )
+    custody = make_custody(settings, catalog=catalog, store=store, tools=tools, progress=progress)
+    service = make_ingest(settings, catalog=catalog, store=store, tools=tools, metrics=metrics,
+                          custody=custody)  # fmt: skip
     ingest = AnnouncingIngest(service, messaging.publish)
     segment_files = make_segment_files(settings, store, tools)
     stages = make_stages(
-        settings, catalog=catalog, store=store, tools=tools, segment_files=segment_files,
-        progress=progress, metrics=metrics, ledger=ledger,
+        settings, custody=custody, catalog=catalog, store=store, tools=tools,
+        segment_files=segment_files, progress=progress, metrics=metrics, ledger=ledger,
     )  # fmt: skip
     if messaging.bus is not None:
         for stage, inputs in STAGE_INPUTS.items():

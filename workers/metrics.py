@@ -38,6 +38,7 @@ from prometheus_client.process_collector import ProcessCollector
 from vigil_verify.errors import ErrorKind, VigilError
 
 from catalog.clock import LATE_UPLOAD_S
+from ingest.segmenting import Segmented
 from integrity.credentials import STATES as C2PA_STATES
 from store.base import Bucket, ObjectStore, StoredObject
 
@@ -205,6 +206,14 @@ class Metrics:
             self.footage_seconds.labels(stage).inc(footage_s)
         if nbytes > 0:
             self.bytes.labels(stage).inc(nbytes)
+
+    def segmented(self, done: Segmented) -> None:
+        """A recording put on record (counted where its segments were cut: by the segment
+        stage, or at ingest; not again where it was found done)."""
+        if done.footage_s:
+            self.speed("segment", done.footage_s, done.elapsed_s)
+            self.processed("segment", done.footage_s, done.recording.size)
+            self.segments.labels("copy").inc(len(done.segments))
 
     def message(self, stage: str, outcome: str, seconds: float) -> None:
         self.messages.labels(stage, outcome).inc()

@@ -77,6 +77,14 @@ class Settings(BaseSettings):
         None, description="ffmpeg executable; default: system ffmpeg, else imageio-ffmpeg's."
     )
     segment_seconds: float = Field(10.0, gt=0.5, le=600, description="Target segment length.")
+    custody_at_ingest: bool = Field(
+        True,
+        description="With the S3 store: a process that ingests a whole file (`vigil ingest`)"
+        " cuts, hashes and stores its segments from the staged bytes while the original is"
+        " uploaded, and catalogues them before it announces the recording; the segment worker"
+        " then finds it on record. Off: the segment worker downloads the original and does it"
+        " all. Uploads through the API are always left to the segment worker.",
+    )
     recover_at_ingest: bool = Field(
         False,
         description="An MP4/MOV stored as unreadable because its moov was never written is"

@@ -74,10 +74,7 @@ class SegmentStage:
             done = self._recovered(message.recording_id)
         if done is None:
             return []
-        if done.footage_s:
-            self.metrics.speed("segment", done.footage_s, done.elapsed_s)
-            self.metrics.processed("segment", done.footage_s, done.recording.size)
-            self.metrics.segments.labels("copy").inc(len(done.segments))
+        self.metrics.segmented(done)
         return self.announce(done.recording, done.segments)
 
     def _recovered(self, recording_id: str) -> Segmented | None:

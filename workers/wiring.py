@@ -32,9 +32,27 @@ def make_segment_files(settings: Settings, store: ObjectStore, tools: Tools) -> 
     return SegmentFiles(store=store, tools=tools, cache_dir=settings.work_dir / "segment-cache")
 
 
+def make_custody(
+    settings: Settings, *, catalog: Catalog, store: ObjectStore, tools: Tools, progress: Progress
+) -> CustodyPath:
+    """The custody path, as the segment stage and (with S3) ingest run it."""
+    return CustodyPath(
+        catalog=catalog,
+        store=store,
+        tools=tools,
+        work_dir=settings.work_dir,
+        segment_s=settings.segment_seconds,
+        phash_fps=settings.phash_fps,
+        gap_tolerance_frames=settings.continuity_tolerance_frames,
+        progress=progress,
+        keep_copies=settings.segment_copies == "keep",
+    )
+
+
 def make_stages(
     settings: Settings,
     *,
+    custody: CustodyPath,
     catalog: Catalog,
     store: ObjectStore,
     tools: Tools,
@@ -58,17 +76,7 @@ def make_stages(
     )
     return {
         "segment": SegmentStage(
-            custody=CustodyPath(
-                catalog=catalog,
-                store=store,
-                tools=tools,
-                work_dir=settings.work_dir,
-                segment_s=settings.segment_seconds,
-                phash_fps=settings.phash_fps,
-                gap_tolerance_frames=settings.continuity_tolerance_frames,
-                progress=progress,
-                keep_copies=settings.segment_copies == "keep",
-            ),
+            custody=custody,
             metrics=metrics,
             recover=settings.recover_at_ingest,
         ),

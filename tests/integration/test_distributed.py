@@ -260,6 +260,37 @@ def test_one_recording_through_kafka_into_postgres_and_s3(
     assert "ledger intact" in checked.stdout
 
 
+def test_a_file_ingested_whole_is_on_record_before_ingest_returns(
+    deployment: Deployment, small_clip: Path
+) -> None:
+    """``vigil ingest`` cuts from the staged bytes while the original uploads (no worker is
+    running yet): on return the segments are in S3 and catalogued; the segment worker then
+    finds the recording on record and only announces it, so nothing is cut or logged twice."""
+    d = deployment
+    done = d.vigil("ingest", str(small_clip), "--device", "BC-0043")
+    assert done.returncode == 0, done.stdout + done.stderr
+    rec = done.stdout.split()[1]
+    assert d.scalar("SELECT count(*) FROM recordings WHERE status = 'segmented'") == 1
+    assert d.scalar("SELECT count(*) FROM segments") == 3
+    assert len([k for k in d.objects(d.derived, rec) if k.endswith(".ts")]) == 3
+    assert not list((Path(d.env["VIGIL_DATA_DIR"]) / "work").glob("*")), "cut files left"
+    start_pipeline(d)
+    deadline = time.monotonic() + 300
+    while d.scalar("SELECT count(*) FROM recordings WHERE status = 'complete'") < 1:
+        assert time.monotonic() < deadline, d.all_logs()
+        time.sleep(0.25)
+    for action, count in (
+        ("ingest", 1),
+        ("segment", 1),
+        ("segment.stored", 3),
+        ("segment.hashed", 3),
+    ):
+        assert d.scalar("SELECT count(*) FROM custody_events WHERE action = :a", a=action) == count
+    assert d.log("segment-1").count(" done ") == 1
+    verified = d.vigil("verify", rec, "--full")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
 def test_a_worker_sigkilled_mid_recording_loses_and_duplicates_nothing(
     deployment: Deployment, long_clip: Path
 ) -> None:
@@ -314,6 +345,9 @@ def test_two_workers_in_one_group_share_the_work(
     from store.base import sha256_file
 
     d = deployment
+    # the segment worker cuts from the store here (a file ingested whole is otherwise cut
+    # at ingest, from its staged bytes): that path stays covered against the real services
+    d.env["VIGIL_CUSTODY_AT_INGEST"] = "false"
     start_pipeline(d, phash_workers=2)
 
     def latest_assignment(name: str) -> str:
@@ -342,6 +376,8 @@ def test_two_workers_in_one_group_share_the_work(
         out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, out + err + d.all_logs()
     assert d.scalar("SELECT count(*) FROM recordings WHERE status = 'complete'") == 2
+    assert d.log("segment-1").count(" done ") == 2
+    assert d.scalar("SELECT count(*) FROM custody_events WHERE action = 'segment'") == 2
     done = {n: d.log(n).count(" done ") for n in ("phash-1", "phash-2")}
     assert done["phash-1"] >= 1
     assert done["phash-2"] >= 1
@@ -528,6 +564,9 @@ def test_prometheus_scrapes_the_workers_of_a_known_clip(
     three stage workers, two of them phash, and the monitor) while a 30 s clip goes through;
     PromQL then returns the footage seconds and the segment count the clip must give."""
     d = deployment
+    # the segment worker cuts (as for an upload through the API), so that its counts are
+    # scraped: `vigil ingest` would cut the file itself, and a one-off command is not scraped
+    d.env["VIGIL_CUSTODY_AT_INGEST"] = "false"
     names = ["segment-1", "phash-1", "phash-2", "finalise-1", "monitor"]
     ports = {name: free_port() for name in names}
     start_pipeline(d, phash_workers=2, metrics_ports=ports)
