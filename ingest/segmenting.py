@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -169,7 +170,9 @@ class CustodyPath:
         recording's row does not exist yet. None: ffmpeg cannot read it (the segment stage
         then judges it from the store). ``record_staged`` catalogues the result."""
         started = time.monotonic()
-        work = self.work_dir / f"{recording.id}.staged"
+        # a folder of its own: two ingests of the same file may cut at the same time
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f"{recording.id}.staged-", dir=self.work_dir))
         try:
             with ThreadPoolExecutor(1, thread_name_prefix="keyframes") as pool:
                 keyframes = pool.submit(keyframe_hashes, self.tools, staged)

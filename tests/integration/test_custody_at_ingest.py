@@ -59,7 +59,7 @@ def test_an_original_that_cannot_be_stored_leaves_no_row_and_its_retry_no_duplic
         app.ingest.ingest_file(standard_clip, metadata("a.mp4"), actor="test")
     assert rows(app, "SELECT count(*) FROM recordings") == 0
     assert rows(app, "SELECT count(*) FROM segments") == 0
-    assert not list(app.settings.work_dir.glob("*.staged")), "the cut's files are left"
+    assert not list(app.settings.work_dir.glob("*.staged-*")), "the cut's files are left"
     # the segment files the cut stored meanwhile are what the same cut stores again
     (derived,) = (app.settings.store_root / "derived").iterdir()
     before = sorted(p.name for p in derived.glob("seg-*.ts"))
