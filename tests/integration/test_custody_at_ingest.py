@@ -88,3 +88,29 @@ def test_a_cut_that_fails_at_ingest_is_left_to_the_segment_stage(
     assert "left to the segment stage" in caplog.text
     app.run_pipeline()
     assert_complete_once(app, result.recording_id, 4)
+
+
+def test_a_crash_while_the_cut_is_catalogued_is_finished_by_a_resume_without_duplicates(
+    app_factory: Callable[..., Vigil], standard_clip: Path
+) -> None:
+    app = cutting_app(app_factory)
+    # the 5th derived write is the playlist, stored once every segment row is written
+    failing = FailingStore(app.settings.store_root, fail_on_derived=5)
+    app.ingest.service.store = failing
+    custody = app.ingest.service.custody
+    assert custody is not None
+    custody.store = custody.writer.store = failing
+    with pytest.raises(Crash):
+        app.ingest.ingest_file(standard_clip, metadata("a.mp4"), actor="test")
+    (rec,) = app.catalog.recordings()
+    assert rec.status == "segmenting"
+    assert rows(app, "SELECT count(*) FROM segments") == 4
+    app.stop()
+
+    restarted = app_factory()
+    assert restarted.resume_unfinished() == 1
+    restarted.run_pipeline()
+    assert_complete_once(restarted, rec.id, 4)
+    assert (
+        rows(restarted, "SELECT count(*) FROM custody_events WHERE action = 'segment.stored'") == 4
+    )
