@@ -405,8 +405,9 @@ def build_app(
     tools = make_tools(settings, metrics)
     messaging = make_messaging(settings)
     custody = make_custody(settings, catalog=catalog, store=store, tools=tools, progress=progress)
-    service = make_ingest(settings, catalog=catalog, store=store, tools=tools, metrics=metrics,
-                          custody=custody)  # fmt: skip
+    service = make_ingest(
+        settings, catalog=catalog, store=store, tools=tools, metrics=metrics, custody=custody
+    )
     ingest = AnnouncingIngest(service, messaging.publish)
     segment_files = make_segment_files(settings, store, tools)
     stages = make_stages(
