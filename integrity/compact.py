@@ -178,7 +178,7 @@ class Compactor:
             return later
         if later:
             signed = {i: replace(s, packets=later[i]) for i, s in signed.items()}
-        plan = plan_from_log(rec, key, signed)
+        plan = plan_from_log(rec, key, signed, log.facts.cutter)
         if plan is None:
             return "its packets are signed for some segments only"
         return self._unreproduced(_all_cut(plan), signed) or later

@@ -38,14 +38,14 @@ from integrity.errors import ProofError
 from store.base import ObjectStore, sha256_file
 from transcode.commands import SegmentContainer, retime_command
 from transcode.errors import TranscodeError
-from transcode.ffmpeg import FfmpegFailed, Tools
+from transcode.ffmpeg import FfmpegFailed, Tools, ffmpeg_version
 from transcode.segmenter import derive_segments
 
 logger = logging.getLogger(__name__)
 
 CONTAINERS: dict[str, SegmentContainer] = {".ts": "mpegts", ".mkv": "matroska"}
 DONE = ".done"
-REFUSED = "refused.json"  # index → why its cut is not the signed segment
+REFUSED = "refused.json"  # index → the SHA-256 its cut made, not the signed one
 
 
 class SegmentNotReproduced(ProofError):
@@ -74,6 +74,9 @@ class CutPlan:
     # a live recording's: each segment's bytes in the original (then no cut is made: the
     # segment is those bytes, retimed by their shift)
     sources: Mapping[int, SourceBytes] | None = None
+    # the ffmpeg that cut them, as signed in the recording's ``segment`` event (None: not said,
+    # or not read from the log): what a refusal names
+    cutter: str | None = None
 
     @property
     def digest(self) -> str:
@@ -89,6 +92,7 @@ def _plan(
     files: Sequence[SegmentFile],
     firsts: Sequence[int | None],
     sources: Sequence[SourceBytes | None] = (),
+    cutter: str | None = None,
 ) -> CutPlan | None:
     if files and sources and all(s is not None for s in sources):
         return CutPlan(
@@ -96,6 +100,7 @@ def _plan(
             audio=bool(recording.audio_tracks), video=recording.video_codec is not None,
             files={f.index: f for f in files},
             sources={f.index: s for f, s in zip(files, sources, strict=True) if s is not None},
+            cutter=cutter,
         )  # fmt: skip
     if not files or any(f is None for f in firsts[1:]):
         return None
@@ -110,6 +115,7 @@ def _plan(
         audio=bool(recording.audio_tracks),
         video=recording.video_codec is not None,
         files={f.index: f for f in files},
+        cutter=cutter,
     )
 
 
@@ -132,13 +138,38 @@ def _source(row: Segment) -> SourceBytes | None:
 
 
 def plan_from_log(
-    recording: Recording, original_key: str, signed: Mapping[int, SignedSegment]
+    recording: Recording,
+    original_key: str,
+    signed: Mapping[int, SignedSegment],
+    cutter: str | None = None,
 ) -> CutPlan | None:
-    """The plan the signed log gives (``vigil verify``)."""
+    """The plan the signed log gives (``vigil verify``); ``cutter``: the signed ffmpeg that
+    cut the segments."""
     ordered = [signed[i] for i in sorted(signed)]
     files = [SegmentFile(s.index, s.key, s.sha256, s.kept) for s in ordered]
     firsts = [s.packets[0].first if s.packets else None for s in ordered]
-    return _plan(recording, original_key, files, firsts, [s.source for s in ordered])
+    sources = [s.source for s in ordered]
+    return _plan(recording, original_key, files, firsts, sources, cutter)
+
+
+def refusal(plan: CutPlan, index: int, made: str, cutting: str) -> str:
+    """Why segment ``index``, cut again from the original by the ffmpeg ``cutting`` into a
+    file of SHA-256 ``made``, is not served as the signed segment: named by which ffmpeg cut
+    it, when the log says (the same one writes the same packets into the same bytes)."""
+    signed = plan.files[index].sha256
+    said = f"{plan.recording_id} segment {index}: cut again from the original it is sha256"
+    said += f" {made[:16]}…, signed {signed[:16]}…"
+    if plan.cutter is None:
+        why = f"the original's packets there are not the signed ones, or {cutting}, this"
+        why += " machine's ffmpeg, cuts them otherwise than the one that cut it"
+    elif plan.cutter == cutting:
+        why = f"{cutting}, the ffmpeg that cut it (signed), cuts it otherwise now: the"
+        why += " original's packets there are not the signed ones"
+    else:
+        why = f"it was cut by {plan.cutter} (signed) and now by {cutting}: another ffmpeg may"
+        why += " write the same packets into other bytes, or the original's packets there"
+        why += " are not the signed ones"
+    return f"{said} ({why})"
 
 
 class SegmentFiles:
@@ -177,9 +208,10 @@ class SegmentFiles:
             target = private / Path(wanted.key).name
             with self._lock:  # not evicted by this process between the cut and the link
                 folder = self._cut(plan)
-                refused = json.loads((folder / REFUSED).read_text()).get(str(index))
-                if refused is not None:
-                    raise SegmentNotReproduced(refused)
+                made = json.loads((folder / REFUSED).read_text()).get(str(index))
+                if made is not None:  # the SHA-256 of what the cut made
+                    cutting = ffmpeg_version(self.tools)
+                    raise SegmentNotReproduced(refusal(plan, index, made, cutting))
                 os.link(folder / target.name, target)
             yield target
         finally:
@@ -233,17 +265,13 @@ class SegmentFiles:
                 f"{plan.recording_id}: cutting the original again made {len(made)} segment(s),"
                 f" {len(plan.files)} are signed"
             )
-        refused: dict[str, str] = {}
+        refused: dict[str, str] = {}  # index → the SHA-256 of what was cut instead
         for path, (index, wanted) in zip(made, sorted(plan.files.items()), strict=True):
             sha, _size = sha256_file(path)
             if sha == wanted.sha256:
                 path.rename(work / Path(wanted.key).name)
             else:  # never served as the signed segment; the others still are
-                refused[str(index)] = (
-                    f"{plan.recording_id} segment {index}: cut again from the original it is"
-                    f" sha256 {sha[:16]}…, signed {wanted.sha256[:16]}… (the original's packets"
-                    " there are not the signed ones, or this ffmpeg cuts them otherwise)"
-                )
+                refused[str(index)] = sha
         shutil.rmtree(work / "cut", ignore_errors=True)
         (work / REFUSED).write_text(json.dumps(refused))
         (work / DONE).touch()

@@ -139,8 +139,9 @@ class Verifier:
         segments = self.catalog.segments(rec.id)
         key = log.original_key or rec.original_key
         judged = FromOriginal(
-            original, by_packets, key, plan_from_log(rec, key, log.facts.segments)
-        )
+            original, by_packets, key,
+            plan_from_log(rec, key, log.facts.segments, log.facts.cutter),
+        )  # fmt: skip
         checks = self._check_segments(rec, segments, log, full, judged)
         playlist = self._check_playlist(rec, log)
         rows = recording_row_findings(rec, segments, log)

@@ -16,6 +16,7 @@ import json
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,11 +27,18 @@ from vigil_verify.verdicts import Verdict
 
 from catalog.figures import catalog_figures
 from integrity.export import export_case
-from integrity.segment_files import SegmentFiles, SegmentNotReproduced, plan_from_rows
+from integrity.logfacts import prove
+from integrity.segment_files import (
+    SegmentFiles,
+    SegmentNotReproduced,
+    plan_from_log,
+    plan_from_rows,
+)
 from interfaces.api.app import create_api
 from tests import tamper
 from tests.helpers import ingest_and_process, object_path, stored_bytes
 from tests.integration.test_api import SECRET, serve_api
+from transcode.ffmpeg import ffmpeg_version
 from transcode.samples import SampleSpec
 from workers.app import Vigil, build_app
 from workers.settings import Settings
@@ -208,6 +216,21 @@ def test_a_segment_whose_packets_changed_is_never_served_and_the_others_are(
     for index in (0, 2):
         with files.path(plan, index) as path:
             assert hashlib.sha256(path.read_bytes()).hexdigest() == plan.files[index].sha256
+    # The refusal names the ffmpeg that cut it, as the log signs it (the rows do not say).
+    here = ffmpeg_version(app.tools)
+    app.ledger.checkpoint()
+    log = prove(app.ledger, app.ledger.public_key, [rec]).of(rec)
+    assert log.facts.cutter == here
+    signed = plan_from_log(app.catalog.recording(rec), plan.original_key, log.facts.segments, here)
+    assert signed is not None
+    with pytest.raises(SegmentNotReproduced) as same, files.path(signed, 1):
+        pass
+    assert f"{here}, the ffmpeg that cut it (signed), cuts it otherwise now" in str(same.value)
+    assert "the original's packets there are not the signed ones" in str(same.value)
+    other = replace(signed, cutter="ffmpeg 9.9-other")
+    with pytest.raises(SegmentNotReproduced) as moved, files.path(other, 1):
+        pass
+    assert f"cut by ffmpeg 9.9-other (signed) and now by {here}" in str(moved.value)
 
 
 def test_a_row_that_says_a_copy_is_kept_is_catalogue_altered(

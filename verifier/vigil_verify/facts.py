@@ -150,6 +150,7 @@ class SignedRecording:
     recovered: SignedRecovery | None = None  # from "original.recovered"
     segments: dict[int, SignedSegment] = field(default_factory=dict)
     segment_count: int | None = None  # from the "segment" summary event
+    cutter: str | None = None  # from it too: the ffmpeg that cut the segment files
     windows: list[tuple[float | None, float | None]] = field(default_factory=list)
     unlinked: bool = False
     clips: dict[str, SignedClip] = field(default_factory=dict)  # by package path
@@ -380,6 +381,7 @@ def apply_event(check: LedgerCheck, event: SignedEvent) -> None:
         _uncopied(rec, d)
     elif event.action == "segment" and "count" in d:
         rec.segment_count = _index(d["count"])
+        rec.cutter = _opt_str(d.get("cutter"))
     elif event.action == "case.link" and event.case == check.case:
         rec.windows.append((_opt_seconds(d.get("from_s")), _opt_seconds(d.get("to_s"))))
         rec.unlinked = False
