@@ -256,8 +256,19 @@ def serve(kind: str, where: Path, port: int, profile: Path | None) -> None:
         app.stop()
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds of process ``pid`` so far: its threads, and the children it has waited for
+    (ffmpeg), user and system (/proc; psutil is not installed)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def server(kind: str, where: Path, args: argparse.Namespace, profile: Path | None) -> Iterator[str]:
+def server(
+    kind: str, where: Path, args: argparse.Namespace, profile: Path | None, cpu: list[float]
+) -> Iterator[str]:
+    """The server, until the block ends; ``cpu`` gets its CPU seconds then (before it stops:
+    background work after the run is not counted)."""
     from tests.load import free_port
 
     port = free_port()
@@ -272,6 +283,8 @@ def server(kind: str, where: Path, args: argparse.Namespace, profile: Path | Non
         _wait_ready(proc, url)
         yield url
     finally:
+        with contextlib.suppress(OSError, ValueError):
+            cpu.append(process_cpu_s(proc.pid))
         proc.terminate()  # its background work is not timed: it need not finish
         try:
             proc.wait(5)
@@ -326,6 +339,7 @@ class Run:
     chunks: list[float] = field(default_factory=list)
     finishes: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    server_cpu_s: float | None = None  # the server process's CPU seconds, until the run ended
 
     @property
     def mb_s(self) -> float:
@@ -386,7 +400,8 @@ def one_run(kind: str, loads: Sequence[Payload], args: argparse.Namespace, work:
             cast = [(f"dev{i:02d}{uuid.uuid4().hex[:8]}", None) for i in range(len(loads))]
         where = scratch / ("vigil" if kind == "vigil" else "floor")
         served = "vigil-nobg" if kind == "vigil" and args.no_background else kind
-        with server(served, where, args, profile if kind == "vigil" else None) as url:
+        cpu: list[float] = []
+        with server(served, where, args, profile if kind == "vigil" else None, cpu) as url:
 
             async def all_devices() -> None:
                 await asyncio.gather(
@@ -399,6 +414,7 @@ def one_run(kind: str, loads: Sequence[Payload], args: argparse.Namespace, work:
             began = time.perf_counter()
             asyncio.run(all_devices())
             run.wall_s = time.perf_counter() - began
+        run.server_cpu_s = cpu[0] if cpu else None
     finally:
         subprocess.run(["rm", "-rf", str(scratch)], check=False)
     return run
@@ -425,13 +441,15 @@ def case_lines(name: str, runs: Sequence[Run], target: float) -> list[str]:
         f"case {name}: {first.devices} device(s) at once, {first.size / MB:.1f} MB in all"
         f" ({first.size / first.devices / MB:.1f} MB each)",
         f"  {'run':<6} {'wall s':>7} {'MB/s':>7} {'PUT p50':>8} {'PUT p99':>8}"
-        f" {'finish p50':>11} {'finish p99':>11} {'errors':>6}   (latencies in ms)",
+        f" {'finish p50':>11} {'finish p99':>11} {'errors':>6} {'server CPU s':>12}"
+        "   (latencies in ms)",
     ]
     for run in runs:
+        cpu = f"{run.server_cpu_s:.2f}" if run.server_cpu_s is not None else "-"
         lines.append(
             f"  {run.kind:<6} {run.wall_s:>7.2f} {run.mb_s:>7.1f} {_ms(run.chunks, 50):>8}"
             f" {_ms(run.chunks, 99):>8} {_ms(run.finishes, 50):>11} {_ms(run.finishes, 99):>11}"
-            f" {len(run.errors):>6}"
+            f" {len(run.errors):>6} {cpu:>12}"
         )
     best = {
         kind: max((r for r in runs if r.kind == kind and not r.errors), key=lambda r: r.mb_s)
