@@ -46,6 +46,11 @@ from workers.messages import (
 
 logger = logging.getLogger(__name__)
 
+RECONNECT_BACKOFF_MAX_MS = 1000
+"""The longest wait between attempts to reach a broker that went away: a broker back after a
+restart is found within a second, as by Kafka's own Java clients (their default); kafka-python's
+default is 30 s, and a worker could sit idle that long after the broker was back."""
+
 DEAD_LETTER = "dead-letter"
 
 
@@ -138,6 +143,7 @@ class KafkaPublisher:
                     enable_idempotence=True,
                     linger_ms=2,
                     retry_backoff_ms=250,
+                    reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
                     delivery_timeout_ms=int(self.send_timeout_s * 1000),
                     max_block_ms=int(self.send_timeout_s * 1000),
                 )
@@ -264,6 +270,7 @@ class StageWorker:
             # a topic created after the subscription (another process's ensure_topics) is seen,
             # and partitions assigned, within seconds, not at the default 5-minute refresh
             metadata_max_age_ms=10_000,
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
         )
         consumer.subscribe(self.topics, listener=_Assignments(self.stage, self.on_assigned))
         return consumer
