@@ -300,14 +300,17 @@ class Ledger:
         """A head signed at most ``max_age_s`` ago: the latest, or one signed now. Callers that
         come at once (twenty reviewers opening custody pages) wait for the one that signs, and
         take its head, instead of signing one each."""
-        head = self.latest_head()
-        if head is not None and (self.clock() - head.signed_at).total_seconds() <= max_age_s:
+
+        def fresh() -> TreeHeadRecord | None:
+            head = self.latest_head()
+            if head is None or (self.clock() - head.signed_at).total_seconds() > max_age_s:
+                return None
+            return head
+
+        if (head := fresh()) is not None:
             return head
         with self._freshening:
-            head = self.latest_head()
-            if head is not None and (self.clock() - head.signed_at).total_seconds() <= max_age_s:
-                return head
-            return self.checkpoint()
+            return fresh() or self.checkpoint()
 
     def witness_latest(self) -> CosignResult | None:
         """Send the latest head to the witnesses unless a quorum already cosigned it. Only the
