@@ -54,7 +54,7 @@ class RecoveredDetail(BaseModel):
 def recovered_detail(catalog: Catalog, recording_id: str) -> RecoveredDetail | None:
     """The recording's recovery, from its ``original.recovered`` custody event (None: it was
     not recovered, or the event does not read as one)."""
-    return recovered_in(catalog.events(recording_ids=[recording_id]))
+    return recovered_in(catalog.events(recording_ids=[recording_id], actions={RECOVERED}))
 
 
 def recovered_in(events: Sequence[CustodyEvent]) -> RecoveredDetail | None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, Table, delete, select, update
+from sqlalchemy import Engine, Select, Table, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.db import insert_ignore, migrate
@@ -33,6 +34,39 @@ SYSTEM_ACTOR = "vigil"
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+EVENT_COLUMNS = ("id", "at", "actor", "action", "recording_id", "case_id", "reason", "detail")
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A custody event's columns, read without an ORM instance (``Catalog.event_page``)."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    recording_id: str | None
+    case_id: str | None
+    reason: str | None
+    detail: str | None
+
+
+_S = TypeVar("_S", bound=Select[Any])
+
+
+def _of(stmt: _S, recording_ids: Sequence[str] | None, case_id: str | None) -> _S:
+    """``stmt`` narrowed to the events of these recordings and/or this case."""
+    if recording_ids is not None and case_id is not None:
+        return stmt.where(
+            CustodyEvent.recording_id.in_(recording_ids) | (CustodyEvent.case_id == case_id)
+        )
+    if recording_ids is not None:
+        return stmt.where(CustodyEvent.recording_id.in_(recording_ids))
+    if case_id is not None:
+        return stmt.where(CustodyEvent.case_id == case_id)
+    return stmt
 
 
 def recording_id_for(sha256: str) -> str:
@@ -102,19 +136,36 @@ class Catalog:
                 self._event(session, event)
 
     def events(
-        self, *, recording_ids: Sequence[str] | None = None, case_id: str | None = None
+        self,
+        *,
+        recording_ids: Sequence[str] | None = None,
+        case_id: str | None = None,
+        actions: Collection[str] | None = None,
     ) -> list[CustodyEvent]:
-        stmt = select(CustodyEvent).order_by(CustodyEvent.id)
-        if recording_ids is not None and case_id is not None:
-            stmt = stmt.where(
-                CustodyEvent.recording_id.in_(recording_ids) | (CustodyEvent.case_id == case_id)
-            )
-        elif recording_ids is not None:
-            stmt = stmt.where(CustodyEvent.recording_id.in_(recording_ids))
-        elif case_id is not None:
-            stmt = stmt.where(CustodyEvent.case_id == case_id)
+        """Custody events in log order: of these recordings and/or this case; with
+        ``actions``, only those (a reader of a few facts need not load every ``view``)."""
+        stmt = _of(select(CustodyEvent), recording_ids, case_id).order_by(CustodyEvent.id)
+        if actions is not None:
+            stmt = stmt.where(CustodyEvent.action.in_(sorted(actions)))
         with self.session() as session:
             return list(session.scalars(stmt))
+
+    def event_page(
+        self,
+        *,
+        recording_ids: Sequence[str] | None = None,
+        case_id: str | None = None,
+        after: int = 0,
+        limit: int,
+    ) -> list[EventRecord]:
+        """The first ``limit`` of ``events(...)`` after event ``after``, as plain records: a
+        page of a long log (its columns only: no ORM identity to build for each)."""
+        table = _table(CustodyEvent)  # a Core select: rows, not the ORM's loading
+        stmt = select(*(table.c[name] for name in EVENT_COLUMNS)).where(table.c.id > after)
+        stmt = _of(stmt, recording_ids, case_id).order_by(table.c.id).limit(limit)
+        with self.session() as session:
+            rows = session.execute(stmt).all()
+        return [EventRecord(*row) for row in rows]
 
     # -- recordings -----------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from vigil_verify.continuity import Discontinuity, WallDiscontinuity
 from catalog.clock import wall_clock
 from catalog.gaps import device_gaps, recording_gaps
 from catalog.models import CustodyEvent, Recording, Segment
-from catalog.recovered import RecoveredDetail, recovered_in
+from catalog.recovered import RECOVERED, RecoveredDetail, recovered_in
 from catalog.repository import Catalog
 from catalog.tracks import KeptTrack, TrackGps, TracksListed, describe_tracks
 from integrity.credentials import CaptureCredentials
@@ -79,11 +79,15 @@ class CaseTimeline:
         return all(r.continuous for r in self.recordings) and not self.device_gaps
 
 
+FACT_ACTIONS = frozenset({"verify", "original.c2pa", "segment", RECOVERED})
+"""The actions a recording's timeline reads its facts from (``case_timeline``)."""
+
+
 def verified_states(catalog: Catalog, recording_id: str) -> dict[int, str]:
     """Each segment's outcome in the recording's latest verification, read from that
     verification's custody event (a row's ``verify_status`` is an index anyone with database
     access could rewrite; the event is in the signed log)."""
-    return verified_in(catalog.events(recording_ids=[recording_id]))
+    return verified_in(catalog.events(recording_ids=[recording_id], actions={"verify"}))
 
 
 def verified_in(events: Sequence[CustodyEvent]) -> dict[int, str]:
@@ -104,7 +108,7 @@ def capture_credentials(catalog: Catalog, recording_id: str) -> CaptureCredentia
     """The finding on the C2PA manifest the original carried, from the recording's
     ``original.c2pa`` custody event (written with its ``ingest`` event, in the signed log;
     there is no row to rewrite). None: the original carried no manifest."""
-    return credentials_in(catalog.events(recording_ids=[recording_id]))
+    return credentials_in(catalog.events(recording_ids=[recording_id], actions={"original.c2pa"}))
 
 
 def credentials_in(events: Sequence[CustodyEvent]) -> CaptureCredentials | None:
@@ -121,7 +125,7 @@ def listed_tracks(catalog: Catalog, recording_id: str) -> TracksListed:
     a copy anyone with database access could rewrite). Tracks None: not listed (segmented
     before they were, or not yet), or listed wrongly (``integrity.logfacts`` reports that as a
     problem of the log)."""
-    return tracks_in(catalog.events(recording_ids=[recording_id]))
+    return tracks_in(catalog.events(recording_ids=[recording_id], actions={"segment"}))
 
 
 def tracks_in(events: Sequence[CustodyEvent]) -> TracksListed:
@@ -157,7 +161,8 @@ def case_timeline(
         window = (link.from_s, link.to_s)
         segments = [s for s in catalog.segments(rec.id) if _in_window(s, window)]
         gaps = recording_gaps(rec, segments, tolerance_frames)
-        events = catalog.events(recording_ids=[rec.id])  # read once: the log's facts below
+        # Read once, only the actions the facts below come from (not every view of it).
+        events = catalog.events(recording_ids=[rec.id], actions=FACT_ACTIONS)
         verified = verified_in(events)
         listed = tracks_in(events)
         views.append(

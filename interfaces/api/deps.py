@@ -41,7 +41,9 @@ class Services:
     uploads_lane: Lane = field(default_factory=lambda: Lane(UPLOAD_THREADS))
 
 
-def _services(request: Request) -> Services:
+async def _services(request: Request) -> Services:
+    """Async because it only reads app state: FastAPI runs a plain ``def`` dependency in a
+    worker thread, a hop per request for nothing."""
     services: Services = request.app.state.services
     return services
 
@@ -49,8 +51,9 @@ def _services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(_services)]
 
 
-def _vigil(request: Request) -> Vigil:
-    return _services(request).vigil
+async def _vigil(request: Request) -> Vigil:
+    services: Services = request.app.state.services
+    return services.vigil
 
 
 VigilDep = Annotated[Vigil, Depends(_vigil)]
