@@ -42,7 +42,7 @@ from vigil_verify.checkpoint import (
 from vigil_verify.merkle import leaf_hash
 
 from catalog.models import CustodyEvent, LedgerLeaf, TreeHeadRecord
-from catalog.repository import Catalog, now
+from catalog.repository import Catalog, EventRecord, now
 from integrity.errors import LedgerError
 from integrity.keys import SigningKey, VerifyingKey
 from integrity.merkle import MerkleLog
@@ -62,13 +62,18 @@ EVENT_FORMAT = 1
 # -- events as leaves ----------------------------------------------------------------------------
 
 
-def canonical_event(event: CustodyEvent) -> bytes:
+_READ = object()  # canonical_event: decode the event's own detail
+
+
+def canonical_event(event: CustodyEvent | EventRecord, detail: object = _READ) -> bytes:
     """The bytes a custody event contributes to the log: sorted-key compact UTF-8 JSON.
 
     ``detail`` is embedded as the JSON value it holds, so a verifier reads every field without a
-    second decoding step. The export package carries these exact bytes.
+    second decoding step (a caller that has decoded it already passes it). The export package
+    carries these exact bytes.
     """
-    detail = json.loads(event.detail) if event.detail else None
+    if detail is _READ:
+        detail = json.loads(event.detail) if event.detail else None
     document = {
         "v": EVENT_FORMAT,
         "id": event.id,

@@ -281,6 +281,9 @@ class CustodyOut(BaseModel):
     checkpoint: str = Field(description="The signed tree head the proofs are against.")
     tree_size: int
     events: list[EventOut]
+    next_after: int | None = Field(
+        None, description="More events follow: ask again with after=this. Null: the last page."
+    )
 
 
 class ExportAsk(BaseModel):

@@ -420,6 +420,32 @@ def test_custody_log_comes_with_proofs_that_verify(
         )
 
 
+def test_the_custody_log_comes_in_pages_that_add_up_to_the_whole_log(
+    server: Server, two_cases: dict[str, str]
+) -> None:
+    server.app.ledger.checkpoint()
+    with server.client("audrey") as auditor:
+        whole = auditor.get("/api/v1/cases/CASE-A/custody").json()
+        assert whole["next_after"] is None and len(whole["events"]) > 4
+        paged: list[int] = []
+        after: int | None = 0
+        while after is not None:
+            page = auditor.get("/api/v1/cases/CASE-A/custody", params={"after": after, "limit": 3})
+            assert page.status_code == 200
+            events = page.json()["events"]
+            assert 1 <= len(events) <= 3
+            paged += [e["id"] for e in events]
+            after = page.json()["next_after"]
+            assert after in (None, events[-1]["id"])
+        for bad in ({"limit": 0}, {"limit": 2001}, {"after": -1}, {"after": "x"}):
+            assert auditor.get("/api/v1/cases/CASE-A/custody", params=bad).status_code == 422
+    # Each page is a view of the log too, so the walk ends past the whole log it began with.
+    whole_ids = [e["id"] for e in whole["events"]]
+    assert paged[: len(whole_ids)] == whole_ids
+    assert paged == sorted(set(paged))
+    assert len(paged) > len(whole_ids)
+
+
 def test_exports_need_a_reason_and_a_supervisors_approval(
     server: Server, two_cases: dict[str, str], tmp_path: Path
 ) -> None:

@@ -372,6 +372,22 @@ def test_a_case_window_is_all_its_reviewer_sees_of_the_recording(site: Site) -> 
     }
     assert stored == inside
     assert {int(i) for i in verified[0]["segments"]} == inside
+    # Page by page (one event each), the same events: what the window hides never fills a page.
+    # (Each page is a view, one more event: the walk stops where the whole log ended.)
+    whole = [e["id"] for e in log["events"]]
+    with site.client("alice") as alice:
+        paged, after = [], 0
+        while after is not None and after < whole[-1]:
+            page = alice.get("/api/v1/cases/CASE-W/custody", params={"after": after, "limit": 1})
+            paged += page.json()["events"]
+            after = page.json()["next_after"]
+    assert [e["id"] for e in paged][: len(whole)] == whole
+    assert not [
+        e
+        for e in paged
+        if e["action"] in ("segment.stored", "segment.hashed")
+        and e["detail"]["index"] not in inside
+    ]
     # The whole recording, to those allowed all of it.
     assert playback(site, "bob", "CASE-ALL").json()["original"] is not None
     assert playback(site, "sam", "CASE-W").json()["original"] is not None

@@ -6,11 +6,13 @@ segments themselves are (``catalog.scopes``)."""
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from catalog.access import Caller
-from catalog.models import CaseLink, CustodyEvent
+from catalog.models import CaseLink
+from catalog.repository import EventRecord
 from catalog.scopes import visible_indexes
 from integrity.ledger import canonical_event
 from interfaces.api.deps import (
@@ -26,6 +28,10 @@ from interfaces.api.deps import (
 from interfaces.api.schemas import ERRORS, CasePath, CustodyOut, EventOut
 
 HEAD_MAX_AGE_S = 5.0  # the custody log signs a fresh head at most this often
+PAGE = 500  # events in a page of the log, unless the caller asks for fewer or more
+MAX_PAGE = 2000
+AFTER = "Start after this event ID (a page's next_after); 0: from the first."
+LIMIT = f"At most this many events (default {PAGE})."
 SEGMENT_EVENTS = frozenset({"segment.stored", "segment.hashed"})  # their detail names the index
 
 router = APIRouter()
@@ -37,30 +43,34 @@ router = APIRouter()
     responses=ERRORS,
     tags=["custody"],
 )
-def custody(case_id: CasePath, caller: CallerDep, services: ServicesDep) -> CustodyOut:
-    """The case's custody log, each event with its inclusion proof in the signed log."""
+def custody(
+    case_id: CasePath,
+    caller: CallerDep,
+    services: ServicesDep,
+    after: Annotated[int, Query(ge=0, le=2**62, description=AFTER)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=LIMIT)] = PAGE,
+) -> CustodyOut:
+    """The case's custody log, each event with its inclusion proof in the signed log: a page
+    of at most ``limit`` events in log order after event ``after``; ``next_after`` is where the
+    next page starts (null: this is the last)."""
     _require(services, caller, "custody.read", "GET custody", case_id=case_id)
     vigil = services.vigil
     links = vigil.catalog.case_links(case_id)
-    recording_ids = [link.recording_id for link in links]
     hidden = _hidden_segments(services, caller, case_id, links)
     _viewed(services, caller, "custody log", case_id=case_id)
     head = vigil.ledger.fresh_head(HEAD_MAX_AGE_S)
-    # Events of these recordings that belong to other cases (a link elsewhere, its reason)
-    # are that case's business, not this one's.
-    rows = [
-        e
-        for e in vigil.catalog.events(recording_ids=recording_ids, case_id=case_id)
-        if e.case_id in (None, case_id) and not _outside(e, hidden)
-    ]
+    rows, more = _page(
+        services, case_id, [link.recording_id for link in links], hidden, after, limit
+    )
     proofs = vigil.ledger.inclusion_proofs([e.id for e in rows], head.size)
     events: list[EventOut] = []
     for event in rows:
+        detail = json.loads(event.detail) if event.detail else None
         position = proof = leaf = None
         if event.id in proofs:  # newer events are proved from the next head
             position, path = proofs[event.id]
             proof = [p.hex() for p in path]
-            leaf = canonical_event(event).decode()
+            leaf = canonical_event(event, detail).decode()
         events.append(
             EventOut(
                 id=event.id,
@@ -70,13 +80,41 @@ def custody(case_id: CasePath, caller: CallerDep, services: ServicesDep) -> Cust
                 recording_id=event.recording_id,
                 case_id=event.case_id,
                 reason=event.reason,
-                detail=json.loads(event.detail) if event.detail else None,
+                detail=detail,
                 leaf=leaf,
                 position=position,
                 proof=proof,
             )
         )
-    return CustodyOut(case_id=case_id, checkpoint=head.note, tree_size=head.size, events=events)
+    return CustodyOut(
+        case_id=case_id,
+        checkpoint=head.note,
+        tree_size=head.size,
+        events=events,
+        next_after=rows[-1].id if more else None,
+    )
+
+
+def _page(
+    services: Services,
+    case_id: str,
+    recording_ids: list[str],
+    hidden: dict[str, set[int]],
+    after: int,
+    limit: int,
+) -> tuple[list[EventRecord], bool]:
+    """Up to ``limit`` events of the case's log after ``after`` that this caller sees, and
+    whether more follow. Events of these recordings that belong to other cases (a link
+    elsewhere, its reason) are that case's business, not this one's."""
+    shown: list[EventRecord] = []
+    while True:
+        batch = services.vigil.catalog.event_page(
+            recording_ids=recording_ids, case_id=case_id, after=after, limit=limit + 1
+        )
+        shown += [e for e in batch if e.case_id in (None, case_id) and not _outside(e, hidden)]
+        if len(shown) > limit or len(batch) <= limit:
+            return shown[:limit], len(shown) > limit
+        after = batch[-1].id
 
 
 def _hidden_segments(
@@ -95,7 +133,7 @@ def _hidden_segments(
     return hidden
 
 
-def _outside(event: CustodyEvent, hidden: dict[str, set[int]]) -> bool:
+def _outside(event: EventRecord, hidden: dict[str, set[int]]) -> bool:
     """Is ``event`` about a segment the caller does not see?"""
     if event.action not in SEGMENT_EVENTS or event.recording_id not in hidden:
         return False

@@ -31,6 +31,8 @@ const state = {
   timeline: null,
   playing: null, // {recordingId, expiresAt, retries}
   pendingSeek: null,
+  custody: [], // the custody log's events loaded so far
+  custodyNext: null, // where its next page starts (null: none follows)
 };
 
 // -- helpers ------------------------------------------------------------------------------------
@@ -276,6 +278,7 @@ async function openCase(caseId) {
   $("verify-results").replaceChildren();
   setStatus("verify-status", "");
   $("custody").tBodies[0].replaceChildren();
+  $("custody-more").hidden = true;
   $("custody-caption").textContent = "";
   setStatus("custody-status", "");
 
@@ -733,19 +736,25 @@ function renderVerify(results) {
 
 // -- the custody log ----------------------------------------------------------------------------
 
-async function loadCustody(gen = state.gen) {
+async function loadCustody(gen = state.gen, after = 0) {
+  // The log comes in pages, oldest first: "Load later events" asks for the next one.
   setStatus("custody-status", "Loading the custody log…");
+  $("custody-more").hidden = true;
   let log;
   try {
-    log = await api(`/cases/${enc(state.caseId)}/custody`);
+    log = await api(`/cases/${enc(state.caseId)}/custody?after=${after}`);
   } catch (error) {
     if (gen === state.gen) failed("custody-status", error);
     return;
   }
   if (gen !== state.gen) return;
-  const proved = log.events.filter((e) => e.proof !== null).length;
+  const shown = after === 0 ? [] : state.custody;
+  state.custody = shown.concat(log.events);
+  state.custodyNext = log.next_after;
+  const proved = state.custody.filter((e) => e.proof !== null).length;
+  const more = log.next_after === null ? "" : " Later events follow.";
   $("custody-caption").textContent =
-    `${plural(log.events.length, "event")}; ${proved} proved against the signed checkpoint of ${plural(log.tree_size, "log entry", "log entries")}.`;
+    `${plural(state.custody.length, "event")}; ${proved} proved against the signed checkpoint of ${plural(log.tree_size, "log entry", "log entries")}.${more}`;
   const rows = log.events.map((e) => {
     // "recording" and its ID may wrap apart, the ID itself never (it is quoted whole).
     const id = (text) => el("span", { class: "id" }, text);
@@ -780,8 +789,10 @@ async function loadCustody(gen = state.gen) {
       signed,
     );
   });
-  $("custody").tBodies[0].replaceChildren(...rows);
+  if (after === 0) $("custody").tBodies[0].replaceChildren(...rows);
+  else $("custody").tBodies[0].append(...rows);
   $("custody-wrap").hidden = false;
+  $("custody-more").hidden = log.next_after === null;
   setStatus("custody-status", `Loaded at ${utc(new Date().toISOString())}.`);
 }
 
@@ -794,6 +805,9 @@ function main() {
   $("verify").addEventListener("click", verify);
   $("custody-refresh").addEventListener("click", () => {
     if (state.caseId) loadCustody();
+  });
+  $("custody-more").addEventListener("click", () => {
+    if (state.caseId && state.custodyNext !== null) loadCustody(state.gen, state.custodyNext);
   });
   window.addEventListener("hashchange", route);
   start();
