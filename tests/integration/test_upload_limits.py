@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 import ingest.uploads
+from ingest.service import RecordingMetadata
+from ingest.uploads import UploadError
 from interfaces.api.app import create_api
 from transcode.samples import SampleSpec
 from workers.app import Vigil
@@ -156,3 +159,33 @@ def test_an_officer_plays_back_only_what_they_or_their_bound_device_sent(
         ).status_code
     # An unbound device's word that footage is olga's gives her nothing; her own device's does.
     assert plays == {"bc-1": 404, "bc-olga": 200}
+
+
+def _starts(site: Site, who: str, times: int) -> list[str]:
+    """``times`` starts of 1000 bytes by ``who`` at once: each upload's ID or the error's name."""
+    metadata = RecordingMetadata.model_validate({"device_id": PEOPLE[who][1]["device_id"]})
+
+    def start(_n: int) -> str:
+        try:
+            return site.app.uploads.start(who, metadata, 1000).id
+        except UploadError as exc:
+            return type(exc).__name__
+
+    with ThreadPoolExecutor(times) as pool:
+        return list(pool.map(start, range(times)))
+
+
+def test_uploads_started_at_once_keep_the_cap_and_the_free_space(
+    make_site: Callable[..., Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Starts that come at once are committed together; what each reserved counts for the
+    others before it is committed."""
+    site = make_site(upload_max_open_per_device=3)
+    started = _starts(site, "bc-1", 8)
+    assert started.count("TooManyOpenUploads") == 5, started
+    opened = [x for x in started if x != "TooManyOpenUploads"]
+    assert [site.app.uploads.state(u, "bc-1").status for u in opened] == ["open"] * 3
+    _free(monkeypatch, MARGIN + 3000 + 2500)  # the three open reserve 3000: room for two more
+    more = _starts(site, "bc-2", 6)
+    assert more.count("NoRoomForUpload") == 4, more
+    assert [site.app.uploads.state(u, "bc-2").status for u in more if len(u) == 32] == ["open"] * 2
