@@ -2,7 +2,7 @@
 
 Run from the repo root:
 
-    /tmp/venvtest/bin/python bench/api_load.py [--devices 50] [--reviewers 20] [--in-process]
+    .venv/bin/python bench/api_load.py [--devices 50] [--reviewers 20] [--think S] [--in-process]
 
 It makes a fresh data dir on embedded defaults (folder store, SQLite, in-process bus), adds one
 device principal per uploader, one reviewer per reader and a supervisor, ingests and links a few
@@ -20,7 +20,10 @@ Load, from one asyncio client process (httpx.AsyncClient, one client per princip
 - every reviewer loops, until the last upload has finished, over: its case list, its case's
   timeline, playback links of a recording of it, a random byte range (up to 256 KiB) of that
   original through the signed link (the first time, a one-byte range tells the size) and the
-  case's custody log.
+  case's custody log (its first page). By default with no pause: twenty reviewers ask as fast
+  as the server answers, which measures its capacity, not a person's pace. ``--think S``: each
+  pauses S seconds on average (uniform, half to one and a half times) after each answer, as a
+  person reading the page would (written to ``api-load-thinkS.txt``).
 
 Requests are bounded (300 s each, 1200 s for the whole run); latencies are nearest-rank
 percentiles per endpoint.
@@ -67,7 +70,9 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def report(result: LoadResult, *, devices: int, reviewers: int, mode: str) -> list[str]:
+def report(
+    result: LoadResult, *, devices: int, reviewers: int, mode: str, think_s: float
+) -> list[str]:
     stats = result.stats
     total_bytes = sum(u.size for u in result.uploads if u.recording_id is not None)
     requests = sum(len(v) for v in stats.latencies.values())
@@ -82,7 +87,12 @@ def report(result: LoadResult, *, devices: int, reviewers: int, mode: str) -> li
         f"server: {mode}, 127.0.0.1, embedded defaults (folder store, SQLite, in-process bus)",
         f"load: {devices} devices uploading at once ({CHUNK >> 10} KiB chunks,"
         f" {total_bytes / 1e6:.1f} MB in {len(result.uploads)} clips) and {reviewers} reviewers"
-        f" ({result.reviewer_rounds} review rounds)",
+        f" ({result.reviewer_rounds} review rounds; "
+        + (
+            f"each pauses {think_s:g} s on average after each page)"
+            if think_s
+            else "no pause between pages: each asks again at once)"
+        ),
         "",
         f"{'endpoint':<18} {'count':>6} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
         f" {'max ms':>8}",
@@ -119,6 +129,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reviewers", type=int, default=20)
     parser.add_argument("--in-process", action="store_true", help="uvicorn in a thread here")
     parser.add_argument("--work", type=Path, help="data dir parent (default: a temporary one)")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="each reviewer's mean pause after a page, in seconds (default 0: none)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vigil-api-load-", dir=args.work) as tmp:
         result = run_load(
@@ -126,12 +142,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             devices=args.devices,
             reviewers=args.reviewers,
             in_process=args.in_process,
+            think_s=args.think,
         )
     mode = "uvicorn thread in the client process" if args.in_process else "uvicorn subprocess"
-    lines = report(result, devices=args.devices, reviewers=args.reviewers, mode=mode)
+    lines = report(
+        result, devices=args.devices, reviewers=args.reviewers, mode=mode, think_s=args.think
+    )
     print("\n".join(lines))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "api-load.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    name = f"api-load-think{args.think:g}.txt" if args.think else "api-load.txt"
+    (RESULTS / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0 if not result.stats.errors and not result.upload_errors else 1
 
 

@@ -331,23 +331,29 @@ async def reviewer_loop(
     stop: asyncio.Event,
     rng: random.Random,
     timeout_s: float,
+    think_s: float = 0.0,
 ) -> int:
-    """Review until ``stop`` (at least one round); returns the rounds made."""
+    """Review until ``stop`` (at least one round); returns the rounds made. ``think_s``: the
+    mean pause after each answer (uniform from half to one and a half times it), as a person
+    reads a page before the next; 0: none, every reviewer asks again at once."""
     rounds = 0
     sizes: dict[str, int | None] = {}  # a recording's size: from its first range's Content-Range
+
+    async def ask(label: str, path: str, **kwargs: Any) -> httpx.Response | None:
+        answer = await stats.request(client, label, "GET", path, **kwargs)
+        if think_s:
+            await asyncio.sleep(think_s * rng.uniform(0.5, 1.5))
+        return answer
+
     headers = {"Authorization": f"Bearer {token}"}
     async with client_for(url, headers, timeout_s) as client:
         while rounds == 0 or not stop.is_set():
             rounds += 1
-            await stats.request(client, "GET /cases", "GET", f"{API}/cases")
-            timeline = await stats.request(
-                client, "GET /cases/{id}", "GET", f"{API}/cases/{case_id}"
-            )
+            await ask("GET /cases", f"{API}/cases")
+            timeline = await ask("GET /cases/{id}", f"{API}/cases/{case_id}")
             if timeline is not None and timeline.json()["recordings"]:
                 rec = rng.choice(timeline.json()["recordings"])["id"]
-                links = await stats.request(
-                    client, "GET playback", "GET", f"{API}/recordings/{rec}/playback"
-                )
+                links = await ask("GET playback", f"{API}/recordings/{rec}/playback")
                 if links is not None:
                     if rec not in sizes:
                         sizes[rec] = await _size_of(client, stats, links.json()["original"])
@@ -355,14 +361,12 @@ async def reviewer_loop(
                     if size:
                         start = rng.randrange(size)
                         end = min(size - 1, start + rng.randrange(1, 256 << 10))
-                        await stats.request(
-                            client,
+                        await ask(
                             "GET media range",
-                            "GET",
                             links.json()["original"],
                             headers={"Range": f"bytes={start}-{end}"},
                         )
-            await stats.request(client, "GET custody", "GET", f"{API}/cases/{case_id}/custody")
+            await ask("GET custody", f"{API}/cases/{case_id}/custody")
     return rounds
 
 
@@ -403,14 +407,18 @@ class LoadResult:
         )
 
 
-async def _drive(url: str, cast: Cast, clips: Sequence[Path], timeout_s: float) -> LoadResult:
+async def _drive(
+    url: str, cast: Cast, clips: Sequence[Path], timeout_s: float, think_s: float
+) -> LoadResult:
     stats = Stats()
     stop = asyncio.Event()
     rng = random.Random(20240514)
     started = time.perf_counter()
     reviewers = [
         asyncio.create_task(
-            reviewer_loop(url, token, case_id, stats, stop, random.Random(rng.random()), timeout_s)
+            reviewer_loop(
+                url, token, case_id, stats, stop, random.Random(rng.random()), timeout_s, think_s
+            )
         )
         for _pid, case_id, token in cast.reviewers
     ]
@@ -444,16 +452,20 @@ def run_load(
     in_process: bool = False,
     timeout_s: float = 300.0,
     deadline_s: float = 1200.0,
+    think_s: float = 0.0,
 ) -> LoadResult:
     """Prepare ``data_dir``, serve it, run the load; the server is stopped on return.
 
-    ``timeout_s`` bounds each request, ``deadline_s`` the whole run (TimeoutError)."""
+    ``timeout_s`` bounds each request, ``deadline_s`` the whole run (TimeoutError);
+    ``think_s`` is each reviewer's mean pause between pages (``reviewer_loop``)."""
     clips = make_clips(devices + SEED_CASES)
     seeds, uploads = clips[:SEED_CASES], clips[SEED_CASES:]
 
     def drive(url: str) -> LoadResult:
         async def bounded() -> LoadResult:
-            return await asyncio.wait_for(_drive(url, cast, uploads, timeout_s), deadline_s)
+            return await asyncio.wait_for(
+                _drive(url, cast, uploads, timeout_s, think_s), deadline_s
+            )
 
         result = asyncio.run(bounded())
         result.data_dir = data_dir

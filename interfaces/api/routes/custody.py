@@ -1,7 +1,8 @@
 """A case's custody log: every event of its footage, each with its inclusion proof in the signed
-log (RFC 6962), against a tree head at most ``HEAD_MAX_AGE_S`` old. Through a case that links only
-a window of a recording, the events of its segments outside the window are left out, as the
-segments themselves are (``catalog.scopes``)."""
+log (RFC 6962), against a tree head at most ``HEAD_MAX_AGE_S`` old; in pages of at most ``PAGE``
+events (the log of a case grows with every read of it, each read being a ``view`` event).
+Through a case that links only a window of a recording, the events of its segments outside the
+window are left out, as the segments themselves are (``catalog.scopes``)."""
 
 from __future__ import annotations
 
