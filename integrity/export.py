@@ -73,6 +73,10 @@ class SegmentEntry(BaseModel):
     audio_file: str | None = None  # the audio fingerprints (``.vgat``; None: none stored)
     audio_sha256: str | None = None
     audio_tracks: int | None = None
+    # the file's own SHA-256 when it is not the signed bytes but the segment cut again from the
+    # original by another ffmpeg: its signed packets at the original's times (``sha256`` is
+    # then the signed one, what the segment is; ``vigil_verify.recut``)
+    recut_sha256: str | None = None
     integrity: str
 
 
@@ -248,12 +252,14 @@ def _export_segment(
     name = seg.key.rpartition("/")[2]
     expected = signed.sha256 if signed is not None else None
     copied = source.copy(seg, base / "segments" / name, expected)
+    recut = not seg.kept and expected is not None and copied.sha256 != expected
     phash_file, phash_sha256 = _beside(base, rec.id, name, ".pdq", seg.phash)
     audio_file, audio_sha256 = _beside(base, rec.id, name, ".vgat", seg.audio)
     return SegmentEntry(
         index=seg.index,
         file=f"{rec.id}/segments/{name}",
-        sha256=copied.sha256,
+        sha256=expected if recut and expected is not None else copied.sha256,
+        recut_sha256=copied.sha256 if recut else None,
         size=copied.size,
         start_s=seg.start_s,
         end_s=seg.end_s,

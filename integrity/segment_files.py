@@ -31,9 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vigil_verify.ledger import SignedSegment
-from vigil_verify.packets import SourceBytes
+from vigil_verify.packets import PacketRange, SourceBytes
+from vigil_verify.recut import TimedOriginal
 
 from catalog.models import Recording, Segment
+from integrity.audio import tools_run
 from integrity.errors import ProofError
 from store.base import ObjectStore, sha256_file
 from transcode.commands import SegmentContainer, retime_command
@@ -46,6 +48,7 @@ logger = logging.getLogger(__name__)
 CONTAINERS: dict[str, SegmentContainer] = {".ts": "mpegts", ".mkv": "matroska"}
 DONE = ".done"
 REFUSED = "refused.json"  # index → the SHA-256 its cut made, not the signed one
+RECUT = "recut.json"  # index → the SHA-256 of a cut holding the signed packets in other bytes
 
 
 class SegmentNotReproduced(ProofError):
@@ -77,6 +80,9 @@ class CutPlan:
     # the ffmpeg that cut them, as signed in the recording's ``segment`` event (None: not said,
     # or not read from the log): what a refusal names
     cutter: str | None = None
+    # each segment's signed packet ranges: what a cut in other bytes is judged by
+    # (``vigil_verify.recut``)
+    packets: Mapping[int, tuple[PacketRange, ...]] | None = None
 
     @property
     def digest(self) -> str:
@@ -93,6 +99,7 @@ def _plan(
     firsts: Sequence[int | None],
     sources: Sequence[SourceBytes | None] = (),
     cutter: str | None = None,
+    packets: Sequence[tuple[PacketRange, ...]] = (),
 ) -> CutPlan | None:
     if files and sources and all(s is not None for s in sources):
         return CutPlan(
@@ -116,6 +123,7 @@ def _plan(
         video=recording.video_codec is not None,
         files={f.index: f for f in files},
         cutter=cutter,
+        packets={f.index: r for f, r in zip(files, packets, strict=True) if r} or None,
     )
 
 
@@ -124,8 +132,10 @@ def plan_from_rows(recording: Recording, rows: Sequence[Segment]) -> CutPlan | N
     the rows check holds to the log); None when a segment has no packet ranges."""
     ordered = sorted(rows, key=lambda s: s.index)
     files = [SegmentFile(s.index, s.key, s.sha256, s.kept) for s in ordered]
-    firsts = [r[0].first if (r := s.packet_ranges) else None for s in ordered]
-    return _plan(recording, recording.original_key, files, firsts, [_source(s) for s in ordered])
+    ranges = [s.packet_ranges for s in ordered]
+    firsts = [r[0].first if r else None for r in ranges]
+    sources = [_source(s) for s in ordered]
+    return _plan(recording, recording.original_key, files, firsts, sources, packets=ranges)
 
 
 def _source(row: Segment) -> SourceBytes | None:
@@ -149,7 +159,8 @@ def plan_from_log(
     files = [SegmentFile(s.index, s.key, s.sha256, s.kept) for s in ordered]
     firsts = [s.packets[0].first if s.packets else None for s in ordered]
     sources = [s.source for s in ordered]
-    return _plan(recording, original_key, files, firsts, sources, cutter)
+    ranges = [s.packets for s in ordered]
+    return _plan(recording, original_key, files, firsts, sources, cutter, ranges)
 
 
 def refusal(plan: CutPlan, index: int, made: str, cutting: str) -> str:
@@ -217,6 +228,17 @@ class SegmentFiles:
         finally:
             shutil.rmtree(private, ignore_errors=True)
 
+    def recut(self, plan: CutPlan) -> dict[int, str]:
+        """The segments of ``plan``'s cut (made by ``path`` or ``prepare``) served in other
+        bytes than the signed file's: index → the SHA-256 of what was cut."""
+        folder = self.cache_dir / f"{plan.recording_id}-{plan.digest}"
+        with self._lock:
+            try:
+                made = json.loads((folder / RECUT).read_text())
+            except FileNotFoundError:
+                return {}
+        return {int(i): str(sha) for i, sha in made.items()}
+
     def _made_dir(self) -> Path:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         return self.cache_dir
@@ -260,21 +282,39 @@ class SegmentFiles:
                     f"{plan.recording_id}: its segments could not be cut again from the"
                     f" original ({exc})"
                 ) from exc
-        if len(made) != len(plan.files):
-            raise SegmentNotReproduced(
-                f"{plan.recording_id}: cutting the original again made {len(made)} segment(s),"
-                f" {len(plan.files)} are signed"
-            )
+            if len(made) != len(plan.files):
+                raise SegmentNotReproduced(
+                    f"{plan.recording_id}: cutting the original again made {len(made)}"
+                    f" segment(s), {len(plan.files)} are signed"
+                )
+            timed = TimedOriginal(tools_run(self.tools), self.tools.ffmpeg, original)
+            self._keep(plan, made, work, timed)
+        shutil.rmtree(work / "cut", ignore_errors=True)
+        (work / DONE).touch()
+
+    def _keep(
+        self, plan: CutPlan, made: Sequence[Path], work: Path, original: TimedOriginal
+    ) -> None:
+        """Each cut that is its signed segment (its signed bytes, or its signed packets at
+        the original's times in another ffmpeg's bytes) put in place; the rest refused."""
         refused: dict[str, str] = {}  # index → the SHA-256 of what was cut instead
+        recut: dict[str, str] = {}
         for path, (index, wanted) in zip(made, sorted(plan.files.items()), strict=True):
             sha, _size = sha256_file(path)
-            if sha == wanted.sha256:
-                path.rename(work / Path(wanted.key).name)
-            else:  # never served as the signed segment; the others still are
-                refused[str(index)] = sha
-        shutil.rmtree(work / "cut", ignore_errors=True)
+            ranges = (plan.packets or {}).get(index) if plan.sources is None else None
+            if sha != wanted.sha256 and (ranges is None or _unlike(original, path, ranges)):
+                refused[str(index)] = sha  # never served as the signed segment
+                continue
+            if sha != wanted.sha256:
+                recut[str(index)] = sha
+                logger.info(
+                    "%s segment %d: cut again by %s into other bytes (sha256 %s…), with every"
+                    " signed packet at the original's time: served as the signed segment",
+                    plan.recording_id, index, ffmpeg_version(self.tools), sha[:16],
+                )  # fmt: skip
+            path.rename(work / Path(wanted.key).name)
         (work / REFUSED).write_text(json.dumps(refused))
-        (work / DONE).touch()
+        (work / RECUT).write_text(json.dumps(recut))
 
     def _slice(
         self, original: Path, sources: Mapping[int, SourceBytes], folder: Path
@@ -323,3 +363,15 @@ class SegmentFiles:
         for stale in self.cache_dir.iterdir():  # a cut or a read a crash left behind
             if stale.name.startswith(("cut-", "read-")) and stale.stat().st_mtime < oldest:
                 shutil.rmtree(stale, ignore_errors=True)
+
+
+def _unlike(original: TimedOriginal, cut: Path, ranges: tuple[PacketRange, ...]) -> bool:
+    """True when ``cut`` is not the segment ``ranges`` sign, by its packets and their times
+    (``vigil_verify.recut``); why is logged."""
+    try:
+        why = original.problem(cut, ranges)
+    except TranscodeError as exc:
+        why = f"its packets could not be read ({exc})"
+    if why is not None:
+        logger.warning("%s: not the signed segment: %s", cut.name, why)
+    return why is not None

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from vigil_verify.report import verify_package
+from vigil_verify.report import render, verify_package
 from vigil_verify.verdicts import Verdict
 
 from catalog.figures import catalog_figures
@@ -263,5 +263,58 @@ def test_matroska_segments_are_cut_again_byte_for_byte(
         result = app.verifier.verify_recording(rec, actor="auditor", full=True)
         assert result.ok, result.problems
         assert all("the picture matches" in s.detail for s in result.segments)
+    finally:
+        app.stop()
+
+
+def _other_ffmpeg(here: str) -> str:
+    """imageio-ffmpeg's build (9.x here), when it is another ffmpeg than ``here``."""
+    import imageio_ffmpeg
+
+    exe = str(imageio_ffmpeg.get_ffmpeg_exe())
+    if exe == here:
+        pytest.skip("no second ffmpeg to cut with")
+    return exe
+
+
+def test_a_matroska_segment_cut_by_another_ffmpeg_is_judged_by_its_packets_and_times(
+    tmp_path: Path, make_clip: Callable[[SampleSpec], Path], ffmpeg: str
+) -> None:
+    """Cut with Debian's ffmpeg at ingest, cut again with 9.x: other Matroska bytes, the same
+    packets at the same times. It is served, exported, and intact offline; a segment file
+    with those packets at other times is not."""
+    app = _app(tmp_path / "vigil")
+    try:
+        rec = ingest_and_process(app, make_clip(AVI))
+        app.cases.link(CASE, rec, from_s=None, to_s=None, reason="incident 18", actor="sam")
+        rows = app.catalog.segments(rec)
+        other = replace(app.tools, ffmpeg=_other_ffmpeg(app.tools.ffmpeg))
+        files = SegmentFiles(store=app.store, tools=other, cache_dir=tmp_path / "cache")
+        plan = plan_from_rows(app.catalog.recording(rec), rows)
+        assert plan is not None
+        for row in rows:
+            with files.path(plan, row.index) as path:
+                assert hashlib.sha256(path.read_bytes()).hexdigest() != row.sha256
+        assert set(files.recut(plan)) == {r.index for r in rows}
+        package = export_case(
+            app.catalog, app.store, app.ledger, CASE, tmp_path / "export", actor="reviewer",
+            reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
+            worm_checkpoints=app.worm_checkpoints(), segment_files=files,
+        )  # fmt: skip
+        report = verify_package(package, ffmpeg=ffmpeg)
+        assert report.clean, render(report)
+        assert all("cut again from the original" in s.detail for s in report.segments)
+        # the same packets half a second later: not the signed segment
+        first = package / rec / "segments" / Path(rows[0].key).name
+        shifted = tmp_path / first.name
+        subprocess.run(
+            [ffmpeg, "-v", "error", "-i", str(first), "-map", "0", "-c", "copy",
+             "-output_ts_offset", "0.5", "-fflags", "+bitexact", str(shifted)],
+            check=True, timeout=60,
+        )  # fmt: skip
+        shutil.copyfile(shifted, first)
+        again = verify_package(package, ffmpeg=ffmpeg)
+        assert again.segments[0].kind != Verdict.INTACT
+        assert [s.kind for s in again.segments[1:]] == [Verdict.INTACT] * (len(rows) - 1)
     finally:
         app.stop()

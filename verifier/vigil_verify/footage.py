@@ -47,6 +47,7 @@ from vigil_verify.ledger import LedgerCheck, SignedRecording, SignedSegment
 from vigil_verify.original import judge_original
 from vigil_verify.pdq import pdq_hashes
 from vigil_verify.recovered import RECOVERED_STEM, recovered_finding
+from vigil_verify.recut import TimedOriginal
 from vigil_verify.sampling import FrameTimes, frame_decode_args, repair_times, timed_hashes
 from vigil_verify.untrusted import Malformed, guarded, read_document
 from vigil_verify.verdicts import Finding, Verdict
@@ -182,6 +183,8 @@ class FootageChecker:
         self.ffmpeg = ffmpeg
         self.thresholds = thresholds
         self.malformed: list[str] = []  # per-frame hash files that cannot be read
+        # each recording's original in the package, when its bytes are the signed ones
+        self.originals: dict[str, TimedOriginal] = {}
         # Every signed segment hash in the package: sha256 -> (recording, index).
         self.by_sha: dict[str, tuple[str, int]] = {}
         for rec in ledger.facts.values():
@@ -268,7 +271,28 @@ class FootageChecker:
         moved = placed(rec.id, seg.index, self.by_sha.get(sha), rel)
         if moved is not None:
             return moved
-        return self._changed(rec, seg, path, rel, size=size)
+        return self._recut(rec, seg, path, rel) or self._changed(rec, seg, path, rel, size=size)
+
+    def _recut(
+        self, rec: SignedRecording, seg: SignedSegment, path: Path, rel: str
+    ) -> Finding | None:
+        """A segment whose copy is not kept, cut again from the original for the package by
+        another ffmpeg: intact when it holds its signed packets at the original's times
+        (``vigil_verify.recut``); None when it is not that (judged as a changed file)."""
+        original = self.originals.get(rec.id)
+        if seg.kept or not seg.packets or original is None:
+            return None
+        if original.problem(path, seg.packets) is not None:
+            return None
+        return Finding(
+            kind=Verdict.INTACT,
+            recording=rec.id,
+            index=seg.index,
+            detail="no copy kept: cut again from the original into other bytes than the signed"
+            " file's (another ffmpeg), holding every signed packet, unchanged and in order, at"
+            " the original's times",
+            file=rel,
+        )
 
     def signed_frames(self, rec: SignedRecording, seg: SignedSegment) -> FrameHashes | None:
         """The segment's per-frame hashes in the package, if they are the signed ones."""
@@ -389,9 +413,11 @@ class FootageChecker:
             rec.original_size,
             str(path.relative_to(self.package)),
         )
-        if by_bytes.clean:
-            return by_bytes
         run = subprocess_run(DECODE_TIMEOUT_S)
+        if by_bytes.clean:
+            if self.ffmpeg is not None:
+                self.originals[rec.id] = TimedOriginal(run, self.ffmpeg, path)
+            return by_bytes
         return judge_original(run, self.ffmpeg, path, rec.segments, by_bytes)[0]
 
     def recovered(self, rec: SignedRecording, manifest_path: str | None) -> Finding | None:

@@ -60,8 +60,9 @@ class Verdict(StrEnum):
 
 
 MEANINGS: Mapping[Verdict, str] = {
-    Verdict.INTACT: "its bytes are the signed ones (SHA-256 as signed); for a copy, the same"
-    " pictures as the segment",
+    Verdict.INTACT: "its bytes are the signed ones (SHA-256 as signed); for a segment whose copy"
+    " is not kept, cut again from its original, its signed packets at the original's times;"
+    " for a copy, the same pictures as the segment",
     Verdict.RE_ENCODED: "other bytes of another size, and the signed pictures from start to end:"
     " re-encoded or re-muxed, the content unchanged",
     Verdict.EDITED: "the pictures differ from the signed ones in the time ranges given (changed,"
