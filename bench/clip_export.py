@@ -90,6 +90,7 @@ def main() -> int:
             root = export_case(
                 app.catalog, app.store, app.ledger, CASE, base / "export", actor="bench",
                 reason="bench", tolerance_frames=1.0, device_tolerance_s=2.0,
+                segment_files=app.segment_files,
             )  # fmt: skip
             manifest = Manifest.model_validate_json((root / "manifest.json").read_text())
             facts = prove(app.ledger, app.ledger.public_key, [rec])

@@ -416,15 +416,16 @@ def export_case(
     reason: str,
     tolerance_frames: float,
     device_tolerance_s: float,
+    segment_files: SegmentFiles | None,
     worm_checkpoints: Sequence[str] = (),
     tsa_certs: bytes | None = None,
     clips: ClipExporter | None = None,
-    segment_files: SegmentFiles | None = None,
 ) -> Path:
     """Write the package of case ``case_id`` to ``folder/<case>/`` (which must be new or
     empty), between the ``export`` and ``export.written`` custody events; return its folder.
     With ``clips``, each linked window also as a clip with Content Credentials;
-    ``segment_files`` cuts the segments whose copies are not kept from their originals."""
+    ``segment_files`` cuts the segments whose copies are not kept from their originals (None:
+    a recording with such a segment cannot be exported)."""
     timeline = case_timeline(
         catalog, case_id, tolerance_frames=tolerance_frames, device_tolerance_s=device_tolerance_s
     )

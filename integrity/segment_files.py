@@ -26,12 +26,12 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from vigil_verify.ledger import SignedSegment
-from vigil_verify.packets import PacketRange, SourceBytes
+from vigil_verify.packets import PacketRange, SourceBytes, Stream
 from vigil_verify.recut import TimedOriginal
 
 from catalog.models import Recording, Segment
@@ -268,39 +268,67 @@ class SegmentFiles:
 
     def _cut_into(self, plan: CutPlan, work: Path) -> None:
         with self.store.local_path("originals", plan.original_key) as original:
-            try:
-                if plan.sources is not None:
-                    made = self._slice(original, plan.sources, work / "cut")
-                else:
-                    made = derive_segments(
-                        self.tools.runner, self.tools.ffmpeg, original, work / "cut",
-                        container=plan.container, cuts=plan.cuts, audio=plan.audio,
-                        video=plan.video, timeout_s=self.tools.timeout_s,
-                    )  # fmt: skip
-            except TranscodeError as exc:
-                raise SegmentNotReproduced(
-                    f"{plan.recording_id}: its segments could not be cut again from the"
-                    f" original ({exc})"
-                ) from exc
-            if len(made) != len(plan.files):
-                raise SegmentNotReproduced(
-                    f"{plan.recording_id}: cutting the original again made {len(made)}"
-                    f" segment(s), {len(plan.files)} are signed"
-                )
+            if plan.sources is not None:
+                made = self._made(plan, lambda: self._slice(original, plan.sources or {}, work))
+            else:
+                made = self._made(plan, lambda: self._derive(plan, original, work, listed=True))
+                if any(made[i][1] != f.sha256 for i, f in plan.files.items()):
+                    # cut before issue 18 (no packet listing in the run): that form too
+                    older = self._made(
+                        plan, lambda: self._derive(plan, original, work, listed=False)
+                    )
+                    made = {
+                        i: older[i] if older[i][1] == f.sha256 else made[i]
+                        for i, f in plan.files.items()
+                    }
             timed = TimedOriginal(tools_run(self.tools), self.tools.ffmpeg, original)
             self._keep(plan, made, work, timed)
-        shutil.rmtree(work / "cut", ignore_errors=True)
+        for folder in ("cut", "cut-listed", "cut-unlisted"):
+            shutil.rmtree(work / folder, ignore_errors=True)
         (work / DONE).touch()
 
+    def _made(self, plan: CutPlan, cut: Callable[[], list[Path]]) -> dict[int, tuple[Path, str]]:
+        """What ``cut`` made, by signed index, and each file's SHA-256; raises when it made no
+        such set."""
+        try:
+            made = cut()
+        except TranscodeError as exc:
+            raise SegmentNotReproduced(
+                f"{plan.recording_id}: its segments could not be cut again from the"
+                f" original ({exc})"
+            ) from exc
+        if len(made) != len(plan.files):
+            raise SegmentNotReproduced(
+                f"{plan.recording_id}: cutting the original again made {len(made)}"
+                f" segment(s), {len(plan.files)} are signed"
+            )
+        return {i: (p, sha256_file(p)[0]) for i, p in zip(sorted(plan.files), made, strict=True)}
+
+    def _derive(self, plan: CutPlan, original: Path, work: Path, *, listed: bool) -> list[Path]:
+        """The recording cut again as custody cut it: ``listed``, with its packets listed in
+        the same run (every cut since issue 18), else as before it."""
+        first = next(iter((plan.packets or {}).values()), ())
+        streams = tuple(Stream(r.stream, r.codec) for r in first) if listed else ()
+        folder = work / ("cut-listed" if listed else "cut-unlisted")
+        return derive_segments(
+            self.tools.runner, self.tools.ffmpeg, original, folder,
+            container=plan.container, cuts=plan.cuts, audio=plan.audio,
+            video=plan.video, timeout_s=self.tools.timeout_s, packets=streams,
+        )  # fmt: skip
+
     def _keep(
-        self, plan: CutPlan, made: Sequence[Path], work: Path, original: TimedOriginal
+        self,
+        plan: CutPlan,
+        made: Mapping[int, tuple[Path, str]],
+        work: Path,
+        original: TimedOriginal,
     ) -> None:
         """Each cut that is its signed segment (its signed bytes, or its signed packets at
         the original's times in another ffmpeg's bytes) put in place; the rest refused."""
         refused: dict[str, str] = {}  # index → the SHA-256 of what was cut instead
         recut: dict[str, str] = {}
-        for path, (index, wanted) in zip(made, sorted(plan.files.items()), strict=True):
-            sha, _size = sha256_file(path)
+        for index, wanted in sorted(plan.files.items()):
+            path, sha = made[index]
             ranges = (plan.packets or {}).get(index) if plan.sources is None else None
             if sha != wanted.sha256 and (ranges is None or _unlike(original, path, ranges)):
                 refused[str(index)] = sha  # never served as the signed segment
@@ -316,12 +344,11 @@ class SegmentFiles:
         (work / REFUSED).write_text(json.dumps(refused))
         (work / RECUT).write_text(json.dumps(recut))
 
-    def _slice(
-        self, original: Path, sources: Mapping[int, SourceBytes], folder: Path
-    ) -> list[Path]:
+    def _slice(self, original: Path, sources: Mapping[int, SourceBytes], work: Path) -> list[Path]:
         """A live recording's segments: each its bytes in the original, retimed by its shift
         (the same ``retime_command`` that made the signed file). A range the original does
         not hold makes an empty file (refused as not the signed segment)."""
+        folder = work / "cut"
         folder.mkdir(parents=True, exist_ok=True)
         made = []
         with original.open("rb") as fh:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from vigil_verify.packets import PacketRange
+from vigil_verify.packets import PacketRange, Stream
 
 from transcode.commands import (
     AudioPlan,
@@ -401,14 +401,22 @@ def derive_segments(
     audio: bool,
     video: bool,
     timeout_s: float,
+    packets: tuple[Stream, ...] = (),
 ) -> list[Path]:
     """Cut ``source`` again into the segments custody cut from it: the same command, told the
     same packets to cut at (a segment's signed first packet of the stream cut on), so the
     same ffmpeg writes the same bytes (issue 18: a segment whose copy is not kept). The
-    caller checks each file against its signed SHA-256 before it is used."""
+    caller checks each file against its signed SHA-256 before it is used.
+
+    ``packets``: the streams custody's cut listed in the same run (every cut since issue 18;
+    none before it). The listing is part of the command: with a second output, ffmpeg
+    starts the segments' timestamps otherwise for a source whose decode times begin below
+    zero (B-frames), so the same cut without it is other bytes."""
     if segment_frames(cuts) is None:
         raise SegmentingError(f"{source.name}: {len(cuts)} cuts are too many to list")
-    job = SegmentJob(source, out_dir, 0.0, container, audio=audio, cuts=cuts, video=video)
+    job = SegmentJob(
+        source, out_dir, 0.0, container, audio=audio, cuts=cuts, video=video, packets=packets
+    )
     made = _run_cut(runner, ffmpeg, job, list(cuts), timeout_s, None)
     if made.damage is not None:
         raise SegmentingError(f"{source.name}: {made.damage}")

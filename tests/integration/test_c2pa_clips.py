@@ -75,7 +75,7 @@ def exported(
     package = export_case(
         app.catalog, app.store, app.ledger, CASE, base / "export", actor="reviewer",
         reason="disclosure to the defence", tolerance_frames=1.0, device_tolerance_s=2.0,
-        worm_checkpoints=app.worm_checkpoints(),
+        worm_checkpoints=app.worm_checkpoints(), segment_files=app.segment_files,
         clips=ClipExporter.configured(app.tools, cert, key),
     )  # fmt: skip
     manifest = Manifest.model_validate_json((package / "manifest.json").read_text())

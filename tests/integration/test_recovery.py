@@ -201,7 +201,7 @@ def test_vigil_verify_checks_the_link_of_the_recovered_stream(
     package = export_case(
         app.catalog, app.store, app.ledger, CASE, tmp_path / "export", actor="reviewer",
         reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
-        worm_checkpoints=app.worm_checkpoints(),
+        worm_checkpoints=app.worm_checkpoints(), segment_files=app.segment_files,
     )  # fmt: skip
     report = verify_package(package, ffmpeg=app.tools.ffmpeg)
     link = [f for f in report.segments if f.index is None and f.recording == recovered.rec_id]

@@ -151,7 +151,7 @@ def test_verification_and_export_are_clean(phone: Phone, ffmpeg: str) -> None:
     package = export_case(
         app.catalog, app.store, app.ledger, CASE, phone.base / "export", actor="reviewer",
         reason="issue 17", tolerance_frames=1.0, device_tolerance_s=2.0,
-        worm_checkpoints=app.worm_checkpoints(),
+        worm_checkpoints=app.worm_checkpoints(), segment_files=app.segment_files,
     )  # fmt: skip
     report = verify_package(package, ffmpeg=ffmpeg)
     assert report.clean, report.log_problems + report.manifest_problems

@@ -409,7 +409,7 @@ def test_an_exported_package_carries_the_cosignature_and_vigil_verify_requires_i
         package = export_case(
             app.catalog, app.store, app.ledger, "CASE-W", tmp_path / "export", actor="reviewer",
             reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
-            worm_checkpoints=app.worm_checkpoints(),
+            worm_checkpoints=app.worm_checkpoints(), segment_files=app.segment_files,
         )  # fmt: skip
     finally:
         app.stop()

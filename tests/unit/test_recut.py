@@ -3,8 +3,10 @@ packets, each at the original's time."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vigil_verify.packets import Packet, PacketRange, digest
-from vigil_verify.recut import TIME_TOLERANCE_S, cut_streams, recut_problem
+from vigil_verify.recut import SHIFT_LIMIT_S, TIME_TOLERANCE_S, cut_streams, recut_problem
 
 NO_TIME = -9223372036854775808 / 1000
 
@@ -41,9 +43,20 @@ def test_the_signed_packets_at_the_originals_times_in_other_bytes_are_the_segmen
     assert recut_problem(ORIGINAL, _cut(shift=TIME_TOLERANCE_S * 0.9, places=9), RANGES) is None
 
 
-def test_the_same_packets_at_other_times_are_not() -> None:
-    why = recut_problem(ORIGINAL, _cut(shift=0.04), RANGES)
-    assert why is not None and "presented at 0.120 s, the original's at 0.080 s" in why
+def test_one_shift_of_the_whole_segment_within_the_limit_is_the_muxers() -> None:
+    assert recut_problem(ORIGINAL, _cut(shift=0.067), RANGES) is None
+
+
+def test_a_segment_moved_further_on_the_timeline_is_not() -> None:
+    why = recut_problem(ORIGINAL, _cut(shift=SHIFT_LIMIT_S + 0.05), RANGES)
+    assert why is not None and "its times are +0.250 s from the original's" in why
+
+
+def test_one_packet_at_another_time_is_not() -> None:
+    cut = _cut()
+    moved = [*cut[:1], replace(cut[1], pts_s=cut[1].pts_s + 0.04), *cut[2:]]
+    why = recut_problem(ORIGINAL, moved, RANGES)
+    assert why is not None and "presented at 0.160 s, the original's at 0.120 s" in why
 
 
 def test_a_packet_more_less_or_other_is_not() -> None:

@@ -105,7 +105,8 @@ def build_corpus(work: Path, clip: Path) -> Corpus:
             package = export_case(
                 app.catalog, app.store, app.ledger, CASE, work / "export", actor="reviewer",
                 reason="fuzzing", tolerance_frames=1.0, device_tolerance_s=2.0,
-                worm_checkpoints=app.worm_checkpoints(), tsa_certs=files.ca_cert.read_bytes(),
+                worm_checkpoints=app.worm_checkpoints(), segment_files=app.segment_files,
+                tsa_certs=files.ca_cert.read_bytes(),
             )  # fmt: skip
         finally:
             app.stop()

@@ -10,9 +10,14 @@ the same. Such a cut is still the signed footage, and is judged so by what it ho
   canonical form (``vigil_verify.packets``) is the signed one, each the very packet the
   original (whose own packets there are the signed ones) holds at that place;
 * **times**: each packet presented at the time the original gives it, as the cut read it
-  (``+genpts``, ``-copyts``), within ``TIME_TOLERANCE_S``: Matroska keeps milliseconds, so a
-  time is rounded by at most half of one; frames are at least 4 ms apart even at 240 fps, so a
-  packet moved by a frame, or a segment shifted on the timeline, is never within it.
+  (``+genpts``, ``-copyts``), within ``TIME_TOLERANCE_S``, after one shift common to the whole
+  segment of at most ``SHIFT_LIMIT_S``. Matroska keeps milliseconds, so a time is rounded by
+  at most half of one; frames are at least 4 ms apart even at 240 fps, so a packet moved by a
+  frame is never within it. The shift is the muxer's: ffmpeg moves a file's times so that its
+  decode times do not start below zero, by an amount that depends on the run (measured: an
+  OBS-style Matroska with B-frames, whose video starts at 21 ms, cut to MPEG-TS by ffmpeg 5.1
+  starts at 0 ms with the packet listing of custody's run and at 67 ms without it). A
+  segment moved further on the timeline is not within it.
 
 Decode times are not compared: Matroska stores none, and its reader makes them up.
 
@@ -38,8 +43,11 @@ from vigil_verify.packets import (
 )
 
 TIME_TOLERANCE_S = 0.001
-"""How far a re-cut packet's presentation time may be from the original's (one millisecond:
-Matroska's clock)."""
+"""How far a re-cut packet's presentation time may be from the original's, after the
+segment's shift (one millisecond: Matroska's clock)."""
+
+SHIFT_LIMIT_S = 0.2
+"""The largest shift of a whole segment's times taken for the muxer's (above)."""
 
 _NO_TIME_S = -1e9  # below this a time is ffmpeg's "no timestamp", not a time
 
@@ -80,14 +88,34 @@ def recut_problem(
         if digest(mine) != signed.sha256:
             return f"{what}: its packets are not the signed ones"
         for k, (a, b) in enumerate(zip(mine, theirs, strict=True)):
-            ta, tb = _time(a), _time(b)
-            if (ta is None) != (tb is None):
+            if (_time(a) is None) != (_time(b) is None):
                 return f"{what}: packet {signed.first + k} has a time in one and none in the other"
-            if ta is not None and tb is not None and abs(ta - tb) > TIME_TOLERANCE_S:
-                return (
-                    f"{what}: packet {signed.first + k} is presented at {ta:.3f} s, the"
-                    f" original's at {tb:.3f} s"
-                )
+    return _retimed(original, cut, ranges)
+
+
+def _retimed(
+    original: Sequence[Packet], cut: Sequence[Packet], ranges: Sequence[PacketRange]
+) -> str | None:
+    """None when every packet of ``cut`` is at its original time plus one common shift."""
+    pairs: list[tuple[str, int, float, float]] = []
+    for n, signed in enumerate(ranges):
+        mine = [p for p in cut if p.stream == n]
+        theirs = [p for p in original if p.stream == n][signed.first : signed.first + signed.count]
+        for k, (a, b) in enumerate(zip(mine, theirs, strict=True)):
+            ta, tb = _time(a), _time(b)
+            if ta is not None and tb is not None:
+                pairs.append((f"stream {signed.stream}", signed.first + k, ta, tb))
+    if not pairs:
+        return None
+    shift = sorted(ta - tb for _w, _k, ta, tb in pairs)[len(pairs) // 2]
+    if abs(shift) > SHIFT_LIMIT_S:
+        return f"its times are {shift:+.3f} s from the original's"
+    for what, k, ta, tb in pairs:
+        if abs(ta - tb - shift) > TIME_TOLERANCE_S:
+            return (
+                f"{what}: packet {k} is presented at {ta:.3f} s, the original's at {tb:.3f} s"
+                f" (the segment's shift {shift:+.3f} s)"
+            )
     return None
 
 
