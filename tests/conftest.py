@@ -71,7 +71,8 @@ def standard_recorded(
     worker to ask making it while the others wait (4-5 s that six fixtures, in five modules,
     each spent on an ingest of their own).
 
-    Nothing opens it in place: a module copies it (``tests.helpers.copy_data``) and works on
+    Its segments' copies are stored (``VIGIL_SEGMENT_COPIES=keep``), as its users tamper with
+    them. Nothing opens it in place: a module copies it (``tests.helpers.copy_data``) and works on
     its copy."""
     run_dir = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -82,7 +83,8 @@ def standard_recorded(
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         if not done.exists():
             shutil.rmtree(shared, ignore_errors=True)  # a half-made one (an interrupted run)
-            app = build_app(Settings(data_dir=root))
+            # every segment's copy stored: the modules that use it tamper with stored copies
+            app = build_app(Settings(data_dir=root, segment_copies="keep"))
             try:
                 recording_id = ingest_and_process(app, standard_clip)
             finally:
@@ -98,6 +100,25 @@ def opencv_sample(name: str) -> Path:
             pytest.fail(f"{path} missing: the test command installs Debian's opencv-doc")
         pytest.skip(f"{path} missing (install Debian's opencv-doc)")
     return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def copies_kept(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A module marked ``copies_kept`` runs its apps (and the processes it starts) with every
+    segment's copy stored: the form before issue 18, which recordings of that time still have
+    and ``VIGIL_SEGMENT_COPIES=keep`` still makes."""
+    if request.node.get_closest_marker("copies_kept") is None:
+        yield
+        return
+    before = os.environ.get("VIGIL_SEGMENT_COPIES")
+    os.environ["VIGIL_SEGMENT_COPIES"] = "keep"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("VIGIL_SEGMENT_COPIES", None)
+        else:
+            os.environ["VIGIL_SEGMENT_COPIES"] = before
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from catalog.models import Recording
+from catalog.models import Recording, Segment
 from catalog.repository import recording_id_for
 from ingest.service import RecordingMetadata
+from integrity.segment_files import plan_from_rows
 from store.base import Bucket, ObjectStore
 from workers.app import Vigil
 
@@ -43,6 +44,21 @@ def ingest_and_process(
 
 def object_path(app: Vigil, bucket: str, key: str) -> Path:
     return app.settings.store_root / bucket / key
+
+
+def segment_path(app: Vigil, seg: Segment) -> Path:
+    """A local file of the segment as any reader gets it: its stored copy, or (no copy kept,
+    the default) a copy of its cut from the original, checked against its signed SHA-256."""
+    if seg.kept:
+        return object_path(app, "derived", seg.key)
+    rows = app.catalog.segments(seg.recording_id)
+    plan = plan_from_rows(app.catalog.recording(seg.recording_id), rows)
+    assert plan is not None, f"{seg.key}: no copy kept and no plan to cut it"
+    target = app.settings.data_dir / "test-reads" / Path(seg.key).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with app.segment_files.path(plan, seg.index) as path:
+        shutil.copyfile(path, target)
+    return target
 
 
 def copy_to(src: Path, dst: Path) -> Path:

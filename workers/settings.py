@@ -56,9 +56,9 @@ class Settings(BaseSettings):
         600.0, gt=0, description="How long to retry an unreachable store before failing."
     )
     segment_copies: Literal["keep", "derive"] = Field(
-        "keep",
-        description="keep: store every segment's copy. derive: store none that the original"
-        " makes again byte for byte (its packets signed); each is cut again when wanted.",
+        "derive",
+        description="derive (default): store no segment copy the original makes again (its"
+        " packets signed); each is cut again when wanted. keep: store every segment's copy.",
     )
     proxy_cache_days: float | None = Field(
         None,

@@ -24,7 +24,7 @@ from catalog.gaps import recording_gaps
 from ingest.errors import NotVideo
 from integrity.export import export_case
 from integrity.match import match_copy
-from tests.helpers import ingest_and_process, metadata, object_path
+from tests.helpers import ingest_and_process, metadata, object_path, segment_path
 from transcode.ffmpeg import ProcessRunner
 from transcode.probe import NO_MEDIA, probe
 from workers.app import Vigil
@@ -133,7 +133,7 @@ def test_an_audio_only_recording_is_segmented_chained_and_complete(
     for s in segments:
         assert s.key.endswith(f".{kind.segment_ext}")
         assert s.keyframes == "[]"  # no pictures, no keyframe hashes
-        path = object_path(app, "derived", s.key)
+        path = segment_path(app, s)
         assert only_audio(ffmpeg, path, kind.codec) == s.frame_count  # stream copy, audio only
 
     actions = [e.action for e in app.catalog.events(recording_ids=[rec_id])]
@@ -258,7 +258,7 @@ def test_an_audio_only_recording_is_fingerprinted_matched_exported_and_verified(
     package = export_case(
         app.catalog, app.store, app.ledger, "CASE-INTERVIEW", tmp_path / "export",
         actor="sam", reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
-        worm_checkpoints=app.worm_checkpoints(),
+        worm_checkpoints=app.worm_checkpoints(), segment_files=app.segment_files,
     )  # fmt: skip
     assert verify_package(package, ffmpeg=ffmpeg).clean
     (seg,) = [p for p in (package / rec_id / "segments").iterdir() if p.name.startswith("seg-00001")

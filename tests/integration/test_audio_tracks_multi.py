@@ -20,7 +20,7 @@ import pytest
 from integrity.timeline import case_timeline
 from interfaces.api.routes.cases import _timeline_out
 from interfaces.cli.render import render_timeline
-from tests.helpers import ingest_and_process, object_path
+from tests.helpers import ingest_and_process, segment_path
 from transcode.ffmpeg import ProcessRunner
 from transcode.probe import probe
 from transcode.tracks import AudioTrack
@@ -142,7 +142,7 @@ def test_every_audio_track_is_kept_counted_hashed_and_said(
     assert len(segments) == 2
     for seg in segments:
         assert seg.key.endswith(f".{segment_ext}")
-        path = object_path(app, "derived", seg.key)
+        path = segment_path(app, seg)
         assert audio_streams(ffmpeg, path) == list(codecs)  # both tracks, as recorded
         # each in its own place: the first track's tone first, the second's second
         assert tone_of(ffmpeg, path, 0) == pytest.approx(TONES[0], abs=5)
@@ -162,7 +162,7 @@ def test_a_single_track_recording_still_says_one(app: Vigil, ffmpeg: str, tmp_pa
     assert rec.status == "complete", rec.damage
     assert (rec.audio_tracks, rec.audio_codec) == (1, "aac")
     for seg in app.catalog.segments(rec_id):
-        assert audio_streams(ffmpeg, object_path(app, "derived", seg.key)) == ["aac"]
+        assert audio_streams(ffmpeg, segment_path(app, seg)) == ["aac"]
     assert hashed_tracks(app, rec_id) == [1, 1]
     text, api_tracks = timeline_text(app, rec_id)
     assert "audio 1 track (aac)" in text

@@ -19,8 +19,7 @@ from integrity.export import Manifest
 from tests.helpers import START, VIGIL, copy_data, recording
 from tests.tamper import flip_byte, reencode_command, run
 
-pytestmark = pytest.mark.ffmpeg
-
+pytestmark = [pytest.mark.ffmpeg, pytest.mark.copies_kept]
 Vigil = Callable[..., subprocess.CompletedProcess[str]]
 
 

@@ -28,7 +28,7 @@ from workers.app import Vigil
 from workers.messages import OriginalStored
 from workers.stages import PerceptualStage, SegmentStage
 
-pytestmark = pytest.mark.ffmpeg
+pytestmark = [pytest.mark.ffmpeg, pytest.mark.copies_kept]
 
 
 class Crash(RuntimeError):

@@ -20,7 +20,7 @@ from tests.integration.test_crash_safety import Crash, FailingStore, assert_comp
 from workers.app import Vigil
 from workers.wiring import make_custody
 
-pytestmark = pytest.mark.ffmpeg
+pytestmark = [pytest.mark.ffmpeg, pytest.mark.copies_kept]
 
 
 def cutting_app(app_factory: Callable[..., Vigil]) -> Vigil:

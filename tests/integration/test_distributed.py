@@ -28,7 +28,7 @@ from tests.services.prometheus import PrometheusService
 from transcode.samples import SampleSpec
 from workers.messages import OriginalStored, encode
 
-pytestmark = [pytest.mark.services, pytest.mark.ffmpeg]
+pytestmark = [pytest.mark.services, pytest.mark.ffmpeg, pytest.mark.copies_kept]
 
 STAGES = ("segment", "phash", "finalise")
 LONG_S = 240  # the long recording: long enough that a kill or a restart lands mid-run

@@ -26,7 +26,7 @@ from vigil_verify.report import PackageReport, verify_package
 from integrity.errors import LedgerError
 from integrity.export import export_case
 from integrity.ledger import canonical_event
-from tests.helpers import ingest_and_process
+from tests.helpers import ingest_and_process, segment_path
 from transcode.samples import SampleSpec
 from workers.app import Vigil, build_app
 from workers.settings import Settings
@@ -53,7 +53,7 @@ def _export(app: Vigil, case_id: str, folder: Path) -> Path:
     return export_case(
         app.catalog, app.store, app.ledger, case_id, folder, actor="reviewer",
         reason="disclosure to the defence", tolerance_frames=1.0, device_tolerance_s=2.0,
-        worm_checkpoints=app.worm_checkpoints(),
+        worm_checkpoints=app.worm_checkpoints(), segment_files=app.segment_files,
     )  # fmt: skip
 
 
@@ -244,7 +244,7 @@ def test_footage_outside_the_linked_windows_is_named(
     app, rec = packages.app, packages.windowed
     first = next(s for s in app.catalog.segments(rec) if s.index == 0)
     shutil.copyfile(
-        app.settings.store_root / "derived" / first.key,
+        segment_path(app, first),
         copy / rec / "segments" / first.key.rpartition("/")[2],
     )
     original = app.catalog.recording(rec).original_key

@@ -31,7 +31,7 @@ from transcode.samples import SampleSpec
 from workers.app import Vigil, build_app
 from workers.settings import Settings
 
-pytestmark = [pytest.mark.ffmpeg, pytest.mark.slow]
+pytestmark = [pytest.mark.ffmpeg, pytest.mark.slow, pytest.mark.copies_kept]
 
 CASE = "CASE-4"
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +57,7 @@ def _export(app: Vigil, folder: Path, tsa_certs: bytes | None = None) -> Path:
         tolerance_frames=1.0,
         device_tolerance_s=2.0,
         worm_checkpoints=app.worm_checkpoints(),
+        segment_files=app.segment_files,
         tsa_certs=tsa_certs,
     )
 
@@ -452,7 +453,7 @@ def test_a_windowed_case_exports_its_window_only_and_verifies(
     package = export_case(
         app.catalog, app.store, app.ledger, "CASE-WIN", tmp_path / "export", actor="reviewer",
         reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
-        worm_checkpoints=app.worm_checkpoints(),
+        worm_checkpoints=app.worm_checkpoints(), segment_files=app.segment_files,
     )  # fmt: skip
     assert not list((package / rec).glob("original*"))
     exported = sorted(p.name for p in (package / rec / "segments").glob("*.ts"))
@@ -465,7 +466,7 @@ def test_a_windowed_case_exports_its_window_only_and_verifies(
     whole = export_case(
         app.catalog, app.store, app.ledger, "CASE-ALL", tmp_path / "export2", actor="reviewer",
         reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
-        worm_checkpoints=app.worm_checkpoints(),
+        worm_checkpoints=app.worm_checkpoints(), segment_files=app.segment_files,
     )  # fmt: skip
     for original in (whole / rec).glob("original*"):
         original.unlink()

@@ -29,7 +29,7 @@ from transcode.samples import SampleSpec
 from workers.app import Vigil, build_app
 from workers.settings import Settings
 
-pytestmark = [pytest.mark.ffmpeg, pytest.mark.slow]
+pytestmark = [pytest.mark.ffmpeg, pytest.mark.slow, pytest.mark.copies_kept]
 
 CASE = "CASE-INSIDER"
 OTHER = SampleSpec(duration_s=12.0, width=640, height=360, video_bitrate="1M", seed=11)
@@ -94,7 +94,7 @@ def exported(s: Store, tmp_path: Path, ffmpeg: str) -> PackageReport:
     package = export_case(
         s.app.catalog, s.app.store, s.app.ledger, CASE, tmp_path / "export",
         actor="reviewer", reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
-        worm_checkpoints=s.app.worm_checkpoints(),
+        worm_checkpoints=s.app.worm_checkpoints(), segment_files=s.app.segment_files,
     )  # fmt: skip
     return verify_package(package, ffmpeg=ffmpeg)
 

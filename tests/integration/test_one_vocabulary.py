@@ -27,7 +27,7 @@ from tests.helpers import VIGIL, copy_data, object_path
 from workers.app import Vigil, build_app
 from workers.settings import Settings
 
-pytestmark = [pytest.mark.ffmpeg, pytest.mark.slow]
+pytestmark = [pytest.mark.ffmpeg, pytest.mark.slow, pytest.mark.copies_kept]
 
 CASE = "CASE-15"
 
@@ -51,7 +51,7 @@ def world(
     package = export_case(
         app.catalog, app.store, app.ledger, CASE, base / "export", actor="reviewer",
         reason="disclosure", tolerance_frames=1.0, device_tolerance_s=2.0,
-        worm_checkpoints=app.worm_checkpoints(),
+        worm_checkpoints=app.worm_checkpoints(), segment_files=app.segment_files,
     )  # fmt: skip
     yield World(app, base / "vigil", rec, package)
     app.stop()

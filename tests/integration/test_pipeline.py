@@ -18,7 +18,7 @@ from tests.tamper import flip_byte, truncate_file
 from transcode.samples import SampleSpec
 from workers.app import Vigil
 
-pytestmark = pytest.mark.ffmpeg
+pytestmark = [pytest.mark.ffmpeg, pytest.mark.copies_kept]
 
 
 @pytest.fixture

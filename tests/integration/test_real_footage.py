@@ -19,7 +19,7 @@ from vigil_verify.continuity import tolerance_s
 from catalog.gaps import recording_gaps
 from integrity.match import match_copy
 from tests.conftest import opencv_sample
-from tests.helpers import ingest_and_process, object_path
+from tests.helpers import ingest_and_process, object_path, segment_path
 from tests.tamper import overlay_command, reencode_command, run
 from transcode.probe import probe
 from workers.app import Vigil
@@ -80,7 +80,7 @@ def test_vtest_fixed_camera_is_copied_segmented_proxied_and_verified(app: Vigil)
     assert [round(s.start_s, 1) for s in segments] == [0.0, 25.0, 50.0, 75.0]
     assert all(s.kind == "copy" and s.key.endswith(".mkv") for s in segments)
     assert_continuous(app, rec_id, 79.5)
-    first = probe(app.tools.runner, app.tools.ffmpeg, object_path(app, "derived", segments[0].key))
+    first = probe(app.tools.runner, app.tools.ffmpeg, segment_path(app, segments[0]))
     assert first.video is not None
     assert first.video.stream.codec == "msmpeg4v3"  # the evidence packets, untouched
     # Each segment's keyframe is hashed on the custody path, at its time on the timeline.
@@ -136,7 +136,7 @@ def test_megamind_mpeg4_with_ac3_is_copied_and_gets_an_h264_aac_proxy(app: Vigil
     rec = app.catalog.recording(rec_id)
     assert (rec.video_codec, rec.audio_codec) == ("mpeg4", "ac3")
     segment = app.catalog.segments(rec_id)[0]
-    probed = probe(app.tools.runner, app.tools.ffmpeg, object_path(app, "derived", segment.key))
+    probed = probe(app.tools.runner, app.tools.ffmpeg, segment_path(app, segment))
     assert probed.video is not None
     assert probed.audio is not None
     assert (probed.video.stream.codec, probed.audio.stream.codec) == ("mpeg4", "ac3")

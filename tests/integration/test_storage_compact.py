@@ -28,7 +28,7 @@ from transcode.samples import SampleSpec
 from workers.app import Vigil, build_app
 from workers.settings import Settings
 
-pytestmark = [pytest.mark.ffmpeg]
+pytestmark = [pytest.mark.ffmpeg, pytest.mark.copies_kept]
 
 MP4 = SampleSpec(duration_s=30.0, width=640, height=360, video_bitrate="1M", seed=33)
 CASE = "CASE-18C"

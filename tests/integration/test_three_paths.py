@@ -15,7 +15,7 @@ import pdqhash
 import pytest
 
 from integrity.phash import hamming
-from tests.helpers import metadata, object_path
+from tests.helpers import metadata, object_path, segment_path
 from tests.integration.test_api import serve
 from transcode.probe import probe
 from transcode.samples import SampleSpec
@@ -72,7 +72,7 @@ def test_custody_is_on_record_before_the_dense_index_and_keyframes_are_hashed(
             [float(t) for t in range(round(seg.start_s), round(seg.end_s))], abs=0.02
         )
         assert json.loads(event.detail or "{}")["keyframes"] == keyframes
-        path = object_path(app, "derived", seg.key)
+        path = segment_path(app, seg)
         for k in keyframes[:3]:
             bits, _quality = pdqhash.compute(
                 np.repeat(decode_at(ffmpeg, path, origin + k["t"])[:, :, None], 3, axis=2)
@@ -150,7 +150,7 @@ def test_a_source_a_browser_cannot_play_gets_a_linked_proxy(proxied: tuple[Vigil
     rec = app.catalog.recording(rec_id)
     segments = app.catalog.segments(rec_id)
     # The evidence stays MPEG-4 Part 2, stream-copied; the proxy is H.264.
-    first = probe(app.tools.runner, app.tools.ffmpeg, object_path(app, "derived", segments[0].key))
+    first = probe(app.tools.runner, app.tools.ffmpeg, segment_path(app, segments[0]))
     assert first.video is not None
     assert first.video.stream.codec == "mpeg4"
     files = app.catalog.proxy_segments(rec_id)
