@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vigil-bench-storage-") as tmp:
         for copies, cache in FORMS:
             expired = f", VIGIL_PROXY_CACHE_DAYS={cache:g}, after it expired" if cache else ""
-            lines.append(f" VIGIL_SEGMENT_COPIES={copies}{expired}")
+            default = " (the default)" if copies == Settings().segment_copies and not cache else ""
+            lines.append(f" VIGIL_SEGMENT_COPIES={copies}{expired}{default}")
             for n, (kind, path) in enumerate(found):
                 folder = Path(tmp) / f"ratio-{copies}-{cache}-{n}"
                 settings = Settings(data_dir=folder, segment_copies=copies, proxy_cache_days=cache)

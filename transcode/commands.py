@@ -47,10 +47,44 @@ class ProxySettings:
     # the cap. Review needs to see what happened, not the grain: 4000k at 720p.
     kbps_720p: int = 4000
     min_kbps: int = 1000
+    # And at most this share of the source's own bitrate (its file's size over its duration),
+    # not below ``floor_kbps``: a re-encode shows nothing its source did not have, and x264
+    # spends fewer bits than MPEG-4 Part 2, MS-MPEG4 or Cinepak for the same picture. Measured
+    # (docs/storage.md): Megamind.avi (845 kb/s) near 0.3 of it, superfast, SSIM 0.979 against
+    # its source (0.986 uncapped at 1371 kb/s, more than its source spent); vtest.avi 0.963.
+    source_share: float = 0.3
+    floor_kbps: int = 250
+    # Pictures of at most ``small_pixel_rate`` pixels a second (half of 720p30) are encoded
+    # with ``small_preset``, which keeps more of the picture at the same bitrate and still runs
+    # above 3x realtime per core there (15x on Megamind.avi, about 3.4x at the limit on the
+    # noisiest clip); None: ``preset`` always.
+    small_preset: str | None = "superfast"
+    small_pixel_rate: int = 1280 * 720 * 30 // 2
 
-    def maxrate_kbps(self, width: int, height: int) -> int:
-        """The cap for a picture of ``width`` x ``height``."""
-        return max(self.min_kbps, round(self.kbps_720p * width * height / (1280 * 720)))
+    def maxrate_kbps(self, width: int, height: int, source_kbps: float | None = None) -> int:
+        """The cap for a picture of ``width`` x ``height`` from a source of ``source_kbps``
+        (None: not known, the picture's cap alone)."""
+        area = max(self.min_kbps, round(self.kbps_720p * width * height / (1280 * 720)))
+        if source_kbps is None:
+            return area
+        return min(area, max(self.floor_kbps, round(self.source_share * source_kbps)))
+
+    def preset_for(self, size: tuple[int, int] | None, fps: float | None) -> str:
+        """The x264 preset for a picture of ``size`` at ``fps`` (either unknown: ``preset``)."""
+        if self.small_preset is None or size is None or not fps:
+            return self.preset
+        small = size[0] * size[1] * fps <= self.small_pixel_rate
+        return self.small_preset if small else self.preset
+
+    def label(
+        self, size: tuple[int, int] | None, fps: float | None, source_kbps: float | None
+    ) -> str:
+        """The encoding of a source's proxy, as its ``proxy.stored`` event says it."""
+        cap = f" maxrate={self.maxrate_kbps(*size, source_kbps)}k" if size is not None else ""
+        return (
+            f"libx264 preset={self.preset_for(size, fps)} crf={self.crf}{cap}"
+            f" threads={self.threads}; aac {self.audio_bitrate}"
+        )
 
 
 SegmentContainer = Literal["mpegts", "matroska"]
@@ -110,6 +144,19 @@ class ProxyJob:
     proxy: ProxySettings = ProxySettings()
     video: bool = True  # False: an audio-only source gets an audio-only (AAC) proxy
     size: tuple[int, int] | None = None  # the source's picture (what the bitrate cap scales by)
+    fps: float | None = None  # its frame rate (with ``size``: which preset)
+    source_kbps: float | None = None  # its file's mean bitrate (what else caps the proxy's)
+
+    @property
+    def preset(self) -> str:
+        return self.proxy.preset_for(self.size, self.fps)
+
+    @property
+    def maxrate_kbps(self) -> int | None:
+        """The video's bitrate cap (None: the picture's size is not known, no cap)."""
+        if self.size is None:
+            return None
+        return self.proxy.maxrate_kbps(*self.size, self.source_kbps)
 
     @property
     def pattern(self) -> Path:
@@ -289,13 +336,13 @@ def proxy_command(ffmpeg: str, job: ProxyJob) -> list[str]:
     else:
         cmd += ["-map", "0:v:0", *(["-map", "0:a:0?"] if job.audio != "none" else [])]
         cmd += [
-            "-c:v", "libx264", "-preset", p.preset, "-crf", str(p.crf),
+            "-c:v", "libx264", "-preset", job.preset, "-crf", str(p.crf),
             "-pix_fmt", "yuv420p", "-profile:v", "high", "-fps_mode", "passthrough",
             "-threads", str(p.threads),
             "-force_key_frames", f"expr:gte(t,n_forced*{job.segment_s:g})",
         ]  # fmt: skip
-        if job.size is not None:  # (unknown: no cap)
-            cap = p.maxrate_kbps(*job.size)
+        cap = job.maxrate_kbps
+        if cap is not None:  # (size unknown: no cap)
             cmd += ["-maxrate", f"{cap}k", "-bufsize", f"{2 * cap}k"]
     if job.audio == "copy":
         cmd += ["-c:a", "copy"]

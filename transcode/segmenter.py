@@ -459,6 +459,8 @@ def make_proxy(
     on_progress: Callable[[float], None] | None = None,
     video: bool | None = None,
     size: tuple[int, int] | None = None,
+    fps: float | None = None,
+    source_kbps: float | None = None,
 ) -> tuple[ProxyFile, ...]:
     """Transcode ``source`` into browser-playable HLS segments (H.264/AAC) in ``out_dir``.
 
@@ -468,7 +470,8 @@ def make_proxy(
 
     ``video``: whether ``source`` has video (the catalogue knows: its ``video_codec``); None
     looks. ``size``: its picture, what the proxy's bitrate cap scales by
-    (``ProxySettings.maxrate_kbps``; None: no cap). An audio-only source gets an audio-only
+    (``ProxySettings.maxrate_kbps``; None: no cap); ``fps`` and ``source_kbps``: its frame rate
+    and mean bitrate (``ProxyJob``). An audio-only source gets an audio-only
     proxy, its audio as AAC (``audio`` "none" is taken as "aac" then: the audio is all there
     is to play).
     """
@@ -480,7 +483,10 @@ def make_proxy(
     for stale in out_dir.iterdir():
         if _PROXY_NAME.match(stale.name) or stale.name == "proxy.csv":
             stale.unlink()
-    job = ProxyJob(source, out_dir, segment_s, audio, proxy, video=video, size=size)
+    job = ProxyJob(
+        source, out_dir, segment_s, audio, proxy, video=video, size=size, fps=fps,
+        source_kbps=source_kbps,
+    )  # fmt: skip
     try:
         runner.run(proxy_command(ffmpeg, job), timeout_s=timeout_s, on_progress=on_progress)
     except FfmpegFailed as exc:

@@ -276,6 +276,7 @@ class TranscodeStage:
         try:
             bucket, key = source_object(self.catalog, recording)  # a recovered stream, if any
             with self.store.local_path(bucket, key) as source:
+                source_kbps = _kbps(source, recording)
                 made = make_proxy(
                     self.tools.runner,
                     self.tools.ffmpeg,
@@ -289,9 +290,9 @@ class TranscodeStage:
                         recording.id, "transcode", min(t / total, 1)
                     ),
                     video=_has_video(recording),
-                    size=(recording.width, recording.height)
-                    if recording.width and recording.height
-                    else None,
+                    size=_size(recording),
+                    fps=recording.fps,
+                    source_kbps=source_kbps,
                 )
             origin = recording.origin_s or 0.0
             rows: list[ProxySegment] = []
@@ -317,7 +318,7 @@ class TranscodeStage:
                 source_sha256=recording.sha256,
                 playlist_sha256=playlist_sha,
                 files=[ProxyFileDetail.model_validate(r, from_attributes=True) for r in rows],
-                settings=proxy_label(self.proxy),
+                settings=proxy_label(self.proxy, recording, source_kbps),
             )
             self.catalog.add_proxy(
                 recording.id,
@@ -333,11 +334,22 @@ class TranscodeStage:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def proxy_label(proxy: ProxySettings) -> str:
-    return (
-        f"libx264 preset={proxy.preset} crf={proxy.crf} threads={proxy.threads};"
-        f" aac {proxy.audio_bitrate}"
-    )
+def _size(recording: Recording) -> tuple[int, int] | None:
+    if recording.width and recording.height:
+        return recording.width, recording.height
+    return None
+
+
+def _kbps(source: Path, recording: Recording) -> float | None:
+    """The source file's mean bitrate, kb/s (None: its duration is not known)."""
+    if not recording.duration_s or recording.duration_s <= 0:
+        return None
+    return source.stat().st_size * 8 / 1000 / recording.duration_s
+
+
+def proxy_label(proxy: ProxySettings, recording: Recording, source_kbps: float | None) -> str:
+    """The proxy's encoding as the ``proxy.stored`` event says it."""
+    return proxy.label(_size(recording), recording.fps, source_kbps)
 
 
 class SegmentHashedDetail(BaseModel):

@@ -17,6 +17,7 @@ import pytest
 from integrity.phash import hamming
 from tests.helpers import metadata, object_path, segment_path
 from tests.integration.test_api import serve
+from transcode.commands import ProxySettings
 from transcode.probe import probe
 from transcode.samples import SampleSpec
 from transcode.segmenter import _measure, segment_file
@@ -159,7 +160,11 @@ def test_a_source_a_browser_cannot_play_gets_a_linked_proxy(proxied: tuple[Vigil
     (event,) = [e for e in app.catalog.events(recording_ids=[rec_id]) if e.action == "proxy.stored"]
     detail = json.loads(event.detail or "{}")
     assert detail["source_sha256"] == rec.sha256
-    assert detail["settings"].startswith("libx264 preset=ultrafast crf=23")
+    # the encoding as made: a 320x240 picture gets the small-picture preset, and a cap
+    size = object_path(app, "originals", rec.original_key).stat().st_size
+    kbps = size * 8 / 1000 / (rec.duration_s or 1)
+    cap = ProxySettings().maxrate_kbps(320, 240, kbps)
+    assert detail["settings"].startswith(f"libx264 preset=superfast crf=23 maxrate={cap}k")
     assert [f["sha256"] for f in detail["files"]] == [f.sha256 for f in files]
 
 

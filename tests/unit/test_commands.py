@@ -159,6 +159,38 @@ def test_the_proxy_bitrate_is_capped_by_the_picture_area() -> None:
     assert capped.index("-maxrate") < capped.index(str(OUT / "proxy-%05d.ts"))
 
 
+def test_the_proxy_bitrate_is_capped_by_the_sources_own() -> None:
+    """Issue 18: at most 0.3 of the source's bitrate (a re-encode shows nothing its source
+    did not have), not below 250k, never above the picture's cap."""
+
+    def cap(kbps: float) -> str:
+        return value_after(
+            proxy_command(FF, proxy_job(size=(1280, 720), source_kbps=kbps)), "-maxrate"
+        )
+
+    assert cap(4800) == "1440k"
+    assert cap(300) == "250k"
+    assert cap(20000) == "4000k"
+
+
+def test_a_small_picture_gets_the_preset_that_keeps_more_of_it() -> None:
+    """At most half of 720p30's pixels a second: superfast (above 3x realtime per core there);
+    larger, or the rate unknown: ultrafast."""
+
+    def preset(size: tuple[int, int], fps: float | None) -> str:
+        return value_after(proxy_command(FF, proxy_job(size=size, fps=fps)), "-preset")
+
+    assert preset((720, 528), 29.97) == "superfast"  # Megamind.avi
+    assert preset((1280, 720), 15.0) == "superfast"
+    assert preset((1280, 720), 30.0) == "ultrafast"
+    assert preset((720, 528), None) == "ultrafast"
+    never = ProxySettings(small_preset=None)
+    assert (
+        value_after(proxy_command(FF, proxy_job(size=(320, 240), fps=10.0, proxy=never)), "-preset")
+        == "ultrafast"
+    )
+
+
 @pytest.mark.parametrize(
     ("segment_s", "expected"),
     [(10.0, "10"), (2.5, "2.5"), (6, "6"), (0.75, "0.75")],
