@@ -844,7 +844,7 @@ def stub_audio() -> None:
 
 def proxy_floor_command(ffmpeg: str, clip: Path, out_dir: Path) -> list[str]:
     """The command line Vigil runs for the review proxy of ``clip``, from Vigil's builder."""
-    from transcode.commands import ProxySettings
+    from transcode.proxy_settings import ProxySettings
 
     try:
         from transcode.commands import ProxyJob, proxy_command
@@ -1350,7 +1350,7 @@ def best_round(results: Sequence[PartResult | None]) -> PartResult | None:
 
 
 def report(m: Measured) -> list[str]:
-    from transcode.commands import ProxySettings
+    from transcode.proxy_settings import ProxySettings
 
     clip_s, tclip_s = m.clip.duration_s, m.tclip.duration_s
     lines = [*m.env]

@@ -31,7 +31,6 @@ from transcode.commands import (
     AudioPlan,
     Media,
     ProxyJob,
-    ProxySettings,
     SegmentContainer,
     SegmentJob,
     proxy_command,
@@ -52,6 +51,7 @@ from transcode.probe import (
     probe_many,
     probe_video_many,
 )
+from transcode.proxy_settings import ProxySettings
 from transcode.timing import SegmentTiming, plan_cuts, segment_timings, unwrap
 
 logger = logging.getLogger(__name__)
@@ -406,17 +406,12 @@ def derive_segments(
     """Cut ``source`` again into the segments custody cut from it: the same command, told the
     same packets to cut at (a segment's signed first packet of the stream cut on), so the
     same ffmpeg writes the same bytes (issue 18: a segment whose copy is not kept). The
-    caller checks each file against its signed SHA-256 before it is used.
-
-    ``packets``: the streams custody's cut listed in the same run (every cut since issue 18;
-    none before it). The listing is part of the command: with a second output, ffmpeg
-    starts the segments' timestamps otherwise for a source whose decode times begin below
-    zero (B-frames), so the same cut without it is other bytes."""
+    caller checks each file against its signed SHA-256 before it is used. ``packets``: the
+    streams custody's run listed (none before issue 18); that second output is part of the
+    command, since it changes how ffmpeg starts the times of a source with B-frames."""
     if segment_frames(cuts) is None:
         raise SegmentingError(f"{source.name}: {len(cuts)} cuts are too many to list")
-    job = SegmentJob(
-        source, out_dir, 0.0, container, audio=audio, cuts=cuts, video=video, packets=packets
-    )
+    job = SegmentJob(source, out_dir, 0.0, container, audio, cuts, video, packets, True)
     made = _run_cut(runner, ffmpeg, job, list(cuts), timeout_s, None)
     if made.damage is not None:
         raise SegmentingError(f"{source.name}: {made.damage}")

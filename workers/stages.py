@@ -32,9 +32,9 @@ from integrity.frames import segment_hashes
 from integrity.phash import FrameHashes
 from integrity.segment_files import SegmentFiles, plan_from_rows
 from store.base import ObjectStore, sha256_file
-from transcode.commands import ProxySettings
 from transcode.errors import TranscodeError
 from transcode.ffmpeg import Tools
+from transcode.proxy_settings import ProxySettings
 from transcode.segmenter import make_proxy, proxy_audio
 from workers.errors import StageError
 from workers.messages import (

@@ -17,8 +17,8 @@ import pytest
 from integrity.phash import hamming
 from tests.helpers import metadata, object_path, segment_path
 from tests.integration.test_api import serve
-from transcode.commands import ProxySettings
 from transcode.probe import probe
+from transcode.proxy_settings import ProxySettings
 from transcode.samples import SampleSpec
 from transcode.segmenter import _measure, segment_file
 from workers.app import Vigil

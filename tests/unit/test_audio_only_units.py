@@ -18,7 +18,6 @@ from catalog.repository import Catalog
 from ingest.custody import record_probe
 from transcode.commands import (
     ProxyJob,
-    ProxySettings,
     SegmentJob,
     first_packet_command,
     probe_video_many_command,
@@ -37,6 +36,7 @@ from transcode.probe import (
     probe,
     sniff,
 )
+from transcode.proxy_settings import ProxySettings
 from transcode.segmenter import container_for, make_proxy, playable, proxy_audio
 
 FF = "/usr/bin/ffmpeg"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from vigil_verify.packets import Stream
 
 from transcode.commands import (
     ProxyJob,
-    ProxySettings,
     SegmentContainer,
     SegmentJob,
     first_packet_command,
@@ -21,6 +22,7 @@ from transcode.commands import (
     segment_command,
     sniff_command,
 )
+from transcode.proxy_settings import ProxySettings
 
 FF = "/opt/ffmpeg/bin/ffmpeg"
 SOURCE = Path("/evidence/in put/rec 01.mp4")
@@ -522,3 +524,16 @@ def test_retime_command_shifts_every_packet_by_exactly_the_shift(
     for (stream, pts, size, crc), (stream2, pts2, size2, crc2) in zip(before, after, strict=True):
         assert (stream2, size2, crc2) == (stream, size, crc)  # the packet, untouched
         assert abs(pts2 - pts - shift) <= 1  # 1/90000 s
+
+
+def test_a_cut_again_runs_custodys_command_with_its_listing_thrown_away() -> None:
+    """Issue 18: the listing is part of the command (it changes the times ffmpeg gives a
+    source with B-frames), so a cut again keeps it, to the null muxer, hashing nothing."""
+    streams = (Stream(0, "h264"), Stream(1, "aac"))
+    job = SegmentJob(SOURCE, OUT, 10.0, cuts=(300,), packets=streams)
+    listed = segment_command(FF, job)
+    again = segment_command(FF, replace(job, packets_discarded=True))
+    assert listed[-3:] == ["sha256", "-y", str(job.packets_list)]
+    assert again[-3:] == ["-f", "null", "-"] and "-hash" not in again
+    cut = listed.index("framehash") - 1
+    assert again[:cut] == listed[:cut]  # the same run up to the second output's format
