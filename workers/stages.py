@@ -318,7 +318,7 @@ class TranscodeStage:
                 source_sha256=recording.sha256,
                 playlist_sha256=playlist_sha,
                 files=[ProxyFileDetail.model_validate(r, from_attributes=True) for r in rows],
-                settings=proxy_label(self.proxy, recording, source_kbps),
+                settings=self.proxy.label(_size(recording), recording.fps, source_kbps),
             )
             self.catalog.add_proxy(
                 recording.id,
@@ -345,11 +345,6 @@ def _kbps(source: Path, recording: Recording) -> float | None:
     if not recording.duration_s or recording.duration_s <= 0:
         return None
     return source.stat().st_size * 8 / 1000 / recording.duration_s
-
-
-def proxy_label(proxy: ProxySettings, recording: Recording, source_kbps: float | None) -> str:
-    """The proxy's encoding as the ``proxy.stored`` event says it."""
-    return proxy.label(_size(recording), recording.fps, source_kbps)
 
 
 class SegmentHashedDetail(BaseModel):

@@ -77,6 +77,7 @@ def recut_problem(
     the signed segment in other container bytes (see the module); else what differs.
     ``original``: the original's packets, hashed with the signed streams in the order of
     ``ranges`` and timed by ``timed_packet_args``."""
+    pairs: list[tuple[str, int, float, float]] = []  # each timed packet, in both files
     for n, signed in enumerate(ranges):
         mine = [p for p in cut if p.stream == n]
         theirs = [p for p in original if p.stream == n][signed.first : signed.first + signed.count]
@@ -88,23 +89,17 @@ def recut_problem(
         if digest(mine) != signed.sha256:
             return f"{what}: its packets are not the signed ones"
         for k, (a, b) in enumerate(zip(mine, theirs, strict=True)):
-            if (_time(a) is None) != (_time(b) is None):
-                return f"{what}: packet {signed.first + k} has a time in one and none in the other"
-    return _retimed(original, cut, ranges)
-
-
-def _retimed(
-    original: Sequence[Packet], cut: Sequence[Packet], ranges: Sequence[PacketRange]
-) -> str | None:
-    """None when every packet of ``cut`` is at its original time plus one common shift."""
-    pairs: list[tuple[str, int, float, float]] = []
-    for n, signed in enumerate(ranges):
-        mine = [p for p in cut if p.stream == n]
-        theirs = [p for p in original if p.stream == n][signed.first : signed.first + signed.count]
-        for k, (a, b) in enumerate(zip(mine, theirs, strict=True)):
             ta, tb = _time(a), _time(b)
+            if (ta is None) != (tb is None):
+                return f"{what}: packet {signed.first + k} has a time in one and none in the other"
             if ta is not None and tb is not None:
-                pairs.append((f"stream {signed.stream}", signed.first + k, ta, tb))
+                pairs.append((what, signed.first + k, ta, tb))
+    return _retimed(pairs)
+
+
+def _retimed(pairs: Sequence[tuple[str, int, float, float]]) -> str | None:
+    """None when every timed packet (stream, number, its time in the cut, in the original) is
+    at its original time plus one common shift."""
     if not pairs:
         return None
     shift = sorted(ta - tb for _w, _k, ta, tb in pairs)[len(pairs) // 2]
