@@ -1,7 +1,7 @@
 """Shared fixtures: an app on embedded defaults in a temporary folder, and test footage.
 
-Generated footage is cached under .cache/test-footage (git-ignored), keyed by its spec, so
-repeated runs do not re-render it.
+Generated footage is cached in ``tests.helpers.footage_cache()`` (the user's cache, shared by
+every checkout on the machine), keyed by its spec, so repeated runs do not re-render it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ingest_and_process, render_once
+from tests.helpers import footage_cache, ingest_and_process, render_once
 from transcode.ffmpeg import find_ffmpeg
 from transcode.samples import SampleSpec, find_font, make_sample
 from workers.app import Vigil, build_app
@@ -24,10 +24,39 @@ from workers.settings import Settings
 pytest_plugins = ["tests.services.fixtures", "tests.services.tsa"]  # real services, on demand
 
 
+# The modules that take longest (seconds of one worker, ``./run test --durations=0`` at 4c1ba5a),
+# longest first: ``./run test`` hands modules to its workers in collection order
+# (``--no-loadscope-reorder``), so these start first and the run does not end on one worker
+# still busy with a long module while the other waits. Every other module follows, in order.
+LONGEST_FIRST = (
+    "test_distributed.py",  # 248
+    "test_field_corpus.py",  # 197
+    "test_perceptual.py",  # 178
+    "test_api_fuzz.py",  # 117
+    "test_cli.py",  # 89
+    "test_live_reconnect.py",  # 84
+    "test_audio_evidence.py",  # 71
+    "test_export_verify.py",  # 64
+    "test_real_footage.py",  # 55
+    "test_api_load.py",  # 54
+    "test_forensic_precision.py",  # 44
+    "test_one_vocabulary.py",  # 44
+    "test_s3_store.py",  # 44
+    "test_api_security.py",  # 40
+)
+
+
+def _weight(item: pytest.Item) -> int:
+    name = item.path.name
+    return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """When witness tests are to run, start building the witnesses now, in the background
-    (minutes on a fresh machine), rather than when the first of them asks."""
+    """The longest modules first (``LONGEST_FIRST``; a stable sort keeps each module whole and
+    in its own order). When witness tests are to run, start building the witnesses now, in the
+    background (minutes on a fresh machine), rather than when the first of them asks."""
     del config
+    items.sort(key=_weight)
     if any("witness_binaries" in getattr(item, "fixturenames", ()) for item in items):
         from tests.services.witness import prebuild_witnesses
 
@@ -35,7 +64,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 ROOT = Path(__file__).resolve().parents[1]
-CACHE = ROOT / ".cache" / "test-footage"
 OPENCV_SAMPLES = Path("/usr/share/doc/opencv-doc/examples/data")
 
 # The standard synthetic clip: 32 s of 720p H.264/AAC at 30 fps, 1 s GOP (Axon Body 3 default).
@@ -51,7 +79,7 @@ def ffmpeg() -> str:
 def make_clip(ffmpeg: str) -> Callable[[SampleSpec], Path]:
     def make(spec: SampleSpec) -> Path:
         digest = hashlib.sha256(repr(spec).encode()).hexdigest()[:16]
-        out = CACHE / f"{digest}.{spec.container}"
+        out = footage_cache() / f"{digest}.{spec.container}"
         return render_once(out, lambda tmp: make_sample(ffmpeg, spec, tmp, font=find_font()))
 
     return make

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -14,7 +16,9 @@ from catalog.models import Recording, Segment
 from catalog.repository import recording_id_for
 from ingest.service import RecordingMetadata
 from integrity.segment_files import plan_from_rows
+from interfaces.devservices.base import cache_root
 from store.base import Bucket, ObjectStore
+from transcode.ffmpeg import find_ffmpeg
 from workers.app import Vigil
 
 VIGIL = (sys.executable, "-m", "interfaces.cli")
@@ -102,6 +106,25 @@ def recording(
         duration_s=duration,
         fps=fps,
     )
+
+
+RENDERER = Path(__file__).resolve().parents[1] / "transcode" / "samples.py"
+
+
+@functools.cache
+def footage_cache() -> Path:
+    """Where rendered test footage is kept: ``<cache_root()>/test-footage/<stamp>`` (by default
+    ``~/.cache/vigil/test-footage/...``), shared by every checkout on this machine as Kafka's
+    jars are, so that a fresh clone does not render it all again. The stamp is made of the
+    ffmpeg that renders (its version line) and the code that describes the footage
+    (``transcode/samples.py``): either changed, the footage is rendered anew; each file's own
+    name is its spec's or its command's digest."""
+    ffmpeg = find_ffmpeg(os.environ.get("VIGIL_FFMPEG"))
+    version = subprocess.run(
+        [ffmpeg, "-version"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.splitlines()[0]
+    stamp = hashlib.sha256(version.encode() + RENDERER.read_bytes()).hexdigest()[:12]
+    return cache_root() / "test-footage" / stamp
 
 
 def render_once(out: Path, render: Callable[[Path], None]) -> Path:

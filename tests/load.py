@@ -32,14 +32,13 @@ import uvicorn
 from ingest.service import RecordingMetadata
 from interfaces.api.app import create_api
 from interfaces.devservices.base import free_port
-from tests.helpers import render_once
+from tests.helpers import footage_cache, render_once
 from transcode.ffmpeg import find_ffmpeg
 from transcode.samples import find_font
 from workers.app import Vigil, build_app
 from workers.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-CACHE = ROOT / ".cache" / "bench" / "api-load"
 API = "/api/v1"
 CHUNK = 256 << 10
 SEED_CASES = 4
@@ -71,8 +70,10 @@ def clip_command(ffmpeg: str, index: int, out: Path, font: Path | None) -> list[
     ]  # fmt: skip
 
 
-def make_clips(count: int, *, first: int = 0, folder: Path = CACHE) -> list[Path]:
-    """``count`` distinct clips (``first`` .. ``first + count - 1``), rendered once and cached."""
+def make_clips(count: int, *, first: int = 0, folder: Path | None = None) -> list[Path]:
+    """``count`` distinct clips (``first`` .. ``first + count - 1``), rendered once and cached
+    (in ``folder``, by default the test footage's cache)."""
+    folder = folder or footage_cache() / "api-load"
     ffmpeg = find_ffmpeg(os.environ.get("VIGIL_FFMPEG"))
     font = find_font()
     folder.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,7 @@ from minio.error import S3Error
 from sqlalchemy import create_engine, text
 
 from interfaces.devservices.base import ServiceError, free_port, wait_until
-from tests.conftest import CACHE
-from tests.helpers import VIGIL, listening, render_once
+from tests.helpers import VIGIL, footage_cache, listening, render_once
 from tests.services.prometheus import PrometheusService
 from transcode.samples import SampleSpec
 from workers.messages import OriginalStored, encode
@@ -201,7 +200,7 @@ def long_clip(ffmpeg: str) -> Path:
     after the first, goes down mid-run (one worker hashes a segment in ~0.2 s). 10 minutes
     (60 segments) only added ~8 s of hashing to each of the two tests."""
     return render_once(
-        CACHE / f"{LONG_S}-seconds-320x240.mp4",
+        footage_cache() / f"{LONG_S}-seconds-320x240.mp4",
         lambda tmp: subprocess.run(
             [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
              "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15",
@@ -570,6 +569,9 @@ def test_prometheus_scrapes_the_workers_of_a_known_clip(
             'sum(vigil_catalog_uploads_total{device="BC-0042"})': 1.0,
             'sum(up{job=~"vigil.*"})': 5.0,
             "vigil_dead_letter_queue_messages": 0.0,
+            # the monitor reads the committed offsets when scraped: a phash worker commits
+            # after it has hashed, so the lag it last saw may still count the last segments
+            'sum(vigil_kafka_consumer_lag{group=~".*phash"})': 0.0,
         }
 
         def settled() -> bool:
@@ -594,7 +596,6 @@ def test_prometheus_scrapes_the_workers_of_a_known_clip(
             'sum by (instance) (vigil_stage_messages_total{stage="phash",outcome="done"})'
         )
         assert sum(s.value for s in by_worker) == 3.0
-        assert prometheus.value('sum(vigil_kafka_consumer_lag{group=~".*phash"})') == 0.0
         assert (prometheus.value('vigil_catalog_stored_bytes{bucket="originals"}') or 0) == (
             small_clip.stat().st_size
         )
