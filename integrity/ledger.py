@@ -266,8 +266,8 @@ class Ledger:
                     LedgerLeaf.event_id.in_(event_ids), LedgerLeaf.position < size
                 )
             ).all()
-        tree = self.tree()
-        return {int(e): (int(p), tree.inclusion_proof(int(p), size)) for e, p in rows}
+        paths = self.tree().inclusion_proofs([int(p) for _, p in rows], size)
+        return {int(e): (int(p), path) for (e, p), path in zip(rows, paths, strict=True)}
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         return self.tree().consistency_proof(old_size, new_size)

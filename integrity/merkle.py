@@ -17,6 +17,7 @@ shares; they are re-exported here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vigil_verify.merkle import (
@@ -121,20 +122,42 @@ class MerkleLog:
         Only the first sibling to the right of the path can be an incomplete subtree, so this costs
         at most popcount(size) - 1 node hashes.
         """
+        return self.inclusion_proofs([index], size)[0]
+
+    def inclusion_proofs(
+        self, indices: Sequence[int], size: int | None = None
+    ) -> list[list[bytes]]:
+        """``inclusion_proof`` of each of ``indices`` in the tree of ``size`` leaves, in order.
+
+        The incomplete subtrees of a tree all end at its right edge, so the proofs of a page of
+        events share them: each is hashed once for all of them (at most log2(size) of them),
+        and a proof otherwise costs only cached lookups.
+        """
         n = self._check_size(size)
-        self._check_index(index, n)
-        path: list[bytes] = []
-        lo, hi = 0, n
-        while hi - lo > 1:
-            k = _split(hi - lo)
-            if index < lo + k:
-                path.append(self._range_hash(lo + k, hi))
-                hi = lo + k
-            else:
-                path.append(self._range_hash(lo, lo + k))
-                lo += k
-        path.reverse()
-        return path
+        levels = self._levels
+        edge: dict[int, bytes] = {}  # lo -> MTH(D[lo:n]), the right edge's incomplete subtrees
+        proofs: list[list[bytes]] = []
+        for index in indices:
+            self._check_index(index, n)
+            path: list[bytes] = []
+            lo, hi = 0, n
+            while hi - lo > 1:
+                bits = (hi - lo - 1).bit_length() - 1  # the split: 2^bits leaves on the left
+                mid = lo + (1 << bits)
+                if index >= mid:  # the sibling is the left part: a perfect subtree, cached
+                    path.append(levels[bits][lo >> bits])
+                    lo = mid
+                elif hi != n:  # a right part inside the tree is as wide: cached too
+                    path.append(levels[bits][mid >> bits])
+                    hi = mid
+                else:
+                    if mid not in edge:
+                        edge[mid] = self._range_hash(mid, n)
+                    path.append(edge[mid])
+                    hi = mid
+            path.reverse()
+            proofs.append(path)
+        return proofs
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         """RFC 6962 §2.1.2 PROOF(old_size, D[0:new_size]) (empty when old_size is 0 or equal)."""

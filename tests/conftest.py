@@ -24,39 +24,10 @@ from workers.settings import Settings
 pytest_plugins = ["tests.services.fixtures", "tests.services.tsa"]  # real services, on demand
 
 
-# The modules that take longest (seconds of one worker, ``./run test --durations=0`` at 4c1ba5a),
-# longest first: ``./run test`` hands modules to its workers in collection order
-# (``--no-loadscope-reorder``), so these start first and the run does not end on one worker
-# still busy with a long module while the other waits. Every other module follows, in order.
-LONGEST_FIRST = (
-    "test_distributed.py",  # 248
-    "test_field_corpus.py",  # 197
-    "test_perceptual.py",  # 178
-    "test_api_fuzz.py",  # 117
-    "test_cli.py",  # 89
-    "test_live_reconnect.py",  # 84
-    "test_audio_evidence.py",  # 71
-    "test_export_verify.py",  # 64
-    "test_real_footage.py",  # 55
-    "test_api_load.py",  # 54
-    "test_forensic_precision.py",  # 44
-    "test_one_vocabulary.py",  # 44
-    "test_s3_store.py",  # 44
-    "test_api_security.py",  # 40
-)
-
-
-def _weight(item: pytest.Item) -> int:
-    name = item.path.name
-    return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The longest modules first (``LONGEST_FIRST``; a stable sort keeps each module whole and
-    in its own order). When witness tests are to run, start building the witnesses now, in the
-    background (minutes on a fresh machine), rather than when the first of them asks."""
+    """When witness tests are to run, start building the witnesses now, in the background
+    (minutes on a fresh machine), rather than when the first of them asks."""
     del config
-    items.sort(key=_weight)
     if any("witness_binaries" in getattr(item, "fixturenames", ()) for item in items):
         from tests.services.witness import prebuild_witnesses
 

@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -125,6 +125,51 @@ def footage_cache() -> Path:
     ).stdout.splitlines()[0]
     stamp = hashlib.sha256(version.encode() + RENDERER.read_bytes()).hexdigest()[:12]
     return cache_root() / "test-footage" / stamp
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, remembered while its size and mtime stay the same."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
+
+
+def made_once(cmd: Sequence[str], make: Callable[[], None]) -> None:
+    """Make the file ``cmd`` writes last (its final argument, e.g. a re-encoded or tampered
+    copy) by ``make()`` once, and afterwards copy it from ``footage_cache()/made``: the same
+    command on the same input bytes writes the same bytes (ffmpeg's encoders and muxers here
+    are deterministic; the cache's stamp names the ffmpeg). The key is the command with every
+    existing file it names replaced by its content's SHA-256, so a copy made from another
+    file, or by another ffmpeg binary, is made anew. A command whose output is not one plain
+    file (a pattern, a null muxer), or that fails, is only run."""
+    out = Path(cmd[-1])
+    if not out.suffix or "%" in out.name:
+        make()
+        return
+    parts = [
+        f"file:{_file_digest(Path(arg))}" if os.path.isabs(arg) and Path(arg).is_file() else arg
+        for arg in cmd[:-1]
+    ]
+    key = hashlib.sha256("\0".join([*parts, out.suffix]).encode()).hexdigest()[:24]
+    kept = footage_cache() / "made" / f"{key}{out.suffix}"
+    if kept.is_file():
+        shutil.copyfile(kept, out)
+        return
+    make()
+    if out.is_file():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_name(f".{kept.stem}.{os.getpid()}.partial{kept.suffix}")
+        shutil.copyfile(out, partial)
+        partial.replace(kept)
 
 
 def render_once(out: Path, render: Callable[[Path], None]) -> Path:

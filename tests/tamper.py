@@ -12,6 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import Final
 
+from tests.helpers import made_once
+
 _GLOBAL: Final[tuple[str, ...]] = ("-hide_banner", "-nostdin", "-y", "-loglevel", "warning")
 _X264: Final[tuple[str, ...]] = ("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p")
 _AAC: Final[tuple[str, ...]] = ("-c:a", "aac", "-b:a", "128k")
@@ -231,7 +233,13 @@ def copy_file(src: Path, out: Path) -> Path:
 
 
 def run(cmd: list[str], timeout_s: float = 300) -> None:
-    """Run an ffmpeg command; raise ``RuntimeError`` with the tail of its stderr on failure."""
+    """Run an ffmpeg command (its output made once, then copied from the test footage's cache:
+    ``tests.helpers.made_once``); raise ``RuntimeError`` with the tail of its stderr on
+    failure."""
+    made_once(cmd, lambda: _run(cmd, timeout_s))
+
+
+def _run(cmd: list[str], timeout_s: float) -> None:
     try:
         subprocess.run(
             cmd, timeout=timeout_s, check=True, stdin=subprocess.DEVNULL, capture_output=True

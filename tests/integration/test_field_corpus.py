@@ -25,7 +25,7 @@ import pytest
 from catalog.gaps import recording_gaps
 from catalog.models import Recording, Segment
 from integrity.match import match_copy
-from tests.helpers import ingest_and_process, object_path
+from tests.helpers import ingest_and_process, made_once, object_path
 from tests.tamper import reencode_command
 from transcode.tracks import extra_tracks
 from workers.app import Vigil, build_app
@@ -77,7 +77,8 @@ def _command(
 
 
 def _run(cmd: list[str]) -> None:
-    subprocess.run(cmd, check=True, timeout=120, capture_output=True)
+    """Made once, then copied from the test footage's cache (``made_once``)."""
+    made_once(cmd, lambda: subprocess.run(cmd, check=True, timeout=120, capture_output=True))
 
 
 def _x264(bframes: int = 0) -> list[str]:

@@ -630,3 +630,26 @@ def test_hash_counts_grow_like_log_n(n: int, count_node_hashes: list[int]) -> No
             proof = log.consistency_proof(old, size)
             assert calls[0] - before <= bound
             assert verify_consistency(old, size, proof, log.root(old), root)
+
+
+def test_a_page_of_proofs_is_each_proof_and_hashes_the_right_edge_once(
+    count_node_hashes: list[int],
+) -> None:
+    """``inclusion_proofs`` (a custody page's events at once) gives each event's own proof,
+    and hashes the tree's incomplete right-edge subtrees once for the page, not per proof."""
+    calls = count_node_hashes
+    rng = random.Random(9162)
+    entries = [rng.randbytes(24) for _ in range(1000)]
+    log = build(entries)
+    for size in (1, 2, 5, 512, 999, 1000):
+        indices = sorted({0, size - 1, *(rng.randrange(size) for _ in range(50))})
+        one_by_one = [log.inclusion_proof(i, size) for i in indices]
+        before = calls[0]
+        page = log.inclusion_proofs(indices, size)
+        assert calls[0] - before <= size.bit_count() * size.bit_length()
+        assert page == one_by_one
+        root = log.root(size)
+        for index, proof in zip(indices, page, strict=True):
+            assert verify_inclusion(leaf_hash(entries[index]), index, size, proof, root)
+    with pytest.raises(ValueError):
+        log.inclusion_proofs([0, 1000], 1000)
