@@ -143,6 +143,13 @@ def _file_digest(path: Path) -> str:
     return _DIGESTS[key]
 
 
+def _is_file(arg: str) -> bool:
+    try:
+        return Path(arg).is_file()
+    except (OSError, ValueError):  # a filter graph, too long for a name
+        return False
+
+
 def made_once(cmd: Sequence[str], make: Callable[[], None]) -> None:
     """Make the file ``cmd`` writes last (its final argument, e.g. a re-encoded or tampered
     copy) by ``make()`` once, and afterwards copy it from ``footage_cache()/made``: the same
@@ -155,10 +162,7 @@ def made_once(cmd: Sequence[str], make: Callable[[], None]) -> None:
     if not out.suffix or "%" in out.name:
         make()
         return
-    parts = [
-        f"file:{_file_digest(Path(arg))}" if os.path.isabs(arg) and Path(arg).is_file() else arg
-        for arg in cmd[:-1]
-    ]
+    parts = [f"file:{_file_digest(Path(arg))}" if _is_file(arg) else arg for arg in cmd[:-1]]
     key = hashlib.sha256("\0".join([*parts, out.suffix]).encode()).hexdigest()[:24]
     kept = footage_cache() / "made" / f"{key}{out.suffix}"
     if kept.is_file():
