@@ -14,9 +14,9 @@ Load, from one asyncio client process (httpx.AsyncClient, one client per princip
 
 - every device uploads its own distinct clip (3-5 s, 320x240 testsrc2 H.264/AAC with its own
   noise seed, caption and tone, a few hundred KB; rendered once with ffmpeg and cached under
-  ``.cache/bench/api-load``) by the resumable protocol: ``POST /uploads``, ``PUT`` 256 KiB
-  chunks with their SHA-256 at the confirmed offset, ``POST .../finish`` with the file's hash;
-  all devices start together;
+  ``~/.cache/vigil/test-footage/<stamp>/api-load``) by the resumable protocol:
+  ``POST /uploads``, ``PUT`` 256 KiB chunks with their SHA-256 at the confirmed offset,
+  ``POST .../finish`` with the file's hash; all devices start together;
 - every reviewer loops, until the last upload has finished, over: its case list, its case's
   timeline, playback links of a recording of it, a random byte range (up to 256 KiB) of that
   original through the signed link (the first time, a one-byte range tells the size) and the
