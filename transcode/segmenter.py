@@ -406,12 +406,12 @@ def derive_segments(
     """Cut ``source`` again into the segments custody cut from it: the same command, told the
     same packets to cut at (a segment's signed first packet of the stream cut on), so the
     same ffmpeg writes the same bytes (issue 18: a segment whose copy is not kept). The
-    caller checks each file against its signed SHA-256 before it is used. ``packets``: the
-    streams custody's run listed (none before issue 18); that second output is part of the
-    command, since it changes how ffmpeg starts the times of a source with B-frames."""
+    caller checks each file against its signed SHA-256. ``packets``: the streams custody's
+    run listed (none before issue 18): a second output, changing a B-frame source's times."""
     if segment_frames(cuts) is None:
         raise SegmentingError(f"{source.name}: {len(cuts)} cuts are too many to list")
-    job = SegmentJob(source, out_dir, 0.0, container, audio, cuts, video, packets, True)
+    job = SegmentJob(source, out_dir, 0.0, container, audio=audio, cuts=cuts, video=video,
+                     packets=packets, packets_discarded=True)  # fmt: skip
     made = _run_cut(runner, ffmpeg, job, list(cuts), timeout_s, None)
     if made.damage is not None:
         raise SegmentingError(f"{source.name}: {made.damage}")
