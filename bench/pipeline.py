@@ -153,6 +153,7 @@ PART_TITLES = {
     "floor-segment": "floor: ffmpeg segment (copy)",
     "floor-sha256-segments": "floor: sha256 segments",
     "floor-keyframes": "floor: keyframes 64x64 gray",
+    "floor-keyframes-1thread": "floor: keyframes 64x64 gray, one decoding thread",
     "floor-decode": "floor: decode 64x64 gray, every frame",
     "floor-proxy": "floor: proxy, bare ffmpeg",
     "floor-audio-decode": "floor: audio decode 5512 Hz mono",
@@ -705,13 +706,17 @@ def part_sha256_segments(work: Path) -> PartResult:
     return result
 
 
-def part_keyframes(ffmpeg: str, clip: Path) -> PartResult:
+def part_keyframes(ffmpeg: str, clip: Path, *, one_thread: bool = False) -> PartResult:
+    """The floor's keyframe decode, with ffmpeg's default threads (the floor since issue 20
+    set its target), or on one thread as Vigil decodes keyframes (``one_thread``)."""
+    name = "floor-keyframes-1thread" if one_thread else "floor-keyframes"
     cmd = [
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-skip_frame", "nokey",
-        "-i", str(clip), "-map", "0:v:0", "-fps_mode", "passthrough",
+        *(["-threads", "1"] if one_thread else []), "-i", str(clip),
+        "-map", "0:v:0", "-fps_mode", "passthrough",
         "-vf", "scale=64:64:flags=area,format=gray", "-f", "rawvideo", "-",
     ]  # fmt: skip
-    with measured("floor-keyframes") as result:
+    with measured(name) as result:
         run_quiet(cmd)
     result.command = shlex.join(cmd) + " > /dev/null"
     return result
@@ -984,8 +989,8 @@ def run_part(name: str, clip: Path, work: Path) -> PartResult:
         return part_segment(ffmpeg, clip, work)
     if name == "floor-sha256-segments":
         return part_sha256_segments(work)
-    if name == "floor-keyframes":
-        return part_keyframes(ffmpeg, clip)
+    if name in ("floor-keyframes", "floor-keyframes-1thread"):
+        return part_keyframes(ffmpeg, clip, one_thread=name.endswith("1thread"))
     if name == DENSE_FLOOR:
         return part_decode(ffmpeg, clip)
     if name == TRANSCODE_FLOOR:

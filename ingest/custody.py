@@ -121,12 +121,21 @@ def kept_tracks(probed: ProbeResult) -> tuple[KeptTrack, ...]:
     )
 
 
-class Listed(Protocol):
-    """A file an HLS playlist lists: a segment, or a file of the review proxy."""
+def playlist_key(recording_id: str) -> str:
+    return f"{recording_id}/index.m3u8"
 
-    key: str
-    start_s: float
-    end_s: float
+
+class Listed(Protocol):
+    """A file an HLS playlist lists: a segment, or a file of the review proxy (read only)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def start_s(self) -> float: ...
+
+    @property
+    def end_s(self) -> float: ...
 
 
 def store_playlist(
@@ -153,6 +162,14 @@ def store_playlist(
     sha, _size = sha256_file(path)
     store.put_file("derived", key, path, sha, category=recording.category, retain=retain)
     return sha
+
+
+class PlannedEntry(NamedTuple):
+    """A segment as its row will list it (``Listed``), before the row is written."""
+
+    key: str
+    start_s: float
+    end_s: float
 
 
 class StoredFile(NamedTuple):
@@ -273,6 +290,15 @@ class SegmentWriter:
             )
         return row
 
+    def playlist(self, recording: Recording, files: Sequence[Listed], work: Path) -> str:
+        """Store the HLS playlist of ``files`` (the recording's segments, as their rows list
+        them); its SHA-256. ``recording``: as catalogued with its probe (its frame cadence
+        sets the gap tolerance)."""
+        return store_playlist(
+            self.store, recording, files, path=work / "index.m3u8",
+            key=playlist_key(recording.id), gap_tolerance_frames=self.gap_tolerance_frames,
+        )  # fmt: skip
+
     def finish(
         self,
         recording: Recording,
@@ -284,17 +310,16 @@ class SegmentWriter:
         tracks: Sequence[KeptTrack] | None = None,
         gps: Sequence[TrackGps] = (),
         cutter: str | None = None,
+        playlist_sha256: str | None = None,
     ) -> None:
         """The playlist, the recording's totals (status ``segmented``) and the custody event,
         in one transaction; ``tracks``: its other tracks and where each is kept (None: not
         listed); ``gps``: the GPS objects read out of them (already stored); ``cutter``: the
-        ffmpeg that made the segment files (``transcode.ffmpeg.ffmpeg_version``)."""
+        ffmpeg that made the segment files (``transcode.ffmpeg.ffmpeg_version``);
+        ``playlist_sha256``: the playlist of ``segments`` is stored already (``playlist``)."""
         recording = self.catalog.recording(recording.id)
-        key = f"{recording.id}/index.m3u8"
-        sha = store_playlist(
-            self.store, recording, segments, path=work / "index.m3u8", key=key,
-            gap_tolerance_frames=self.gap_tolerance_frames,
-        )  # fmt: skip
+        key = playlist_key(recording.id)
+        sha = playlist_sha256 or self.playlist(recording, segments, work)
         chain_head = segments[-1].chain
         detail = SegmentDetail(
             count=len(segments),

@@ -23,7 +23,13 @@ from catalog.models import Recording, Segment
 from catalog.recovered import source_object
 from catalog.repository import SYSTEM_ACTOR, Catalog, Event
 from catalog.tracks import TrackGps
-from ingest.custody import SegmentWriter, StoredFile, kept_tracks, record_probe
+from ingest.custody import (
+    PlannedEntry,
+    SegmentWriter,
+    StoredFile,
+    kept_tracks,
+    record_probe,
+)
 from ingest.gpstracks import read_gps
 from integrity.keyframes import Keyframes, keyframe_hashes
 from store.base import ObjectStore
@@ -247,28 +253,44 @@ class CustodyPath:
         return Cut(probed, outcome, stored, found, damage, gps, cutter, total, work)
 
     def _record(self, recording: Recording, cut: Cut) -> list[Segment]:
-        """Catalogue the segments ``_cut`` stored, chained, and finish the recording."""
+        """Catalogue the segments ``_cut`` stored, chained, and finish the recording. A first
+        run stores the playlist while the rows go in (the rows will list the segments just as
+        cut); a run after a crash lists the rows it finds."""
         probed, outcome, found = cut.probed, cut.outcome, cut.keyframes
         ranges = outcome.packets
         segments: list[Segment] = []
         origin = outcome.segments[0].start_s
+        planned = [
+            PlannedEntry(kept.key, p.start_s - origin, p.end_s - origin)
+            for p, kept in zip(outcome.segments, cut.stored, strict=True)
+        ]
+        # as catalogued with its probe: the playlist's gap tolerance is by its frame cadence
+        recording = self.catalog.recording(recording.id)
+        first = not self.catalog.segments(recording.id)
         # Keyframe k belongs to the segment whose span holds it (half a frame of slack for
         # the timestamp rounding between the source's and the segments' time bases).
         slack = probed.primary.frame_duration_s / 2
         starts = [p.start_s - outcome.shift_s - slack for p in outcome.segments]
         ends = [*starts[1:], math.inf]
-        for k, (produced, kept, lo, hi) in enumerate(
-            zip(outcome.segments, cut.stored, starts, ends, strict=True)
-        ):
-            picked = found.between(lo, hi, origin_s=origin - outcome.shift_s) if found else []
-            previous = segments[-1].chain if segments else recording.anchor
-            segments.append(
-                self.writer.add(
-                    recording, produced, origin=origin, previous=previous, kind="copy",
-                    keyframes=picked, stored=kept, packets=ranges[k] if ranges else (),
-                )
-            )  # fmt: skip
-            self.progress(recording.id, "store", len(segments) / len(outcome.segments))
+        with ThreadPoolExecutor(1, thread_name_prefix="playlist") as pool:
+            listed = (
+                pool.submit(self.writer.playlist, recording, planned, cut.work) if first else None
+            )
+            for k, (produced, kept, lo, hi) in enumerate(
+                zip(outcome.segments, cut.stored, starts, ends, strict=True)
+            ):
+                picked = found.between(lo, hi, origin_s=origin - outcome.shift_s) if found else []
+                previous = segments[-1].chain if segments else recording.anchor
+                segments.append(
+                    self.writer.add(
+                        recording, produced, origin=origin, previous=previous, kind="copy",
+                        keyframes=picked, stored=kept, packets=ranges[k] if ranges else (),
+                    )
+                )  # fmt: skip
+                self.progress(recording.id, "store", len(segments) / len(outcome.segments))
+            playlist = listed.result() if listed is not None else None
+        if planned != [(s.key, s.start_s, s.end_s) for s in segments]:
+            playlist = None  # rows another run catalogued: the playlist lists them (``finish``)
         self.writer.finish(
             recording,
             segments,
@@ -279,6 +301,7 @@ class CustodyPath:
             tracks=kept_tracks(probed),
             gps=cut.gps,
             cutter=cut.cutter,
+            playlist_sha256=playlist,
         )
         return segments
 

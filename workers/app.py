@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from catalog.access import AccessService
@@ -79,9 +80,17 @@ class AnnouncingIngest:
     """``IngestService`` as the runtime uses it: whatever it takes in that still needs
     processing is announced on the bus (ingest itself returns results and publishes nothing)."""
 
-    def __init__(self, service: IngestService, publish: Callable[[Message], None]) -> None:
+    def __init__(
+        self,
+        service: IngestService,
+        publish: Callable[[Message], None],
+        prepare: Callable[[], None] = lambda: None,
+    ) -> None:
+        """``prepare``: called as an ingest starts, so that its announcement need not wait
+        for the bus to connect (``Messaging.prepare``)."""
         self.service = service
         self.publish = publish
+        self.prepare = prepare
 
     def _announced(self, result: IngestResult) -> IngestResult:
         if result.announce:
@@ -96,6 +105,7 @@ class AnnouncingIngest:
         actor: str,
         on_bytes: Callable[[int], None] | None = None,
     ) -> IngestResult:
+        self.prepare()
         return self._announced(
             self.service.ingest_file(path, metadata, actor=actor, on_bytes=on_bytes)
         )
@@ -111,6 +121,7 @@ class AnnouncingIngest:
         received_at: datetime,
         handover_at: datetime | None = None,
     ) -> IngestResult:
+        self.prepare()
         return self._announced(
             self.service.ingest_staged(
                 staged,
@@ -306,6 +317,8 @@ class Messaging:
     bus: InProcessBus | None = None
     publisher: KafkaPublisher | None = None
     closers: tuple[Callable[[], None], ...] = ()
+    # connects ahead of an ingest's announcement, in the background (Kafka's producer)
+    prepare: Callable[[], None] = lambda: None
 
 
 def make_messaging(settings: Settings) -> Messaging:
@@ -320,7 +333,12 @@ def make_messaging(settings: Settings) -> Messaging:
             client_id="vigil",
             send_timeout_s=settings.kafka_send_timeout_s,
         )
-        return Messaging(publisher.publish, publisher=publisher, closers=(publisher.close,))
+        return Messaging(
+            publisher.publish,
+            publisher=publisher,
+            closers=(publisher.close,),
+            prepare=partial(publisher.warm, ["original.stored"]),  # what an ingest announces
+        )
     bus = InProcessBus()
     return Messaging(bus.publish, bus=bus)
 
@@ -408,7 +426,7 @@ def build_app(
     service = make_ingest(
         settings, catalog=catalog, store=store, tools=tools, metrics=metrics, custody=custody
     )
-    ingest = AnnouncingIngest(service, messaging.publish)
+    ingest = AnnouncingIngest(service, messaging.publish, messaging.prepare)
     segment_files = make_segment_files(settings, store, tools)
     stages = make_stages(
         settings, custody=custody, catalog=catalog, store=store, tools=tools,

@@ -94,7 +94,8 @@ def test_a_crash_while_the_cut_is_catalogued_is_finished_by_a_resume_without_dup
     app_factory: Callable[..., Vigil], standard_clip: Path
 ) -> None:
     app = cutting_app(app_factory)
-    # the 5th derived write is the playlist, stored once every segment row is written
+    # the 5th derived write is the playlist, stored while the segment rows are written: its
+    # failure is raised once they are in, so all 4 are written either way
     failing = FailingStore(app.settings.store_root, fail_on_derived=5)
     app.ingest.service.store = failing
     custody = app.ingest.service.custody

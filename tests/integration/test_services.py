@@ -90,6 +90,30 @@ def test_kafka_produces_and_consumes(
         consumer.close()
 
 
+def test_a_publisher_warmed_as_an_ingest_starts_connects_once_and_publishes(
+    kafka_service: KafkaBroker, kafka_topics_prefix: str, kafka_group_id: str
+) -> None:
+    from workers.kafka_bus import KafkaPublisher
+
+    prefix = kafka_topics_prefix.rstrip("-")
+    topic = f"{prefix}.original.stored"
+    create_topics(kafka_service.bootstrap, [topic])
+    publisher = KafkaPublisher(kafka_service.bootstrap, prefix=prefix, client_id="warm-test")
+    try:
+        for _ in range(3):  # each ingest asks; one connection is made
+            publisher.warm(["original.stored"])
+        assert publisher.warmed.wait(30)
+        assert sum(t.name == "kafka-warm" for t in threading.enumerate()) <= 1
+        publisher.publish_raw(topic, b"announced", b"rec-1")
+    finally:
+        publisher.close()
+    consumer = _consumer(kafka_service.bootstrap, topic, kafka_group_id)
+    try:
+        assert _poll(consumer, 1) == [b"announced"]
+    finally:
+        consumer.close()
+
+
 def test_kafka_keeps_messages_and_committed_offsets_across_restart(
     kafka_service: KafkaBroker, kafka_topics_prefix: str, kafka_group_id: str
 ) -> None:

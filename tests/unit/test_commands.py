@@ -242,6 +242,9 @@ def test_keyframes_command_decodes_only_keyframes_at_64x64_gray_with_their_times
     # -skip_frame is a decoder (input) option: before -i, or it does nothing.
     assert value_after(cmd, "-skip_frame") == "nokey"
     assert cmd.index("-skip_frame") < cmd.index("-i") > cmd.index("-copyts")
+    # One decoding thread (a decoder option too): frame threads only slow a keyframe-only decode
+    assert value_after(cmd, "-threads") == "1"
+    assert cmd.index("-threads") < cmd.index("-i")
     # Without passthrough, the skipped frames come out as duplicates at the full frame count.
     assert value_after(cmd, "-fps_mode") == "passthrough"
     assert value_after(cmd, "-vf") == "scale=64:64:flags=area,format=gray,showinfo"
@@ -278,6 +281,16 @@ def test_probe_command_copies_all_video_and_audio_to_framecrc_on_stdout() -> Non
         FF, "-hide_banner", "-nostdin", "-nostats", "-copyts", "-i", str(SOURCE),
         "-map", "0:v?", "-map", "0:a?", "-c", "copy", "-f", "framecrc", "-",
     ]  # fmt: skip
+
+
+def test_probe_command_with_keyframes_decodes_them_as_keyframes_command_does() -> None:
+    cmd = probe_command(FF, SOURCE, keyframes_to=Path("/tmp/k.raw"))
+    before_input = cmd[: cmd.index("-i")]
+    assert value_after(before_input, "-skip_frame") == "nokey"
+    assert value_after(before_input, "-threads") == "1"
+    keyframes = keyframes_command(FF, SOURCE)
+    listed = cmd.index("framecrc") + 2  # the packet listing's destination, "-"
+    assert cmd[listed:] == [*keyframes[keyframes.index("-map") : -1], "-y", "/tmp/k.raw"]
 
 
 def test_probe_command_does_not_ask_for_progress() -> None:

@@ -4,10 +4,12 @@ tests/integration/test_distributed.py)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pytest
+from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 
 from workers.kafka_bus import (
@@ -162,3 +164,54 @@ def test_a_new_topic_is_ready_once_every_partition_has_a_leader(
 ) -> None:
     """``ensure_topics`` returns when consumers can be assigned the topics it made."""
     assert has_leaders(described) is ready
+
+
+class UnreachablePublisher(KafkaPublisher):
+    """A publisher whose broker cannot be reached while it warms up (``_client`` raises)."""
+
+    def __init__(self) -> None:
+        super().__init__("unused:9092", prefix="p", client_id="test")
+        self.tries = 0
+        self.tried = threading.Semaphore(0)
+
+    def _client(self) -> KafkaProducer:
+        self.tries += 1
+        self.tried.release()
+        raise KafkaTimeoutError("Unable to bootstrap from unused:9092")
+
+
+def test_a_warm_up_that_fails_is_tried_again_by_the_next_ingest() -> None:
+    publisher = UnreachablePublisher()
+    publisher.warm(["original.stored"])
+    assert publisher.tried.acquire(timeout=10)
+    deadline = time.monotonic() + 10
+    while publisher._warming and time.monotonic() < deadline:  # the thread resets it
+        time.sleep(0.01)
+    assert not publisher.warmed.is_set()
+    publisher.warm(["original.stored"])  # the next ingest
+    assert publisher.tried.acquire(timeout=10)
+    assert publisher.tries == 2
+
+
+def test_an_ingest_warms_its_bus_before_it_starts_and_announces_after() -> None:
+    from pathlib import Path
+    from typing import cast
+
+    from ingest.service import IngestResult, IngestService, RecordingMetadata
+    from workers.app import AnnouncingIngest
+
+    calls: list[str] = []
+
+    class Service:
+        def ingest_file(self, path: Path, metadata: RecordingMetadata, **_: object) -> IngestResult:
+            calls.append("ingest")
+            return IngestResult("rec-1", "a" * 64, 1, created=True, resumed=False, announce=True)
+
+    ingest = AnnouncingIngest(
+        cast(IngestService, Service()),
+        lambda message: calls.append(f"publish {message.type}"),
+        lambda: calls.append("prepare"),
+    )
+    meta = RecordingMetadata(device_id="BC-1", original_name="a.mp4")
+    ingest.ingest_file(Path("a.mp4"), meta, actor="test")
+    assert calls == ["prepare", "ingest", "publish original.stored"]
