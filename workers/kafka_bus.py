@@ -169,7 +169,7 @@ class KafkaPublisher:
             for topic in topics:
                 producer.partitions_for(topic)
             self.warmed.set()
-        except KafkaError as exc:
+        except Exception as exc:  # best effort, on its own thread: the first publish reports
             logger.info("Kafka not reached ahead of the first message: %s", exc)
             with self._lock:
                 self._warming = False  # the next ingest tries again
