@@ -142,8 +142,8 @@ class MerkleLog:
             path: list[bytes] = []
             lo, hi = 0, n
             while hi - lo > 1:
-                bits = (hi - lo - 1).bit_length() - 1  # the split: 2^bits leaves on the left
-                mid = lo + (1 << bits)
+                k = _split(hi - lo)  # 2^bits leaves on the left
+                bits, mid = k.bit_length() - 1, lo + k
                 if index >= mid:  # the sibling is the left part: a perfect subtree, cached
                     path.append(levels[bits][lo >> bits])
                     lo = mid

@@ -17,7 +17,7 @@ from catalog.repository import recording_id_for
 from ingest.service import RecordingMetadata
 from integrity.segment_files import plan_from_rows
 from interfaces.devservices.base import cache_root
-from store.base import Bucket, ObjectStore
+from store.base import Bucket, ObjectStore, sha256_file
 from transcode.ffmpeg import find_ffmpeg
 from workers.app import Vigil
 
@@ -135,11 +135,7 @@ def _file_digest(path: Path) -> str:
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     if key not in _DIGESTS:
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            while block := fh.read(1 << 20):
-                digest.update(block)
-        _DIGESTS[key] = digest.hexdigest()
+        _DIGESTS[key] = sha256_file(path)[0]
     return _DIGESTS[key]
 
 
