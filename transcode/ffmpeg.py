@@ -149,14 +149,16 @@ class _StderrPump(threading.Thread):
             if self._on_line is not None:
                 self._on_line(line)
             if len(self.head) < STDERR_HEAD_LINES:
-                self.head.append(redact(line))
-            self.tail.append(redact(line))
+                self.head.append(line)
+            self.tail.append(line)
 
     def text(self) -> str:
-        return "\n".join(self.tail)
+        """The last lines, credentials redacted (when read: a filter's per-frame log is
+        thousands of lines, almost none of them ever read)."""
+        return redact("\n".join(self.tail))
 
     def head_text(self) -> str:
-        return "\n".join(self.head)
+        return redact("\n".join(self.head))
 
 
 @dataclass(frozen=True)
@@ -236,7 +238,8 @@ class ProcessRunner:
         all of them have been delivered when the block exits.
         """
         limit = self.default_timeout_s if timeout_s is None else timeout_s
-        logger.debug("ffmpeg: %s", redact(" ".join(cmd)))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("ffmpeg: %s", redact(" ".join(cmd)))
         if self._stopping.is_set():
             raise RunnerStopped("runner is stopping; no new processes")
         proc = subprocess.Popen(
