@@ -221,27 +221,43 @@ class Stats:
     errors: list[str] = field(default_factory=list)
     ok: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     failed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # Each reviewer's first page, also in ``latencies``: the seventy clients send their first
+    # requests at the same instant, a burst the rest of the run does not see again.
+    first: list[float] = field(default_factory=list)
 
     async def request(
-        self, client: httpx.AsyncClient, label: str, method: str, url: str, **kwargs: Any
+        self,
+        client: httpx.AsyncClient,
+        label: str,
+        method: str,
+        url: str,
+        *,
+        first: bool = False,
+        **kwargs: Any,
     ) -> httpx.Response | None:
-        """One request, timed; anything but the expected status is an error (None)."""
+        """One request, timed; anything but the expected status is an error (None).
+        ``first``: a reviewer's first page (its latency is also kept in ``first``)."""
         expected = EXPECTED.get(label, 200)
         started = time.perf_counter()
         try:
             response = await client.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
-            self.latencies[label].append(time.perf_counter() - started)
+            self._took(label, time.perf_counter() - started, first)
             self.failed[label] += 1
             self.errors.append(f"{label}: {type(exc).__name__}: {exc}")
             return None
-        self.latencies[label].append(time.perf_counter() - started)
+        self._took(label, time.perf_counter() - started, first)
         if response.status_code != expected:
             self.failed[label] += 1
             self.errors.append(f"{label}: HTTP {response.status_code}: {response.text[:300]}")
             return None
         self.ok[label] += 1
         return response
+
+    def _took(self, label: str, seconds: float, first: bool) -> None:
+        self.latencies[label].append(seconds)
+        if first:
+            self.first.append(seconds)
 
 
 @dataclass
@@ -341,7 +357,8 @@ async def reviewer_loop(
     sizes: dict[str, int | None] = {}  # a recording's size: from its first range's Content-Range
 
     async def ask(label: str, path: str, **kwargs: Any) -> httpx.Response | None:
-        answer = await stats.request(client, label, "GET", path, **kwargs)
+        first = rounds == 1 and label == "GET /cases"
+        answer = await stats.request(client, label, "GET", path, first=first, **kwargs)
         if think_s:
             await asyncio.sleep(think_s * rng.uniform(0.5, 1.5))
         return answer
