@@ -62,9 +62,9 @@ class AccessError(CatalogError):
     kind = ErrorKind.CONFLICT
 
 
-# Every request's token check, built once: a statement made anew per call is compiled from its
-# cache key, and SQLAlchemy works that key out again for each new statement object (a quarter
-# of a device's upload start in the API process); a kept one remembers its key.
+# Every request's token check, built once: SQLAlchemy finds a statement's compiled form by its
+# cache key, and works the key out again for each new statement object; a kept one remembers
+# it. (The check was over a quarter of a device's upload start in the API process.)
 _TOKEN_BY_HASH = (
     select(ApiToken, Principal)
     .join(Principal, Principal.id == ApiToken.principal_id)
