@@ -37,38 +37,21 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 
+from bench.api_load import percentile  # noqa: E402
 from bench.machine import command_output, cpu_model  # noqa: E402
-from tests.load import API, SEED_CASES, make_clips, prepare, serve_subprocess, settings_for  # noqa: E402
+from bench.uploads import process_cpu_s  # noqa: E402
+from tests.load import API, SEED_CASES, make_clips, prepare, serve_process, settings_for  # noqa: E402
 from workers.app import build_app  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 WARM_UP = 20
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU of process ``pid`` so far (its threads; not its reaped children)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def server_pid(data_dir: Path) -> int:
-    """The ``python -m tests.load DATA_DIR PORT`` process serving ``data_dir``."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                args = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"tests.load" in args and str(data_dir).encode() in args:
-                return int(entry.name)
-    raise RuntimeError("the API process was not found")
-
-
 def measure(client: httpx.Client, pid: int, path: str, headers: dict[str, str], n: int) -> str:
     """One page asked ``n`` times after the warm-up: latency p50/p99 and server CPU per request."""
     for _ in range(WARM_UP):
         client.get(path, headers=headers)
-    before = cpu_seconds(pid)
+    before = process_cpu_s(pid)
     latencies: list[float] = []
     size = 0
     for _ in range(n):
@@ -78,12 +61,10 @@ def measure(client: httpx.Client, pid: int, path: str, headers: dict[str, str], 
         if answer.status_code not in (200, 206):
             raise RuntimeError(f"{path}: HTTP {answer.status_code}")
         size = len(answer.content)
-    per_request_ms = (cpu_seconds(pid) - before) / n * 1000
-    latencies.sort()
-    p99 = latencies[max(0, -(-len(latencies) * 99 // 100) - 1)]
+    per_request_ms = (process_cpu_s(pid) - before) / n * 1000
     return (
-        f"{statistics.median(latencies) * 1000:8.2f} {p99 * 1000:8.2f} {per_request_ms:10.2f}"
-        f" {size:>9}"
+        f"{statistics.median(latencies) * 1000:8.2f} {percentile(latencies, 99) * 1000:8.2f}"
+        f" {per_request_ms:10.2f} {size:>9}"
     )
 
 
@@ -110,8 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             vigil.stop()
         _pid, case_id, token = cast.reviewers[0]
-        with serve_subprocess(data_dir) as url:
-            pid = server_pid(data_dir)
+        with serve_process(data_dir) as (url, pid):
             auth = {"Authorization": f"Bearer {token}"}
             with httpx.Client(base_url=url, headers=auth, timeout=60) as client:
                 rec = client.get(f"{API}/cases/{case_id}").json()["recordings"][0]["id"]
@@ -126,7 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 }
                 for name, (path, headers) in pages.items():
                     lines.append(f"{name:<16} {measure(client, pid, path, headers, args.requests)}")
-    lines += ["", "server CPU: ms per request, user + system, from /proc/PID/stat"]
+    lines += [
+        "",
+        "server CPU: ms per request, user + system, from /proc/PID/stat (with any"
+        " children it waited for)",
+    ]
     print("\n".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")

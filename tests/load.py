@@ -141,6 +141,13 @@ def serve_forever(data_dir: Path, port: int) -> None:
 @contextlib.contextmanager
 def serve_subprocess(data_dir: Path) -> Iterator[str]:
     """The API as its own process (as ``vigil api`` runs it); yields its base URL."""
+    with serve_process(data_dir) as (url, _pid):
+        yield url
+
+
+@contextlib.contextmanager
+def serve_process(data_dir: Path) -> Iterator[tuple[str, int]]:
+    """``serve_subprocess``, yielding the process ID with the URL (to read its CPU time)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.load", str(data_dir), str(port)],
@@ -159,7 +166,7 @@ def serve_subprocess(data_dir: Path) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("the API process did not start")
             time.sleep(0.1)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         try:
