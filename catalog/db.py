@@ -13,6 +13,7 @@ from sqlalchemy import Engine, Table, create_engine, event, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.util import LRUCache
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x5669_6769_6C00  # "Vigil": the advisory lock key of schema migrations
@@ -27,9 +28,57 @@ again at once, its pragmas run anew the next time. The API runs up to 40 + 8 req
 and the background worker a few: 64 covers them all, 16 stay open."""
 
 
+class CompileOnce:
+    """SQLAlchemy's cache of compiled statements (the ``compiled_cache`` execution option),
+    where one thread compiles a statement not yet cached while the others that want it wait
+    for that form instead of each compiling it too.
+
+    Compiling is pure Python, so threads compiling side by side only take turns at the GIL.
+    A server's first burst of requests (a shift's devices docking at once, reviewers opening
+    their cases) met an empty cache, and every thread compiled the same few statements: most
+    of that burst's CPU. A waiter waits at most ``wait_s`` (if the compiling thread failed,
+    it compiles the statement itself)."""
+
+    def __init__(self, size: int = 500, wait_s: float = 1.0) -> None:
+        self._cache: LRUCache[Any, Any] = LRUCache(size)
+        self._compiling: dict[Any, threading.Event] = {}
+        self._guard = threading.Lock()
+        self.wait_s = wait_s
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        with self._guard:
+            found = self._cache.get(key)
+            if found is not None:
+                return found
+            compiling = self._compiling.get(key)
+            if compiling is None:  # this thread compiles it, then stores it (__setitem__)
+                self._compiling[key] = threading.Event()
+                return default
+        compiling.wait(self.wait_s)
+        found = self._cache.get(key)
+        return default if found is None else found
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        with self._guard:
+            self._cache[key] = value
+            compiling = self._compiling.pop(key, None)
+        if compiling is not None:
+            compiling.set()
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
 def make_engine(url: str, *, busy_s: float = SQLITE_BUSY_S, queue_writers: bool = True) -> Engine:
     """The catalogue's engine; ``busy_s``: how long a SQLite writer waits for its turn;
     ``queue_writers`` False: SQLite's busy handler alone (``bench/sqlite_writers.py``)."""
+    compiled = {"compiled_cache": CompileOnce()}
     if url.startswith("sqlite"):
         path = url.partition(":///")[2]
         if path and path != ":memory:":
@@ -39,6 +88,7 @@ def make_engine(url: str, *, busy_s: float = SQLITE_BUSY_S, queue_writers: bool 
             connect_args={"timeout": busy_s},
             pool_size=SQLITE_POOL,
             max_overflow=SQLITE_OVERFLOW,
+            execution_options=compiled,
         )
 
         @event.listens_for(engine, "connect")
@@ -52,7 +102,7 @@ def make_engine(url: str, *, busy_s: float = SQLITE_BUSY_S, queue_writers: bool 
         if queue_writers:
             one_writer_at_a_time(engine, busy_s)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, execution_options=compiled)
 
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
