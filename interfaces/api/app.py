@@ -31,6 +31,7 @@ from interfaces.api.errors import vigil_error
 from interfaces.api.guard import AuthGuard
 from interfaces.api.headers import SecurityHeaders
 from interfaces.api.limits import BodyCap, BodyLimit
+from interfaces.api.priority import PeopleFirst
 from interfaces.api.routes import (
     cases,
     custody,
@@ -127,6 +128,7 @@ def create_api(vigil: Vigil, *, secret: bytes | None = None, background: bool = 
     )
     api.add_middleware(BodyLimit, default=settings.api_max_body_bytes, caps=BODY_CAPS)
     api.add_middleware(SecurityHeaders)
+    api.add_middleware(PeopleFirst, lane=api.state.services.uploads_lane)
 
     api.exception_handler(VigilError)(vigil_error)
     for router in ROUTERS:

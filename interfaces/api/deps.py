@@ -21,7 +21,12 @@ from catalog.models import Recording
 from catalog.repository import Event
 from catalog.scopes import LinkedWindow, Scope, recording_scope
 from ingest.uploads import UploadService
-from interfaces.api.background import UPLOAD_THREADS, Background, Lane
+from interfaces.api.background import (
+    UPLOAD_THREADS,
+    UPLOAD_THREADS_WHILE_PEOPLE,
+    Background,
+    Lane,
+)
 from interfaces.api.guard import AuthGuard, client_source, sanitised
 from workers.app import Vigil
 
@@ -38,7 +43,9 @@ class Services:
     secret: bytes
     guard: AuthGuard
     background: Background | None = None
-    uploads_lane: Lane = field(default_factory=lambda: Lane(UPLOAD_THREADS))
+    uploads_lane: Lane = field(
+        default_factory=lambda: Lane(UPLOAD_THREADS, yielding=UPLOAD_THREADS_WHILE_PEOPLE)
+    )
 
 
 async def _services(request: Request) -> Services:
@@ -94,6 +101,20 @@ def _caller(
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]
+
+
+async def _uploader(
+    request: Request,
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Caller:
+    """``_caller`` for the upload routes, in the uploads' own lane (``Lane``): a device's
+    token check is upload work too, and waits its turn behind people's pages as the rest of
+    it does (``interfaces.api.priority``)."""
+    return await services.uploads_lane.run(lambda: _caller(request, services, authorization))
+
+
+UploaderDep = Annotated[Caller, Depends(_uploader)]
 
 
 def _require(

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from catalog.access import Caller
 from ingest.service import RecordingMetadata
 from ingest.uploads import MAX_CHUNK, UploadState
-from interfaces.api.deps import API, CallerDep, Services, ServicesDep, _deny, _require
+from interfaces.api.deps import API, CallerDep, Services, ServicesDep, UploaderDep, _deny, _require
 from interfaces.api.errors import redact_paths
 from interfaces.api.schemas import (
     _HEX64,
@@ -34,7 +34,9 @@ router = APIRouter()
     responses=ERRORS,
     tags=["uploads"],
 )
-async def start_upload(body: UploadStart, caller: CallerDep, services: ServicesDep) -> UploadStatus:
+async def start_upload(
+    body: UploadStart, caller: UploaderDep, services: ServicesDep
+) -> UploadStatus:
     """Start a resumable upload; the device's clock reading is compared with the server's."""
     return await services.uploads_lane.run(lambda: _start(body, caller, services))
 
@@ -111,7 +113,7 @@ def upload_status(
 async def put_chunk(
     upload_id: HexId,
     request: Request,
-    caller: CallerDep,
+    caller: UploaderDep,
     services: ServicesDep,
     offset: Annotated[int, Query(ge=0, description="Byte the chunk starts at.")],
     x_chunk_sha256: Annotated[str, Header(pattern=_HEX64, description="SHA-256 of the chunk.")],
@@ -144,7 +146,7 @@ async def put_chunk(
 async def finish_upload(
     upload_id: HexId,
     body: UploadFinish,
-    caller: CallerDep,
+    caller: UploaderDep,
     services: ServicesDep,
 ) -> UploadStatus:
     """Check the whole file's SHA-256, then store and catalogue it; ``may_delete`` tells the
