@@ -30,8 +30,11 @@ device's file is read chunk by chunk from the page cache, its hashes computed be
 device has them). The payloads are real video, since ingest probes them: 8 s 1280x720 testsrc2
 clips with their own noise seed and tone at ~50 Mbps H.264/AAC, joined with ``-c copy`` (a
 device's file starts at its own clip, so every file is distinct), cached in
-``.cache/bench/uploads``. Rounds run floor, vigil, vigil, floor, ...; the best run of each kind
-is compared. Output: ``bench/results/uploads.txt`` (``uploads-quick.txt`` with ``--quick``).
+``.cache/bench/uploads``. A warm-up run of each kind comes first and is not counted: the
+first run of a case (the floor's) was up to twice as slow as the floor's later runs, at up to
+2.7 times their CPU for the same work, which flattered every ratio against a median. Then
+rounds run floor, vigil, vigil, floor, ...; the best run of each kind is compared. Output:
+``bench/results/uploads.txt`` (``uploads-quick.txt`` with ``--quick``).
 """
 
 from __future__ import annotations
@@ -490,7 +493,8 @@ def header(args: argparse.Namespace) -> list[str]:
         "note: a shared 2-core machine (a CI run and other jobs beside it): compare only ratios"
         " measured in the same run",
         f"command: {' '.join([Path(sys.executable).name, *sys.argv])}",
-        f"chunks: {args.chunk_mib} MiB; rounds: {args.rounds} (floor, vigil, vigil, floor, ...);"
+        f"chunks: {args.chunk_mib} MiB; rounds: {args.rounds} (floor, vigil, vigil, floor, ...)"
+        f"{', after a warm-up run of each, not counted' if args.warmup else ''};"
         " each run a fresh server process on 127.0.0.1; vigil counted until finish answered"
         + ("; vigil WITHOUT its background processing (diagnosis)" if args.no_background else ""),
     ]
@@ -499,6 +503,9 @@ def header(args: argparse.Namespace) -> list[str]:
 def run_case(
     name: str, loads: Sequence[Payload], args: argparse.Namespace, work: Path
 ) -> list[Run]:
+    for kind in ("floor", "vigil")[: 2 * args.warmup]:  # settles the machine; not counted
+        run = one_run(kind, loads, args, work)
+        print(f"  {name} {kind} (warm-up, not counted): {run.mb_s:.1f} MB/s", flush=True)
     runs = []
     for round_ in range(args.rounds):
         order = ("floor", "vigil") if round_ % 2 == 0 else ("vigil", "floor")
@@ -521,6 +528,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--devices", type=int, help="the many devices (8)")
     parser.add_argument("--chunk-mib", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        choices=(0, 1),
+        default=1,
+        help="one run of each kind first, not counted (1: the default)",
+    )
     parser.add_argument("--cases", default="one,many")
     parser.add_argument("--work", type=Path, help="scratch parent (default: a temporary one)")
     parser.add_argument("--repo", type=Path, help="run Vigil from this checkout")
