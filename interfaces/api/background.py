@@ -111,8 +111,11 @@ class Lane:
     thread takes. While anyone else is being answered (``others_in``), the lane lets only
     ``yielding`` of its work start: what is running goes on, the rest waits (without a thread)
     until the others' answers have started. With fifty devices docking while twenty reviewers
-    open their cases (``bench/api_load.py --think 1``), the reviewers' p99 was 223-281 ms
-    yielding to 2, against 261-315 ms with all 8, at the same upload throughput."""
+    open their cases and read (``bench/api_load.py --think 1``, seven runs each), the
+    reviewers' p99 was 223-281 ms yielding to 2, against 243-346 ms with all 8, at the same
+    upload throughput. Twenty reviewers asking with no pause at all keep the lane narrow: the
+    uploads then take 2.3 times as long, and the pages are no faster (that load is bounded by
+    the pages themselves)."""
 
     def __init__(self, tokens: int, *, yielding: int | None = None) -> None:
         self.tokens = tokens
