@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,12 @@ class CompileOnce:
     Compiling is pure Python, so threads compiling side by side only take turns at the GIL.
     A server's first burst of requests (a shift's devices docking at once, reviewers opening
     their cases) met an empty cache, and every thread compiled the same few statements: most
-    of that burst's CPU. A waiter waits at most ``wait_s`` (if the compiling thread failed,
-    it compiles the statement itself)."""
+    of that burst's CPU. A thread waits at most ``wait_s`` from when the first began: past
+    that (the first failed, or is slow), it compiles the statement itself."""
 
-    def __init__(self, size: int = 500, wait_s: float = 1.0) -> None:
+    def __init__(self, size: int = 500, wait_s: float = 0.5) -> None:
         self._cache: LRUCache[Any, Any] = LRUCache(size)
-        self._compiling: dict[Any, threading.Event] = {}
+        self._compiling: dict[Any, tuple[threading.Event, float, int]] = {}
         self._guard = threading.Lock()
         self.wait_s = wait_s
 
@@ -49,15 +50,21 @@ class CompileOnce:
         found = self._cache.get(key)
         if found is not None:
             return found
+        me = threading.get_ident()
         with self._guard:
             found = self._cache.get(key)
             if found is not None:
                 return found
             compiling = self._compiling.get(key)
-            if compiling is None:  # this thread compiles it, then stores it (__setitem__)
-                self._compiling[key] = threading.Event()
+            if compiling is None or compiling[2] == me:
+                left = 0.0
+            else:
+                done, since, _ = compiling
+                left = since + self.wait_s - time.monotonic()
+            if left <= 0:  # this thread compiles it, then stores it (``__setitem__``)
+                self._compiling[key] = (threading.Event(), time.monotonic(), me)
                 return default
-        compiling.wait(self.wait_s)
+        done.wait(left)
         found = self._cache.get(key)
         return default if found is None else found
 
@@ -66,7 +73,7 @@ class CompileOnce:
             self._cache[key] = value
             compiling = self._compiling.pop(key, None)
         if compiling is not None:
-            compiling.set()
+            compiling[0].set()
 
     def __len__(self) -> int:
         return len(self._cache)

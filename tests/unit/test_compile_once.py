@@ -41,6 +41,28 @@ def test_a_waiter_compiles_itself_when_the_first_never_stores() -> None:
     assert 0.15 <= time.monotonic() - started < 3
 
 
+def test_after_the_wait_a_thread_takes_over_without_waiting() -> None:
+    """The first compiler failed long ago: whoever asks next compiles at once."""
+    cache = CompileOnce(wait_s=0.2)
+    assert cache.get("k") is None
+    time.sleep(0.3)
+    got: list[object] = []
+    asked = time.monotonic()
+    other = threading.Thread(target=lambda: got.append(cache.get("k", "mine to compile")))
+    other.start()
+    other.join(5)
+    assert got == ["mine to compile"]
+    assert time.monotonic() - asked < 0.15
+
+
+def test_the_compiling_thread_asking_again_does_not_wait_for_itself() -> None:
+    cache = CompileOnce(wait_s=10)
+    assert cache.get("k") is None
+    started = time.monotonic()
+    assert cache.get("k") is None
+    assert time.monotonic() - started < 1
+
+
 def test_other_statements_do_not_wait() -> None:
     cache = CompileOnce(wait_s=10)
     assert cache.get("a") is None
