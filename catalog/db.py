@@ -78,9 +78,6 @@ class CompileOnce:
     def __len__(self) -> int:
         return len(self._cache)
 
-    def clear(self) -> None:
-        self._cache.clear()
-
 
 def make_engine(url: str, *, busy_s: float = SQLITE_BUSY_S, queue_writers: bool = True) -> Engine:
     """The catalogue's engine; ``busy_s``: how long a SQLite writer waits for its turn;

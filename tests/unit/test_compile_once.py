@@ -15,12 +15,20 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, sele
 from catalog.db import CompileOnce, make_engine
 
 
+def _ask_in_thread(
+    cache: CompileOnce, default: object = None
+) -> tuple[threading.Thread, list[object]]:
+    """Another thread asks ``cache`` for statement "k"; its answer lands in the list."""
+    got: list[object] = []
+    thread = threading.Thread(target=lambda: got.append(cache.get("k", default)))
+    thread.start()
+    return thread, got
+
+
 def test_a_second_thread_waits_for_the_first_ones_form() -> None:
     cache = CompileOnce(wait_s=10)
     assert cache.get("k") is None  # this thread is to compile it
-    got: list[object] = []
-    waiter = threading.Thread(target=lambda: got.append(cache.get("k")))
-    waiter.start()
+    waiter, got = _ask_in_thread(cache)
     time.sleep(0.2)
     assert waiter.is_alive() and not got  # waiting, not compiling it too
     cache["k"] = "compiled"
@@ -32,10 +40,8 @@ def test_a_second_thread_waits_for_the_first_ones_form() -> None:
 def test_a_waiter_compiles_itself_when_the_first_never_stores() -> None:
     cache = CompileOnce(wait_s=0.2)
     assert cache.get("k") is None  # the compiling thread fails and stores nothing
-    got: list[object] = []
     started = time.monotonic()
-    waiter = threading.Thread(target=lambda: got.append(cache.get("k", "mine to compile")))
-    waiter.start()
+    waiter, got = _ask_in_thread(cache, "mine to compile")
     waiter.join(5)
     assert got == ["mine to compile"]
     assert 0.15 <= time.monotonic() - started < 3
@@ -46,10 +52,8 @@ def test_after_the_wait_a_thread_takes_over_without_waiting() -> None:
     cache = CompileOnce(wait_s=0.2)
     assert cache.get("k") is None
     time.sleep(0.3)
-    got: list[object] = []
     asked = time.monotonic()
-    other = threading.Thread(target=lambda: got.append(cache.get("k", "mine to compile")))
-    other.start()
+    other, got = _ask_in_thread(cache, "mine to compile")
     other.join(5)
     assert got == ["mine to compile"]
     assert time.monotonic() - asked < 0.15
