@@ -10,6 +10,7 @@ import random
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -49,11 +50,47 @@ def cache_root() -> Path:
 
 _HANDED_OUT: set[int] = set()
 _LOWEST = 10_000
+_CLAIMS: list[int] = []  # the open claims file, kept for this process's life (see _claim)
+
+
+def _claims_fd() -> int | None:
+    """The claims file every Vigil process on this machine shares, opened once (None if it
+    cannot be: then ports are only kept apart within this process)."""
+    if _CLAIMS:
+        return _CLAIMS[0]
+    path = Path(tempfile.gettempdir()) / "vigil-ports.claims"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        return None
+    with contextlib.suppress(OSError):  # another user's file stays theirs
+        os.fchmod(fd, 0o666)
+    _CLAIMS.append(fd)
+    return fd
+
+
+def _claim(port: int) -> bool:
+    """Claim ``port`` for this process's life against every other Vigil process on the machine:
+    a POSIX lock on byte ``port`` of one shared file, which the kernel drops when the process
+    ends, however it ends. A service stopped and started again on the same port (the store
+    down for 20 s in a test) would otherwise find that another test worker's free_port handed
+    its port to something else meanwhile: seen as ``weed mini`` refusing to start again,
+    "port 22104 for Filer ... is not available". True when claimed, or when no claims file can
+    be opened."""
+    fd = _claims_fd()
+    if fd is None:
+        return True
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port, os.SEEK_SET)
+    except OSError:
+        return False
+    return True
 
 
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now, below the kernel's range of
-    ephemeral ports and not handed out before by this process.
+    ephemeral ports, not handed out before by this process, and claimed against every other
+    Vigil process on the machine (``_claim``) until this one ends.
 
     A port the kernel picks (bind to 0) is from the ephemeral range, the one every outgoing
     connection takes its local port from: between picking it and the service binding it, a
@@ -71,6 +108,8 @@ def free_port() -> int:
                 sock.bind((HOST, port))
             except OSError:
                 continue
+        if not _claim(port):
+            continue
         _HANDED_OUT.add(port)
         return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # every try was taken

@@ -104,8 +104,10 @@ class SeaweedService:
         for sock in ("filer.sock", "s3.sock"):  # left behind by a killed server
             (self.work / sock).unlink(missing_ok=True)
         self._process = ManagedProcess("seaweedfs", self.command(), self.log)
-        self._process.start()
-        wait_until(self._ready, timeout_s, f"SeaweedFS S3 at {self.endpoint}", self.log)
+        process = self._process
+        process.start()
+        wait_until(self._ready, timeout_s, f"SeaweedFS S3 at {self.endpoint}", self.log,
+                   alive=lambda: process.running)  # fmt: skip
 
     def _ready(self) -> bool:
         if self._process is None or not self._process.running:

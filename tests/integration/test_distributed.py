@@ -460,14 +460,16 @@ def test_the_store_down_for_20_s_during_ingest_loses_nothing(
     start_pipeline(d)
     seaweed_service.stop()  # type: ignore[attr-defined]
     down_at = time.monotonic()
-    ingest = subprocess.Popen(
-        [*VIGIL, "-q", "ingest", str(small_clip), "--device", "BC-9",
-         "--wait", "300"],
-        env=d.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    time.sleep(20)
-    assert ingest.poll() is None  # still trying, nothing given up
-    seaweed_service.start()  # type: ignore[attr-defined]
+    try:  # the store is the session's: up again for the tests after this one, whatever happens
+        ingest = subprocess.Popen(
+            [*VIGIL, "-q", "ingest", str(small_clip), "--device", "BC-9",
+             "--wait", "300"],
+            env=d.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(20)
+        assert ingest.poll() is None  # still trying, nothing given up
+    finally:
+        seaweed_service.start()  # type: ignore[attr-defined]
     out, err = ingest.communicate(timeout=300)
     assert ingest.returncode == 0, out + err + d.all_logs()
     assert time.monotonic() - down_at >= 20
