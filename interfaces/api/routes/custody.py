@@ -2,7 +2,11 @@
 log (RFC 6962), against a tree head at most ``HEAD_MAX_AGE_S`` old; in pages of at most ``PAGE``
 events (the log of a case grows with every read of it, each read being a ``view`` event).
 Through a case that links only a window of a recording, the events of its segments outside the
-window are left out, as the segments themselves are (``catalog.scopes``)."""
+window are left out, as the segments themselves are (``catalog.scopes``).
+
+Each event's answer (its leaf, its proof) is kept while the head stands, keyed by its whole row
+and position (``interfaces.api.proved``): the rows are read for every request all the same, and
+a row rewritten since is answered from what it now says."""
 
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ PAGE = 500  # events in a page of the log, unless the caller asks for fewer or m
 MAX_PAGE = 2000
 AFTER = "Start after this event ID (a page's next_after); 0: from the first."
 LIMIT = f"At most this many events (default {PAGE})."
+Placed = tuple[EventRecord, int | None]  # an event and its position in the log (None: not yet)
 SEGMENT_EVENTS = frozenset({"segment.stored", "segment.hashed"})  # their detail names the index
 
 router = APIRouter()
@@ -61,38 +66,50 @@ def custody(
     _viewed(services, caller, "custody log", case_id=case_id)
     head = vigil.ledger.fresh_head(HEAD_MAX_AGE_S)
     rows, more = _page(
-        services, case_id, [link.recording_id for link in links], hidden, after, limit
+        services, case_id, [link.recording_id for link in links], hidden, after, limit, head.size
     )
-    proofs = vigil.ledger.inclusion_proofs([e.id for e in rows], head.size)
-    events: list[EventOut] = []
-    for event in rows:
-        detail = json.loads(event.detail) if event.detail else None
-        position = proof = leaf = None
-        if event.id in proofs:  # newer events are proved from the next head
-            position, path = proofs[event.id]
-            proof = [p.hex() for p in path]
-            leaf = canonical_event(event, detail).decode()
-        events.append(
-            EventOut(
-                id=event.id,
-                at=event.at,
-                actor=event.actor,
-                action=event.action,
-                recording_id=event.recording_id,
-                case_id=event.case_id,
-                reason=event.reason,
-                detail=detail,
-                leaf=leaf,
-                position=position,
-                proof=proof,
-            )
-        )
+    events = _answers(services, head.size, rows)
     return CustodyOut(
         case_id=case_id,
         checkpoint=head.note,
         tree_size=head.size,
         events=events,
-        next_after=rows[-1].id if more else None,
+        next_after=rows[-1][0].id if more else None,
+    )
+
+
+def _answers(services: Services, size: int, rows: list[Placed]) -> list[EventOut]:
+    """The events as the page shows them: each with its leaf and its proof against the tree of
+    ``size`` leaves when it is in that tree (newer events are proved from the next head). The
+    same row at the same position answers the same while that head stands (``ProvedEvents``):
+    only the others are proved and built."""
+    proved = services.proved
+    answers = [proved.get(size, row) for row in rows]
+    todo = [row for row, answer in zip(rows, answers, strict=True) if answer is None]
+    in_tree = [position for _, position in todo if position is not None]
+    paths = iter(services.vigil.ledger.tree().inclusion_proofs(in_tree, size) if in_tree else [])
+    built: dict[int, EventOut] = {}
+    for event, position in todo:
+        path = None if position is None else next(paths)
+        built[event.id] = answer = _answer(event, position, path)
+        proved.put(size, (event, position), answer)
+    return [a if a is not None else built[e.id] for (e, _), a in zip(rows, answers, strict=True)]
+
+
+def _answer(event: EventRecord, position: int | None, path: list[bytes] | None) -> EventOut:
+    detail = json.loads(event.detail) if event.detail else None
+    return EventOut(
+        id=event.id,
+        at=event.at,
+        actor=event.actor,
+        action=event.action,
+        recording_id=event.recording_id,
+        case_id=event.case_id,
+        reason=event.reason,
+        detail=detail,
+        leaf=None if path is None else canonical_event(event, detail).decode(),
+        position=position,
+        proof=None if path is None else [p.hex() for p in path],
     )
 
 
@@ -103,19 +120,27 @@ def _page(
     hidden: dict[str, set[int]],
     after: int,
     limit: int,
-) -> tuple[list[EventRecord], bool]:
-    """Up to ``limit`` events of the case's log after ``after`` that this caller sees, and
-    whether more follow. Events of these recordings that belong to other cases (a link
-    elsewhere, its reason) are that case's business, not this one's."""
-    shown: list[EventRecord] = []
+    size: int,
+) -> tuple[list[Placed], bool]:
+    """Up to ``limit`` events of the case's log after ``after`` that this caller sees, each with
+    its position if it is in the tree of ``size`` leaves, and whether more follow. Events of
+    these recordings that belong to other cases (a link elsewhere, its reason) are that case's
+    business, not this one's."""
+    shown: list[Placed] = []
     while True:
         batch = services.vigil.catalog.event_page(
-            recording_ids=recording_ids, case_id=case_id, after=after, limit=limit + 1
+            recording_ids=recording_ids,
+            case_id=case_id,
+            after=after,
+            limit=limit + 1,
+            placed_below=size,
         )
-        shown += [e for e in batch if e.case_id in (None, case_id) and not _outside(e, hidden)]
+        shown += [
+            (e, p) for e, p in batch if e.case_id in (None, case_id) and not _outside(e, hidden)
+        ]
         if len(shown) > limit or len(batch) <= limit:
             return shown[:limit], len(shown) > limit
-        after = batch[-1].id
+        after = batch[-1][0].id
 
 
 def _hidden_segments(
