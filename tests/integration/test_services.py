@@ -290,6 +290,10 @@ def test_postgres_ledger_sequencers_race_while_events_arrive(
         ).all()
     assert [p for p, _ in rows] == list(range(100))
     assert len({e for _, e in rows}) == 100
+    placed = {e: p for p, e in rows}  # a custody page's events with their positions
+    page = catalog.event_page(case_id="CASE-1", after=0, limit=100, placed_below=60)
+    assert [r.id for r, _ in page] == sorted(placed)
+    assert all(p == (placed[r.id] if placed[r.id] < 60 else None) for r, p in page)
     root = bytes.fromhex(head.root)
     for event in catalog.events():
         position, proof = sequencers[1].inclusion_proof(event.id, head.size)
