@@ -43,10 +43,8 @@ class ProvedEvents:
         """Keep ``answer`` if ``size`` is the newest tree size seen (an older head's answers are
         not kept: the next request proves against the newer one)."""
         with self._lock:
+            if size < self._size:
+                return
             if size > self._size or len(self._kept) >= self._max:
-                if size < self._size:
-                    return
-                self._size = size
-                self._kept = {}
-            if size == self._size:
-                self._kept[key] = answer
+                self._size, self._kept = size, {}
+            self._kept[key] = answer

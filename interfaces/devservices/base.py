@@ -87,6 +87,16 @@ def _claim(port: int) -> bool:
     return True
 
 
+def _takeable(port: int) -> bool:
+    """Does ``port`` bind on loopback right now, and is it now claimed by this process?"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return _claim(port)
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now, below the kernel's range of
     ephemeral ports, not handed out before by this process, and claimed against every other
@@ -101,17 +111,9 @@ def free_port() -> int:
     pick = random.SystemRandom()
     for _ in range(500):
         port = pick.randrange(_LOWEST, low)
-        if port in _HANDED_OUT:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((HOST, port))
-            except OSError:
-                continue
-        if not _claim(port):
-            continue
-        _HANDED_OUT.add(port)
-        return port
+        if port not in _HANDED_OUT and _takeable(port):
+            _HANDED_OUT.add(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # every try was taken
         sock.bind((HOST, 0))
         found: int = sock.getsockname()[1]

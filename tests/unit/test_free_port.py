@@ -4,7 +4,6 @@ on the same port). Real processes, a real claims file."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -46,20 +45,6 @@ def test_a_port_another_process_was_handed_is_not_claimable_until_it_ends(
     assert base._claim(port) is True  # the kernel dropped the claim with its process
 
 
-def _free_near(start: int) -> int:
-    """A port from ``start`` on that binds and that no other process has claimed (claimed by
-    this one now, so that it stays so)."""
-    for port in range(start, start + 500):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((base.HOST, port))
-            except OSError:
-                continue
-        if base._claim(port):
-            return port
-    raise AssertionError(f"no free port from {start}")
-
-
 class _Picks:
     def __init__(self, ports: list[int]) -> None:
         self.ports = ports
@@ -72,7 +57,7 @@ def test_free_port_passes_over_a_port_another_process_holds(
     held: tuple[int, subprocess.Popen[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port, _ = held
-    other = _free_near(port + 1)
+    other = next(p for p in range(port + 1, port + 500) if base._takeable(p))  # claimed here
     monkeypatch.setattr(base, "_HANDED_OUT", set())
     monkeypatch.setattr(base.random, "SystemRandom", lambda: _Picks([port, other]))
     assert base.free_port() == other

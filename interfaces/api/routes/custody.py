@@ -84,16 +84,19 @@ def _answers(services: Services, size: int, rows: list[Placed]) -> list[EventOut
     same row at the same position answers the same while that head stands (``ProvedEvents``):
     only the others are proved and built."""
     proved = services.proved
-    answers = [proved.get(size, row) for row in rows]
-    todo = [row for row, answer in zip(rows, answers, strict=True) if answer is None]
-    in_tree = [position for _, position in todo if position is not None]
+    kept = [proved.get(size, row) for row in rows]
+    in_tree = [
+        p for (_, p), answer in zip(rows, kept, strict=True) if answer is None and p is not None
+    ]
     paths = iter(services.vigil.ledger.tree().inclusion_proofs(in_tree, size) if in_tree else [])
-    built: dict[int, EventOut] = {}
-    for event, position in todo:
-        path = None if position is None else next(paths)
-        built[event.id] = answer = _answer(event, position, path)
-        proved.put(size, (event, position), answer)
-    return [a if a is not None else built[e.id] for (e, _), a in zip(rows, answers, strict=True)]
+    answers: list[EventOut] = []
+    for row, answer in zip(rows, kept, strict=True):
+        if answer is None:
+            event, position = row
+            answer = _answer(event, position, None if position is None else next(paths))
+            proved.put(size, row, answer)
+        answers.append(answer)
+    return answers
 
 
 def _answer(event: EventRecord, position: int | None, path: list[bytes] | None) -> EventOut:
